@@ -1,0 +1,127 @@
+"""LAReQA (XQuAD-R, MLQA-R): SQuAD v1.1 JSON with `sentence_breaks` + `sentences` per paragraph.
+
+Relevance (Roy et al. 2020): the candidates are all sentences of all paragraphs in the pool's languages; the
+relevant candidates of a question are the sentences containing its answer (`answer_start` inside a sentence's
+[start, end)) in every language where that question id exists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hbt.engine.data.benchmark import Benchmark, Candidate, Query
+from hbt.engine.errors import DataError
+
+
+@dataclass(frozen=True)
+class LareqaQuestion:
+    """One question in one language with the candidate ids of its answer sentence(s) in that language."""
+
+    qid: str
+    lang: str
+    text: str
+    answer_ids: tuple[str, ...]
+    answer_sentences: tuple[str, ...]
+    article: str
+
+
+@dataclass
+class LareqaLanguage:
+    lang: str
+    candidates: list[Candidate]
+    questions: list[LareqaQuestion]
+
+
+def _field(obj: Any, key: str, kind: type, where: str) -> Any:
+    if not isinstance(obj, dict) or key not in obj:
+        raise DataError(f"{where}: missing field {key!r}")
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise DataError(f"{where}: field {key!r} should be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def parse_language(doc: Any, lang: str, source: str) -> LareqaLanguage:
+    """Parse one LAReQA language file (already JSON-decoded). Raises DataError naming the file and place."""
+    articles = _field(doc, "data", list, source)
+    candidates: list[Candidate] = []
+    questions: list[LareqaQuestion] = []
+    for a_i, article in enumerate(articles):
+        title = article.get("title", str(a_i)) if isinstance(article, dict) else str(a_i)
+        for p_i, para in enumerate(_field(article, "paragraphs", list, f"{source}: data[{a_i}]")):
+            where = f"{source}: data[{a_i}].paragraphs[{p_i}]"
+            context = _field(para, "context", str, where)
+            breaks = _field(para, "sentence_breaks", list, where)
+            sentences = _field(para, "sentences", list, where)
+            if len(breaks) != len(sentences):
+                raise DataError(f"{where}: {len(breaks)} sentence_breaks but {len(sentences)} sentences")
+            spans: list[tuple[int, int]] = []
+            for s_i, span in enumerate(breaks):
+                ok = isinstance(span, list) and len(span) == 2 and all(isinstance(x, int) for x in span)
+                if not ok or not 0 <= span[0] <= span[1] <= len(context):
+                    raise DataError(f"{where}: sentence_breaks[{s_i}] = {span!r} lies outside the context")
+                spans.append((span[0], span[1]))
+            ids = [f"{lang}:{a_i}:{p_i}:{s_i}" for s_i in range(len(sentences))]
+            for cid, sentence in zip(ids, sentences, strict=True):
+                if not isinstance(sentence, str):
+                    raise DataError(f"{where}: a sentence is not a string")
+                candidates.append(Candidate(cid, lang, sentence, context, str(title)))
+            for q_i, qa in enumerate(_field(para, "qas", list, where)):
+                q_where = f"{where}.qas[{q_i}]"
+                qid = str(_field(qa, "id", str, q_where))
+                answers = _field(qa, "answers", list, q_where)
+                if not answers:
+                    raise DataError(f"{q_where}: no answers")
+                hits: list[int] = []
+                for ans in answers:
+                    start = _field(ans, "answer_start", int, q_where)
+                    if not 0 <= start < max(len(context), 1):
+                        raise DataError(f"{q_where}: answer_start {start} lies outside the context")
+                    hits += [s for s, (b, e) in enumerate(spans) if b <= start < e and s not in hits]
+                if not hits:
+                    raise DataError(f"{q_where}: the answer falls in no sentence of sentence_breaks")
+                questions.append(
+                    LareqaQuestion(
+                        qid,
+                        lang,
+                        _field(qa, "question", str, q_where),
+                        tuple(ids[s] for s in hits),
+                        tuple(sentences[s] for s in hits),
+                        str(title),
+                    )
+                )
+    return LareqaLanguage(lang, candidates, questions)
+
+
+def read_language_file(path: Path, lang: str) -> LareqaLanguage:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+    return parse_language(doc, lang, str(path))
+
+
+def build_benchmark(name: str, languages: list[LareqaLanguage]) -> Benchmark:
+    """Assemble the multilingual pool and LAReQA qrels from per-language parses."""
+    answers_by_qid: dict[str, set[str]] = defaultdict(set)
+    for part in languages:
+        for q in part.questions:
+            answers_by_qid[q.qid].update(q.answer_ids)
+    queries: list[Query] = []
+    qrels: dict[str, set[str]] = {}
+    for part in languages:
+        for q in part.questions:
+            query = Query(f"{q.lang}:{q.qid}", q.lang, q.text, q.qid)
+            if query.id in qrels:
+                raise DataError(f"{name}: question id {q.qid!r} appears twice in language {q.lang!r}")
+            queries.append(query)
+            qrels[query.id] = set(answers_by_qid[q.qid])
+    candidates = [c for part in languages for c in part.candidates]
+    return Benchmark(name, queries, candidates, qrels)

@@ -1,0 +1,144 @@
+"""Named evaluation/training datasets: where their files live locally and how to fetch them when online."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hbt.engine.data import lareqa, miracl, tydi
+from hbt.engine.data.benchmark import Benchmark
+from hbt.engine.errors import ConfigError, DataError, OfflineError, one_of
+from hbt.engine.hub import hub_reachable
+
+LAREQA_URL = "https://raw.githubusercontent.com/google-research-datasets/lareqa/{rev}/{name}/{lang}.json"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    languages: tuple[str, ...]
+    parallel: bool  # the same question exists in several languages (X-Y pairs possible)
+    layout: str  # where the files live under --data-dir
+    source: str  # where they come from online
+    licence: str
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "xquad-r": DatasetSpec(
+        "xquad-r", ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh"), True,
+        "xquad-r/<lang>.json", "google-research-datasets/lareqa (GitHub) via datasets' downloader", "CC BY-SA 4.0",
+    ),
+    "mlqa-r": DatasetSpec(
+        "mlqa-r", ("ar", "de", "en", "es", "hi", "vi", "zh"), True,
+        "mlqa-r/<lang>.json", "google-research-datasets/lareqa@354d67d (GitHub) via datasets", "CC BY-SA 3.0",
+    ),
+    "tydi": DatasetSpec(
+        "tydi", tuple(sorted(tydi.TYDI_LANGS.values())), False,
+        "tydi/*.json (GoldP SQuAD format)", "hub: google-research-datasets/tydiqa, secondary_task", "Apache-2.0",
+    ),
+    "miracl": DatasetSpec(
+        "miracl", ("ar", "bn", "de", "en", "es", "fa", "fi", "fr", "hi", "id", "ja", "ko", "ru", "sw", "te", "th",
+                   "yo", "zh"), False,
+        "miracl/<lang>/{topics.tsv,qrels.tsv,corpus.jsonl}", "hub: miracl/miracl (dev, with its judged passages)",
+        "Apache-2.0",
+    ),
+}  # fmt: skip
+
+LAREQA_REV = {"xquad-r": "master", "mlqa-r": "354d67d"}
+
+
+def spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise one_of("dataset", name, list(DATASETS))
+    return DATASETS[name]
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
+    """--data-dir, else $HBT_DATA_DIR, else None (fetch online)."""
+    value = data_dir if data_dir not in (None, "") else os.environ.get("HBT_DATA_DIR")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise DataError(f"data dir {path} does not exist or is not a directory")
+    return path
+
+
+def check_langs(name: str, langs: list[str] | None) -> list[str]:
+    allowed = spec(name).languages
+    if not langs:
+        return list(allowed)
+    for lang in langs:
+        if lang not in allowed:
+            raise one_of(f"language for {name}", lang, list(allowed))
+    return list(dict.fromkeys(langs))
+
+
+def _need_network(name: str) -> None:
+    if not hub_reachable():
+        raise OfflineError(
+            f"{name}: no --data-dir given and the network is unreachable; "
+            f"pass --data-dir DIR (or set HBT_DATA_DIR) holding {spec(name).layout}"
+        )
+
+
+def _lareqa_path(name: str, root: Path | None, lang: str) -> Path:
+    if root is not None:
+        path = root / name / f"{lang}.json"
+        if not path.exists():
+            raise DataError(f"{path}: file not found (the data dir has no {name} file for language {lang!r})")
+        return path
+    _need_network(name)
+    import datasets
+
+    url = LAREQA_URL.format(rev=LAREQA_REV[name], name=name, lang=lang)
+    return Path(datasets.DownloadManager().download(url))
+
+
+def load_lareqa_parts(name: str, data_dir: Path | None, langs: list[str]) -> list[lareqa.LareqaLanguage]:
+    """Per-language parses of a LAReQA dataset (used by evaluation and by training-pair building)."""
+    return [lareqa.read_language_file(_lareqa_path(name, data_dir, lang), lang) for lang in langs]
+
+
+def _load_tydi(data_dir: Path | None, langs: list[str]) -> Benchmark:
+    if data_dir is not None:
+        files = sorted((data_dir / "tydi").glob("*.json"))
+        if not files:
+            raise DataError(f"{data_dir / 'tydi'}: no TyDi GoldP *.json file found")
+        bench = tydi.load_file(files[0])
+    else:
+        _need_network("tydi")
+        import datasets
+
+        rows = datasets.load_dataset("google-research-datasets/tydiqa", "secondary_task", split="validation")
+        bench = tydi.from_rows(rows, "hub:google-research-datasets/tydiqa")
+    missing = [lang for lang in langs if not bench.queries_in(lang)]
+    if missing and len(missing) == len(langs):
+        raise DataError(f"tydi: no questions for language(s) {', '.join(missing)}")
+    return bench.subset(langs)
+
+
+def _load_miracl(data_dir: Path | None, langs: list[str]) -> Benchmark:
+    if data_dir is not None:
+        return miracl.load_dir(data_dir / "miracl", langs)
+    _need_network("miracl")
+    return miracl.load_hub(langs)
+
+
+LOADERS: dict[str, Callable[[Path | None, list[str]], Benchmark]] = {
+    "xquad-r": lambda root, langs: lareqa.build_benchmark("xquad-r", load_lareqa_parts("xquad-r", root, langs)),
+    "mlqa-r": lambda root, langs: lareqa.build_benchmark("mlqa-r", load_lareqa_parts("mlqa-r", root, langs)),
+    "tydi": _load_tydi,
+    "miracl": _load_miracl,
+}
+
+
+def load_benchmark(name: str, data_dir: str | Path | None = None, langs: list[str] | None = None) -> Benchmark:
+    """Load a named benchmark restricted to `langs` (default: all of the dataset's languages)."""
+    chosen = check_langs(name, langs)
+    bench = LOADERS[name](resolve_data_dir(data_dir), chosen)
+    if not bench.queries:
+        raise ConfigError(f"{name}: no queries in languages {', '.join(chosen)}")
+    return bench

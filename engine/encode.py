@@ -1,0 +1,127 @@
+"""Encode each unique text once, batched by length, with a persistent embedding cache."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from hbt.engine.events import NULL_BUS, EventBus
+
+ROLES = ("query", "passage")
+
+
+class Encoder(Protocol):
+    """Anything that maps texts of one role to L2-normalised float32 vectors."""
+
+    fingerprint: str
+
+    def encode(self, texts: Sequence[str], role: str) -> np.ndarray: ...
+
+
+class SentenceTransformerEncoder:
+    """Wraps a SentenceTransformer: applies the model's role prompt ("query: " / "passage: ") when it has one."""
+
+    def __init__(self, model: object, fingerprint: str, batch_size: int = 64) -> None:
+        self.model = model
+        self.fingerprint = fingerprint
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str], role: str) -> np.ndarray:
+        prompts = getattr(self.model, "prompts", {}) or {}
+        prompt_name = role if prompts.get(role) else None
+        vectors = self.model.encode(  # type: ignore[attr-defined]
+            list(texts),
+            prompt_name=prompt_name,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def text_key(role: str, text: str) -> str:
+    return hashlib.blake2b(f"{role}\x00{text}".encode(), digest_size=16).hexdigest()
+
+
+class EmbeddingCache:
+    """SQLite store of embeddings keyed by (model fingerprint, text mode, role, text).
+
+    A new fingerprint (any weight changed) means new keys: stale vectors are never returned.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS emb (model TEXT, mode TEXT, key TEXT, vec BLOB, PRIMARY KEY (model, mode, key))"
+        )
+        self._lock = threading.Lock()
+
+    def get(self, model: str, mode: str, keys: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, vec FROM emb WHERE model=? AND mode=? AND key IN ({marks})",
+                    [model, mode, *chunk],
+                )
+                for key, blob in rows:
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, model: str, mode: str, items: dict[str, np.ndarray]) -> None:
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO emb VALUES (?, ?, ?, ?)",
+                [(model, mode, k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def encode_unique(
+    encoder: Encoder,
+    texts: Sequence[str],
+    role: str,
+    *,
+    mode: str = "sentence",
+    cache: EmbeddingCache | None = None,
+    bus: EventBus = NULL_BUS,
+    chunk_size: int = 1024,
+) -> tuple[np.ndarray, int]:
+    """Embeddings aligned with `texts`; each distinct text is encoded at most once (zero times if cached).
+
+    Texts are sorted by length before encoding so batches hold similar lengths; chunks bound memory and feed
+    progress events. Returns (matrix, number of texts actually encoded).
+    """
+    unique = list(dict.fromkeys(texts))
+    keys = [text_key(role, t) for t in unique]
+    cached = cache.get(encoder.fingerprint, mode, keys) if cache else {}
+    todo = [i for i, k in enumerate(keys) if k not in cached]
+    todo.sort(key=lambda i: len(unique[i]), reverse=True)
+    vectors: dict[str, np.ndarray] = dict(cached)
+    task = f"encode {role}s"
+    bus.progress(task, 0, len(todo))
+    for start in range(0, len(todo), chunk_size):
+        idx = todo[start : start + chunk_size]
+        out = encoder.encode([unique[i] for i in idx], role)
+        fresh = {keys[i]: out[j] for j, i in enumerate(idx)}
+        vectors.update(fresh)
+        if cache:
+            cache.put(encoder.fingerprint, mode, fresh)
+        bus.progress(task, min(start + chunk_size, len(todo)), len(todo))
+    if not unique:
+        return np.zeros((0, 0), dtype=np.float32), 0
+    position = {t: i for i, t in enumerate(unique)}
+    matrix = np.stack([vectors[keys[i]] for i in range(len(unique))]).astype(np.float32, copy=False)
+    return matrix[[position[t] for t in texts]], len(todo)

@@ -1,0 +1,168 @@
+"""One typed event stream for progress: the CLI (Rich), the TUI and RUN_DIR/events.jsonl all consume it."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    t: float = field(default_factory=time.time)
+    cell: str = ""  # grid cell id ("" outside a grid)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage(Event):
+    """A phase begins: load-data, load-model, encode, search, train, evaluate, write."""
+
+    kind: ClassVar[str] = "stage"
+    name: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Progress(Event):
+    kind: ClassVar[str] = "progress"
+    task: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainStep(Event):
+    kind: ClassVar[str] = "train_step"
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float
+    lr: float
+    batches: dict[str, int]  # cumulative batch composition, e.g. {"xx": 12, "xy": 8}
+    samples_per_s: float
+    strategy: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalDone(Event):
+    kind: ClassVar[str] = "eval_done"
+    dataset: str
+    summary: dict[str, float]  # {"mono_map": .., "cross_map": .., "multi_map": ..}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Log(Event):
+    kind: ClassVar[str] = "log"
+    level: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    run_dir: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFinished(Event):
+    kind: ClassVar[str] = "run_finished"
+    run_dir: str
+    status: str  # complete | failed | cancelled
+    error: str = ""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls for cls in (Stage, Progress, TrainStep, EvalDone, Log, RunStarted, RunFinished)
+}
+
+Listener = Callable[[Event], None]
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    cls = EVENT_TYPES[data["type"]]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class EventBus:
+    """Fan-out of events to listeners. Thread-safe; a failing listener never breaks the run."""
+
+    def __init__(self, *listeners: Listener) -> None:
+        self._listeners: list[Listener] = list(listeners)
+        self._lock = threading.Lock()
+        self.cell = ""
+
+    def subscribe(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def emit(self, event: Event) -> None:
+        if self.cell and not event.cell:
+            object.__setattr__(event, "cell", self.cell)
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken display must not stop training
+                pass
+
+    def stage(self, name: str, detail: str = "") -> None:
+        self.emit(Stage(name=name, detail=detail))
+
+    def progress(self, task: str, done: int, total: int) -> None:
+        self.emit(Progress(task=task, done=done, total=total))
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.emit(Log(level=level, message=message))
+
+
+NULL_BUS = EventBus()
+
+
+class JsonlSink:
+    """Appends events to a JSONL file, one line each, flushed per event (tolerant readers skip a torn tail)."""
+
+    def __init__(self, path: Path, kinds: set[str] | None = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._kinds = kinds
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        if self._kinds is not None and event.kind not in self._kinds:
+            return
+        line = json.dumps(event.to_dict(), ensure_ascii=False)
+        with self._lock:
+            self._fh.write(line + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def read_events(path: Path) -> list[Event]:
+    """Read events.jsonl, skipping a torn or unknown line (append-only files may end mid-line after a crash)."""
+    out: list[Event] = []
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(event_from_dict(json.loads(line)))
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return out
