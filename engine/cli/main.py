@@ -1,2 +1,308 @@
-def main() -> None:
-    pass
+"""`hbt-bench`: the headless front-end. User mistakes print one line `hbt: ...` and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hbt.engine.errors import ConfigError, UserError
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _ints(value: str) -> list[int]:
+    try:
+        return [int(v) for v in _csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
+
+
+def _p(value: str) -> float | str:
+    if value == "proportional":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'proportional', got {value!r}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own convention too)
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backbone", help="short name, hub id or local path (default: the offline bundled mE5-small)")
+    p.add_argument("--eval-data", type=_csv, default=None, help="comma-separated: xquad-r,mlqa-r,tydi,miracl")
+    p.add_argument("--data-dir", help="folder holding the datasets (default: $HBT_DATA_DIR, else download)")
+    p.add_argument("--langs", type=_csv, help="evaluation languages, e.g. ar,de,en (default: all)")
+    p.add_argument("--max-queries", type=int, help="at most N parallel question groups per eval dataset")
+    p.add_argument("--text-mode", choices=["sentence", "sentence+context"], default="sentence")
+    p.add_argument("--eval-batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
+    p.add_argument("--out", type=Path, help="run directory (default: runs/<time>-<kind>)")
+    p.add_argument("--json", action="store_true", help="print the results document as JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hbt-bench", description="Multilingual dense retrieval: batch strategies, zero-shot eval")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("eval", help="evaluate a backbone zero-shot (mono / cross / multilingual)")
+    _common(p)
+
+    p = sub.add_parser("train", help="fine-tune with a batch strategy, then evaluate zero-shot")
+    _common(p)
+    p.add_argument("--strategy", required=True, choices=["xx", "xy", "hybrid"])
+    p.add_argument("--hybrid-p", type=_p, default=0.5, help="P(X-X batch), or 'proportional' (default 0.5)")
+    p.add_argument("--hybrid-p-end", type=float, help="linear schedule for p towards this value")
+    p.add_argument("--hybrid-mix", choices=["batch", "within"], default="batch")
+    p.add_argument("--xx-langs", choices=["proportional", "balanced"], default="proportional")
+    p.add_argument("--train-data", default="mlqa-r")
+    p.add_argument("--train-langs", type=_csv, help="training languages (default: all of the training set's)")
+    p.add_argument("--max-train-pairs", type=int, help="keep a seeded sample of N question groups for training")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--steps", type=int)
+    group.add_argument("--epochs", type=float)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-5)
+    p.add_argument("--scale", type=float, default=20.0, help="MNRL scale (1 / temperature)")
+    p.add_argument("--cached-loss", action="store_true", help="CachedMultipleNegativesRankingLoss")
+    p.add_argument("--max-seq-length", type=int, default=128)
+    p.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--checkpoint-steps", type=int)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("run", help="run a preset's grid: backbones x strategies x seeds (+ zero-shot baselines)")
+    p.add_argument("preset", help="preset name (see `hbt-bench list presets`) or path to a .toml file")
+    p.add_argument("--out", type=Path, help="grid directory (default: runs/<time>-<preset>)")
+    p.add_argument("--resume", type=Path, help="resume this grid directory: skip complete cells")
+    p.add_argument("--data-dir")
+    p.add_argument("--seeds", type=_ints)
+    p.add_argument("--langs", type=_csv)
+    p.add_argument("--train-langs", type=_csv)
+    p.add_argument("--backbones", type=_csv)
+    p.add_argument("--strategies", type=_csv)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-queries", type=int)
+
+    p = sub.add_parser("list", help="list datasets, metrics, backbones, presets or runs")
+    p.add_argument("what", choices=["datasets", "metrics", "backbones", "presets", "runs"])
+    p.add_argument("--root", type=Path, default=Path("runs"), help="runs root for `list runs`")
+
+    for name, text in (("show", "print a run's or grid's tables"), ("plot", "write PNG plots")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("path", type=Path)
+        if name == "plot":
+            p.add_argument("--out", type=Path, help="folder for the PNGs (default: PATH/plots)")
+    p = sub.add_parser("export", help="write a run's or grid's tables as md|csv|json|latex")
+    p.add_argument("path", type=Path)
+    p.add_argument("--format", choices=["md", "csv", "json", "latex"], default="md")
+    p.add_argument("--output", type=Path, help="file to write (default: print)")
+    p = sub.add_parser("reindex", help="rebuild the results index from the run directories")
+    p.add_argument("root", type=Path, nargs="?", default=Path("runs"))
+    return parser
+
+
+def _default_out(kind: str) -> Path:
+    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}"
+
+
+def _run_config(args: argparse.Namespace) -> Any:
+    from hbt.engine.config import RunConfig
+
+    values = {
+        "backbone": args.backbone,
+        "eval_data": args.eval_data or ["xquad-r"],
+        "data_dir": args.data_dir,
+        "langs": args.langs,
+        "max_queries": args.max_queries,
+        "text_mode": args.text_mode,
+        "eval_batch_size": args.eval_batch_size,
+        "device": args.device,
+    }
+    if args.command == "train":
+        values.update(
+            strategy=args.strategy,
+            hybrid_p=args.hybrid_p,
+            hybrid_p_end=args.hybrid_p_end,
+            hybrid_mix=args.hybrid_mix,
+            xx_langs=args.xx_langs,
+            train_data=args.train_data,
+            train_langs=args.train_langs,
+            max_train_pairs=args.max_train_pairs,
+            steps=args.steps if args.steps or args.epochs else 50,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            scale=args.scale,
+            cached_loss=args.cached_loss,
+            max_seq_length=args.max_seq_length,
+            freeze_embeddings=args.freeze_embeddings,
+            checkpoint_steps=args.checkpoint_steps,
+            seed=args.seed,
+        )
+    return RunConfig(**values)
+
+
+def cmd_single(args: argparse.Namespace, console: Any) -> int:
+    from hbt.engine.cli.display import RichListener, print_results
+    from hbt.engine.events import EventBus
+    from hbt.engine.run import check_config, execute
+
+    config = _run_config(args)
+    check_config(config)
+    out = args.out or _default_out(args.command if args.command == "eval" else f"train-{args.strategy}")
+    bus = EventBus()
+    with RichListener(console) as listener:
+        bus.subscribe(listener)
+        results = execute(config, out, bus)
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        print_results(console, results)
+        console.print(f"results: {out / 'results.json'}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, console: Any) -> int:
+    from rich.table import Table
+
+    if args.what == "datasets":
+        from hbt.engine.data.registry import DATASETS
+
+        table = Table("name", "languages", "parallel", "files under --data-dir", "online source", "licence")
+        for s in DATASETS.values():
+            table.add_row(s.name, " ".join(s.languages), "yes" if s.parallel else "no", s.layout, s.source, s.licence)
+    elif args.what == "metrics":
+        from hbt.engine.metrics import METRIC_HELP
+
+        table = Table("metric", "meaning")
+        for name, text in METRIC_HELP.items():
+            table.add_row(name, text)
+    elif args.what == "backbones":
+        from hbt.engine.backbones import list_backbones
+
+        rows = list_backbones()
+        table = Table(*rows[0].keys()) if rows else Table("name")
+        for row in rows:
+            table.add_row(*(str(v) for v in row.values()))
+    elif args.what == "presets":
+        from hbt.engine.presets import list_presets
+
+        table = Table("preset", "description", "cells")
+        for name, description, cells in list_presets():
+            table.add_row(name, description, str(cells))
+    else:
+        from hbt.engine.store import ResultsStore
+
+        runs = ResultsStore(args.root).list_runs()
+        table = Table("id", "backbone", "strategy", "seed", "status", "mono mAP", "cross mAP", "multi mAP", "path")
+        for r in runs:
+            table.add_row(
+                *(str(r.get(k, "")) for k in ("id", "backbone", "strategy", "seed", "status")),
+                *(f"{r[k]:.4f}" if isinstance(r.get(k), float) else "—" for k in ("mono_map", "cross_map", "multi_map")),
+                str(r.get("path", "")),
+            )
+    console.print(table)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, console: Any) -> int:
+    from hbt.engine.cli.display import RichListener
+    from hbt.engine.events import EventBus
+    from hbt.engine.grid import run_grid
+    from hbt.engine.presets import apply_overrides, load_preset
+
+    preset = load_preset(args.preset)
+    preset = apply_overrides(
+        preset,
+        seeds=args.seeds,
+        langs=args.langs,
+        train_langs=args.train_langs,
+        backbones=args.backbones,
+        strategies=args.strategies,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        max_queries=args.max_queries,
+        data_dir=args.data_dir,
+    )
+    out = args.resume or args.out or _default_out(preset.name)
+    bus = EventBus()
+    with RichListener(console) as listener:
+        bus.subscribe(listener)
+        summary = run_grid(preset, out, bus, resume=args.resume is not None)
+    from hbt.engine.report.export import print_tables
+
+    print_tables(out, console)
+    console.print(f"grid: {out}  ({summary['complete']} complete, {summary['failed']} failed)")
+    return 0 if summary["failed"] == 0 else 1
+
+
+def cmd_report(args: argparse.Namespace, console: Any) -> int:
+    if args.command == "show":
+        from hbt.engine.report.export import print_tables
+
+        print_tables(args.path, console)
+    elif args.command == "export":
+        from hbt.engine.report.export import export
+
+        text = export(args.path, args.format, args.output)
+        if args.output is None:
+            sys.stdout.write(text)
+        else:
+            console.print(f"wrote {args.output}")
+    elif args.command == "plot":
+        from hbt.engine.report.plots import write_plots
+
+        for path in write_plots(args.path, args.out):
+            console.print(f"wrote {path}")
+    else:
+        from hbt.engine.store import ResultsStore
+
+        n = ResultsStore(args.root).reindex()
+        console.print(f"indexed {n} runs under {args.root}")
+    return 0
+
+
+COMMANDS = {
+    "eval": cmd_single,
+    "train": cmd_single,
+    "run": cmd_run,
+    "list": cmd_list,
+    "show": cmd_report,
+    "export": cmd_report,
+    "plot": cmd_report,
+    "reindex": cmd_report,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from rich.console import Console
+
+    console = Console(stderr=False)
+    err = Console(stderr=True)
+    try:
+        args = build_parser().parse_args(argv)
+        from hbt.engine.hub import go_offline_if_unreachable
+
+        go_offline_if_unreachable()
+        return COMMANDS[args.command](args, console)
+    except UserError as exc:
+        err.print(f"hbt: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("hbt: interrupted; finished cells are kept (resume with --resume GRID_DIR)", markup=False)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

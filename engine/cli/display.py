@@ -1,0 +1,121 @@
+"""Rich rendering of the event stream and of results for the headless CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hbt.engine.events import Event, Log, RunFinished, Stage, TrainStep
+from hbt.engine.events import Progress as ProgressEvent
+
+
+class RichListener:
+    """Shows Stage/Log lines and Rich progress bars for encoding, search and training."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> RichListener:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def _task(self, name: str, total: int) -> TaskID:
+        if name not in self.tasks:
+            self.tasks[name] = self.progress.add_task(name, total=total, info="")
+        return self.tasks[name]
+
+    def __call__(self, event: Event) -> None:
+        prefix = f"[{event.cell}] " if event.cell else ""
+        if isinstance(event, ProgressEvent):
+            key = f"{prefix}{event.task}"
+            task = self._task(key, event.total)
+            self.progress.update(task, completed=event.done, total=max(event.total, 1))
+        elif isinstance(event, TrainStep):
+            task = self._task(f"{prefix}train {event.strategy}", event.total_steps)
+            batches = " ".join(f"{k}={v}" for k, v in event.batches.items() if v)
+            info = f"loss {event.loss:.4f}  lr {event.lr:.2e}  {event.samples_per_s:.1f} pairs/s  {batches}"
+            self.progress.update(task, completed=event.step, total=event.total_steps, info=info)
+        elif isinstance(event, Stage):
+            if event.name in ("encode", "search"):
+                for name in [n for n in self.tasks if n.startswith(prefix) and "train" not in n]:
+                    self.progress.remove_task(self.tasks.pop(name))
+            self.console.log(f"{prefix}[cyan]{event.name}[/] {event.detail}")
+        elif isinstance(event, Log):
+            style = "yellow" if event.level == "warning" else "dim"
+            self.console.log(f"{prefix}[{style}]{event.message}[/]")
+        elif isinstance(event, RunFinished) and event.status != "complete":
+            self.console.log(f"{prefix}[red]{event.status}[/] {event.error}")
+
+
+def _fmt(x: float | None) -> str:
+    return "—" if x is None else f"{x:.4f}"
+
+
+def dataset_table(name: str, summary: dict[str, Any]) -> Table:
+    """Per query language: mono mAP, mean X->Y mAP, multilingual mAP, MRR@10, R@10, own-language excess."""
+    mono = summary["monolingual"]["per_language"]
+    multi = summary["multilingual"]["per_language"]
+    cross = summary["cross_lingual"]["per_pair"]
+    bias = summary["language_bias"]["per_language"]
+    table = Table(title=f"{name}: mAP by query language ({summary['n_queries']} queries, "
+                  f"{summary['n_candidates']} candidates)")
+    for col in ("lang", "mono mAP", "cross mAP (X→*)", "multi mAP", "multi MRR@10", "multi R@10", "own excess@10"):
+        table.add_column(col, justify="left" if col == "lang" else "right")
+    for lang in summary["languages"]:
+        xy = [m["map"] for key, m in cross.items() if key.split("-")[0] == lang]
+        table.add_row(
+            lang,
+            _fmt(mono.get(lang, {}).get("map")),
+            _fmt(float(np.mean(xy)) if xy else None),
+            _fmt(multi.get(lang, {}).get("map")),
+            _fmt(multi.get(lang, {}).get("mrr@10")),
+            _fmt(multi.get(lang, {}).get("recall@10")),
+            f"{bias[lang]['own_excess@10']:+.3f}" if lang in bias else "—",
+        )
+    lb = summary["language_bias"]
+    table.add_section()
+    table.add_row(
+        "macro",
+        _fmt(summary["monolingual"]["macro"]["map"]),
+        _fmt(summary["cross_lingual"]["macro"]["map"]),
+        _fmt(summary["multilingual"]["macro"]["map"]),
+        _fmt(summary["multilingual"]["macro"]["mrr@10"]),
+        _fmt(summary["multilingual"]["macro"]["recall@10"]),
+        f"{lb['own_excess@10']:+.3f}",
+        style="bold",
+    )
+    table.caption = (
+        f"rank gap {lb['rank_gap']:+.1f} · mAP spread {lb['map_spread']:.4f} · "
+        f"encode {summary['timings']['encode_s']:.1f}s · search {summary['timings']['search_s']:.1f}s"
+    )
+    return table
+
+
+def print_results(console: Console, results: dict[str, Any]) -> None:
+    for name, summary in results["datasets"].items():
+        console.print(dataset_table(name, summary))
+    training = results.get("training")
+    if training:
+        curve = training["loss_curve"]
+        first = curve[0][1] if curve else float("nan")
+        console.print(
+            f"training: {training['steps']} steps, loss {first:.4f} → {training['final_loss']:.4f}, "
+            f"batches {training['composition']}, {training['seconds']:.0f}s"
+        )

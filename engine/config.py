@@ -1,0 +1,77 @@
+"""The configuration of one run (a grid cell): what to train (optionally) and what to evaluate."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from hbt.engine.errors import ConfigError
+
+STRATEGIES = ("none", "xx", "xy", "hybrid")
+
+
+@dataclass
+class RunConfig:
+    backbone: str | None = None  # None: the offline default backbone
+    strategy: str = "none"  # none = evaluate the backbone as it is (zero-shot baseline)
+    eval_data: list[str] = field(default_factory=lambda: ["xquad-r"])
+    train_data: str = "mlqa-r"
+    data_dir: str | None = None
+    langs: list[str] | None = None  # evaluation languages (default: all of each dataset's)
+    train_langs: list[str] | None = None  # training languages (default: all of the training set's)
+    max_queries: int | None = None  # parallel question groups per evaluation dataset
+    text_mode: str = "sentence"
+    seed: int = 0
+    # training
+    hybrid_p: float | str = 0.5  # probability of an X-X batch, or "proportional" (by pool sizes, 2408.10536)
+    hybrid_mix: str = "batch"  # batch: whole batches are X-X or X-Y; within: each batch mixes both
+    hybrid_p_end: float | None = None  # linear schedule for p from hybrid_p to this value over training
+    xx_langs: str = "proportional"  # how X-X batches pick their language: proportional | balanced
+    steps: int | None = 50
+    epochs: float | None = None
+    batch_size: int = 16
+    lr: float = 2e-5
+    warmup_ratio: float = 0.1
+    scale: float = 20.0  # MNRL scale = 1 / temperature
+    cached_loss: bool = False  # CachedMultipleNegativesRankingLoss (big batches on small memory)
+    mini_batch_size: int = 16
+    max_seq_length: int = 128
+    freeze_embeddings: bool | None = None  # None: freeze on CPU (memory), train on GPU
+    max_train_pairs: int | None = None
+    split_by_article: bool = False  # allow train_data == eval dataset, split by article (asserted disjoint)
+    eval_batch_size: int = 64
+    checkpoint_steps: int | None = None
+    save_model: bool = True
+    device: str = "auto"
+
+    def validate(self) -> RunConfig:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {self.strategy!r} (allowed: {', '.join(STRATEGIES)})")
+        if self.text_mode not in ("sentence", "sentence+context"):
+            raise ConfigError(f"unknown text mode {self.text_mode!r} (allowed: sentence, sentence+context)")
+        if self.hybrid_mix not in ("batch", "within"):
+            raise ConfigError(f"unknown hybrid mix {self.hybrid_mix!r} (allowed: batch, within)")
+        if self.xx_langs not in ("proportional", "balanced"):
+            raise ConfigError(f"unknown xx_langs {self.xx_langs!r} (allowed: balanced, proportional)")
+        if isinstance(self.hybrid_p, str) and self.hybrid_p != "proportional":
+            raise ConfigError(f"hybrid_p must be a number in [0, 1] or 'proportional', got {self.hybrid_p!r}")
+        if isinstance(self.hybrid_p, float | int) and not 0 <= float(self.hybrid_p) <= 1:
+            raise ConfigError(f"hybrid_p must be in [0, 1], got {self.hybrid_p}")
+        if self.batch_size < 2:
+            raise ConfigError(f"batch_size must be at least 2 for in-batch negatives, got {self.batch_size}")
+        if self.strategy != "none" and self.train_data in self.eval_data and not self.split_by_article:
+            raise ConfigError(
+                f"train_data {self.train_data!r} is also an eval dataset: zero-shot evaluation needs disjoint data "
+                "(pick another eval dataset, or set split_by_article = true)"
+            )
+        if self.steps is None and self.epochs is None:
+            raise ConfigError("give steps or epochs")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

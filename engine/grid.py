@@ -1,0 +1,82 @@
+"""A grid: every cell (backbone x strategy x seed, plus untrained baselines) as a run directory."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hbt.engine.errors import UserError
+from hbt.engine.events import EventBus
+from hbt.engine.io import read_json, write_json
+from hbt.engine.presets import Preset
+from hbt.engine.rundir import RunDir
+from hbt.engine.train import NonFiniteLoss
+
+GRID_SCHEMA = "hbt.grid/1"
+
+
+def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
+    name = re.sub(r"[^A-Za-z0-9.-]+", "-", backbone or "default").strip("-")
+    return f"{name}__{strategy}__s{seed}"
+
+
+def grid_document(preset: Preset) -> dict[str, Any]:
+    cells = []
+    for backbone, strategy, seed in preset.cells():
+        cid = cell_id(backbone, strategy, seed)
+        cells.append({"id": cid, "backbone": backbone, "strategy": strategy, "seed": seed, "dir": f"cells/{cid}"})
+    return {
+        "schema": GRID_SCHEMA,
+        "preset": preset.name,
+        "source": preset.source,
+        "created": time.time(),
+        "run": preset.run.to_dict(),
+        "cells": cells,
+    }
+
+
+def run_grid(preset: Preset, out: Path, bus: EventBus, resume: bool = False, cancel: Any = None) -> dict[str, int]:
+    """Run every cell not yet complete. A cell whose loss goes NaN, or that crashes, is marked failed and the grid
+    goes on; a user error (bad data dir, offline) stops the grid, since every cell would meet it."""
+    from hbt.engine.run import execute
+
+    grid_file = out / "grid.json"
+    if resume:
+        if not grid_file.exists():
+            raise UserError(f"{out}: not a grid directory (no grid.json) to resume")
+        doc = read_json(grid_file)
+    else:
+        if grid_file.exists():
+            raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it, or pick another --out")
+        doc = grid_document(preset)
+        write_json(grid_file, doc)
+    summary = {"complete": 0, "failed": 0, "skipped": 0}
+    total = len(doc["cells"])
+    for i, cell in enumerate(doc["cells"]):
+        run = RunDir(out / cell["dir"])
+        if run.is_complete():
+            summary["skipped"] += 1
+            summary["complete"] += 1
+            continue
+        if cancel is not None and cancel():
+            break
+        config = replace(preset.run, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"])
+        bus.cell = cell["id"]
+        bus.progress("grid", i, total)
+        try:
+            execute(config, run.path, bus, cancel=cancel)
+            summary["complete"] += 1
+        except NonFiniteLoss as exc:
+            run.mark("failed", error=str(exc), step=exc.step, last_finite_loss=exc.last_finite)
+            summary["failed"] += 1
+        except UserError:
+            raise
+        except Exception:
+            summary["failed"] += 1  # execute() marked the cell failed and wrote traceback.txt
+        finally:
+            bus.cell = ""
+    bus.progress("grid", total, total)
+    return summary

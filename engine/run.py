@@ -1,0 +1,148 @@
+"""One run (a grid cell): load the backbone, optionally train with a batch strategy, evaluate zero-shot, write."""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hbt.engine import environment
+from hbt.engine.config import RunConfig
+from hbt.engine.data.registry import check_langs, load_benchmark, load_lareqa_parts, resolve_data_dir, spec
+from hbt.engine.encode import EmbeddingCache, SentenceTransformerEncoder
+from hbt.engine.errors import ConfigError, UserError
+from hbt.engine.evaluate import evaluate_benchmark
+from hbt.engine.events import EventBus, JsonlSink, RunFinished, RunStarted
+from hbt.engine.io import write_json
+from hbt.engine.pairs import PairTable, build_pairs
+from hbt.engine.paths import cache_dir
+from hbt.engine.rundir import RunDir
+
+RESULTS_SCHEMA = "hbt.results/1"
+EVAL_SUBSET_SEED = 0  # the evaluation subset never depends on the training seed
+
+
+def eval_langs(config: RunConfig, dataset: str) -> list[str]:
+    """The requested languages that this dataset has (all of them when none requested)."""
+    available = spec(dataset).languages
+    if not config.langs:
+        return list(available)
+    chosen = [lang for lang in config.langs if lang in available]
+    if not chosen:
+        raise ConfigError(f"{dataset} has none of the languages {','.join(config.langs)} (it has {','.join(available)})")
+    return chosen
+
+
+def check_config(config: RunConfig) -> None:
+    """Validate everything that can be checked before loading a model (fail fast, one line)."""
+    config.validate()
+    for name in config.eval_data:
+        spec(name)
+    if config.langs:
+        known = {lang for name in config.eval_data for lang in spec(name).languages}
+        for lang in config.langs:
+            if lang not in known:
+                raise ConfigError(
+                    f"unknown language {lang!r} for {', '.join(config.eval_data)} (allowed: {', '.join(sorted(known))})"
+                )
+    if config.strategy != "none":
+        if not spec(config.train_data).parallel:
+            raise ConfigError(f"train_data {config.train_data!r} is not parallel QA (allowed: mlqa-r, xquad-r)")
+        check_langs(config.train_data, config.train_langs)
+
+
+def build_training_table(config: RunConfig) -> PairTable:
+    langs = check_langs(config.train_data, config.train_langs)
+    parts = load_lareqa_parts(config.train_data, resolve_data_dir(config.data_dir), langs)
+    pairs = build_pairs(parts, max_groups=config.max_train_pairs, seed=config.seed)
+    if not pairs:
+        raise ConfigError(f"no training pairs in {config.train_data} for languages {','.join(langs)}")
+    return PairTable.from_pairs(pairs)
+
+
+def execute(
+    config: RunConfig,
+    out: Path,
+    bus: EventBus | None = None,
+    cancel: Callable[[], bool] | None = None,
+    model: Any = None,
+) -> dict[str, Any]:
+    """Run one cell into `out` and return its results document. The run dir is marked failed on error."""
+    from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
+
+    check_config(config)
+    bus = bus or EventBus()
+    run = RunDir(out)
+    out.mkdir(parents=True, exist_ok=True)
+    backbone = config.backbone or DEFAULT_BACKBONE
+    write_json(run.config_file, {**config.to_dict(), "backbone": backbone})
+    run.mark("running", pid=os.getpid())
+    sink = JsonlSink(run.events_file, kinds={"stage", "train_step", "eval_done", "log", "run_started", "run_finished"})
+    bus.subscribe(sink)
+    t0 = time.perf_counter()
+    try:
+        bus.emit(RunStarted(run_dir=str(out), config={**config.to_dict(), "backbone": backbone}))
+        bus.stage("load-model", backbone)
+        if model is None:
+            model = load_backbone(backbone, device=None if config.device == "auto" else config.device)
+        training = None
+        if config.strategy != "none":
+            bus.stage("pairs", f"{config.train_data} -> {config.strategy}")
+            table = build_training_table(config)
+            bus.log(f"training pairs: {table.counts()}")
+            from hbt.engine.train import train
+
+            result = train(model, table, config, run.checkpoints_dir, bus, cancel)
+            training = result.to_dict()
+            if config.save_model:
+                bus.stage("save-model", str(run.model_dir))
+                model.save(str(run.model_dir))
+        encoder = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
+        cache = EmbeddingCache(cache_dir() / "embeddings.sqlite") if config.strategy == "none" else None
+        datasets: dict[str, Any] = {}
+        per_query: dict[str, Any] = {}
+        for name in config.eval_data:
+            bus.stage("load-data", name)
+            bench = load_benchmark(name, config.data_dir, eval_langs(config, name))
+            if config.max_queries:
+                bench = bench.subset(max_queries=config.max_queries, seed=EVAL_SUBSET_SEED)
+            outcome = evaluate_benchmark(bench, encoder, text_mode=config.text_mode, cache=cache, bus=bus)
+            datasets[name] = outcome.summary
+            per_query[name] = outcome.per_query_ap
+        if cache:
+            cache.close()
+        results = {
+            "schema": RESULTS_SCHEMA,
+            "run_id": out.name,
+            "config": {**config.to_dict(), "backbone": backbone},
+            "environment": environment.describe(),
+            "timings": {"total_s": round(time.perf_counter() - t0, 2)},
+            "training": training,
+            "datasets": datasets,
+        }
+        bus.stage("write", str(run.results_file))
+        write_json(run.per_query_file, per_query)
+        write_json(run.results_file, results)
+        run.mark("complete")
+        bus.emit(RunFinished(run_dir=str(out), status="complete"))
+        return results
+    except UserError as exc:
+        run.mark("failed", error=str(exc))
+        bus.emit(RunFinished(run_dir=str(out), status="failed", error=str(exc)))
+        raise
+    except KeyboardInterrupt:
+        run.mark("cancelled", error="interrupted by the user")
+        bus.emit(RunFinished(run_dir=str(out), status="cancelled"))
+        raise
+    except Exception as exc:
+        trace = out / "traceback.txt"
+        trace.write_text(traceback.format_exc(), encoding="utf-8")
+        run.mark("failed", error=f"{type(exc).__name__}: {exc}", traceback=str(trace))
+        bus.emit(RunFinished(run_dir=str(out), status="failed", error=f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        bus.unsubscribe(sink)
+        sink.close()

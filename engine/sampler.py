@@ -1,0 +1,231 @@
+"""Batch strategies as a sentence-transformers batch sampler.
+
+A strategy decides, batch by batch, which pool a batch is drawn from: X-X (one language for question and answer,
+the whole batch in one language) or X-Y (question and answer languages differ). Every batch, whatever the
+strategy, holds no two pairs of the same parallel question group (translations would be false negatives for
+each other) and no repeated text. Same seed and epoch -> same batches.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sentence_transformers.base.sampler import DefaultBatchSampler
+
+from hbt.engine.errors import ConfigError
+from hbt.engine.pairs import PairTable
+
+
+class BatchStrategy(ABC):
+    """Chooses the kind of each batch: "xx", "xy", or a mixed batch ("mix:<n_xx>")."""
+
+    name: str = ""
+
+    def p_xx(self, table: PairTable) -> float:
+        return 0.0
+
+    @abstractmethod
+    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> str: ...
+
+
+class MonolingualStrategy(BatchStrategy):
+    name = "xx"
+
+    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> str:
+        return "xx"
+
+
+class CrossLingualStrategy(BatchStrategy):
+    name = "xy"
+
+    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> str:
+        return "xy"
+
+
+@dataclass
+class HybridStrategy(BatchStrategy):
+    """X-X with probability p, X-Y otherwise; p may follow a linear schedule or be proportional to pool sizes.
+
+    mix="batch": each whole batch is X-X or X-Y (2408.10536). mix="within": every batch holds Binomial(B, p)
+    X-X pairs (from one language) and the rest X-Y pairs.
+    """
+
+    p: float | str = 0.5
+    p_end: float | None = None
+    mix: str = "batch"
+    name = "hybrid"
+
+    def p_xx(self, table: PairTable) -> float:
+        if self.p == "proportional":
+            return float(table.is_xx.mean()) if len(table) else 0.0
+        return float(self.p)
+
+    def p_at(self, batch_no: int, total: int, table: PairTable) -> float:
+        p0 = self.p_xx(table)
+        if self.p_end is None or total <= 1:
+            return p0
+        return p0 + (self.p_end - p0) * batch_no / (total - 1)
+
+    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> str:
+        p = self.p_at(batch_no, total, table)
+        if self.mix == "within":
+            return f"mix:{int(rng.binomial(batch_size, p))}"
+        return "xx" if rng.random() < p else "xy"
+
+
+STRATEGIES: dict[str, type[BatchStrategy]] = {
+    "xx": MonolingualStrategy,
+    "xy": CrossLingualStrategy,
+    "hybrid": HybridStrategy,
+}
+
+
+def make_strategy(name: str, **options: Any) -> BatchStrategy:
+    if name not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {name!r} (allowed: {', '.join(STRATEGIES)})")
+    cls = STRATEGIES[name]
+    return cls(**options) if cls is HybridStrategy else cls()
+
+
+class _Pool:
+    """A reshuffled cycle over row indices; conflicting rows are deferred to the next batch, not dropped."""
+
+    def __init__(self, rows: np.ndarray, rng: np.random.Generator) -> None:
+        self.rows = rows
+        self.rng = rng
+        self.queue: list[int] = []
+        self.deferred: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, n: int, used_groups: set[int], used_texts: set[int], table: PairTable) -> list[int]:
+        out: list[int] = []
+        skipped: list[int] = []
+        budget = 2 * len(self.rows) + n  # at most two passes over the pool before giving up on this batch
+        while len(out) < n and budget > 0:
+            if not self.deferred and not self.queue:
+                self.queue = self.rng.permutation(self.rows).tolist()[::-1]
+            row = self.deferred.pop() if self.deferred else self.queue.pop()
+            budget -= 1
+            g, qt, at = int(table.group[row]), int(table.q_text[row]), int(table.a_text[row])
+            if g in used_groups or qt in used_texts or at in used_texts or qt == at:
+                skipped.append(row)
+                continue
+            used_groups.add(g)
+            used_texts.update((qt, at))
+            out.append(row)
+        self.deferred.extend(reversed(skipped))
+        return out
+
+
+class StrategyBatchSampler(DefaultBatchSampler):
+    """Yields batches of dataset row indices following a BatchStrategy over a PairTable aligned with the rows."""
+
+    def __init__(
+        self,
+        dataset: Any,
+        batch_size: int,
+        drop_last: bool = True,
+        valid_label_columns: list[str] | None = None,
+        generator: Any = None,
+        seed: int = 0,
+        *,
+        table: PairTable,
+        strategy: BatchStrategy,
+        xx_langs: str = "proportional",
+        total_batches: int | None = None,
+    ) -> None:
+        super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
+        if len(dataset) != len(table):
+            raise ValueError(f"dataset has {len(dataset)} rows but the pair table {len(table)}")
+        self.table = table
+        self.strategy = strategy
+        self.xx_langs = xx_langs
+        self.total_batches = total_batches
+        self.history: list[str] = []  # kind of every batch yielded, in order ("xx:<lang>", "xy", "mix:<n>")
+        xx = table.is_xx
+        self._xx_rows = {code: np.flatnonzero(xx & (table.q_lang == code)) for code in range(len(table.langs))}
+        self._xx_rows = {c: r for c, r in self._xx_rows.items() if len(r)}
+        self._xy_rows = np.flatnonzero(~xx)
+        needs_xy = isinstance(strategy, CrossLingualStrategy) or (
+            isinstance(strategy, HybridStrategy) and strategy.p_xx(table) < 1
+        )
+        if needs_xy and not len(self._xy_rows):
+            raise ConfigError("strategy needs X-Y pairs but the training data has one language: add --train-langs")
+        if not isinstance(strategy, CrossLingualStrategy) and not self._xx_rows:
+            raise ConfigError("strategy needs X-X pairs but the training data has none")
+
+    def __len__(self) -> int:
+        n = len(self.table) / self.batch_size
+        return int(n) if self.drop_last else math.ceil(n)
+
+    def _xx_lang(self, rng: np.random.Generator) -> int:
+        codes = sorted(self._xx_rows)
+        if self.xx_langs == "balanced":
+            return int(rng.choice(codes))
+        sizes = np.array([len(self._xx_rows[c]) for c in codes], dtype=np.float64)
+        return int(rng.choice(codes, p=sizes / sizes.sum()))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch = getattr(self, "epoch", 0)
+        rng = np.random.default_rng([self.seed, epoch])
+        xx_pools = {c: _Pool(rows, rng) for c, rows in self._xx_rows.items()}
+        xy_pool = _Pool(self._xy_rows, rng)
+        n_batches = len(self)
+        total = self.total_batches or n_batches
+        for b in range(n_batches):
+            kind = self.strategy.kind(epoch * n_batches + b, total, self.batch_size, rng, self.table)
+            groups: set[int] = set()
+            texts: set[int] = set()
+            if kind == "xy":
+                batch = xy_pool.take(self.batch_size, groups, texts, self.table)
+                label = "xy"
+            elif kind == "xx":
+                lang = self._xx_lang(rng)
+                batch = xx_pools[lang].take(self.batch_size, groups, texts, self.table)
+                label = f"xx:{self.table.langs[lang]}"
+            else:
+                n_xx = int(kind.split(":", 1)[1])
+                lang = self._xx_lang(rng)
+                batch = xx_pools[lang].take(n_xx, groups, texts, self.table)
+                batch += xy_pool.take(self.batch_size - len(batch), groups, texts, self.table)
+                label = f"mix:{int(self.table.is_xx[batch].sum())}"
+            if len(batch) < 2:
+                continue  # too few distinct groups left for in-batch negatives
+            self.history.append(label)
+            yield batch
+
+    def composition(self, steps: int | None = None) -> dict[str, int]:
+        """Counts of batch kinds among the first `steps` batches yielded: {"xx": .., "xy": .., "mix": ..}."""
+        out = {"xx": 0, "xy": 0, "mix": 0}
+        for label in self.history[:steps]:
+            out[label.split(":", 1)[0]] += 1
+        return out
+
+
+@dataclass
+class SamplerFactory:
+    """The callable sentence-transformers' trainer calls to build the batch sampler (args.batch_sampler)."""
+
+    table: PairTable
+    strategy: BatchStrategy
+    xx_langs: str = "proportional"
+    total_batches: int | None = None
+    last: StrategyBatchSampler | None = None
+
+    def __call__(self, dataset: Any, **kwargs: Any) -> StrategyBatchSampler:
+        self.last = StrategyBatchSampler(
+            dataset,
+            table=self.table,
+            strategy=self.strategy,
+            xx_langs=self.xx_langs,
+            total_batches=self.total_batches,
+            **kwargs,
+        )
+        return self.last

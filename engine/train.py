@@ -1,0 +1,184 @@
+"""Fine-tuning with in-batch negatives through sentence-transformers' trainer, batches built by a strategy."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+from transformers import TrainerCallback
+
+from hbt.engine.config import RunConfig
+from hbt.engine.events import EventBus, TrainStep
+from hbt.engine.pairs import PairTable
+from hbt.engine.sampler import SamplerFactory, make_strategy
+
+
+class NonFiniteLoss(RuntimeError):
+    def __init__(self, step: int, last_finite: float | None) -> None:
+        super().__init__(f"loss became NaN/inf at step {step} (last finite loss: {last_finite})")
+        self.step = step
+        self.last_finite = last_finite
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    loss_curve: list[tuple[int, float]] = field(default_factory=list)
+    composition: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    pairs: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.loss_curve[-1][1] if self.loss_curve else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "final_loss": self.final_loss,
+            "loss_curve": [[s, round(v, 6)] for s, v in self.loss_curve],
+            "composition": self.composition,
+            "seconds": round(self.seconds, 2),
+            "pairs": self.pairs,
+        }
+
+
+class EventCallback(TrainerCallback):
+    """Turns the trainer's logs into TrainStep events; stops on a non-finite loss or a cancel request."""
+
+    def __init__(self, bus: EventBus, factory: SamplerFactory, batch_size: int, strategy: str, cancel: Any) -> None:
+        self.bus = bus
+        self.factory = factory
+        self.batch_size = batch_size
+        self.strategy = strategy
+        self.cancel = cancel
+        self.curve: list[tuple[int, float]] = []
+        self.t0 = time.perf_counter()
+        self.fault: NonFiniteLoss | None = None
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kw: Any) -> None:
+        if not logs or "loss" not in logs:
+            return
+        loss = float(logs["loss"])
+        step = int(state.global_step)
+        if not math.isfinite(loss):
+            self.fault = NonFiniteLoss(step, self.curve[-1][1] if self.curve else None)
+            control.should_training_stop = True
+            return
+        self.curve.append((step, loss))
+        sampler = self.factory.last
+        elapsed = time.perf_counter() - self.t0
+        self.bus.emit(
+            TrainStep(
+                step=step,
+                total_steps=int(state.max_steps),
+                epoch=float(state.epoch or 0.0),
+                loss=loss,
+                lr=float(logs.get("learning_rate", 0.0)),
+                batches=sampler.composition(step) if sampler else {},
+                samples_per_s=step * self.batch_size / elapsed if elapsed > 0 else 0.0,
+                strategy=self.strategy,
+            )
+        )
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self.cancel is not None and self.cancel():
+            control.should_training_stop = True
+            control.should_save = True
+
+
+def pairs_dataset(table: PairTable) -> Dataset:
+    return Dataset.from_dict({"anchor": [p.question for p in table.pairs], "positive": [p.answer for p in table.pairs]})
+
+
+def make_loss(model: Any, config: RunConfig) -> Any:
+    from sentence_transformers.sentence_transformer import losses
+
+    if config.cached_loss:
+        return losses.CachedMultipleNegativesRankingLoss(
+            model, scale=config.scale, mini_batch_size=config.mini_batch_size
+        )
+    return losses.MultipleNegativesRankingLoss(model, scale=config.scale)
+
+
+def _freeze_embeddings(model: Any) -> int:
+    """Freeze the word-embedding table (most parameters of multilingual models, most optimizer memory)."""
+    frozen = 0
+    for name, param in model.named_parameters():
+        if "word_embeddings" in name or name.endswith("embed_tokens.weight"):
+            param.requires_grad_(False)
+            frozen += param.numel()
+    return frozen
+
+
+def train(
+    model: Any,
+    table: PairTable,
+    config: RunConfig,
+    out_dir: Path,
+    bus: EventBus,
+    cancel: Any = None,
+    resume_from: str | None = None,
+) -> TrainResult:
+    """Fine-tune `model` in place on `table` with the configured strategy; checkpoints go to out_dir."""
+    import torch
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+
+    on_cpu = not torch.cuda.is_available() or config.device == "cpu"
+    freeze = config.freeze_embeddings if config.freeze_embeddings is not None else on_cpu
+    if freeze:
+        bus.log(f"froze {_freeze_embeddings(model):,} word-embedding parameters (freeze_embeddings)")
+    model.max_seq_length = min(config.max_seq_length, model.max_seq_length or config.max_seq_length)
+    options: dict[str, Any] = {"p": config.hybrid_p, "p_end": config.hybrid_p_end, "mix": config.hybrid_mix}
+    strategy = make_strategy(config.strategy, **options)
+    batches_per_epoch = max(len(table) // config.batch_size, 1)
+    total = config.steps if config.steps else math.ceil(batches_per_epoch * (config.epochs or 1))
+    factory = SamplerFactory(table, strategy, config.xx_langs, total_batches=total)
+    prompts = getattr(model, "prompts", {}) or {}
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(out_dir),
+        max_steps=total,
+        num_train_epochs=config.epochs or 1,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.lr,
+        warmup_steps=int(config.warmup_ratio * total),
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=1,
+        save_strategy="steps" if config.checkpoint_steps else "no",
+        save_steps=config.checkpoint_steps or 500,
+        save_total_limit=2,
+        report_to="none",
+        batch_sampler=factory,
+        dataloader_drop_last=True,
+        disable_tqdm=True,
+        use_cpu=on_cpu,
+        prompts={"anchor": prompts["query"], "positive": prompts["passage"]}
+        if prompts.get("query") and prompts.get("passage")
+        else None,
+    )
+    callback = EventCallback(bus, factory, config.batch_size, config.strategy, cancel)
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=args,
+        train_dataset=pairs_dataset(table),
+        loss=make_loss(model, config),
+        callbacks=[callback],
+    )
+    bus.stage("train", f"{config.strategy}: {total} steps x {config.batch_size} pairs")
+    t0 = time.perf_counter()
+    trainer.train(resume_from_checkpoint=resume_from)
+    if callback.fault is not None:
+        raise callback.fault
+    sampler = factory.last
+    return TrainResult(
+        steps=callback.curve[-1][0] if callback.curve else 0,
+        loss_curve=callback.curve,
+        composition=sampler.composition() if sampler else {},
+        seconds=time.perf_counter() - t0,
+        pairs=table.counts(),
+    )
