@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -116,10 +117,8 @@ class EventBus:
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:
-            try:
+            with contextlib.suppress(Exception):  # a broken display must not stop training
                 listener(event)
-            except Exception:  # a broken display must not stop training
-                pass
 
     def stage(self, name: str, detail: str = "") -> None:
         self.emit(Stage(name=name, detail=detail))

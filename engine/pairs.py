@@ -6,7 +6,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-
 from hbt.engine.data.lareqa import LareqaLanguage
 
 
@@ -60,7 +59,7 @@ class PairTable:
 
     def counts(self) -> dict[str, int]:
         xx = int(self.is_xx.sum())
-        return {"pairs": len(self), "xx": xx, "xy": len(self) - xx, "groups": int(len(np.unique(self.group)))}
+        return {"pairs": len(self), "xx": xx, "xy": len(self) - xx, "groups": len(np.unique(self.group))}
 
 
 def build_pairs(parts: list[LareqaLanguage], max_groups: int | None = None, seed: int = 0) -> list[Pair]:

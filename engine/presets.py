@@ -60,11 +60,7 @@ _RUN_TYPES = {f.name: _types_of(typing.get_type_hints(RunConfig)[f.name]) for f 
 
 
 def _check_type(section: str, key: str, value: Any, expected: tuple[type, ...]) -> None:
-    if isinstance(value, bool) and bool not in expected:
-        ok = False
-    else:
-        ok = isinstance(value, expected)
-    if not ok:
+    if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
         names = " or ".join(sorted({"none" if t is type(None) else t.__name__ for t in expected}))
         raise ConfigError(f"[{section}] {key}: expected {names}, got {type(value).__name__} {value!r}")
 

@@ -32,13 +32,16 @@ def eval_langs(config: RunConfig, dataset: str) -> list[str]:
         return list(available)
     chosen = [lang for lang in config.langs if lang in available]
     if not chosen:
-        raise ConfigError(f"{dataset} has none of the languages {','.join(config.langs)} (it has {','.join(available)})")
+        raise ConfigError(
+            f"{dataset} has none of the languages {','.join(config.langs)} (it has {','.join(available)})"
+        )
     return chosen
 
 
 def check_config(config: RunConfig) -> None:
     """Validate everything that can be checked before loading a model (fail fast, one line)."""
     config.validate()
+    resolve_data_dir(config.data_dir)
     for name in config.eval_data:
         spec(name)
     if config.langs:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sentence_transformers.base.sampler import DefaultBatchSampler
-
 from hbt.engine.errors import ConfigError
 from hbt.engine.pairs import PairTable
+from sentence_transformers.base.sampler import DefaultBatchSampler
 
 
 class BatchStrategy(ABC):

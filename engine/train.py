@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
-from transformers import TrainerCallback
-
 from hbt.engine.config import RunConfig
 from hbt.engine.events import EventBus, TrainStep
 from hbt.engine.pairs import PairTable
 from hbt.engine.sampler import SamplerFactory, make_strategy
+from transformers import TrainerCallback
 
 
 class NonFiniteLoss(RuntimeError):
@@ -115,16 +114,24 @@ def _freeze_embeddings(model: Any) -> int:
     return frozen
 
 
-def train(
+@dataclass
+class TrainerBundle:
+    trainer: Any
+    callback: EventCallback
+    factory: SamplerFactory
+    total_steps: int
+
+
+def build_trainer(
     model: Any,
     table: PairTable,
     config: RunConfig,
     out_dir: Path,
     bus: EventBus,
     cancel: Any = None,
-    resume_from: str | None = None,
-) -> TrainResult:
-    """Fine-tune `model` in place on `table` with the configured strategy; checkpoints go to out_dir."""
+    batch_sampler: Any = None,
+) -> TrainerBundle:
+    """The sentence-transformers trainer for `config`; `batch_sampler` overrides the strategy (benchmarks)."""
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
@@ -153,7 +160,7 @@ def train(
         save_steps=config.checkpoint_steps or 500,
         save_total_limit=2,
         report_to="none",
-        batch_sampler=factory,
+        batch_sampler=batch_sampler if batch_sampler is not None else factory,
         dataloader_drop_last=True,
         disable_tqdm=True,
         use_cpu=on_cpu,
@@ -169,12 +176,27 @@ def train(
         loss=make_loss(model, config),
         callbacks=[callback],
     )
-    bus.stage("train", f"{config.strategy}: {total} steps x {config.batch_size} pairs")
+    return TrainerBundle(trainer, callback, factory, total)
+
+
+def train(
+    model: Any,
+    table: PairTable,
+    config: RunConfig,
+    out_dir: Path,
+    bus: EventBus,
+    cancel: Any = None,
+    resume_from: str | None = None,
+) -> TrainResult:
+    """Fine-tune `model` in place on `table` with the configured strategy; checkpoints go to out_dir."""
+    bundle = build_trainer(model, table, config, out_dir, bus, cancel)
+    bus.stage("train", f"{config.strategy}: {bundle.total_steps} steps x {config.batch_size} pairs")
     t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resume_from)
+    bundle.trainer.train(resume_from_checkpoint=resume_from)
+    callback = bundle.callback
     if callback.fault is not None:
         raise callback.fault
-    sampler = factory.last
+    sampler = bundle.factory.last
     return TrainResult(
         steps=callback.curve[-1][0] if callback.curve else 0,
         loss_curve=callback.curve,

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from hbt.engine.data.registry import load_benchmark
 from hbt.engine.encode import EmbeddingCache
 from hbt.engine.evaluate import evaluate_benchmark
@@ -45,8 +44,9 @@ def test_settings_agree_with_a_direct_computation(data_dir: Path, counting_encod
     rel = [np.array([i for i, c in enumerate(en_c) if c.id in bench.qrels[q.id]]) for q in de_q]
     expected = np.mean([query_metrics(r)["map"] for r in relevant_ranks(qv, cv, rel)])
     assert result.summary["cross_lingual"]["per_pair"]["de-en"]["map"] == pytest.approx(expected, abs=1e-9)
-    assert result.per_query_ap["cross/de-en"][de_q[0].id] == pytest.approx(query_metrics(
-        relevant_ranks(qv[:1], cv, rel[:1])[0])["map"], abs=1e-6)
+    assert result.per_query_ap["cross/de-en"][de_q[0].id] == pytest.approx(
+        query_metrics(relevant_ranks(qv[:1], cv, rel[:1])[0])["map"], abs=1e-6
+    )
     # multilingual: 2 relevant per query (de + en answer), bias fields present and in range
     bias = result.summary["language_bias"]
     assert set(bias["per_language"]) == {"de", "en"}

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from hbt.engine.data import lareqa
 from hbt.engine.data.registry import load_benchmark
 from hbt.engine.errors import ConfigError, DataError, OfflineError

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import pytrec_eval
-
 from hbt.engine import metrics
 from hbt.engine.search import relevant_ranks, top_k
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from hbt.engine.data.registry import load_lareqa_parts
 from hbt.engine.errors import ConfigError
 from hbt.engine.pairs import Pair, PairTable, build_pairs

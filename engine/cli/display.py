@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from hbt.engine.events import Event, Log, RunFinished, Stage, TrainStep
+from hbt.engine.events import Progress as ProgressEvent
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
-
-from hbt.engine.events import Event, Log, RunFinished, Stage, TrainStep
-from hbt.engine.events import Progress as ProgressEvent
 
 
 class RichListener:
@@ -74,8 +73,9 @@ def dataset_table(name: str, summary: dict[str, Any]) -> Table:
     multi = summary["multilingual"]["per_language"]
     cross = summary["cross_lingual"]["per_pair"]
     bias = summary["language_bias"]["per_language"]
-    table = Table(title=f"{name}: mAP by query language ({summary['n_queries']} queries, "
-                  f"{summary['n_candidates']} candidates)")
+    table = Table(
+        title=f"{name}: mAP by query language ({summary['n_queries']} queries, {summary['n_candidates']} candidates)"
+    )
     for col in ("lang", "mono mAP", "cross mAP (X→*)", "multi mAP", "multi MRR@10", "multi R@10", "own excess@10"):
         table.add_column(col, justify="left" if col == "lang" else "right")
     for lang in summary["languages"]:

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hbt.engine.errors import ConfigError, UserError
 
@@ -34,7 +34,7 @@ def _p(value: str) -> float | str:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own convention too)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse's own convention too)
         raise ConfigError(f"{self.prog}: {message}")
 
 
@@ -209,7 +209,10 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
         for r in runs:
             table.add_row(
                 *(str(r.get(k, "")) for k in ("id", "backbone", "strategy", "seed", "status")),
-                *(f"{r[k]:.4f}" if isinstance(r.get(k), float) else "—" for k in ("mono_map", "cross_map", "multi_map")),
+                *(
+                    f"{r[k]:.4f}" if isinstance(r.get(k), float) else "—"
+                    for k in ("mono_map", "cross_map", "multi_map")
+                ),
                 str(r.get("path", "")),
             )
     console.print(table)

@@ -36,9 +36,9 @@ def from_rows(rows: Iterable[dict[str, Any]], source: str) -> Benchmark:
     qrels: dict[str, set[str]] = {}
     for i, row in enumerate(rows):
         where = f"{source}: row {i}"
-        for key in ("id", "context", "question"):
-            if not isinstance(row.get(key), str):
-                raise DataError(f"{where}: missing or non-string field {key!r}")
+        for name in ("id", "context", "question"):
+            if not isinstance(row.get(name), str):
+                raise DataError(f"{where}: missing or non-string field {name!r}")
         lang = _lang_of(row["id"], where)
         key = (lang, row["context"])
         if key not in passage_ids:

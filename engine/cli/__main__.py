@@ -1,0 +1,3 @@
+from hbt.engine.cli.main import entry
+
+entry()

