@@ -204,7 +204,9 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
     else:
         from hbt.engine.store import ResultsStore
 
-        runs = ResultsStore(args.root).list_runs()
+        store = ResultsStore(args.root)
+        store.refresh()  # pick up runs written since the last listing
+        runs = store.list_runs()
         table = Table("id", "backbone", "strategy", "seed", "status", "mono mAP", "cross mAP", "multi mAP", "path")
         for r in runs:
             table.add_row(

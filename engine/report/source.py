@@ -1,0 +1,207 @@
+"""What a report reads: one run directory or a grid directory of cells, loaded tolerantly.
+
+A torn or missing results.json / per_query.json never raises here: the cell is kept with a `problem` and the
+report skips it with a note. Only a path that is neither a run nor a grid directory is a user error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from hbt.engine.errors import UserError
+from hbt.engine.events import TrainStep, read_events
+from hbt.engine.io import read_json
+from hbt.engine.rundir import RunDir
+
+STRATEGY_ORDER = ("none", "xx", "xy", "hybrid")
+_READ_ERRORS = (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError)
+
+
+def strategy_key(strategy: str) -> tuple[int, str]:
+    """Sort key: none, xx, xy, hybrid, then any other strategy by name."""
+    return (STRATEGY_ORDER.index(strategy), "") if strategy in STRATEGY_ORDER else (len(STRATEGY_ORDER), strategy)
+
+
+def _read_dict(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(document, None) or (None, why it could not be read)."""
+    if not path.exists():
+        return None, f"no {path.name}"
+    try:
+        data = read_json(path)
+    except _READ_ERRORS as exc:
+        return None, f"{path.name} unreadable ({type(exc).__name__})"
+    if not isinstance(data, dict):
+        return None, f"{path.name} is not a JSON object"
+    return data, None
+
+
+def _valid_results(doc: dict[str, Any]) -> str | None:
+    datasets = doc.get("datasets")
+    if not isinstance(datasets, dict) or not datasets:
+        return "results.json has no datasets"
+    for name, summary in datasets.items():
+        if not isinstance(summary, dict):
+            return f"results.json dataset {name!r} is malformed"
+        for setting in ("monolingual", "cross_lingual", "multilingual"):
+            block = summary.get(setting)
+            if not isinstance(block, dict) or not isinstance(block.get("macro"), dict):
+                return f"results.json dataset {name!r} has no {setting} block"
+    return None
+
+
+@dataclass
+class Cell:
+    """One run directory: its identity (from grid.json or config.json) and, when readable, its results."""
+
+    id: str
+    path: Path
+    backbone: str
+    strategy: str
+    seed: int
+    status: str
+    results: dict[str, Any] | None = None
+    problem: str | None = None  # why there are no usable results
+
+    @property
+    def run(self) -> RunDir:
+        return RunDir(self.path)
+
+    @property
+    def ok(self) -> bool:
+        return self.results is not None
+
+    @property
+    def datasets(self) -> dict[str, Any]:
+        return dict((self.results or {}).get("datasets") or {})
+
+    @cached_property
+    def per_query(self) -> dict[str, Any] | None:
+        """per_query.json ({dataset: {setting key: {query id: AP}}}), or None when missing or torn."""
+        doc, _ = _read_dict(self.run.per_query_file)
+        return doc
+
+    @cached_property
+    def loss_curve(self) -> list[tuple[int, float]]:
+        """(step, loss) from results.json training.loss_curve, else from events.jsonl TrainStep events."""
+        training = (self.results or {}).get("training")
+        if isinstance(training, dict):
+            try:
+                curve = [(int(s), float(v)) for s, v in training.get("loss_curve") or []]
+            except (TypeError, ValueError):
+                curve = []
+            if curve:
+                return curve
+        steps = [e for e in read_events(self.run.events_file) if isinstance(e, TrainStep)]
+        return [(e.step, float(e.loss)) for e in steps]
+
+
+@dataclass
+class Source:
+    """A run directory (kind 'run', one cell) or a grid directory (kind 'grid')."""
+
+    path: Path
+    kind: str
+    name: str
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def complete(self) -> list[Cell]:
+        return [c for c in self.cells if c.ok]
+
+    @property
+    def skipped(self) -> list[Cell]:
+        return [c for c in self.cells if not c.ok]
+
+    def backbones(self) -> list[str]:
+        return list(dict.fromkeys(c.backbone for c in self.cells))
+
+    def datasets(self) -> list[str]:
+        """Evaluation datasets, in the order the cells list them."""
+        names: dict[str, None] = {}
+        for cell in self.complete:
+            for name in cell.datasets:
+                names.setdefault(name, None)
+        return list(names)
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run directory has config.json and at least one of run.json, results.json, events.jsonl."""
+    run = RunDir(path)
+    return run.config_file.is_file() and any(p.is_file() for p in (run.status_file, run.results_file, run.events_file))
+
+
+def load_cell(path: Path, entry: dict[str, Any] | None = None) -> Cell:
+    """Load one run directory; `entry` is its grid.json cell (identity wins over config.json when given)."""
+    run = RunDir(path)
+    entry = entry or {}
+    config, _ = _read_dict(run.config_file)
+    results, problem = _read_dict(run.results_file)
+    if results is not None:
+        problem = _valid_results(results)
+        if problem:
+            results = None
+    config = config or dict((results or {}).get("config") or {})
+    try:
+        status = str(run.status().get("status", "interrupted"))
+    except (OSError, ValueError, AttributeError):  # run.json unreadable or not an object
+        status = "interrupted"
+    if not path.is_dir():
+        problem = "run directory missing"
+    elif results is None and run.results_file.exists():
+        if status in ("complete", "running"):
+            status = "interrupted"  # a torn or malformed results file: the run did not finish writing it
+    elif results is None:
+        problem = f"no results ({status})"
+    try:
+        seed = int(entry.get("seed", config.get("seed", 0)) or 0)
+    except (TypeError, ValueError):
+        seed = 0
+    return Cell(
+        id=str(entry.get("id") or (results or {}).get("run_id") or path.name),
+        path=path,
+        backbone=str(entry.get("backbone") or config.get("backbone") or "default"),
+        strategy=str(entry.get("strategy") or config.get("strategy") or "none"),
+        seed=seed,
+        status=status,
+        results=results,
+        problem=problem,
+    )
+
+
+def load_source(path: str | Path) -> Source:
+    """Load a grid directory (grid.json) or a run directory (config.json); anything else is a UserError."""
+    root = Path(path)
+    if not root.exists():
+        raise UserError(f"{root} does not exist")
+    if not root.is_dir():
+        raise UserError(f"{root} is not a run or grid directory (it is a file)")
+    grid_file = root / "grid.json"
+    if grid_file.is_file():
+        grid, why = _read_dict(grid_file)
+        if grid is None or not isinstance(grid.get("cells"), list):
+            raise UserError(f"{grid_file} is not a valid grid file ({why or 'no cells list'})")
+        cells = []
+        for entry in grid["cells"]:
+            if not isinstance(entry, dict) or not (entry.get("dir") or entry.get("id")):
+                continue
+            cell_dir = root / str(entry.get("dir") or Path("cells") / str(entry["id"]))
+            cells.append(load_cell(cell_dir, entry))
+        return Source(root, "grid", str(grid.get("preset") or root.name), cells)
+    if is_run_dir(root):
+        return Source(root, "run", root.name, [load_cell(root)])
+    raise UserError(f"{root} is not a run or grid directory (no grid.json or config.json with run.json)")
+
+
+def require_results(source: Source) -> list[Cell]:
+    """The cells with usable results; a UserError (one line) when there are none."""
+    cells = source.complete
+    if not cells:
+        if source.kind == "run":
+            cell = source.cells[0]
+            raise UserError(f"run {source.path} has no results: {cell.problem or cell.status}")
+        raise UserError(f"grid {source.path} has no finished cell with results yet ({len(source.cells)} cells)")
+    return cells
