@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -11,16 +10,11 @@ from typing import Any
 from hbt.engine.errors import UserError
 from hbt.engine.events import EventBus
 from hbt.engine.io import read_json, write_json
-from hbt.engine.presets import Preset
+from hbt.engine.presets import Preset, cell_id
 from hbt.engine.rundir import RunDir
 from hbt.engine.train import NonFiniteLoss
 
 GRID_SCHEMA = "hbt.grid/1"
-
-
-def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
-    name = re.sub(r"[^A-Za-z0-9.-]+", "-", backbone or "default").strip("-")
-    return f"{name}__{strategy}__s{seed}"
 
 
 def grid_document(preset: Preset) -> dict[str, Any]:

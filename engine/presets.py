@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 import types
 import typing
@@ -12,6 +13,13 @@ from typing import Any
 
 from hbt.engine.config import RunConfig
 from hbt.engine.errors import ConfigError, one_of
+
+
+def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
+    """A grid cell's id and folder name: 'tiny-random__xx__s0'."""
+    name = re.sub(r"[^A-Za-z0-9.-]+", "-", backbone or "default").strip("-")
+    return f"{name}__{strategy}__s{seed}"
+
 
 PRESET_KEYS = {
     "name": str,

@@ -14,6 +14,8 @@ SHARED_DATA = Path(os.environ.get("HBT_TEST_DATA_DIR", REPO.parent / "shared" / 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HBT_CACHE_DIR", str(REPO / ".hbt-test-cache"))
+if os.environ.get("HBT_DATA_DIR"):  # tests change directory: pin a relative data dir to where pytest started
+    os.environ["HBT_DATA_DIR"] = str(Path(os.environ["HBT_DATA_DIR"]).resolve())
 
 
 @pytest.fixture

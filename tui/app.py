@@ -1,2 +1,258 @@
-def main() -> None:
-    pass
+"""The hbt terminal app: Setup → Run → Results, plus History; `hbt-tui` starts it.
+
+The grid runs in a worker thread; engine events cross to the UI as `EngineEvent` messages and are folded into one
+`RunState` that the Run screen renders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from hbt.engine.events import EventBus
+from hbt.engine.presets import Preset
+from hbt.tui.backend import Backend, error_text
+from hbt.tui.messages import EngineEvent, LaunchGrid, OpenResults
+from hbt.tui.run_state import LogLine, RunState
+from hbt.tui.screens.base import SectionScreen
+from hbt.tui.screens.help import HelpScreen
+from hbt.tui.screens.history import HistoryScreen
+from hbt.tui.screens.results import ResultsScreen
+from hbt.tui.screens.run import RunScreen
+from hbt.tui.screens.setup import SetupScreen
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+DARK, LIGHT = "textual-dark", "textual-light"
+SECTIONS: dict[str, type[SectionScreen]] = {
+    "setup": SetupScreen,
+    "run": RunScreen,
+    "results": ResultsScreen,
+    "history": HistoryScreen,
+}
+
+
+class HbtApp(App[None]):
+    """hbt: fine-tune multilingual encoders with X-X / X-Y / hybrid batches and compare them zero-shot."""
+
+    CSS_PATH = "hbt.tcss"
+    TITLE = "hbt"
+    SUB_TITLE = "multilingual dense retrieval benchmark"
+    MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = dict(SECTIONS)  # type: ignore[arg-type]
+    DEFAULT_MODE: ClassVar[str] = "setup"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark,f1", "help", "Help"),
+        Binding("1", "section('setup')", "Setup", show=False),
+        Binding("2", "section('run')", "Run", show=False),
+        Binding("3", "section('results')", "Results", show=False),
+        Binding("4", "section('history')", "History", show=False),
+        Binding("ctrl+t", "toggle_theme", "Theme"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        *,
+        backend: Backend | None = None,
+        runs_root: Path | str = "runs",
+        data_dir: str | None = None,
+        start_preset: str | None = None,
+        open_path: Path | str | None = None,
+        theme: str = DARK,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.backend = backend or Backend()
+        self.runs_root = Path(runs_root)
+        self.data_dir = data_dir if data_dir is not None else self.backend.default_data_dir()
+        self.start_preset = start_preset
+        self.open_path = Path(open_path) if open_path is not None else None
+        self.now = clock
+        self.initial_theme = theme
+        self.run_state: RunState | None = None
+        self.pending_results: Path | None = None
+        self.last_export: Path | None = None
+        self.errors: list[str] = []  # every worker error shown to the user (newest last)
+        self._cancel = threading.Event()
+        self._grid_worker: Worker[dict[str, int]] | None = None
+
+    def on_mount(self) -> None:
+        self.theme = self.initial_theme
+        if self.open_path is not None:
+            self.open_results(self.open_path)
+
+    # ---- navigation --------------------------------------------------------------------------------------------
+
+    def section(self, mode: str) -> SectionScreen | None:
+        """The screen of a section, once it exists."""
+        try:
+            stack = self.get_screen_stack(mode)
+        except KeyError:
+            return None
+        return stack[0] if stack and isinstance(stack[0], SectionScreen) else None
+
+    def action_section(self, mode: str) -> None:
+        self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        sections: list[tuple[str, str, list[BindingType]]] = [
+            (
+                "Everywhere",
+                "1-4 switch section (or click the top bar; in a text field press Esc first); Tab moves between "
+                "controls; ctrl+p opens the command palette.",
+                self.BINDINGS,
+            )
+        ]
+        for mode, cls in SECTIONS.items():
+            sections.append((mode.capitalize(), cls.HELP, list(cls.BINDINGS)))
+        self.push_screen(HelpScreen(sections))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT if self.theme == DARK else DARK
+
+    async def action_quit(self) -> None:
+        self._cancel.set()  # a running grid stops at its next step instead of holding the process open
+        self.exit()
+
+    def on_unmount(self) -> None:
+        self._cancel.set()
+
+    # ---- running a grid ----------------------------------------------------------------------------------------
+
+    def on_launch_grid(self, message: LaunchGrid) -> None:
+        self.launch(message.preset, message.out)
+
+    def launch(self, preset: Preset, out: Path) -> bool:
+        if self.run_state is not None and self.run_state.running:
+            self.notify("a grid is already running: cancel it first (2, then c)", severity="warning")
+            return False
+        state = RunState(name=preset.name, out=Path(out), batch_size=preset.run.batch_size)
+        for backbone, strategy, seed in preset.cells():
+            state.add_cell(self.backend.cell_id(backbone, strategy, seed), backbone or "default", strategy, seed)
+        state.log(f"grid {preset.name}: {len(state.cells)} cells → {out}")
+        self.run_state = state
+        self._cancel = threading.Event()
+        self.switch_mode("run")
+        run = self.section("run")
+        if isinstance(run, RunScreen) and run.is_mounted:
+            run.rebuild()
+        self._grid_worker = self._run_grid(preset, Path(out), self._cancel)
+        return True
+
+    @work(thread=True, group="grid", exit_on_error=False)
+    def _run_grid(self, preset: Preset, out: Path, cancel: threading.Event) -> dict[str, int]:
+        bus = EventBus()
+
+        def forward(event: object) -> None:
+            self.call_from_thread(self.post_message, EngineEvent(event))  # type: ignore[arg-type]
+
+        bus.subscribe(forward)
+        return self.backend.run_grid(preset, out, bus, cancel.is_set)
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        if self.run_state is None:
+            return
+        self._updated(self.run_state.apply(message.event))
+
+    def cancel_run(self) -> None:
+        state = self.run_state
+        if state is None or state.status != "running":
+            return
+        self._cancel.set()
+        state.status = "cancelling"
+        self._updated(state.log("cancel requested: stopping at the next training step", "warning"))
+
+    def _updated(self, line: LogLine | None) -> None:
+        run = self.section("run")
+        if isinstance(run, RunScreen) and run.is_mounted:
+            run.apply_update(line)
+        elif isinstance(self.screen, SectionScreen) and self.screen.is_mounted:
+            self.screen.update_status()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The app's own workers (worker messages do not bubble: each screen handles its own the same way)."""
+        worker = event.worker
+        if worker.group == "grid":
+            self._grid_done(event)
+        elif event.state == WorkerState.ERROR:
+            self.show_error(worker.error, title=f"{worker.group or worker.name} failed")
+
+    def _grid_done(self, event: Worker.StateChanged) -> None:
+        state = self.run_state
+        if state is None or event.worker is not self._grid_worker:
+            return
+        if event.state == WorkerState.SUCCESS:
+            summary = event.worker.result or {}
+            status = "cancelled" if self._cancel.is_set() else "complete"
+            state.finish(status)
+            done, failed = summary.get("complete", 0), summary.get("failed", 0)
+            text = f"grid {status}: {done} complete, {failed} failed → {state.out}"
+            self._updated(state.log(text, "warning" if failed or status == "cancelled" else "result"))
+            self.notify(text, title="grid", severity="warning" if failed or status == "cancelled" else "information")
+        elif event.state == WorkerState.ERROR:
+            message = error_text(event.worker.error) if event.worker.error else "the grid stopped"
+            state.finish("failed", message)
+            self._updated(state.log(message, "error"))
+            self.show_error(event.worker.error, title="grid failed", log=False)
+        elif event.state == WorkerState.CANCELLED:
+            state.finish("cancelled")
+            self._updated(state.log("grid cancelled", "warning"))
+
+    def show_error(self, error: BaseException | None, title: str = "error", log: bool = True) -> None:
+        """A worker's exception: a notification, the app's error list, and the run log when a run exists."""
+        message = error_text(error) if error is not None else title
+        self.errors.append(message)
+        self.log.error(f"{title}: {message}")
+        if log and self.run_state is not None:
+            self._updated(self.run_state.log(f"{title}: {message}", "error"))
+        self.notify(message, title=title, severity="error", timeout=10)
+
+    # ---- results -----------------------------------------------------------------------------------------------
+
+    def on_open_results(self, message: OpenResults) -> None:
+        self.open_results(message.path)
+
+    def open_results(self, path: Path | str) -> None:
+        self.switch_mode("results")
+        screen = self.section("results")
+        if isinstance(screen, ResultsScreen) and screen.is_mounted:
+            screen.open(Path(path))
+        else:
+            self.pending_results = Path(path)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="hbt-tui", description=HbtApp.__doc__)
+    parser.add_argument("--runs-root", default="runs", help="where grids are written and History looks (./runs)")
+    parser.add_argument("--data-dir", default=None, help="LAReQA data folder ($HBT_DATA_DIR, else ../shared/data)")
+    parser.add_argument("--preset", default=None, help="preset selected on Setup at start")
+    parser.add_argument("--open", default=None, metavar="DIR", help="open a grid or run directory in Results")
+    parser.add_argument("--light", action="store_true", help="start with the light theme")
+    return parser.parse_args(argv)
+
+
+def entry(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    HbtApp(
+        runs_root=args.runs_root,
+        data_dir=args.data_dir,
+        start_preset=args.preset,
+        open_path=args.open,
+        theme=LIGHT if args.light else DARK,
+    ).run()
+
+
+main = entry  # the name older installs of the console script call
+
+
+if __name__ == "__main__":
+    entry()

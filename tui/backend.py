@@ -1,0 +1,241 @@
+"""Everything the TUI asks of the engine, in one place (the engine's public API only; the engine never imports this).
+
+Screens talk to a `Backend`; tests hand the app a subclass that fakes the slow or changing parts (the grid runner,
+the preset catalogue) so that the UI flow runs for real without a model.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from hbt.engine.errors import ConfigError, UserError
+from hbt.engine.events import EventBus
+from hbt.engine.presets import GRID_STRATEGIES, Preset
+
+CancelCheck = Callable[[], bool]
+GridRunner = Callable[..., dict[str, int]]
+
+EXPORT_FORMATS: dict[str, str] = {"md": "report.md", "csv": "report.csv", "json": "report.json", "latex": "report.tex"}
+
+
+@dataclass(frozen=True)
+class PresetInfo:
+    """One row of the preset picker; `error` when the preset file cannot be loaded right now."""
+
+    name: str
+    description: str
+    n_cells: int
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    name: str
+    offline: bool | None  # None: unknown (the backbone registry could not tell)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    languages: tuple[str, ...]
+    parallel: bool
+
+
+@dataclass
+class GridChoices:
+    """What the Setup screen collects. None means "the preset's value" unless said otherwise."""
+
+    backbones: list[str | None]  # None: the engine's default backbone
+    strategies: list[str]
+    baseline: bool
+    hybrid_p: float | str | None
+    langs: list[str] | None  # None: every language of the evaluation datasets
+    train_langs: list[str] | None  # None: every language of the training set
+    train_data: str
+    eval_data: list[str]
+    data_dir: str | None  # None: $HBT_DATA_DIR, else fetched online
+    steps: int | None
+    batch_size: int | None
+    max_queries: int | None  # None: every query
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for the user: a UserError's own message, anything else prefixed with its type."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def default_data_dir() -> str | None:
+    """$HBT_DATA_DIR, else ../shared/data when that folder exists, else None (online)."""
+    env = os.environ.get("HBT_DATA_DIR")
+    if env:
+        return env
+    shared = Path("..") / "shared" / "data"
+    return str(shared) if shared.is_dir() else None
+
+
+def display_path(path: Path | str) -> str:
+    """A path as the user typed it would look: relative to the working folder when under it."""
+    p = Path(path)
+    if not p.is_absolute():
+        return str(p)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(p)
+
+
+def default_out(runs_root: Path, preset_name: str, now: float | None = None) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
+    return runs_root / f"{preset_name}-{stamp}"
+
+
+class Backend:
+    """The engine as the TUI sees it. Every method may raise a UserError with a one-line message."""
+
+    # ---- catalogue ---------------------------------------------------------------------------------------------
+
+    def presets(self) -> list[PresetInfo]:
+        from hbt.engine import presets
+
+        try:
+            return [PresetInfo(name, desc, n) for name, desc, n in presets.list_presets()]
+        except Exception:  # one broken preset must not hide the others: load them one by one
+            rows = []
+            for path in sorted(presets.builtin_dir().glob("*.toml")):
+                try:
+                    p = presets.load_preset(str(path))
+                    rows.append(PresetInfo(path.stem, p.description, len(p.cells())))
+                except Exception as exc:
+                    rows.append(PresetInfo(path.stem, "", 0, error_text(exc)))
+            return rows
+
+    def load_preset(self, name: str) -> Preset:
+        from hbt.engine.presets import load_preset
+
+        return load_preset(name)
+
+    def blank_preset(self) -> Preset:
+        """The starting point of a grid built by hand (engine defaults)."""
+        return Preset(name="custom", description="built in the TUI", backbones=[None])
+
+    def backbones(self) -> list[BackboneInfo]:
+        try:
+            from hbt.engine.backbones import list_backbones
+        except ImportError:
+            return []
+        try:
+            rows = list_backbones()
+        except Exception:
+            return []
+        out = []
+        for row in rows:
+            offline = row.get("available_offline_now")
+            note = str(row.get("description") or row.get("note") or row.get("notes") or "")
+            out.append(BackboneInfo(str(row["name"]), None if offline is None else bool(offline), note))
+        return out
+
+    def datasets(self) -> list[DatasetInfo]:
+        from hbt.engine.data.registry import DATASETS
+
+        return [DatasetInfo(s.name, tuple(s.languages), bool(s.parallel)) for s in DATASETS.values()]
+
+    def default_data_dir(self) -> str | None:
+        return default_data_dir()
+
+    # ---- building a grid ---------------------------------------------------------------------------------------
+
+    def build(self, base: Preset, choices: GridChoices) -> Preset:
+        """The preset `base` with the Setup screen's choices applied and validated (a UserError when invalid)."""
+        from hbt.engine.presets import apply_overrides
+
+        if not choices.backbones:
+            raise ConfigError("pick at least one backbone")
+        if not choices.eval_data:
+            raise ConfigError("pick at least one evaluation dataset")
+        if not choices.strategies and not choices.baseline:
+            raise ConfigError("nothing to run: pick a strategy or keep the untrained baseline")
+        if not choices.seeds:
+            raise ConfigError("seeds: give at least one integer")
+        for s in choices.strategies:
+            if s not in GRID_STRATEGIES:
+                raise ConfigError(f"unknown strategy {s!r} (allowed: {', '.join(GRID_STRATEGIES)})")
+        run = replace(
+            base.run,
+            train_data=choices.train_data,
+            eval_data=list(choices.eval_data),
+            langs=choices.langs,
+            train_langs=choices.train_langs,
+            max_queries=choices.max_queries,
+            data_dir=choices.data_dir,
+        )
+        if choices.hybrid_p is not None:
+            run = replace(run, hybrid_p=choices.hybrid_p)
+        preset = replace(base, baseline=choices.baseline, run=run)
+        preset = apply_overrides(
+            preset,
+            seeds=choices.seeds,
+            backbones=list(choices.backbones),
+            strategies=list(choices.strategies),
+            steps=choices.steps,
+            batch_size=choices.batch_size,
+        )
+        self.check_cells(preset)
+        return preset
+
+    def check_cells(self, preset: Preset) -> None:
+        """What only shows per cell: train/eval overlap, a non-parallel training set, the hybrid p range."""
+        from hbt.engine.run import check_config
+
+        for strategy in dict.fromkeys(s for _, s, _ in preset.cells()):
+            check_config(replace(preset.run, strategy=strategy))
+
+    # ---- running -----------------------------------------------------------------------------------------------
+
+    def run_grid(self, preset: Preset, out: Path, bus: EventBus, cancel: CancelCheck) -> dict[str, int]:
+        bus.stage("start", "loading the training stack (torch, transformers)")
+        from hbt.engine.grid import run_grid  # imports torch: only ever called in a worker thread
+
+        return run_grid(preset, out, bus, resume=False, cancel=cancel)
+
+    def cell_id(self, backbone: str | None, strategy: str, seed: int) -> str:
+        from hbt.engine.presets import cell_id
+
+        return cell_id(backbone, strategy, seed)
+
+    # ---- results -----------------------------------------------------------------------------------------------
+
+    def load_report(self, path: Path) -> Any:
+        from hbt.tui.report import load_report
+
+        return load_report(path)
+
+    def export(self, path: Path, fmt: str) -> Path:
+        from hbt.engine.report.export import export
+
+        if fmt not in EXPORT_FORMATS:
+            raise ConfigError(f"unknown format {fmt!r} (allowed: {', '.join(EXPORT_FORMATS)})")
+        output = path / EXPORT_FORMATS[fmt]
+        export(path, fmt, output)
+        return output
+
+    def list_runs(self, root: Path, reindex: bool = False) -> list[dict[str, Any]]:
+        from hbt.engine.store import ResultsStore
+
+        store = ResultsStore(root)
+        if not root.is_dir():
+            raise UserError(f"runs root {root} does not exist or is not a folder")
+        if reindex:
+            store.reindex()
+        else:
+            store.refresh()
+        return store.list_runs()

@@ -1,0 +1,174 @@
+"""The state of the grid being run, folded from engine events (pure: no widgets, easy to test).
+
+The app keeps one `RunState`; the Run screen renders it, so leaving and coming back to the screen loses nothing.
+Times come from the events themselves (`event.t`), never from a clock read here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hbt.engine.events import EvalDone, Event, Log, Progress, RunFinished, RunStarted, Stage, TrainStep
+
+FINAL = ("complete", "failed", "cancelled")
+
+
+@dataclass
+class CellState:
+    id: str
+    backbone: str
+    strategy: str
+    seed: int
+    status: str = "pending"  # pending | running | complete | failed | cancelled
+    step: int = 0
+    total_steps: int = 0
+    loss: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # mono_map, cross_map, multi_map
+    error: str = ""
+
+
+@dataclass
+class LogLine:
+    level: str
+    message: str
+    cell: str = ""
+
+
+@dataclass
+class RunState:
+    name: str
+    out: Path
+    batch_size: int = 0
+    cells: dict[str, CellState] = field(default_factory=dict)
+    status: str = "running"  # running | cancelling | complete | failed | cancelled
+    grid_done: int = 0
+    grid_total: int = 0
+    current: str = ""  # the cell being run
+    stage: str = ""
+    lr: float | None = None
+    samples_per_s: float | None = None
+    epoch: float | None = None
+    batches: dict[str, int] = field(default_factory=dict)
+    task: tuple[str, int, int] | None = None  # progress of the current stage's task (e.g. search 5/12)
+    error: str = ""
+    logs: list[LogLine] = field(default_factory=list)
+    # loss per strategy: {strategy: {step: [loss of each cell at that step]}}
+    _losses: dict[str, dict[int, list[float]]] = field(default_factory=lambda: defaultdict(dict))
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "cancelling")
+
+    @property
+    def current_cell(self) -> CellState | None:
+        return self.cells.get(self.current)
+
+    def add_cell(self, cell_id: str, backbone: str, strategy: str, seed: int) -> None:
+        self.cells[cell_id] = CellState(cell_id, backbone, strategy, seed)
+        self.grid_total = len(self.cells)
+
+    def cell(self, cell_id: str) -> CellState:
+        if cell_id not in self.cells:  # a cell the preset did not announce (e.g. an id rule changed): show it anyway
+            backbone, strategy, seed = [*cell_id.split("__"), "", "", ""][:3]
+            self.cells[cell_id] = CellState(cell_id, backbone, strategy, int(seed[1:]) if seed[1:].isdigit() else 0)
+        return self.cells[cell_id]
+
+    def log(self, message: str, level: str = "info", cell: str = "") -> LogLine:
+        line = LogLine(level, message, cell)
+        self.logs.append(line)
+        return line
+
+    # ---- events ------------------------------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> LogLine | None:
+        """Fold one event in; returns the log line it produced, if any."""
+        cell = self.cell(event.cell) if event.cell else None
+        if cell is not None and cell.status == "pending" and not isinstance(event, RunFinished):
+            cell.status = "running"
+            self.current = cell.id
+            self.lr = self.samples_per_s = self.epoch = None  # the live numbers are the new cell's from here
+            self.batches, self.task = {}, None
+        if isinstance(event, Progress):
+            if event.task == "grid":
+                self.grid_done, self.grid_total = event.done, max(event.total, self.grid_total)
+            else:
+                self.task = (event.task, event.done, event.total)
+            return None
+        if isinstance(event, TrainStep):
+            self.lr, self.samples_per_s, self.epoch = event.lr, event.samples_per_s, event.epoch
+            self.batches = dict(event.batches)
+            if cell is not None:
+                cell.step, cell.total_steps, cell.loss = event.step, event.total_steps, event.loss
+                strategy = event.strategy or cell.strategy
+            else:
+                strategy = event.strategy or "?"
+            self._losses[strategy].setdefault(event.step, []).append(event.loss)
+            return None
+        if isinstance(event, Stage):
+            self.stage = f"{event.name} {event.detail}".strip()
+            self.task = None
+            return self.log(self.stage, "stage", event.cell)
+        if isinstance(event, EvalDone):
+            if cell is not None:
+                cell.metrics.update({k: float(v) for k, v in event.summary.items()})
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in event.summary.items())
+            return self.log(f"{event.dataset}: {shown}", "result", event.cell)
+        if isinstance(event, Log):
+            return self.log(event.message, event.level, event.cell)
+        if isinstance(event, RunStarted):
+            return self.log(f"started {event.run_dir}", "info", event.cell)
+        if isinstance(event, RunFinished):
+            if cell is not None:
+                cell.status = event.status
+                cell.error = event.error
+            self.stage = ""
+            level = "error" if event.status == "failed" else "info"
+            text = f"{event.status}" + (f": {event.error}" if event.error else "")
+            return self.log(text, level, event.cell)
+        return None
+
+    def finish(self, status: str, error: str = "") -> None:
+        """The grid worker ended: cells that never ran are cancelled (or failed, when the grid stopped on an error)."""
+        self.status = status
+        self.error = error
+        for cell in self.cells.values():
+            if status == "cancelled" and cell.status == "complete" and 0 < cell.step < cell.total_steps:
+                self.log(
+                    f"training stopped at step {cell.step}/{cell.total_steps} by the cancel; "
+                    "the engine evaluated what was trained and kept the cell",
+                    "warning",
+                    cell.id,
+                )
+            if cell.status == "pending":
+                cell.status = "cancelled" if status == "cancelled" else ("failed" if status == "failed" else "pending")
+            elif cell.status == "running":
+                cell.status = "failed" if status == "failed" else "cancelled"
+                if error and not cell.error:
+                    cell.error = error
+        self.stage = ""
+        self.current = ""
+
+    # ---- derived -----------------------------------------------------------------------------------------------
+
+    def curves(self) -> dict[str, list[tuple[float, float]]]:
+        """One loss line per strategy: the mean over the cells of that strategy at each step."""
+        return {
+            strategy: [(float(step), sum(v) / len(v)) for step, v in sorted(steps.items())]
+            for strategy, steps in self._losses.items()
+        }
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for cell in self.cells.values():
+            out[cell.status] = out.get(cell.status, 0) + 1
+        return out
+
+    def eta_s(self) -> float | None:
+        """Seconds left in the current cell's training, from the throughput the engine reports."""
+        cell = self.current_cell
+        if cell is None or not self.samples_per_s or not self.batch_size or not cell.total_steps:
+            return None
+        steps_per_s = self.samples_per_s / self.batch_size
+        return max(cell.total_steps - cell.step, 0) / steps_per_s if steps_per_s > 0 else None

@@ -1,0 +1,113 @@
+"""Run: the grid's cells with their status, the live loss chart, the current cell's numbers and the log."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from hbt.tui.backend import display_path
+from hbt.tui.components.cell_table import STATUS_STYLES, CellTable
+from hbt.tui.components.log_pane import LogPane
+from hbt.tui.components.loss_chart import LossChart
+from hbt.tui.components.run_stats import RunStats
+from hbt.tui.run_state import LogLine
+from hbt.tui.screens.base import SectionScreen
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import ProgressBar, Static
+
+
+class RunScreen(SectionScreen):
+    SECTION = "run"
+    HELP = (
+        "The grid being run: one row per cell (backbone × strategy × seed, plus the untrained baseline), the "
+        "training loss with one line per strategy, the current cell's learning rate, throughput, ETA and batch "
+        "composition, and the log. Cancel stops at the next training step and keeps the finished cells."
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "cancel", "Cancel run"),
+        Binding("o", "open_results", "Open results"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="run-header"):
+            yield Static("", id="run-title")
+            yield ProgressBar(id="grid-progress", show_eta=False)
+        yield CellTable(id="cells")
+        with Horizontal(id="run-middle"):
+            yield LossChart(id="loss")
+            with Vertical(id="stats-pane"):
+                yield RunStats(id="stats")
+        yield LogPane(id="log")
+
+    def on_mount(self) -> None:
+        self.rebuild()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Render the whole run state (on mount, on return to the screen, on a new run)."""
+        state = self.hbt.run_state
+        log = self.query_one(LogPane)
+        log.reset()
+        table = self.query_one(CellTable)
+        table.clear(columns=True)
+        if state is not None:
+            table.show(state.cells.values())
+            for line in state.logs:
+                log.add(line.message, line.level, line.cell)
+        self._refresh_live()
+
+    def apply_update(self, line: LogLine | None = None) -> None:
+        """The app folded an event (or a worker outcome) into its run state: show what changed."""
+        state = self.hbt.run_state
+        if state is None:
+            return
+        if line is not None:
+            self.query_one(LogPane).add(line.message, line.level, line.cell)
+        self.query_one(CellTable).show(state.cells.values())
+        self._refresh_live()
+
+    def _refresh_live(self) -> None:
+        state = self.hbt.run_state
+        self.query_one(RunStats).show(state)
+        self.query_one(LossChart).set_curves(state.curves() if state else {})
+        bar = self.query_one("#grid-progress", ProgressBar)
+        title = self.query_one("#run-title", Static)
+        if state is None:
+            title.update(Text("no grid yet", style="dim"))
+            bar.update(total=None, progress=0)
+        else:
+            done = sum(1 for c in state.cells.values() if c.status in ("complete", "failed"))
+            bar.update(total=max(len(state.cells), 1), progress=done)
+            title.update(
+                Text.assemble(
+                    (state.name, "bold"),
+                    " → ",
+                    (display_path(state.out), "cyan"),
+                    "  ",
+                    (state.status, STATUS_STYLES.get(state.status, "bold cyan")),
+                    f"  {done}/{len(state.cells)} cells ",
+                )
+            )
+        self.update_status()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        state = self.hbt.run_state
+        if action == "cancel":
+            return True if state is not None and state.status == "running" else None
+        if action == "open_results":
+            return True if state is not None else None
+        return True
+
+    def action_cancel(self) -> None:
+        self.hbt.cancel_run()
+
+    def action_open_results(self) -> None:
+        state = self.hbt.run_state
+        if state is not None:
+            self.hbt.open_results(state.out)

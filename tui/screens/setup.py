@@ -1,0 +1,511 @@
+"""Setup: pick a preset or build a grid by hand; every choice is validated by the engine as you go."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hbt.engine.presets import Preset
+from hbt.tui.backend import BackboneInfo, GridChoices, PresetInfo, default_out, error_text
+from hbt.tui.messages import LaunchGrid
+from hbt.tui.screens.base import SectionScreen
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, SelectionList, Static
+from textual.widgets.option_list import Option
+from textual.widgets.selection_list import Selection
+
+CUSTOM = "__custom__"
+DEFAULT_BACKBONE = "(default)"  # the engine's offline default backbone (None in a preset)
+ALL = "all"
+STRATEGIES = ("xx", "xy", "hybrid")
+
+# which form field an engine message is about (first match wins), so the field is highlighted
+FIELD_HINTS: tuple[tuple[str, str], ...] = (
+    ("data dir", "data-dir"),
+    ("backbone", "backbones"),
+    ("hybrid_p", "hybrid-p"),
+    ("hybrid p", "hybrid-p"),
+    ("strateg", "strategies"),
+    ("batch_size", "batch-size"),
+    ("seed", "seeds"),
+    ("train_data", "train-data"),
+    ("language for mlqa-r", "train-langs"),
+    ("language for xquad-r", "train-langs"),
+    ("language", "langs"),
+    ("eval", "eval-data"),
+    ("dataset", "eval-data"),
+    ("steps", "steps"),
+)
+
+
+ROW_OF = {"batch-size": "steps", "max-queries": "steps", "train-langs": "train-data"}  # controls sharing a row
+
+
+def row_for(field: str | None) -> str | None:
+    """The id of the form row that holds the control `field`."""
+    return None if field is None else f"row-{ROW_OF.get(field, field)}"
+
+
+class FieldError(ValueError):
+    """A value that does not parse; `field` is the form field's id."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def split_list(text: str) -> list[str]:
+    return [t for t in re.split(r"[,\s]+", text.strip()) if t]
+
+
+def parse_int(field: str, text: str, *, blank_ok: bool = False, minimum: int = 1) -> int | None:
+    text = text.strip()
+    if not text:
+        if blank_ok:
+            return None
+        raise FieldError(field, f"{field.replace('-', ' ')}: give a whole number")
+    try:
+        value = int(text)
+    except ValueError:
+        raise FieldError(field, f"{field.replace('-', ' ')}: {text!r} is not a whole number") from None
+    if value < minimum:
+        raise FieldError(field, f"{field.replace('-', ' ')}: must be at least {minimum}, got {value}")
+    return value
+
+
+def parse_hybrid_p(text: str) -> float | str | None:
+    text = text.strip()
+    if not text:
+        return None
+    if text == "proportional":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise FieldError("hybrid-p", f"hybrid p: a number in [0, 1] or 'proportional', got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise FieldError("hybrid-p", f"hybrid p: must be in [0, 1], got {value}")
+    return value
+
+
+def parse_seeds(text: str) -> list[int]:
+    seeds = []
+    for token in split_list(text):
+        try:
+            seeds.append(int(token))
+        except ValueError:
+            raise FieldError("seeds", f"seeds: {token!r} is not an integer (e.g. 0, 1, 2)") from None
+    if not seeds:
+        raise FieldError("seeds", "seeds: give at least one integer (e.g. 0)")
+    return list(dict.fromkeys(seeds))
+
+
+def field_for(message: str) -> str | None:
+    low = message.lower()
+    for needle, field in FIELD_HINTS:
+        if needle in low:
+            return field
+    return None
+
+
+@dataclass
+class Validation:
+    preset: Preset | None
+    out: Path | None
+    message: str
+    field: str | None = None
+
+
+class Row(Horizontal):
+    """A form row: a label on the left, the control(s) on the right."""
+
+    DEFAULT_CSS = """
+    Row {
+        height: auto;
+        margin-bottom: 1;
+    }
+    Row > .row-label {
+        width: 13;
+        color: $text-muted;
+    }
+    Row.-invalid > .row-label {
+        color: $text-error;
+        text-style: bold;
+    }
+    """
+
+    def __init__(self, label: str, *children: Widget, field: str) -> None:
+        super().__init__(Label(label, classes="row-label"), *children, id=f"row-{field}")
+
+
+class SetupScreen(SectionScreen):
+    SECTION = "setup"
+    HELP = (
+        "Pick a preset on the left (Enter) to fill the form, or 'custom grid' to start from the engine defaults. "
+        "Every change is checked by the engine; the reason a choice is invalid shows at the bottom and its field is "
+        "highlighted. Launch runs the grid into the output folder (default: runs/<preset>-<date>-<time>)."
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+l", "launch", "Launch"),
+        Binding("ctrl+o", "focus_presets", "Presets", show=False),
+        Binding("escape", "focus_presets", "Presets", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.preset_rows: list[PresetInfo] = []
+        self.backbone_rows: list[BackboneInfo] = []
+        self.base: Preset | None = None
+        self.base_name = ""
+        self.validation = Validation(None, None, "pick a preset")
+        self._validate_pending = False
+        self._filling = False
+
+    # ---- layout ------------------------------------------------------------------------------------------------
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="setup-body"):
+            with Vertical(id="presets-pane"):
+                yield Label("Presets", classes="pane-title")
+                yield OptionList(id="presets")
+            with VerticalScroll(id="form"):
+                yield Static("", id="preset-description")
+                yield Row("backbones", SelectionList[str](id="backbones", compact=True), field="backbones")
+                yield Row(
+                    "strategies",
+                    Horizontal(
+                        *(Checkbox(name, True, id=f"strat-{name}", compact=True) for name in STRATEGIES),
+                        id="strategies",
+                    ),
+                    field="strategies",
+                )
+                yield Row(
+                    "baseline",
+                    Checkbox("none", True, id="baseline", compact=True),
+                    Label(" the untrained backbone, zero-shot", classes="inline-label hint"),
+                    field="baseline",
+                )
+                yield Row(
+                    "hybrid p",
+                    Input(placeholder="0.5", id="hybrid-p", compact=True, classes="short"),
+                    Label(" P(X-X batch), or proportional", classes="inline-label hint"),
+                    field="hybrid-p",
+                )
+                yield Row("languages", SelectionList[str](id="langs", compact=True), field="langs")
+                yield Row(
+                    "train data",
+                    Select[str](
+                        [(d.name, d.name) for d in self.hbt.backend.datasets() if d.parallel],
+                        id="train-data",
+                        allow_blank=False,
+                        compact=True,
+                    ),
+                    Label(" langs ", classes="inline-label"),
+                    Input(placeholder="all", id="train-langs", compact=True),
+                    field="train-data",
+                )
+                yield Row("eval data", SelectionList[str](id="eval-data", compact=True), field="eval-data")
+                yield Row(
+                    "data dir",
+                    Input(placeholder="online (or $HBT_DATA_DIR)", id="data-dir", compact=True),
+                    field="data-dir",
+                )
+                yield Row(
+                    "steps",
+                    Input(id="steps", compact=True, classes="short"),
+                    Label(" batch ", classes="inline-label"),
+                    Input(id="batch-size", compact=True, classes="short"),
+                    Label(" queries ", classes="inline-label"),
+                    Input(placeholder="all", id="max-queries", compact=True, classes="short"),
+                    field="steps",
+                )
+                yield Row("seeds", Input(placeholder="0, 1, 2", id="seeds", compact=True), field="seeds")
+                yield Row("output", Input(placeholder="auto", id="out", compact=True), field="out")
+        with Horizontal(id="launch-bar"):
+            yield Static("", id="validation")
+            yield Button("Launch", id="launch", variant="success", disabled=True, compact=True)
+
+    def on_mount(self) -> None:
+        backend = self.hbt.backend
+        self.preset_rows = backend.presets()
+        self.backbone_rows = backend.backbones()
+        options = self.query_one("#presets", OptionList)
+        for row in self.preset_rows:
+            options.add_option(Option(self._preset_prompt(row), id=row.name))
+        options.add_option(Option(Text("custom grid", style="bold"), id=CUSTOM))
+        self.query_one("#train-data", Select).set_options([(d.name, d.name) for d in backend.datasets() if d.parallel])
+        eval_list = self.query_one("#eval-data", SelectionList)
+        for d in backend.datasets():
+            eval_list.add_option(Selection(f"{d.name}  ({len(d.languages)} languages)", d.name, False))
+        self.query_one("#out", Input).placeholder = f"auto: {default_out(self.hbt.runs_root, '<preset>', 0).parent}/"
+        start = self.hbt.start_preset or next(
+            (r.name for r in self.preset_rows if r.name == "quick" and not r.error),
+            next((r.name for r in self.preset_rows if not r.error), CUSTOM),
+        )
+        self.choose_preset(start)
+        index = next((i for i, r in enumerate(self.preset_rows) if r.name == start), len(self.preset_rows))
+        options.highlighted = index
+        options.focus()
+
+    def _preset_prompt(self, row: PresetInfo) -> Text:
+        if row.error:
+            return Text.assemble((row.name, "bold"), ("  unavailable", "red"))
+        cells = f"{row.n_cells} cell" + ("s" if row.n_cells != 1 else "")
+        return Text.assemble((row.name, "bold"), (f"  {cells}", "cyan"))
+
+    @on(OptionList.OptionHighlighted, "#presets")
+    def _preset_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        """Describe the highlighted preset (Enter applies it to the form)."""
+        row = next((r for r in self.preset_rows if r.name == event.option.id), None)
+        description = self.query_one("#preset-description", Static)
+        if row is None:
+            description.update(Text.assemble(("custom grid", "bold"), ("  the engine defaults; Enter to start", "dim")))
+        elif row.error:
+            description.update(Text.assemble((row.name, "bold"), ("  cannot be used now: ", "red"), (row.error, "red")))
+        elif row.name == self.base_name:
+            description.update(Text.assemble((row.name, "bold"), "  ", (row.description, "dim")))
+        else:
+            description.update(
+                Text.assemble((row.name, "bold"), "  ", (row.description, "dim"), ("  (Enter: use it)", "italic"))
+            )
+
+    # ---- filling the form from a preset ------------------------------------------------------------------------
+
+    @on(OptionList.OptionSelected, "#presets")
+    def _preset_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.choose_preset(event.option.id)
+
+    def choose_preset(self, name: str) -> None:
+        backend = self.hbt.backend
+        try:
+            preset = backend.blank_preset() if name == CUSTOM else backend.load_preset(name)
+        except Exception as exc:
+            self.notify(error_text(exc), title=f"preset {name}", severity="error")
+            return
+        self.base, self.base_name = preset, name
+        self._filling = True
+        try:
+            self._fill(preset)
+        finally:
+            self._filling = False
+        self.schedule_validate()
+
+    def _fill(self, p: Preset) -> None:
+        run = p.run
+        self.query_one("#preset-description", Static).update(
+            Text.assemble((p.name, "bold"), "  ", (p.description or "", "dim"))
+        )
+        backbones = self.query_one("#backbones", SelectionList)
+        backbones.clear_options()
+        chosen = [b if b is not None else DEFAULT_BACKBONE for b in p.backbones] if self.base_name != CUSTOM else []
+        known = {b.name: b for b in self.backbone_rows}
+        names = list(dict.fromkeys([*chosen, *known]))
+        if not names:
+            names = [DEFAULT_BACKBONE]
+        for name in names:
+            backbones.add_option(Selection(self._backbone_label(name, known.get(name)), name, name in chosen))
+        for s in STRATEGIES:
+            self.query_one(f"#strat-{s}", Checkbox).value = s in p.strategies
+        self.query_one("#baseline", Checkbox).value = p.baseline
+        self.query_one("#hybrid-p", Input).value = str(run.hybrid_p)
+        self.query_one("#train-data", Select).value = run.train_data
+        self.query_one("#train-langs", Input).value = ", ".join(run.train_langs or [])
+        eval_list = self.query_one("#eval-data", SelectionList)
+        eval_list.deselect_all()
+        for name in run.eval_data:
+            eval_list.select(name)
+        self._fill_langs(run.langs)
+        data_dir = run.data_dir or self.hbt.data_dir or ""
+        self.query_one("#data-dir", Input).value = data_dir
+        self.query_one("#steps", Input).value = "" if run.steps is None else str(run.steps)
+        self.query_one("#batch-size", Input).value = str(run.batch_size)
+        self.query_one("#max-queries", Input).value = "" if run.max_queries is None else str(run.max_queries)
+        self.query_one("#seeds", Input).value = ", ".join(str(s) for s in p.seeds)
+
+    def _backbone_label(self, name: str, info: BackboneInfo | None) -> Text:
+        label = Text(name)
+        if name == DEFAULT_BACKBONE:
+            label.append("  engine default", style="dim")
+        elif info is None or info.offline is None:
+            label.append("  ?", style="dim")
+        elif info.offline:
+            label.append("  ✓ offline", style="green")
+        else:
+            label.append("  ⇣ needs download", style="yellow")
+        return label
+
+    def _languages_for(self, datasets: list[str]) -> list[str]:
+        langs: dict[str, None] = {}
+        for d in self.hbt.backend.datasets():
+            if d.name in datasets:
+                langs.update(dict.fromkeys(d.languages))
+        return sorted(langs)
+
+    def _fill_langs(self, chosen: list[str] | None) -> None:
+        langs = self.query_one("#langs", SelectionList)
+        eval_data = list(self.query_one("#eval-data", SelectionList).selected)
+        available = self._languages_for(eval_data)
+        langs.clear_options()
+        langs.add_option(
+            Selection(Text.assemble(("all", "bold"), ("  every language of the datasets", "dim")), ALL, not chosen)
+        )
+        extra = [lang for lang in (chosen or []) if lang not in available]  # shown so the engine can explain it
+        for lang in [*available, *extra]:
+            langs.add_option(Selection(lang, lang, bool(chosen) and lang in (chosen or [])))
+
+    # ---- reacting to changes -----------------------------------------------------------------------------------
+
+    @on(SelectionList.SelectionToggled, "#langs")
+    def _lang_toggled(self, event: SelectionList.SelectionToggled[str]) -> None:
+        langs = self.query_one("#langs", SelectionList)
+        if event.selection.value == ALL and ALL in langs.selected:
+            for value in list(langs.selected):
+                if value != ALL:
+                    langs.deselect(value)
+        elif event.selection.value != ALL and event.selection.value in langs.selected:
+            langs.deselect(ALL)
+        elif not langs.selected:
+            langs.select(ALL)
+
+    @on(SelectionList.SelectedChanged, "#eval-data")
+    def _eval_changed(self) -> None:
+        if self._filling:
+            return
+        self._fill_langs(self.selected_langs())
+        self.schedule_validate()
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    @on(Select.Changed)
+    @on(SelectionList.SelectedChanged)
+    def _changed(self) -> None:
+        if not self._filling:
+            self.schedule_validate()
+
+    @on(Checkbox.Changed, "#strat-hybrid")
+    def _hybrid_toggled(self, event: Checkbox.Changed) -> None:
+        self.query_one("#hybrid-p", Input).disabled = not event.value
+
+    def schedule_validate(self) -> None:
+        if not self._validate_pending:
+            self._validate_pending = True
+            self.call_later(self.validate)
+
+    # ---- validation --------------------------------------------------------------------------------------------
+
+    def selected_langs(self) -> list[str] | None:
+        selected = list(self.query_one("#langs", SelectionList).selected)
+        return None if ALL in selected or not selected else selected
+
+    def choices(self) -> GridChoices:
+        """The form as engine choices (a FieldError for a value that does not parse)."""
+        value = self._value
+        backbones: list[str | None] = [
+            None if b == DEFAULT_BACKBONE else b for b in self.query_one("#backbones", SelectionList).selected
+        ]
+        train_langs = split_list(value("train-langs"))
+        data_dir = value("data-dir").strip()
+        train = self.query_one("#train-data", Select).value
+        return GridChoices(
+            backbones=backbones,
+            strategies=[s for s in STRATEGIES if self.query_one(f"#strat-{s}", Checkbox).value],
+            baseline=self.query_one("#baseline", Checkbox).value,
+            hybrid_p=parse_hybrid_p(value("hybrid-p")),
+            langs=self.selected_langs(),
+            train_langs=train_langs or None,
+            train_data=str(train) if isinstance(train, str) else "mlqa-r",
+            eval_data=list(self.query_one("#eval-data", SelectionList).selected),
+            data_dir=data_dir or None,
+            steps=parse_int("steps", value("steps")),
+            batch_size=parse_int("batch-size", value("batch-size"), minimum=2),
+            max_queries=parse_int("max-queries", value("max-queries"), blank_ok=True),
+            seeds=parse_seeds(value("seeds")),
+        )
+
+    def _value(self, wid: str) -> str:
+        return self.query_one(f"#{wid}", Input).value
+
+    def check(self) -> Validation:
+        """Build the grid from the form; never raises (the reason is in the result)."""
+        if self.base is None:
+            return Validation(None, None, "pick a preset (Enter) or 'custom grid'")
+        try:
+            choices = self.choices()
+        except FieldError as exc:
+            return Validation(None, None, str(exc), exc.field)
+        try:
+            preset = self.hbt.backend.build(self.base, choices)
+        except Exception as exc:
+            message = error_text(exc)
+            return Validation(None, None, message, field_for(message))
+        out_text = self._value("out").strip()
+        out = Path(out_text) if out_text else None
+        if out is not None and (out / "grid.json").exists():
+            return Validation(None, None, f"{out} already holds a grid: pick another output folder", "out")
+        return Validation(preset, out, "")
+
+    def validate(self) -> Validation:
+        self._validate_pending = False
+        result = self.check()
+        self.validation = result
+        for row in self.query(Row):
+            row.set_class(row.id == row_for(result.field), "-invalid")
+        bar = self.query_one("#validation", Static)
+        if result.preset is None:
+            bar.update(Text.assemble(("✗ ", "bold red"), (result.message, "red")))
+        else:
+            bar.update(self._summary(result.preset, result.out))
+        self.query_one("#launch", Button).disabled = result.preset is None
+        self.refresh_bindings()
+        return result
+
+    def _summary(self, preset: Preset, out: Path | None) -> Text:
+        cells = preset.cells()
+        where = str(out) if out else f"{self.hbt.runs_root}/{preset.name}-<time>"
+        strategies = (["none"] if preset.baseline else []) + list(preset.strategies)
+        return Text.assemble(
+            ("✓ ", "bold green"),
+            (f"{len(cells)} cells", "bold"),
+            f": {len(preset.backbones)} backbone(s) × {'/'.join(strategies)} × {len(preset.seeds)} seed(s) → ",
+            (where, "cyan"),
+        )
+
+    # ---- actions -----------------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "launch":
+            return True if self.validation.preset is not None else None
+        return True
+
+    @on(Button.Pressed, "#launch")
+    def _launch_pressed(self) -> None:
+        self.action_launch()
+
+    def action_launch(self) -> None:
+        result = self.validate()
+        if result.preset is None:
+            self.notify(result.message, title="cannot launch", severity="error")
+            return
+        out = result.out or default_out(self.hbt.runs_root, result.preset.name, self.hbt.now())
+        self.post_message(LaunchGrid(result.preset, out))
+
+    def action_focus_presets(self) -> None:
+        self.query_one("#presets", OptionList).focus()
+
+    def set_field(self, wid: str, value: Any) -> None:
+        """Set one control (for scripted use and tests): an Input's text, a Checkbox's state, a Select's value."""
+        widget = self.query_one(f"#{wid}")
+        if isinstance(widget, Input):
+            widget.value = str(value)
+        elif isinstance(widget, Checkbox | Select):
+            widget.value = value
+        else:
+            raise TypeError(f"#{wid} is a {type(widget).__name__}")
