@@ -7,8 +7,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hbt.engine.config import RunConfig
 from hbt.engine.errors import UserError
 from hbt.engine.events import EventBus
+from hbt.engine.interrupts import Cancelled
 from hbt.engine.io import read_json, write_json
 from hbt.engine.presets import Preset, cell_id
 from hbt.engine.rundir import RunDir
@@ -47,7 +49,11 @@ def run_grid(preset: Preset, out: Path, bus: EventBus, resume: bool = False, can
             raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it, or pick another --out")
         doc = grid_document(preset)
         write_json(grid_file, doc)
-    summary = {"complete": 0, "failed": 0, "skipped": 0}
+    # a resumed grid keeps the settings it started with; only the data location may change
+    base = RunConfig.from_dict(doc["run"]) if resume else preset.run
+    if resume and preset.run.data_dir:
+        base = replace(base, data_dir=preset.run.data_dir)
+    summary = {"complete": 0, "failed": 0, "skipped": 0, "cancelled": 0}
     total = len(doc["cells"])
     for i, cell in enumerate(doc["cells"]):
         run = RunDir(out / cell["dir"])
@@ -56,13 +62,17 @@ def run_grid(preset: Preset, out: Path, bus: EventBus, resume: bool = False, can
             summary["complete"] += 1
             continue
         if cancel is not None and cancel():
+            summary["cancelled"] = 1
             break
-        config = replace(preset.run, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"])
+        config = replace(base, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"])
         bus.cell = cell["id"]
         bus.progress("grid", i, total)
         try:
-            execute(config, run.path, bus, cancel=cancel)
+            execute(config, run.path, bus, cancel=cancel, resume=resume)
             summary["complete"] += 1
+        except Cancelled:
+            summary["cancelled"] = 1  # the cell is marked cancelled with its checkpoint; --resume picks it up
+            break
         except NonFiniteLoss as exc:
             run.mark("failed", error=str(exc), step=exc.step, last_finite_loss=exc.last_finite)
             summary["failed"] += 1
@@ -72,5 +82,6 @@ def run_grid(preset: Preset, out: Path, bus: EventBus, resume: bool = False, can
             summary["failed"] += 1  # execute() marked the cell failed and wrote traceback.txt
         finally:
             bus.cell = ""
-    bus.progress("grid", total, total)
+    if not summary["cancelled"]:
+        bus.progress("grid", total, total)
     return summary

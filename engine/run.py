@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -15,8 +16,9 @@ from hbt.engine.data.registry import check_langs, load_benchmark, load_lareqa_pa
 from hbt.engine.encode import EmbeddingCache, SentenceTransformerEncoder
 from hbt.engine.errors import ConfigError, UserError
 from hbt.engine.evaluate import evaluate_benchmark
-from hbt.engine.events import EventBus, JsonlSink, RunFinished, RunStarted
-from hbt.engine.io import write_json
+from hbt.engine.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
+from hbt.engine.interrupts import Cancelled
+from hbt.engine.io import read_json, write_json
 from hbt.engine.pairs import PairTable, build_pairs
 from hbt.engine.paths import cache_dir
 from hbt.engine.rundir import RunDir
@@ -66,14 +68,62 @@ def build_training_table(config: RunConfig) -> PairTable:
     return PairTable.from_pairs(pairs)
 
 
+def _prior_curve(run: RunDir, up_to: int) -> list[tuple[int, float]]:
+    """Loss points logged before a resume point (a later attempt's point for a step replaces an earlier one)."""
+    points: dict[int, float] = {}
+    for event in read_events(run.events_file):
+        if isinstance(event, TrainStep) and event.step <= up_to:
+            points[event.step] = event.loss
+    return sorted(points.items())
+
+
+def _save_model_atomically(model: Any, target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save(str(partial))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+
+
+def _train_or_resume(
+    model: Any, config: RunConfig, run: RunDir, bus: EventBus, cancel: Callable[[], bool] | None, resume: bool
+) -> tuple[Any, dict[str, Any]]:
+    """Train (or pick up where an interrupted attempt stopped): returns the trained model and its training record."""
+    from hbt.engine.backbones import load_backbone
+    from hbt.engine.train import last_checkpoint, train
+
+    if resume and run.training_file.exists() and (run.model_dir / "config.json").exists():
+        bus.log(f"training already finished: loading {run.model_dir}")
+        return load_backbone(str(run.model_dir)), dict(read_json(run.training_file))
+    checkpoint = last_checkpoint(run.checkpoints_dir) if resume else None
+    bus.stage("pairs", f"{config.train_data} -> {config.strategy}")
+    table = build_training_table(config)
+    bus.log(f"training pairs: {table.counts()}")
+    if checkpoint:
+        bus.log(f"resuming from {checkpoint}")
+    result = train(model, table, config, run.checkpoints_dir, bus, cancel, resume_from=checkpoint)
+    if checkpoint:
+        resumed_at = int(Path(checkpoint).name.split("-")[-1])
+        result.loss_curve = [*_prior_curve(run, resumed_at), *result.loss_curve]
+    training = result.to_dict()
+    if config.save_model:
+        bus.stage("save-model", str(run.model_dir))
+        _save_model_atomically(model, run.model_dir)
+        write_json(run.training_file, training)
+    return model, training
+
+
 def execute(
     config: RunConfig,
     out: Path,
     bus: EventBus | None = None,
     cancel: Callable[[], bool] | None = None,
     model: Any = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Run one cell into `out` and return its results document. The run dir is marked failed on error."""
+    """Run one cell into `out` and return its results document. The run dir is marked failed on error,
+    cancelled on a cancel request (after a checkpoint), interrupted on a second Ctrl-C. With `resume`, training
+    restarts from the last checkpoint in `out` (or is skipped when its model was already saved)."""
     from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
 
     check_config(config)
@@ -93,21 +143,14 @@ def execute(
             model = load_backbone(backbone, device=None if config.device == "auto" else config.device)
         training = None
         if config.strategy != "none":
-            bus.stage("pairs", f"{config.train_data} -> {config.strategy}")
-            table = build_training_table(config)
-            bus.log(f"training pairs: {table.counts()}")
-            from hbt.engine.train import train
-
-            result = train(model, table, config, run.checkpoints_dir, bus, cancel)
-            training = result.to_dict()
-            if config.save_model:
-                bus.stage("save-model", str(run.model_dir))
-                model.save(str(run.model_dir))
+            model, training = _train_or_resume(model, config, run, bus, cancel, resume)
         encoder = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
         cache = EmbeddingCache(cache_dir() / "embeddings.sqlite") if config.strategy == "none" else None
         datasets: dict[str, Any] = {}
         per_query: dict[str, Any] = {}
         for name in config.eval_data:
+            if cancel is not None and cancel():
+                raise Cancelled("before evaluating " + name)
             bus.stage("load-data", name)
             bench = load_benchmark(name, config.data_dir, eval_langs(config, name))
             if config.max_queries:
@@ -136,13 +179,18 @@ def execute(
         run.mark("failed", error=str(exc))
         bus.emit(RunFinished(run_dir=str(out), status="failed", error=str(exc)))
         raise
+    except Cancelled as exc:
+        run.mark("cancelled", error=str(exc), step=exc.step, checkpoint=exc.checkpoint)
+        bus.emit(RunFinished(run_dir=str(out), status="cancelled", error=str(exc)))
+        raise
     except KeyboardInterrupt:
-        run.mark("cancelled", error="interrupted by the user")
-        bus.emit(RunFinished(run_dir=str(out), status="cancelled"))
+        run.mark("interrupted", error="stopped at once by the user (second Ctrl-C)")
+        bus.emit(RunFinished(run_dir=str(out), status="interrupted"))
         raise
     except Exception as exc:
         trace = out / "traceback.txt"
         trace.write_text(traceback.format_exc(), encoding="utf-8")
+        exc.traceback_path = str(trace)  # type: ignore[attr-defined]  # the CLI names it in its one line
         run.mark("failed", error=f"{type(exc).__name__}: {exc}", traceback=str(trace))
         bus.emit(RunFinished(run_dir=str(out), status="failed", error=f"{type(exc).__name__}: {exc}"))
         raise

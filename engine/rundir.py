@@ -38,6 +38,11 @@ class RunDir:
         return self.path / "per_query.json"
 
     @property
+    def training_file(self) -> Path:
+        """The training record, written once the trained model is saved (a resume then skips training)."""
+        return self.path / "training.json"
+
+    @property
     def model_dir(self) -> Path:
         return self.path / "model"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -11,9 +12,10 @@ from typing import Any
 from datasets import Dataset
 from hbt.engine.config import RunConfig
 from hbt.engine.events import EventBus, TrainStep
+from hbt.engine.interrupts import Cancelled
 from hbt.engine.pairs import PairTable
 from hbt.engine.sampler import SamplerFactory, make_strategy
-from transformers import TrainerCallback
+from transformers import PrinterCallback, TrainerCallback
 
 
 class NonFiniteLoss(RuntimeError):
@@ -90,6 +92,19 @@ class EventCallback(TrainerCallback):
             control.should_save = True
 
 
+def last_checkpoint(out_dir: Path) -> str | None:
+    """The newest complete `checkpoint-N` under out_dir: the trainer writes trainer_state.json last, so a folder
+    without a readable one was cut off mid-save (kill -9) and is passed over."""
+    found: list[tuple[int, Path]] = []
+    for path in out_dir.glob("checkpoint-*") if out_dir.is_dir() else []:
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            found.append((int(path.name.split("-")[-1]), path))
+        except (OSError, ValueError):
+            continue
+    return str(max(found)[1]) if found else None
+
+
 def pairs_dataset(table: PairTable) -> Dataset:
     return Dataset.from_dict({"anchor": [p.question for p in table.pairs], "positive": [p.answer for p in table.pairs]})
 
@@ -156,6 +171,7 @@ def build_trainer(
         seed=config.seed,
         data_seed=config.seed,
         logging_steps=1,
+        logging_nan_inf_filter=False,  # the trainer would log a NaN step as the window's mean: we must see it
         save_strategy="steps" if config.checkpoint_steps else "no",
         save_steps=config.checkpoint_steps or 500,
         save_total_limit=2,
@@ -176,6 +192,7 @@ def build_trainer(
         loss=make_loss(model, config),
         callbacks=[callback],
     )
+    trainer.remove_callback(PrinterCallback)  # progress goes through hbt's event stream, not print()
     return TrainerBundle(trainer, callback, factory, total)
 
 
@@ -196,6 +213,9 @@ def train(
     callback = bundle.callback
     if callback.fault is not None:
         raise callback.fault
+    done = int(bundle.trainer.state.global_step)
+    if done < bundle.total_steps and cancel is not None and cancel():
+        raise Cancelled("during training", step=done, checkpoint=last_checkpoint(out_dir))
     sampler = bundle.factory.last
     return TrainResult(
         steps=callback.curve[-1][0] if callback.curve else 0,

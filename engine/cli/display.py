@@ -35,6 +35,10 @@ class RichListener:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
+    def notice(self, message: str) -> None:
+        """A one-off line above the progress bars (e.g. the first Ctrl-C's 'stopping after this step')."""
+        self.console.print(f"[yellow]hbt: {message}[/]")
+
     def _task(self, name: str, total: int) -> TaskID:
         if name not in self.tasks:
             self.tasks[name] = self.progress.add_task(name, total=total, info="")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from hbt.engine import faults
 from hbt.engine.errors import ConfigError, UserError
+from hbt.engine.interrupts import CancelFlag, Cancelled, sigint_cancels
 
 
 def _csv(value: str) -> list[str]:
@@ -162,9 +165,10 @@ def cmd_single(args: argparse.Namespace, console: Any) -> int:
     check_config(config)
     out = args.out or _default_out(args.command if args.command == "eval" else f"train-{args.strategy}")
     bus = EventBus()
-    with RichListener(console) as listener:
+    faults.install(bus)
+    with RichListener(console) as listener, sigint_cancels(CancelFlag(), listener.notice) as cancel:
         bus.subscribe(listener)
-        results = execute(config, out, bus)
+        results = execute(config, out, bus, cancel=cancel)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
     else:
@@ -242,9 +246,13 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     )
     out = args.resume or args.out or _default_out(preset.name)
     bus = EventBus()
-    with RichListener(console) as listener:
+    faults.install(bus)
+    with RichListener(console) as listener, sigint_cancels(CancelFlag(), listener.notice) as cancel:
         bus.subscribe(listener)
-        summary = run_grid(preset, out, bus, resume=args.resume is not None)
+        summary = run_grid(preset, out, bus, resume=args.resume is not None, cancel=cancel)
+    if summary["cancelled"]:
+        done = f"{summary['complete']} of {len(preset.cells())} cells complete"
+        raise Cancelled(f"({done}); continue with: hbt-bench run {args.preset} --resume {out}")
     from hbt.engine.report.export import print_tables
 
     print_tables(out, console)
@@ -293,6 +301,9 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
+    # hbt shows its own Rich progress: silence the libraries' tqdm bars and informational warnings
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     console = Console(stderr=False)
     err = Console(stderr=True)
     try:
@@ -304,9 +315,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         err.print(f"hbt: {exc}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
+    except Cancelled as exc:
+        err.print(f"hbt: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return 130
     except KeyboardInterrupt:
         err.print("hbt: interrupted; finished cells are kept (resume with --resume GRID_DIR)", markup=False)
         return 130
+    except Exception as exc:  # a bug in hbt: one line on screen, the traceback in a file
+        path = getattr(exc, "traceback_path", None) or _save_traceback()
+        err.print(
+            f"hbt: internal error ({type(exc).__name__}: {exc}); traceback: {path} — please report it",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 1
+
+
+def _save_traceback() -> str:
+    import traceback
+
+    from hbt.engine.paths import cache_dir
+
+    path = cache_dir() / "logs" / f"traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(traceback.format_exc(), encoding="utf-8")
+    return str(path)
 
 
 def entry() -> None:
