@@ -17,6 +17,10 @@ class ConfigError(UserError):
     """A preset, flag or option has an unknown key or an invalid value."""
 
 
+class OutputError(UserError):
+    """An output file cannot be written: permission denied, read-only file system or disk full."""
+
+
 class OfflineError(UserError):
     """Something needs the Hugging Face Hub and it cannot be reached."""
 

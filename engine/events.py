@@ -134,11 +134,24 @@ NULL_BUS = EventBus()
 
 
 class JsonlSink:
-    """Appends events to a JSONL file, one line each, flushed per event (tolerant readers skip a torn tail)."""
+    """Appends events to a JSONL file, one line each, flushed per event (tolerant readers skip a torn tail).
+
+    Opening a file whose last line was torn by a crash first ends that line, so the next event starts a line of
+    its own instead of being glued to the garbage (and lost). An unwritable folder raises an OutputError.
+    """
 
     def __init__(self, path: Path, kinds: set[str] | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        from hbt.engine.io import ensure_dir, write_error
+
+        ensure_dir(path.parent)
+        try:
+            torn = _ends_mid_line(path)
+            self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            if torn:
+                self._fh.write("\n")
+                self._fh.flush()
+        except OSError as exc:
+            raise write_error(path, exc) from exc
         self._kinds = kinds
         self._lock = threading.Lock()
 
@@ -154,14 +167,32 @@ class JsonlSink:
         self._fh.close()
 
 
+def _ends_mid_line(path: Path) -> bool:
+    """True when `path` is a non-empty file whose last byte is not a newline (a torn append)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            if fh.tell() == 0:
+                return False
+            fh.seek(-1, 2)
+            return fh.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
+
+
 def read_events(path: Path) -> list[Event]:
-    """Read events.jsonl, skipping a torn or unknown line (append-only files may end mid-line after a crash)."""
+    """Read events.jsonl, skipping torn, garbage or unknown lines (append-only files may end mid-line after a
+    crash, even mid-character); every well-formed event is kept."""
     out: list[Event] = []
-    if not path.exists():
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return out
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for chunk in raw.split(b"\n"):
         try:
-            out.append(event_from_dict(json.loads(line)))
-        except (json.JSONDecodeError, KeyError, TypeError):
+            data = json.loads(chunk.decode("utf-8"))
+            if isinstance(data, dict):
+                out.append(event_from_dict(data))
+        except (ValueError, KeyError, TypeError, RecursionError):  # ValueError covers JSON and UTF-8 errors
             continue
     return out

@@ -1,8 +1,13 @@
-"""Atomic file writes: a reader never sees a half-written file."""
+"""Atomic file writes: a reader never sees a half-written file.
+
+A write that fails for a reason of the user's environment (unwritable or read-only folder, full disk) raises a
+one-line `OutputError` naming the file, and leaves no temp file behind.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -10,13 +15,46 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from hbt.engine.errors import OutputError
+
+_DENIED = (errno.EACCES, errno.EPERM)
+_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def write_error(path: str | Path, exc: OSError) -> OutputError:
+    """The one-line error for an OSError met while writing `path` (what went wrong + how to fix it)."""
+    if exc.errno in _DENIED:
+        return OutputError(f"cannot write {path}: permission denied — choose another --out")
+    if exc.errno == errno.EROFS:
+        return OutputError(f"cannot write {path}: read-only file system — choose another --out")
+    if exc.errno in _FULL:
+        return OutputError(f"out of disk space writing {path} — free space or choose another --out")
+    reason = exc.strerror or type(exc).__name__
+    return OutputError(f"cannot write {path}: {reason} — choose another --out")
+
+
+def ensure_dir(path: str | Path) -> Path:
+    """`mkdir -p path`, with an `OutputError` one-liner when the folder cannot be created."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(folder, exc) from exc
+    return folder
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
-    """Write to a temp file beside `path`, fsync, then rename over it; on error the temp file is removed."""
+    """Write to a temp file beside `path`, fsync, then rename over it; on error the temp file is removed.
+
+    An OSError (EACCES, EROFS, ENOSPC, ...) while creating, writing, syncing or renaming becomes an OutputError.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    ensure_dir(target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise write_error(target, exc) from exc
     binary = "b" in mode
     try:
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
@@ -24,9 +62,11 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise write_error(target, exc) from exc
         raise
 
 
@@ -47,5 +87,10 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    """Parse a JSON file; bytes that are not UTF-8 raise json.JSONDecodeError like any other malformed JSON."""
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise json.JSONDecodeError(f"not UTF-8 ({exc.reason})", raw.decode("utf-8", "replace"), exc.start) from None
+    return json.loads(text)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hbt.engine.config import RunConfig
-from hbt.engine.errors import ConfigError, one_of
+from hbt.engine.errors import ConfigError, UserError, one_of
 
 
 def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
@@ -29,7 +29,29 @@ PRESET_KEYS = {
     "seeds": list,
     "baseline": bool,
 }
+PRESET_ELEMENTS = {"backbones": str, "strategies": str, "seeds": int}  # the type of each list's items
 GRID_STRATEGIES = ("xx", "xy", "hybrid")
+SECTIONS = ("preset", "run")
+PER_CELL = {"backbone": "[preset] backbones", "strategy": "[preset] strategies", "seed": "[preset] seeds"}
+# the CLI flags of `hbt-bench run` that override a preset key (their errors name the flag, not the file)
+FLAG_OF = {
+    "[run] langs": "--langs",
+    "[run] train_langs": "--train-langs",
+    "[run] steps": "--steps",
+    "[run] batch_size": "--batch-size",
+    "[run] max_queries": "--max-queries",
+    "[run] data_dir": "--data-dir",
+    "[run] device": "--device",
+    "[run] precision": "--precision",
+    "[preset] backbones": "--backbones",
+    "[preset] strategies": "--strategies",
+    "[preset] seeds": "--seeds",
+}
+_OVERRIDE_KEY = {flag.removeprefix("--").replace("-", "_"): key for key, flag in FLAG_OF.items()}
+_POSITIVE_INTS = ("steps", "batch_size", "mini_batch_size", "max_queries", "max_train_pairs", "eval_batch_size",
+                  "max_seq_length", "checkpoint_steps")  # fmt: skip
+_POSITIVE_FLOATS = ("epochs", "lr", "scale")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 
 
 @dataclass
@@ -64,66 +86,162 @@ def _types_of(tp: Any) -> tuple[type, ...]:
     return (tp,)
 
 
-_RUN_TYPES = {f.name: _types_of(typing.get_type_hints(RunConfig)[f.name]) for f in fields(RunConfig)}
+def _element_type(tp: Any) -> type | None:
+    """The item type of a `list[X]` (or `list[X] | None`) annotation, else None."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        found = [t for arg in typing.get_args(tp) if (t := _element_type(arg)) is not None]
+        return found[0] if found else None
+    if origin is list:
+        (arg,) = typing.get_args(tp)
+        return arg if isinstance(arg, type) else None
+    return None
 
 
-def _check_type(section: str, key: str, value: Any, expected: tuple[type, ...]) -> None:
-    if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
-        names = " or ".join(sorted({"none" if t is type(None) else t.__name__ for t in expected}))
-        raise ConfigError(f"[{section}] {key}: expected {names}, got {type(value).__name__} {value!r}")
+_HINTS = typing.get_type_hints(RunConfig)
+_RUN_TYPES = {f.name: _types_of(_HINTS[f.name]) for f in fields(RunConfig)}
+_RUN_ELEMENTS = {f.name: t for f in fields(RunConfig) if (t := _element_type(_HINTS[f.name])) is not None}
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A short, single-line repr of a value for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _type_name(tp: type) -> str:
+    return {type(None): "none", str: "string", int: "integer", float: "number", bool: "boolean", list: "list",
+            dict: "table"}.get(tp, tp.__name__)  # fmt: skip
+
+
+def _wrong_type(value: Any, expected: tuple[type, ...]) -> bool:
+    return (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected)
+
+
+def _check_type(where: str, value: Any, expected: tuple[type, ...], element: type | None = None) -> None:
+    """ConfigError `<where>: expected <types>, got <type> <value>`; list items are checked against `element`."""
+    if _wrong_type(value, expected):
+        names = " or ".join(sorted({_type_name(t) for t in expected if not (t is int and float in expected)}))
+        raise ConfigError(f"{where}: expected {names}, got {_type_name(type(value))} {_show(value)}")
+    if element is not None and isinstance(value, list):
+        for i, item in enumerate(value):
+            if _wrong_type(item, (element,)):
+                raise ConfigError(
+                    f"{where}[{i}]: expected {_type_name(element)}, got {_type_name(type(item))} {_show(item)}"
+                )
 
 
 def parse_preset(data: dict[str, Any], source: str) -> Preset:
-    for section in data:
-        if section not in ("preset", "run"):
-            raise one_of(f"section in {source}", section, ["preset", "run"])
-    head = data.get("preset", {})
+    """Validate a decoded preset; every problem is one ConfigError line naming the file and the key."""
+    for section, value in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{source}: unknown section [{section}] (allowed: [preset], [run])")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {section} should be a [{section}] table, got {_show(value)}")
+    head: dict[str, Any] = data.get("preset", {})
     for key, value in head.items():
         if key not in PRESET_KEYS:
-            raise one_of(f"key [preset] {key!r} in {source}:", key, list(PRESET_KEYS)) from None
-        _check_type("preset", key, value, (PRESET_KEYS[key],))
-    run_values = data.get("run", {})
+            raise ConfigError(f"{source}: unknown key [preset] {key!r} (allowed: {', '.join(sorted(PRESET_KEYS))})")
+        _check_type(f"{source}: [preset] {key}", value, (PRESET_KEYS[key],), PRESET_ELEMENTS.get(key))
+    run_values: dict[str, Any] = data.get("run", {})
     for key, value in run_values.items():
+        if key in PER_CELL:
+            raise ConfigError(f"{source}: [run] {key} is set per grid cell: use {PER_CELL[key]} instead")
         if key not in _RUN_TYPES:
-            raise ConfigError(f"{source}: unknown key [run] {key!r} (allowed: {', '.join(sorted(_RUN_TYPES))})")
-        _check_type("run", key, value, _RUN_TYPES[key])
-    strategies = head.get("strategies", list(GRID_STRATEGIES))
-    for s in strategies:
-        if s not in GRID_STRATEGIES:
-            raise one_of(f"strategy in {source} [preset] strategies:", s, list(GRID_STRATEGIES))
-    seeds = head.get("seeds", [0])
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"{source}: [preset] seeds must be a non-empty list of integers")
-    run = RunConfig(**{**run_values, "strategy": "xx"})
-    run.validate()  # checks values that do not depend on the cell (strategy is set per cell)
+            allowed = ", ".join(sorted(set(_RUN_TYPES) - set(PER_CELL)))
+            raise ConfigError(f"{source}: unknown key [run] {key!r} (allowed: {allowed})")
+        _check_type(f"{source}: [run] {key}", value, _RUN_TYPES[key], _RUN_ELEMENTS.get(key))
+    name = head.get("name", Path(source).stem)
+    if not name.strip() or name in (".", "..") or any(c in name for c in "/\\") or not name.isprintable():
+        raise ConfigError(f"{source}: [preset] name {_show(name)} must be a plain folder name (no '/', not empty)")
     preset = Preset(
-        name=head.get("name", Path(source).stem),
+        name=name,
         description=head.get("description", ""),
         backbones=list(head.get("backbones", [None])) or [None],
-        strategies=list(strategies),
-        seeds=list(seeds),
+        strategies=list(head.get("strategies", GRID_STRATEGIES)),
+        seeds=list(head.get("seeds", [0])),
         baseline=head.get("baseline", True),
-        run=replace(run, strategy="none"),
+        run=replace(RunConfig(**run_values), strategy="none"),
         source=source,
     )
-    _check_names(preset, source)
+    _check(preset, lambda key: f"{source}: {key}")
     return preset
 
 
-def _check_names(preset: Preset, source: str) -> None:
-    from hbt.engine.data.registry import check_langs, spec
-    from hbt.engine.run import check_config
+def _check(preset: Preset, label: typing.Callable[[str], str]) -> None:
+    """Every check that needs no model and no data file; `label(key)` prefixes the message ('file: [run] langs',
+    '--langs', or '' for none)."""
+    from hbt.engine.data.registry import check_langs, resolve_data_dir, spec
 
-    for name in preset.run.eval_data:
-        spec(name)
-    if preset.run.train_langs:
-        check_langs(preset.run.train_data, preset.run.train_langs)
-    check_config(replace(preset.run, strategy="none"))
+    run = preset.run
+
+    def fail(key: str, exc: UserError | str) -> typing.NoReturn:
+        cls = type(exc) if isinstance(exc, UserError) else ConfigError
+        where = label(key)
+        raise cls(f"{where}: {exc}" if where else str(exc)) from None
+
+    for s in preset.strategies:
+        if s not in GRID_STRATEGIES:
+            fail("[preset] strategies", one_of("strategy", s, list(GRID_STRATEGIES)))
+    if not preset.seeds:
+        fail("[preset] seeds", "must be a non-empty list of integers")
+    cells = [cell_id(*cell) for cell in preset.cells()]
+    if not cells:
+        fail("[preset] strategies", "the grid has no cells (no strategies and baseline = false)")
+    if len(set(cells)) != len(cells):
+        twice = next(c for c in cells if cells.count(c) > 1)
+        fail("[preset]", f"grid cell {twice!r} appears twice (repeated backbones, strategies or seeds)")
+    for key in _POSITIVE_INTS + _POSITIVE_FLOATS:
+        value = getattr(run, key)
+        if value is not None and not value > 0:  # `not >` also catches nan
+            fail(f"[run] {key}", f"must be positive, got {_show(value)}")
+    if not 0 <= run.warmup_ratio < 1:
+        fail("[run] warmup_ratio", f"must be in [0, 1), got {_show(run.warmup_ratio)}")
+    if run.hybrid_p_end is not None and not 0 <= run.hybrid_p_end <= 1:
+        fail("[run] hybrid_p_end", f"must be in [0, 1], got {_show(run.hybrid_p_end)}")
+    if not _DEVICE.fullmatch(run.device):
+        fail("[run] device", f"unknown device {run.device!r} (allowed: auto, cpu, cuda, cuda:N, mps)")
+    if not run.eval_data:
+        fail("[run] eval_data", "must name at least one dataset")
+    for name in run.eval_data:
+        try:
+            spec(name)
+        except UserError as exc:
+            fail("[run] eval_data", exc)
+    try:
+        resolve_data_dir(run.data_dir)
+    except UserError as exc:
+        fail("[run] data_dir", exc)
+    if run.langs:
+        known = {lang for name in run.eval_data for lang in spec(name).languages}
+        for lang in run.langs:
+            if lang not in known:
+                fail("[run] langs", one_of(f"language for {', '.join(run.eval_data)}", lang, sorted(known)))
+    if preset.strategies:
+        try:
+            if not spec(run.train_data).parallel:
+                raise ConfigError(f"{run.train_data!r} is not parallel QA (allowed: mlqa-r, xquad-r)")
+        except UserError as exc:
+            fail("[run] train_data", exc)
+        try:
+            check_langs(run.train_data, run.train_langs)
+        except UserError as exc:
+            fail("[run] train_langs", exc)
     for backbone in preset.backbones:
         if backbone is not None:
             from hbt.engine.backbones import resolve_backbone
 
-            resolve_backbone(backbone)
+            try:
+                resolve_backbone(backbone)
+            except UserError as exc:
+                fail("[preset] backbones", exc)
+    from hbt.engine.run import check_config
+
+    for strategy in preset.strategies[:1] or ["none"]:  # strategy-specific checks need a training strategy
+        try:
+            check_config(replace(run, strategy=strategy))
+        except UserError as exc:
+            fail("[run]", exc)
 
 
 def builtin_dir() -> Path:
@@ -138,6 +256,10 @@ def list_presets() -> list[tuple[str, str, int]]:
     return rows
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def load_preset(name_or_path: str) -> Preset:
     path = Path(name_or_path)
     if not path.suffix:
@@ -146,30 +268,32 @@ def load_preset(name_or_path: str) -> Preset:
             names = [p.stem for p in builtin_dir().glob("*.toml")]
             raise one_of("preset", name_or_path, names)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: preset file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the preset ({exc.strerror or type(exc).__name__})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{path}: not valid TOML ({_one_line(str(exc))})") from None
     return parse_preset(data, str(path))
 
 
 def apply_overrides(preset: Preset, **values: Any) -> Preset:
-    """CLI flags override preset values (None = keep the preset's)."""
-    run_fields = {"langs", "train_langs", "steps", "batch_size", "max_queries", "data_dir"}
+    """CLI flags override preset values (None = keep the preset's); an error in a flag's value names the flag."""
+    run_fields = {"langs", "train_langs", "steps", "batch_size", "max_queries", "data_dir", "device", "precision"}
     run = preset.run
+    given: set[str] = set()
     for key, value in values.items():
         if value is None:
             continue
+        given.add(_OVERRIDE_KEY.get(key, key))
         if key in run_fields:
             run = replace(run, **{key: value})
-        elif key == "strategies":
-            for s in value:
-                if s not in GRID_STRATEGIES:
-                    raise one_of("strategy", s, list(GRID_STRATEGIES))
-            preset = replace(preset, strategies=value)
         else:
             preset = replace(preset, **{key: value})
     preset = replace(preset, run=run)
-    _check_names(preset, preset.source)
+    # a flag's error names the flag; other values (the preset's, or set by the TUI) keep the plain message
+    _check(preset, lambda key: FLAG_OF.get(key, "") if key in given else "")
     return preset

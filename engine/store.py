@@ -9,8 +9,10 @@ hold config.json files) nor into hidden folders.
 Writes are atomic: the database is built or updated in memory, serialized, and written with
 `hbt.engine.io.write_bytes` (temp file + rename), so a reader never sees a half-written index and no journal file
 is ever left beside it. Writers on one machine serialize on an advisory lock of the root folder. A corrupt or
-outdated index file is rebuilt on the next read. A torn or malformed results.json marks the run "interrupted"
-(its headline metrics stay empty); indexing never raises for a bad run directory.
+outdated index file (bad bytes anywhere: it is integrity-checked on load) is rebuilt on the next read, and a
+root that cannot be written is still listed (from an index built in memory). A torn or malformed results.json marks
+the run "interrupted" (its headline metrics stay empty); a missing or torn run.json is stood in for by events.jsonl
+(whose torn or garbage lines are skipped); indexing never raises for a bad run directory.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.errors import UserError
+from hbt.engine.errors import OutputError, UserError
+from hbt.engine.events import RunFinished, RunStarted, read_events
 from hbt.engine.io import write_bytes
 
 INDEX_NAME = "index.sqlite"
@@ -64,7 +67,9 @@ def _is_run_dir(path: Path) -> bool:
 
 def _signature(path: Path) -> str:
     parts = []
-    for name in _SIGNED_FILES:
+    # without run.json the status comes from events.jsonl, so its changes must show too
+    names = _SIGNED_FILES if (path / "run.json").is_file() else (*_SIGNED_FILES, "events.jsonl")
+    for name in names:
         try:
             st = (path / name).stat()
             parts.append(f"{st.st_mtime_ns}:{st.st_size}")
@@ -90,6 +95,22 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _status_from_events(path: Path) -> dict[str, Any]:
+    """What events.jsonl tells when run.json is missing or unreadable: when the run started and last logged, and
+    how it finished if it did (torn or garbage lines are skipped by read_events)."""
+    events = read_events(path)
+    out: dict[str, Any] = {}
+    for event in events:
+        if isinstance(event, RunStarted) and "started" not in out:
+            out["started"] = event.t
+        elif isinstance(event, RunFinished) and isinstance(event.status, str):
+            out["status"] = event.status
+            out["error"] = event.error or None
+    if events:
+        out["updated"] = events[-1].t
+    return out
+
+
 def _headline(results: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     """dataset, datasets and mono/cross/multi macro mAP of the first evaluation dataset; raises on a bad schema."""
     datasets = results["datasets"]
@@ -113,6 +134,7 @@ class ResultsStore:
     def __init__(self, root: str | Path, db_path: str | Path | None = None) -> None:
         self.root = Path(root)
         self.db_path = Path(db_path) if db_path is not None else self.root / INDEX_NAME
+        self._unsaved: bytes | None = None  # the index refresh() could not write (read-only root), used instead
 
     # ---- discovery -------------------------------------------------------------------------------------------
 
@@ -154,7 +176,7 @@ class ResultsStore:
             config, _ = _read_object(run_dir / "config.json")
             status, _ = _read_object(run_dir / "run.json")
             results, problem = _read_object(run_dir / "results.json")
-            status = status or {}
+            status = status or _status_from_events(run_dir / "events.jsonl")
             config = config or dict((results or {}).get("config") or {})
             row["backbone"] = config.get("backbone")
             row["strategy"] = config.get("strategy")
@@ -163,7 +185,7 @@ class ResultsStore:
             row["status"] = str(status.get("status") or "interrupted")
             row["started"] = _num(status.get("started"))
             row["updated"] = _num(status.get("updated"))
-            row["error"] = status.get("error")
+            row["error"] = status.get("error") if isinstance(status.get("error"), str) else None
             if results is not None:
                 try:
                     row.update(_headline(results, config))
@@ -198,25 +220,44 @@ class ResultsStore:
     def _load(self) -> sqlite3.Connection | None:
         """The index in an in-memory connection, or None when it is missing, corrupt or of another schema."""
         try:
-            data = self.db_path.read_bytes()
+            data = self._unsaved if self._unsaved is not None else self.db_path.read_bytes()
         except OSError:
+            return None
+        if not data:  # an empty file (sqlite's deserialize raises MemoryError on it)
             return None
         conn = sqlite3.connect(":memory:")
         try:
             conn.deserialize(data)
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             names = [r[1] for r in conn.execute("PRAGMA table_info(runs)")]
-            if version != SCHEMA_VERSION or tuple(names) != NAMES:
+            ok = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"  # damaged pages fail later queries
+            if version != SCHEMA_VERSION or tuple(names) != NAMES or not ok:
                 conn.close()
                 return None
-        except sqlite3.DatabaseError:
+        except (sqlite3.DatabaseError, MemoryError):
             conn.close()
             return None
         return conn
 
-    def _save(self, conn: sqlite3.Connection) -> None:
+    def _build(self) -> tuple[sqlite3.Connection, int]:
+        """A fresh in-memory index of every run directory, and the number of runs in it."""
+        conn = sqlite3.connect(":memory:")
+        self._create(conn)
+        dirs = self.run_dirs()
+        for run_dir in dirs:
+            self._put(conn, self._row(run_dir))
+        return conn, len(dirs)
+
+    def _save(self, conn: sqlite3.Connection, required: bool = True) -> None:
+        """Write the index file; when not `required` (refresh, listing) an unwritable root keeps it in memory."""
         conn.commit()
-        write_bytes(self.db_path, conn.serialize())
+        try:
+            write_bytes(self.db_path, conn.serialize())
+            self._unsaved = None
+        except OutputError:
+            if required:
+                raise
+            self._unsaved = conn.serialize()
 
     @staticmethod
     def _put(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
@@ -250,16 +291,12 @@ class ResultsStore:
         """Rebuild the index from scratch from the run directories; returns the number of runs indexed."""
         self._check_root()
         with self._lock():
-            conn = sqlite3.connect(":memory:")
+            conn, n = self._build()
             try:
-                self._create(conn)
-                dirs = self.run_dirs()
-                for run_dir in dirs:
-                    self._put(conn, self._row(run_dir))
                 self._save(conn)
             finally:
                 conn.close()
-        return len(dirs)
+        return n
 
     def refresh(self) -> int:
         """Bring the index up to date cheaply (stat only for unchanged runs); returns the rows added/changed/dropped."""
@@ -283,7 +320,7 @@ class ResultsStore:
                     conn.execute("DELETE FROM runs WHERE key = ?", (key,))
                     changed += 1
                 if changed or not self.db_path.exists():
-                    self._save(conn)
+                    self._save(conn, required=False)
             finally:
                 conn.close()
         return changed
@@ -296,10 +333,7 @@ class ResultsStore:
         with self._lock():
             conn = self._load()
             if conn is None:  # no index yet (or a bad one): build everything, which includes this run
-                conn = sqlite3.connect(":memory:")
-                self._create(conn)
-                for other in self.run_dirs():
-                    self._put(conn, self._row(other))
+                conn, _ = self._build()
             try:
                 row = self._row(path) if _is_run_dir(path) else None
                 if row is None:
@@ -312,10 +346,12 @@ class ResultsStore:
         return self._public(row) if row else None
 
     def _reader(self) -> sqlite3.Connection | None:
+        """The index to query: the file, else one rebuilt (and saved when the root is writable)."""
         conn = self._load()
         if conn is None and self.root.is_dir():
-            self.reindex()
-            conn = self._load()
+            with self._lock():
+                conn, _ = self._build()
+                self._save(conn, required=False)  # a read-only root is still listed
         return conn
 
     @staticmethod

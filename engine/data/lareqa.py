@@ -36,13 +36,26 @@ class LareqaLanguage:
     questions: list[LareqaQuestion]
 
 
+def _type_name(value: Any) -> str:
+    return {dict: "object", list: "list", str: "str", bool: "bool", int: "int", float: "float"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
 def _field(obj: Any, key: str, kind: type, where: str) -> Any:
-    if not isinstance(obj, dict) or key not in obj:
+    """obj[key], checked to be of `kind` (bool is not an int here); DataError naming the place otherwise."""
+    if not isinstance(obj, dict):
+        raise DataError(f"{where}: expected an object with field {key!r}, got {_type_name(obj)}")
+    if key not in obj:
         raise DataError(f"{where}: missing field {key!r}")
     value = obj[key]
-    if not isinstance(value, kind):
-        raise DataError(f"{where}: field {key!r} should be {kind.__name__}, got {type(value).__name__}")
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise DataError(f"{where}: field {key!r} should be {kind.__name__}, got {_type_name(value)}")
     return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def parse_language(doc: Any, lang: str, source: str) -> LareqaLanguage:
@@ -50,6 +63,7 @@ def parse_language(doc: Any, lang: str, source: str) -> LareqaLanguage:
     articles = _field(doc, "data", list, source)
     candidates: list[Candidate] = []
     questions: list[LareqaQuestion] = []
+    seen: dict[str, str] = {}  # question id -> where it was first seen
     for a_i, article in enumerate(articles):
         title = article.get("title", str(a_i)) if isinstance(article, dict) else str(a_i)
         for p_i, para in enumerate(_field(article, "paragraphs", list, f"{source}: data[{a_i}]")):
@@ -61,26 +75,41 @@ def parse_language(doc: Any, lang: str, source: str) -> LareqaLanguage:
                 raise DataError(f"{where}: {len(breaks)} sentence_breaks but {len(sentences)} sentences")
             spans: list[tuple[int, int]] = []
             for s_i, span in enumerate(breaks):
-                ok = isinstance(span, list) and len(span) == 2 and all(isinstance(x, int) for x in span)
-                if not ok or not 0 <= span[0] <= span[1] <= len(context):
-                    raise DataError(f"{where}: sentence_breaks[{s_i}] = {span!r} lies outside the context")
+                ok = isinstance(span, list) and len(span) == 2 and all(_is_int(x) for x in span)
+                if not ok:
+                    raise DataError(f"{where}: sentence_breaks[{s_i}] should be [start, end] integers")
+                if not 0 <= span[0] <= span[1] <= len(context):
+                    raise DataError(
+                        f"{where}: sentence_breaks[{s_i}] = {span!r} lies outside the context (length {len(context)})"
+                    )
                 spans.append((span[0], span[1]))
             ids = [f"{lang}:{a_i}:{p_i}:{s_i}" for s_i in range(len(sentences))]
-            for cid, sentence in zip(ids, sentences, strict=True):
+            for s_i, (cid, sentence) in enumerate(zip(ids, sentences, strict=True)):
                 if not isinstance(sentence, str):
-                    raise DataError(f"{where}: a sentence is not a string")
+                    raise DataError(f"{where}: sentences[{s_i}] should be str, got {_type_name(sentence)}")
                 candidates.append(Candidate(cid, lang, sentence, context, str(title)))
             for q_i, qa in enumerate(_field(para, "qas", list, where)):
                 q_where = f"{where}.qas[{q_i}]"
-                qid = str(_field(qa, "id", str, q_where))
+                qid = _field(qa, "id", str, q_where)
+                if qid in seen:
+                    raise DataError(f"{q_where}: field 'id' {qid!r} repeats the question id of {seen[qid]}")
+                seen[qid] = f"data[{a_i}].paragraphs[{p_i}].qas[{q_i}]"
+                text = _field(qa, "question", str, q_where)
                 answers = _field(qa, "answers", list, q_where)
                 if not answers:
-                    raise DataError(f"{q_where}: no answers")
+                    raise DataError(f"{q_where}: field 'answers' is empty (no answers)")
                 hits: list[int] = []
-                for ans in answers:
-                    start = _field(ans, "answer_start", int, q_where)
-                    if not 0 <= start < max(len(context), 1):
-                        raise DataError(f"{q_where}: answer_start {start} lies outside the context")
+                for n_i, ans in enumerate(answers):
+                    a_where = f"{q_where}.answers[{n_i}]"
+                    start = _field(ans, "answer_start", int, a_where)
+                    answer = ans.get("text", "")
+                    if not isinstance(answer, str):
+                        raise DataError(f"{a_where}: field 'text' should be str, got {_type_name(answer)}")
+                    if not 0 <= start < max(len(context), 1) or start + len(answer) > len(context):
+                        raise DataError(
+                            f"{a_where}: answer_start {start} (text length {len(answer)}) lies outside the context "
+                            f"(length {len(context)})"
+                        )
                     hits += [s for s, (b, e) in enumerate(spans) if b <= start < e and s not in hits]
                 if not hits:
                     raise DataError(f"{q_where}: the answer falls in no sentence of sentence_breaks")
@@ -88,7 +117,7 @@ def parse_language(doc: Any, lang: str, source: str) -> LareqaLanguage:
                     LareqaQuestion(
                         qid,
                         lang,
-                        _field(qa, "question", str, q_where),
+                        text,
                         tuple(ids[s] for s in hits),
                         tuple(sentences[s] for s in hits),
                         str(title),
@@ -97,15 +126,28 @@ def parse_language(doc: Any, lang: str, source: str) -> LareqaLanguage:
     return LareqaLanguage(lang, candidates, questions)
 
 
-def read_language_file(path: Path, lang: str) -> LareqaLanguage:
+def read_json_file(path: Path) -> Any:
+    """Decode a JSON data file; every way it can be unreadable becomes a one-line DataError naming it."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from None
-    return parse_language(doc, lang, str(path))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    if not raw.strip():
+        raise DataError(f"{path}: the file is empty (expected JSON)")
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise DataError(f"{path}: not valid JSON (nested too deeply)") from None
+
+
+def read_language_file(path: Path, lang: str) -> LareqaLanguage:
+    return parse_language(read_json_file(path), lang, str(path))
 
 
 def build_benchmark(name: str, languages: list[LareqaLanguage]) -> Benchmark:

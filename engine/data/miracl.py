@@ -7,52 +7,86 @@ Relevant = qrels rows with rel > 0. Queries are not parallel: each query is its 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 from hbt.engine.errors import DataError
 
 
-def _lines(path: Path) -> list[str]:
+def _lines(path: Path) -> list[tuple[int, str]]:
+    """(line number, line) for every non-blank line of a UTF-8 text file; DataError naming the file otherwise."""
     try:
-        return [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{path}: file not found (MIRACL needs topics.tsv, qrels.tsv, corpus.jsonl)") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc})") from None
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    return [(n, ln) for n, ln in enumerate(text.split("\n"), 1) if ln.strip()]
+
+
+def _docid(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def load_language(root: Path, lang: str) -> tuple[list[Query], list[Candidate], dict[str, set[str]]]:
     folder = root / lang
     topics: dict[str, str] = {}
-    for n, line in enumerate(_lines(folder / "topics.tsv"), 1):
-        parts = line.split("\t")
-        if len(parts) < 2:
-            raise DataError(f"{folder / 'topics.tsv'}:{n}: expected 'qid<TAB>query'")
-        topics[parts[0]] = parts[1]
+    path = folder / "topics.tsv"
+    for n, line in _lines(path):
+        parts = line.rstrip("\r").split("\t")
+        if len(parts) < 2 or not parts[0].strip() or not parts[1].strip():
+            raise DataError(f"{path}:{n}: expected 'qid<TAB>query'")
+        qid = parts[0].strip()
+        if qid in topics:
+            raise DataError(f"{path}:{n}: query id {qid!r} appears twice")
+        topics[qid] = parts[1]
     relevant: dict[str, set[str]] = {}
-    for n, line in enumerate(_lines(folder / "qrels.tsv"), 1):
+    path = folder / "qrels.tsv"
+    for n, line in _lines(path):
         parts = line.split()
-        if len(parts) != 4 or not parts[3].lstrip("-").isdigit():
-            raise DataError(f"{folder / 'qrels.tsv'}:{n}: expected 'qid Q0 docid relevance'")
+        if len(parts) != 4 or not re.fullmatch(r"-?[0-9]+", parts[3]):
+            raise DataError(f"{path}:{n}: expected 'qid Q0 docid relevance' (relevance an integer)")
         if int(parts[3]) > 0:
             relevant.setdefault(parts[0], set()).add(f"{lang}:{parts[2]}")
     candidates: list[Candidate] = []
-    for n, line in enumerate(_lines(folder / "corpus.jsonl"), 1):
+    known: set[str] = set()
+    path = folder / "corpus.jsonl"
+    for n, line in _lines(path):
         try:
             doc = json.loads(line)
-            docid, text = str(doc["docid"]), str(doc["text"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise DataError(f"{folder / 'corpus.jsonl'}:{n}: expected JSON with 'docid' and 'text'") from None
-        candidates.append(Candidate(f"{lang}:{docid}", lang, text, "", str(doc.get("title", ""))))
-    known = {c.id for c in candidates}
+        except (ValueError, RecursionError):
+            raise DataError(f"{path}:{n}: not valid JSON (expected an object with 'docid' and 'text')") from None
+        if not isinstance(doc, dict):
+            raise DataError(f"{path}:{n}: expected an object with 'docid' and 'text', got {type(doc).__name__}")
+        for name in ("docid", "text"):
+            if name not in doc:
+                raise DataError(f"{path}:{n}: missing field {name!r}")
+        docid = _docid(doc["docid"])
+        if docid is None:
+            raise DataError(f"{path}:{n}: field 'docid' should be a non-empty string or an integer")
+        for name in ("text", "title"):
+            if not isinstance(doc.get(name, ""), str):
+                raise DataError(f"{path}:{n}: field {name!r} should be str, got {type(doc[name]).__name__}")
+        cid = f"{lang}:{docid}"
+        if cid in known:
+            raise DataError(f"{path}:{n}: docid {docid!r} appears twice")
+        known.add(cid)
+        candidates.append(Candidate(cid, lang, doc["text"], "", doc.get("title", "")))
     queries: list[Query] = []
     qrels: dict[str, set[str]] = {}
     for qid, text in topics.items():
-        rel = relevant.get(qid, set()) & known
-        if rel:
+        rel_ids = relevant.get(qid, set()) & known
+        if rel_ids:
             queries.append(Query(f"{lang}:{qid}", lang, text, f"{lang}:{qid}"))
-            qrels[f"{lang}:{qid}"] = rel
+            qrels[f"{lang}:{qid}"] = rel_ids
     if not queries:
         raise DataError(f"{folder}: no topic has a relevant passage in corpus.jsonl")
     return queries, candidates, qrels
