@@ -32,17 +32,37 @@ class SentenceTransformerEncoder:
         self.batch_size = batch_size
 
     def encode(self, texts: Sequence[str], role: str) -> np.ndarray:
+        """Encode with the largest batch that fits: on out-of-memory the batch size halves and stays halved."""
         prompts = getattr(self.model, "prompts", {}) or {}
         prompt_name = role if prompts.get(role) else None
-        vectors = self.model.encode(  # type: ignore[attr-defined]
-            list(texts),
-            prompt_name=prompt_name,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        while True:
+            try:
+                vectors = self.model.encode(  # type: ignore[attr-defined]
+                    list(texts),
+                    prompt_name=prompt_name,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+                return np.asarray(vectors, dtype=np.float32)
+            except (MemoryError, RuntimeError) as exc:
+                if self.batch_size == 1 or not _out_of_memory(exc):
+                    raise
+                self.batch_size //= 2
+                _free_accelerator_memory()
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """torch.cuda.OutOfMemoryError is a RuntimeError; MPS and CPU allocators say 'out of memory' too."""
+    return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
+
+
+def _free_accelerator_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def text_key(role: str, text: str) -> str:

@@ -7,16 +7,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hbt.engine import bias, metrics
+from hbt.engine import ann, bias, metrics
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.encode import EmbeddingCache, Encoder, encode_unique
 from hbt.engine.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.search import relevant_ranks, top_k
+from hbt.engine.shards import ShardedPool, encode_to_shards, search_pool
 
 BIAS_K = 10
 
@@ -42,6 +46,19 @@ def _setting_metrics(
     return metrics.mean_metrics(rows), rows
 
 
+@dataclass
+class _Settings:
+    """Every setting's metrics of one benchmark (the search half of evaluate_benchmark)."""
+
+    mono: dict[str, dict[str, float]] = field(default_factory=dict)
+    cross: dict[str, dict[str, float]] = field(default_factory=dict)
+    multi: dict[str, dict[str, float]] = field(default_factory=dict)
+    multi_rows: list[dict[str, float]] = field(default_factory=list)
+    bias_rows: dict[str, dict[str, float]] = field(default_factory=dict)
+    per_query: dict[str, dict[str, float]] = field(default_factory=dict)
+    recall: float = 1.0  # of the approximate top-k against exact search
+
+
 def evaluate_benchmark(
     bench: Benchmark,
     encoder: Encoder,
@@ -49,62 +66,127 @@ def evaluate_benchmark(
     text_mode: str = "sentence",
     cache: EmbeddingCache | None = None,
     bus: EventBus = NULL_BUS,
+    shard_size: int | None = None,
+    index: str = "exact",
+    shard_dtype: str = "float32",
+    shard_dir: str | Path | None = None,
 ) -> DatasetResult:
+    """All settings of one benchmark.
+
+    shard_size: stream the candidate embeddings to on-disk shards of that many rows (in shard_dir, else a temporary
+    folder) and search them one at a time: memory bounded by the shard, results identical to the in-memory path
+    (shard_dtype float16 = the in-memory results on float16-rounded candidate vectors). index ivf | hnsw: the
+    multilingual top-k (language bias) comes from that approximate index, and summary["search"] reports its
+    recall@10 against exact search; ranks and every rank metric (mAP, ...) stay exact.
+    """
     t0 = time.perf_counter()
     bus.stage("encode", f"{bench.name}: {len(bench.queries)} queries, {len(bench.candidates)} candidates")
     q_emb, n_q = encode_unique(encoder, [q.text for q in bench.queries], "query", mode=text_mode, cache=cache, bus=bus)
-    c_emb, n_c = encode_unique(
-        encoder,
-        [c.text(text_mode) for c in bench.candidates],
-        "passage",
-        mode=text_mode,
-        cache=cache,
-        bus=bus,
-    )
-    t_encode = time.perf_counter() - t0
+    texts = [c.text(text_mode) for c in bench.candidates]
+    with contextlib.ExitStack() as stack:
+        candidates: np.ndarray | ShardedPool
+        if shard_size:
+            root = shard_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hbt-shards-"))
+            candidates, n_c = encode_to_shards(
+                encoder, texts, root, shard_size=shard_size, dtype=shard_dtype, mode=text_mode, cache=cache, bus=bus
+            )
+        else:
+            candidates, n_c = encode_unique(encoder, texts, "passage", mode=text_mode, cache=cache, bus=bus)
+        t_encode = time.perf_counter() - t0
+        bus.stage("search", bench.name)
+        s = _search_settings(bench, q_emb, candidates, index, bus)
+    t_total = time.perf_counter() - t0
 
-    bus.stage("search", bench.name)
+    summary: dict[str, Any] = {
+        "languages": sorted(s.multi),
+        "n_queries": len(bench.queries),
+        "n_candidates": len(bench.candidates),
+        "monolingual": {"per_language": s.mono, "macro": metrics.macro(s.mono.values())},
+        "cross_lingual": {"per_pair": s.cross, "macro": metrics.macro(s.cross.values())},
+        "multilingual": {
+            "per_language": s.multi,
+            "macro": metrics.macro(s.multi.values()),
+            "all": metrics.mean_metrics(s.multi_rows),
+        },
+        "language_bias": {
+            "per_language": s.bias_rows,
+            **bias.summarise(s.bias_rows, {x: m["map"] for x, m in s.multi.items()}),
+        },
+        "encoded": {"queries": n_q, "candidates": n_c},
+        "timings": {"encode_s": round(t_encode, 3), "search_s": round(t_total - t_encode, 3)},
+    }
+    if shard_size or index != "exact":
+        summary["search"] = {
+            "shard_size": shard_size,
+            "shard_dtype": shard_dtype if shard_size else None,
+            "index": index,
+            f"recall@{BIAS_K}": s.recall,
+        }
+    bus.emit(EvalDone(dataset=bench.name, summary=headline(summary)))
+    return DatasetResult(summary, s.per_query)
+
+
+def _search_settings(
+    bench: Benchmark, q_emb: np.ndarray, candidates: np.ndarray | ShardedPool, index: str, bus: EventBus
+) -> _Settings:
+    """In memory: search per setting. Sharded: one pass over the shards, then the same per-setting bookkeeping."""
     langs = sorted({q.lang for q in bench.queries})
     pool_langs = sorted({c.lang for c in bench.candidates})
     cand_pos = {c.id: i for i, c in enumerate(bench.candidates)}
-    cand_lang = np.array([pool_langs.index(c.lang) for c in bench.candidates])
+    cand_lang = np.array([pool_langs.index(c.lang) for c in bench.candidates], dtype=np.int64)
     pools = {y: np.asarray(bench.candidate_indices(y), dtype=np.int64) for y in pool_langs}
     local = {y: {int(g): j for j, g in enumerate(idx)} for y, idx in pools.items()}
+    q_sets = {x: [i for i, q in enumerate(bench.queries) if q.lang == x] for x in langs}
+    rels = {
+        x: [np.array(sorted(cand_pos[c] for c in bench.qrels[bench.queries[i].id]), dtype=np.int64) for i in idx]
+        for x, idx in q_sets.items()
+    }
+    c_emb = candidates if isinstance(candidates, np.ndarray) else np.zeros((0, q_emb.shape[1]), np.float32)
+    found = None
+    if isinstance(candidates, ShardedPool):
+        sets = {x: q_emb[idx] for x, idx in q_sets.items()}
+        found = search_pool(candidates, sets, rels, k=BIAS_K, groups=cand_lang, bus=bus)
+    approx = None
+    if index != "exact":
+        bus.stage("index", f"{bench.name}: {index}")
+        approx = ann.build_index(index, candidates)
+    recall_sum = 0.0
 
-    per_query: dict[str, dict[str, float]] = {}
-    mono: dict[str, dict[str, float]] = {}
-    cross: dict[str, dict[str, float]] = {}
-    multi: dict[str, dict[str, float]] = {}
-    bias_rows: dict[str, dict[str, float]] = {}
-    multi_rows: list[dict[str, float]] = []
+    out = _Settings()
     done, total = 0, len(langs) * (len(pool_langs) + 1)
     for x in langs:
-        q_idx = [i for i, q in enumerate(bench.queries) if q.lang == x]
-        qids = [bench.queries[i].id for i in q_idx]
-        qx = q_emb[q_idx]
-        rel_global = [np.array(sorted(cand_pos[c] for c in bench.qrels[q]), dtype=np.int64) for q in qids]
+        qids = [bench.queries[i].id for i in q_sets[x]]
+        qx = q_emb[q_sets[x]]
+        rel_global = rels[x]
         for y in pool_langs:
-            rel_local = [np.array([local[y][g] for g in r if g in local[y]], dtype=np.int64) for r in rel_global]
-            ranks = relevant_ranks(qx, c_emb[pools[y]], rel_local)
+            if found is None:
+                rel_local = [np.array([local[y][g] for g in r if g in local[y]], dtype=np.int64) for r in rel_global]
+                ranks = relevant_ranks(qx, c_emb[pools[y]], rel_local)
+            else:  # rank among the candidates in y = rank in the pool of y
+                code = pool_langs.index(y)
+                ranks = [gr[cand_lang[r] == code] for gr, r in zip(found.group_ranks[x], rel_global, strict=True)]
             key = f"mono/{x}" if x == y else f"cross/{x}-{y}"
             ap: dict[str, float] = {}
             result, _ = _setting_metrics(ranks, qids, ap)
             if result["n_queries"]:
-                per_query[key] = ap
-                (mono if x == y else cross)[x if x == y else f"{x}-{y}"] = result
+                out.per_query[key] = ap
+                (out.mono if x == y else out.cross)[x if x == y else f"{x}-{y}"] = result
             done += 1
             bus.progress("search", done, total)
-        ranks = relevant_ranks(qx, c_emb, rel_global)
-        multi[x], rows = _setting_metrics(ranks, qids, per_query.setdefault(f"multi/{x}", {}))
-        multi_rows += rows
+        ranks = relevant_ranks(qx, c_emb, rel_global) if found is None else found.ranks[x]
+        out.multi[x], rows = _setting_metrics(ranks, qids, out.per_query.setdefault(f"multi/{x}", {}))
+        out.multi_rows += rows
         own_code = pool_langs.index(x)
-        _, top = top_k(qx, c_emb, BIAS_K)
-        share = bias.own_share(cand_lang[top], own_code)
+        top = top_k(qx, c_emb, BIAS_K)[1] if found is None else found.top_ids[x]
+        if approx is not None:
+            exact_top, top = top, ann.search(approx, qx, BIAS_K)[1]
+            recall_sum += ann.recall_at_k(top, exact_top, BIAS_K) * len(qx)
+        share = bias.own_share(np.where(top >= 0, cand_lang[top], -1), own_code)  # -1: the ANN found no row
         pool_share = float(np.mean(cand_lang == own_code))
         split = [
             (r[cand_lang[g] == own_code], r[cand_lang[g] != own_code]) for g, r in zip(rel_global, ranks, strict=True)
         ]
-        bias_rows[x] = {
+        out.bias_rows[x] = {
             f"own_share@{BIAS_K}": share,
             "pool_share": pool_share,
             f"own_excess@{BIAS_K}": share - pool_share,
@@ -112,28 +194,9 @@ def evaluate_benchmark(
         }
         done += 1
         bus.progress("search", done, total)
-    t_total = time.perf_counter() - t0
-
-    summary: dict[str, Any] = {
-        "languages": langs,
-        "n_queries": len(bench.queries),
-        "n_candidates": len(bench.candidates),
-        "monolingual": {"per_language": mono, "macro": metrics.macro(mono.values())},
-        "cross_lingual": {"per_pair": cross, "macro": metrics.macro(cross.values())},
-        "multilingual": {
-            "per_language": multi,
-            "macro": metrics.macro(multi.values()),
-            "all": metrics.mean_metrics(multi_rows),
-        },
-        "language_bias": {
-            "per_language": bias_rows,
-            **bias.summarise(bias_rows, {x: m["map"] for x, m in multi.items()}),
-        },
-        "encoded": {"queries": n_q, "candidates": n_c},
-        "timings": {"encode_s": round(t_encode, 3), "search_s": round(t_total - t_encode, 3)},
-    }
-    bus.emit(EvalDone(dataset=bench.name, summary=headline(summary)))
-    return DatasetResult(summary, per_query)
+    if approx is not None and bench.queries:
+        out.recall = recall_sum / len(bench.queries)
+    return out
 
 
 def headline(summary: dict[str, Any]) -> dict[str, float]:

@@ -139,8 +139,13 @@ class StrategyBatchSampler(DefaultBatchSampler):
         strategy: BatchStrategy,
         xx_langs: str = "proportional",
         total_batches: int | None = None,
+        num_replicas: int = 1,
     ) -> None:
         super().__init__(dataset, batch_size, drop_last, valid_label_columns, generator, seed)
+        # distributed: one global batch of batch_size x num_replicas keeps the strategy's invariants, and is yielded
+        # as num_replicas consecutive per-device chunks; accelerate's BatchSamplerShard deals chunk r to rank r
+        self.num_replicas = num_replicas
+        self.global_size = batch_size * num_replicas
         if len(dataset) != len(table):
             raise ValueError(f"dataset has {len(dataset)} rows but the pair table {len(table)}")
         self.table = table
@@ -161,8 +166,9 @@ class StrategyBatchSampler(DefaultBatchSampler):
             raise ConfigError("strategy needs X-X pairs but the training data has none")
 
     def __len__(self) -> int:
-        n = len(self.table) / self.batch_size
-        return int(n) if self.drop_last else math.ceil(n)
+        """Per-device batches yielded per epoch (num_replicas chunks per global batch)."""
+        n = len(self.table) / self.global_size
+        return (int(n) if self.drop_last or self.num_replicas > 1 else math.ceil(n)) * self.num_replicas
 
     def _xx_lang(self, rng: np.random.Generator) -> int:
         codes = sorted(self._xx_rows)
@@ -176,29 +182,34 @@ class StrategyBatchSampler(DefaultBatchSampler):
         rng = np.random.default_rng([self.seed, epoch])
         xx_pools = {c: _Pool(rows, rng) for c, rows in self._xx_rows.items()}
         xy_pool = _Pool(self._xy_rows, rng)
-        n_batches = len(self)
+        n_batches = len(self) // self.num_replicas  # global batches
         total = self.total_batches or n_batches
+        size = self.global_size
         for b in range(n_batches):
-            kind = self.strategy.kind(epoch * n_batches + b, total, self.batch_size, rng, self.table)
+            kind = self.strategy.kind(epoch * n_batches + b, total, size, rng, self.table)
             groups: set[int] = set()
             texts: set[int] = set()
             if kind == "xy":
-                batch = xy_pool.take(self.batch_size, groups, texts, self.table)
+                batch = xy_pool.take(size, groups, texts, self.table)
                 label = "xy"
             elif kind == "xx":
                 lang = self._xx_lang(rng)
-                batch = xx_pools[lang].take(self.batch_size, groups, texts, self.table)
+                batch = xx_pools[lang].take(size, groups, texts, self.table)
                 label = f"xx:{self.table.langs[lang]}"
             else:
                 n_xx = int(kind.split(":", 1)[1])
                 lang = self._xx_lang(rng)
                 batch = xx_pools[lang].take(n_xx, groups, texts, self.table)
-                batch += xy_pool.take(self.batch_size - len(batch), groups, texts, self.table)
+                batch += xy_pool.take(size - len(batch), groups, texts, self.table)
                 label = f"mix:{int(self.table.is_xx[batch].sum())}"
-            if len(batch) < 2:
-                continue  # too few distinct groups left for in-batch negatives
+            if len(batch) < 2 or (self.num_replicas > 1 and len(batch) < size):
+                continue  # too few distinct groups left for in-batch negatives (or to give every rank a full chunk)
             self.history.append(label)
-            yield batch
+            if self.num_replicas == 1:
+                yield batch
+            else:
+                for r in range(self.num_replicas):
+                    yield batch[r * self.batch_size : (r + 1) * self.batch_size]
 
     def composition(self, steps: int | None = None) -> dict[str, int]:
         """Counts of batch kinds among the first `steps` batches yielded: {"xx": .., "xy": .., "mix": ..}."""
@@ -216,6 +227,7 @@ class SamplerFactory:
     strategy: BatchStrategy
     xx_langs: str = "proportional"
     total_batches: int | None = None
+    num_replicas: int = 1
     last: StrategyBatchSampler | None = None
 
     def __call__(self, dataset: Any, **kwargs: Any) -> StrategyBatchSampler:
@@ -225,6 +237,7 @@ class SamplerFactory:
             strategy=self.strategy,
             xx_langs=self.xx_langs,
             total_batches=self.total_batches,
+            num_replicas=self.num_replicas,
             **kwargs,
         )
         return self.last

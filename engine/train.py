@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
+from hbt.engine import distributed
 from hbt.engine.config import RunConfig
 from hbt.engine.events import EventBus, TrainStep
 from hbt.engine.interrupts import Cancelled
@@ -87,9 +88,22 @@ class EventCallback(TrainerCallback):
         )
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        if self.cancel is not None and self.cancel():
+        if _any_rank(self.cancel is not None and self.cancel()):
             control.should_training_stop = True
             control.should_save = True
+
+
+def _any_rank(flag: bool) -> bool:
+    """True when `flag` holds on any rank (all ranks must stop at the same step, or the others would hang)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
+    value = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
 
 
 def last_checkpoint(out_dir: Path) -> str | None:
@@ -109,14 +123,27 @@ def pairs_dataset(table: PairTable) -> Dataset:
     return Dataset.from_dict({"anchor": [p.question for p in table.pairs], "positive": [p.answer for p in table.pairs]})
 
 
-def make_loss(model: Any, config: RunConfig) -> Any:
+def make_loss(model: Any, config: RunConfig, gather: bool = False) -> Any:
+    """In-batch negatives; with `gather` (several devices) every rank's embeddings join the global batch."""
     from sentence_transformers.sentence_transformer import losses
 
     if config.cached_loss:
         return losses.CachedMultipleNegativesRankingLoss(
-            model, scale=config.scale, mini_batch_size=config.mini_batch_size
+            model, scale=config.scale, mini_batch_size=config.mini_batch_size, gather_across_devices=gather
         )
-    return losses.MultipleNegativesRankingLoss(model, scale=config.scale)
+    return losses.MultipleNegativesRankingLoss(model, scale=config.scale, gather_across_devices=gather)
+
+
+def mixed_precision(config: RunConfig, on_cpu: bool) -> dict[str, bool]:
+    """TrainingArguments' bf16/fp16 flags: `auto` uses bf16 where the GPU has it, else fp16; none on CPU."""
+    import torch
+
+    choice = config.precision
+    if choice == "auto":
+        if on_cpu or not torch.cuda.is_available():
+            return {}
+        choice = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return {"bf16": choice == "bf16", "fp16": choice == "fp16"}
 
 
 def _freeze_embeddings(model: Any) -> int:
@@ -161,6 +188,7 @@ def build_trainer(
     total = config.steps if config.steps else math.ceil(batches_per_epoch * (config.epochs or 1))
     factory = SamplerFactory(table, strategy, config.xx_langs, total_batches=total)
     prompts = getattr(model, "prompts", {}) or {}
+    precision = mixed_precision(config, on_cpu)
     args = SentenceTransformerTrainingArguments(
         output_dir=str(out_dir),
         max_steps=total,
@@ -180,16 +208,23 @@ def build_trainer(
         dataloader_drop_last=True,
         disable_tqdm=True,
         use_cpu=on_cpu,
+        ddp_backend="gloo" if on_cpu and distributed.world_size() > 1 else None,
+        bf16=precision.get("bf16", False),
+        fp16=precision.get("fp16", False),
         prompts={"anchor": prompts["query"], "positive": prompts["passage"]}
         if prompts.get("query") and prompts.get("passage")
         else None,
     )
-    callback = EventCallback(bus, factory, config.batch_size, config.strategy, cancel)
+    factory.num_replicas = args.world_size  # global batches hold the strategy across all ranks
+    global_batch = config.batch_size * args.world_size
+    if args.world_size > 1:
+        bus.log(f"distributed: {args.world_size} ranks x {config.batch_size} pairs = global batch {global_batch}")
+    callback = EventCallback(bus, factory, global_batch, config.strategy, cancel)
     trainer = SentenceTransformerTrainer(
         model=model,
         args=args,
         train_dataset=pairs_dataset(table),
-        loss=make_loss(model, config),
+        loss=make_loss(model, config, gather=args.world_size > 1),
         callbacks=[callback],
     )
     trainer.remove_callback(PrinterCallback)  # progress goes through hbt's event stream, not print()
@@ -218,9 +253,9 @@ def train(
         raise Cancelled("during training", step=done, checkpoint=last_checkpoint(out_dir))
     sampler = bundle.factory.last
     return TrainResult(
-        steps=callback.curve[-1][0] if callback.curve else 0,
+        steps=done,
         loss_curve=callback.curve,
-        composition=sampler.composition() if sampler else {},
+        composition=sampler.composition(done) if sampler else {},  # the loader fetches ahead: count steps taken
         seconds=time.perf_counter() - t0,
         pairs=table.counts(),
     )

@@ -74,3 +74,40 @@ def test_embedding_cache_skips_second_encoding(tmp_path: Path, data_dir: Path, c
     counting_encoder.fingerprint = "changed-weights"
     evaluate_benchmark(bench, counting_encoder, cache=cache)
     assert len(counting_encoder.calls) == 2 * n_calls, "a new model fingerprint must not reuse old vectors"
+
+
+def test_encoder_halves_its_batch_on_out_of_memory() -> None:
+    """Encoding uses the largest batch that fits: a model that runs out of memory above 8 texts ends at 8."""
+    from hbt.engine.encode import SentenceTransformerEncoder
+
+    class SmallMemoryModel:
+        def __init__(self) -> None:
+            self.prompts: dict[str, str] = {}
+            self.sizes: list[int] = []
+
+        def encode(self, texts: list[str], batch_size: int, **kw: object) -> np.ndarray:
+            self.sizes.append(batch_size)
+            if batch_size > 8:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return np.ones((len(texts), 4), dtype=np.float32)
+
+    model = SmallMemoryModel()
+    encoder = SentenceTransformerEncoder(model, "fp", batch_size=64)
+    assert encoder.encode(["a"] * 20, "query").shape == (20, 4)
+    assert model.sizes == [64, 32, 16, 8] and encoder.batch_size == 8
+    encoder.encode(["b"], "passage")
+    assert model.sizes[-1] == 8  # stays at the size that fit
+
+
+def test_encoder_does_not_swallow_other_errors() -> None:
+    from hbt.engine.encode import SentenceTransformerEncoder
+
+    class Broken:
+        def __init__(self) -> None:
+            self.prompts: dict[str, str] = {}
+
+        def encode(self, texts: list[str], batch_size: int, **kw: object) -> np.ndarray:
+            raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        SentenceTransformerEncoder(Broken(), "fp", batch_size=64).encode(["a"], "query")

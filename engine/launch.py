@@ -1,0 +1,136 @@
+"""Run a grid cell on several processes/devices/machines: hbt re-launches its own worker entry point
+(`python -m hbt.engine.worker`) under `torchrun` or `accelerate launch`; DDP itself is the sentence-transformers
+trainer's. The grid process follows the cell's events.jsonl (written by rank 0) and re-emits the events, so the CLI,
+the TUI and the files see one event stream whichever way a cell runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hbt.engine.config import RunConfig
+from hbt.engine.errors import ConfigError, UserError
+from hbt.engine.events import EventBus, event_from_dict
+from hbt.engine.interrupts import Cancelled
+from hbt.engine.io import ensure_dir, write_json
+from hbt.engine.rundir import RunDir
+
+LAUNCHERS = ("none", "torchrun", "accelerate")
+WORKER_CONFIG = "launch-config.json"
+
+
+@dataclass(frozen=True)
+class Launch:
+    launcher: str = "none"
+    nproc: int = 1  # processes per node (usually one per GPU)
+    nnodes: int = 1
+    node_rank: int = 0
+    master_addr: str = "127.0.0.1"
+    master_port: int = 29500
+
+    def validate(self) -> Launch:
+        if self.launcher not in LAUNCHERS:
+            raise ConfigError(f"unknown launcher {self.launcher!r} (allowed: {', '.join(LAUNCHERS)})")
+        if self.nproc < 1 or self.nnodes < 1 or not 0 <= self.node_rank < self.nnodes:
+            raise ConfigError(
+                f"--nproc and --nnodes must be >= 1 and 0 <= --node-rank < --nnodes "
+                f"(got {self.nproc}, {self.nnodes}, {self.node_rank})"
+            )
+        if self.launcher == "accelerate" and shutil.which("accelerate") is None:
+            raise UserError("--launcher accelerate needs the `accelerate` command on PATH (pip install accelerate)")
+        return self
+
+    def command(self, worker_args: list[str]) -> list[str]:
+        """The command line that starts every local rank of the worker."""
+        if self.launcher == "torchrun":
+            return [
+                sys.executable, "-m", "torch.distributed.run",
+                f"--nproc-per-node={self.nproc}", f"--nnodes={self.nnodes}", f"--node-rank={self.node_rank}",
+                f"--master-addr={self.master_addr}", f"--master-port={self.master_port}",
+                "-m", "hbt.engine.worker", *worker_args,
+            ]  # fmt: skip
+        if self.launcher == "accelerate":
+            return [
+                "accelerate", "launch", "--multi_gpu" if self.nproc * self.nnodes > 1 else "--num_processes=1",
+                f"--num_processes={self.nproc * self.nnodes}", f"--num_machines={self.nnodes}",
+                f"--machine_rank={self.node_rank}", f"--main_process_ip={self.master_addr}",
+                f"--main_process_port={self.master_port}", "-m", "hbt.engine.worker", *worker_args,
+            ]  # fmt: skip
+        return [sys.executable, "-m", "hbt.engine.worker", *worker_args]
+
+
+def wait_for_grid(out: Path, timeout_s: float = 600.0) -> None:
+    """Nodes other than 0 join a grid that node 0 creates on the shared file system."""
+    deadline = time.monotonic() + timeout_s
+    while not (out / "grid.json").exists():
+        if time.monotonic() > deadline:
+            raise UserError(f"{out}/grid.json did not appear: start node 0 first, with the same --out on a shared disk")
+        time.sleep(1.0)
+
+
+class LaunchedRunner:
+    """Runs one cell as a launched worker group; same call shape as `hbt.engine.run.execute`."""
+
+    def __init__(self, launch: Launch, poll_s: float = 0.5) -> None:
+        self.launch = launch.validate()
+        self.poll_s = poll_s
+
+    def __call__(
+        self,
+        config: RunConfig,
+        out: Path,
+        bus: EventBus,
+        cancel: Callable[[], bool] | None = None,
+        resume: bool = False,
+    ) -> dict[str, Any]:
+        run = RunDir(out)
+        ensure_dir(out)
+        write_json(out / WORKER_CONFIG, config.to_dict())
+        args = ["--config", str(out / WORKER_CONFIG), "--out", str(out), *(["--resume"] if resume else [])]
+        offset = run.events_file.stat().st_size if run.events_file.exists() else 0
+        proc = subprocess.Popen(self.launch.command(args), start_new_session=True)
+        asked = False
+        while proc.poll() is None:
+            time.sleep(self.poll_s)
+            offset = self._follow(run, offset, bus)
+            if cancel is not None and cancel() and not asked:
+                proc.send_signal(signal.SIGINT)  # the workers finish the step, checkpoint and stop together
+                asked = True
+        self._follow(run, offset, bus)
+        if self.launch.node_rank > 0:  # rank 0 (on node 0) writes; this node only took part in training
+            if proc.returncode != 0:
+                raise RuntimeError(f"{self.launch.launcher} worker group exited with code {proc.returncode}")
+            return {}
+        status = run.status()
+        if status.get("status") == "complete" and run.results_file.exists():
+            return run.results()
+        if status.get("status") == "cancelled":
+            raise Cancelled("during training", status.get("step"), status.get("checkpoint"))
+        if status.get("status") == "failed":
+            raise RuntimeError(status.get("error", "the cell failed"))
+        raise RuntimeError(f"{self.launch.launcher} worker group exited with code {proc.returncode}")
+
+    @staticmethod
+    def _follow(run: RunDir, offset: int, bus: EventBus) -> int:
+        """Re-emit the complete lines appended to events.jsonl since `offset`; return the new offset."""
+        if not run.events_file.exists():
+            return offset
+        with open(run.events_file, "rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
+        end = chunk.rfind(b"\n") + 1  # a torn last line waits for the next poll
+        for line in chunk[:end].splitlines():
+            try:
+                event = event_from_dict(json.loads(line))
+            except (ValueError, KeyError, TypeError):
+                continue
+            bus.emit(event)
+        return offset + end

@@ -1,0 +1,50 @@
+"""One grid cell as a (possibly distributed) worker process: `python -m hbt.engine.worker --config C --out DIR`.
+
+Started by `hbt.engine.launch` under torchrun / `accelerate launch` (every rank runs this; rank 0 alone writes).
+Exit codes: 0 complete, 2 user error, 130 cancelled, 1 failed (the run dir says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from hbt.engine import faults
+from hbt.engine.config import RunConfig
+from hbt.engine.environment import quiet_third_party_output
+from hbt.engine.errors import UserError
+from hbt.engine.events import EventBus
+from hbt.engine.hub import go_offline_if_unreachable
+from hbt.engine.interrupts import CancelFlag, Cancelled, sigint_cancels
+from hbt.engine.io import read_json
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hbt.engine.worker")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    from hbt.engine.run import execute
+
+    go_offline_if_unreachable()
+    quiet_third_party_output()
+    bus = EventBus()
+    faults.install(bus)
+    try:
+        with sigint_cancels(CancelFlag(), lambda m: None) as cancel:
+            execute(RunConfig.from_dict(read_json(args.config)), args.out, bus, cancel=cancel, resume=args.resume)
+    except UserError as exc:
+        print(f"hbt: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (Cancelled, KeyboardInterrupt):
+        return 130
+    except Exception:
+        return 1  # execute() marked the run failed and wrote traceback.txt
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
