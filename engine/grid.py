@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -34,12 +35,16 @@ def grid_document(preset: Preset) -> dict[str, Any]:
     }
 
 
-def run_grid(preset: Preset, out: Path, bus: EventBus, resume: bool = False, cancel: Any = None) -> dict[str, int]:
+def run_grid(
+    preset: Preset, out: Path, bus: EventBus, resume: bool = False, cancel: Any = None, runner: Any = None
+) -> dict[str, int]:
     """Run every cell not yet complete. A cell whose loss goes NaN, or that crashes, is marked failed and the grid
-    goes on; a user error (bad data dir, offline) stops the grid, since every cell would meet it."""
-    from hbt.engine.run import execute
+    goes on; a user error (bad data dir, offline) stops the grid, since every cell would meet it. `runner` runs a
+    cell (default: in this process; `hbt.engine.launch.LaunchedRunner` under torchrun / accelerate)."""
+    from hbt.engine.run import check_config, execute
 
     grid_file = out / "grid.json"
+    fresh = False
     if resume:
         if not grid_file.exists():
             raise UserError(f"{out}: not a grid directory (no grid.json) to resume")
@@ -48,7 +53,21 @@ def run_grid(preset: Preset, out: Path, bus: EventBus, resume: bool = False, can
         if grid_file.exists():
             raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it, or pick another --out")
         doc = grid_document(preset)
+        for cell in doc["cells"]:  # every cell's settings are valid before the grid folder exists
+            check_config(replace(preset.run, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"]))
+        fresh = not out.exists()
         write_json(grid_file, doc)
+    try:
+        return _run_cells(doc, preset, out, bus, resume, cancel, runner or execute)
+    except UserError:
+        if not resume and fresh and not any(RunDir(out / c["dir"]).is_complete() for c in doc["cells"]):
+            shutil.rmtree(out, ignore_errors=True)  # a user error met before any cell finished leaves nothing
+        raise
+
+
+def _run_cells(
+    doc: dict[str, Any], preset: Preset, out: Path, bus: EventBus, resume: bool, cancel: Any, runner: Any
+) -> dict[str, int]:
     # a resumed grid keeps the settings it started with; only the data location may change
     base = RunConfig.from_dict(doc["run"]) if resume else preset.run
     if resume and preset.run.data_dir:
@@ -68,7 +87,7 @@ def run_grid(preset: Preset, out: Path, bus: EventBus, resume: bool = False, can
         bus.cell = cell["id"]
         bus.progress("grid", i, total)
         try:
-            execute(config, run.path, bus, cancel=cancel, resume=resume)
+            runner(config, run.path, bus, cancel=cancel, resume=resume)
             summary["complete"] += 1
         except Cancelled:
             summary["cancelled"] = 1  # the cell is marked cancelled with its checkpoint; --resume picks it up

@@ -43,6 +43,15 @@ def ensure_dir(path: str | Path) -> Path:
     return folder
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
     """Write to a temp file beside `path`, fsync, then rename over it; on error the temp file is removed.
@@ -57,6 +66,7 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
         raise write_error(target, exc) from exc
     binary = "b" in mode
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are ordinary files
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
             yield fh
             fh.flush()

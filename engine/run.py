@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hbt.engine import environment
+from hbt.engine import distributed, environment
 from hbt.engine.config import RunConfig
 from hbt.engine.data.registry import check_langs, load_benchmark, load_lareqa_parts, resolve_data_dir, spec
 from hbt.engine.encode import EmbeddingCache, SentenceTransformerEncoder
@@ -18,7 +18,7 @@ from hbt.engine.errors import ConfigError, UserError
 from hbt.engine.evaluate import evaluate_benchmark
 from hbt.engine.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
 from hbt.engine.interrupts import Cancelled
-from hbt.engine.io import read_json, write_json
+from hbt.engine.io import ensure_dir, read_json, write_json
 from hbt.engine.pairs import PairTable, build_pairs
 from hbt.engine.paths import cache_dir
 from hbt.engine.rundir import RunDir
@@ -56,7 +56,13 @@ def check_config(config: RunConfig) -> None:
     if config.strategy != "none":
         if not spec(config.train_data).parallel:
             raise ConfigError(f"train_data {config.train_data!r} is not parallel QA (allowed: mlqa-r, xquad-r)")
-        check_langs(config.train_data, config.train_langs)
+        train_langs = check_langs(config.train_data, config.train_langs)
+        needs_xy = config.strategy == "xy" or (config.strategy == "hybrid" and config.hybrid_p != 1)
+        if needs_xy and len(train_langs) < 2:
+            raise ConfigError(
+                f"strategy {config.strategy} needs X-Y pairs, so at least two training languages "
+                f"(got {','.join(train_langs)}): add some with --train-langs"
+            )
 
 
 def build_training_table(config: RunConfig) -> PairTable:
@@ -85,19 +91,29 @@ def _save_model_atomically(model: Any, target: Path) -> None:
     os.replace(partial, target)
 
 
+def _training_done(run: RunDir) -> bool:
+    """An earlier attempt trained and saved the model (a resume goes straight to evaluation)."""
+    return run.training_file.exists() and (run.model_dir / "config.json").exists()
+
+
 def _train_or_resume(
-    model: Any, config: RunConfig, run: RunDir, bus: EventBus, cancel: Callable[[], bool] | None, resume: bool
+    model: Any,
+    table: PairTable | None,
+    config: RunConfig,
+    run: RunDir,
+    bus: EventBus,
+    cancel: Callable[[], bool] | None,
+    resume: bool,
 ) -> tuple[Any, dict[str, Any]]:
     """Train (or pick up where an interrupted attempt stopped): returns the trained model and its training record."""
     from hbt.engine.backbones import load_backbone
     from hbt.engine.train import last_checkpoint, train
 
-    if resume and run.training_file.exists() and (run.model_dir / "config.json").exists():
+    if table is None:
         bus.log(f"training already finished: loading {run.model_dir}")
         return load_backbone(str(run.model_dir)), dict(read_json(run.training_file))
     checkpoint = last_checkpoint(run.checkpoints_dir) if resume else None
     bus.stage("pairs", f"{config.train_data} -> {config.strategy}")
-    table = build_training_table(config)
     bus.log(f"training pairs: {table.counts()}")
     if checkpoint:
         bus.log(f"resuming from {checkpoint}")
@@ -111,6 +127,24 @@ def _train_or_resume(
         _save_model_atomically(model, run.model_dir)
         write_json(run.training_file, training)
     return model, training
+
+
+def _train_on_worker_rank(
+    config: RunConfig, out: Path, cancel: Callable[[], bool] | None, resume: bool, model: Any
+) -> dict[str, Any]:
+    """Ranks other than 0 in a distributed run: train in lockstep, write nothing, evaluate nothing."""
+    from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone
+    from hbt.engine.train import last_checkpoint, train
+
+    if config.strategy == "none":
+        return {}
+    run = RunDir(out)
+    if resume and _training_done(run):
+        return {}  # rank 0 skips training too: its model was saved
+    model = model or load_backbone(config.backbone or DEFAULT_BACKBONE)
+    checkpoint = last_checkpoint(run.checkpoints_dir) if resume else None
+    train(model, build_training_table(config), config, run.checkpoints_dir, EventBus(), cancel, resume_from=checkpoint)
+    return {}
 
 
 def execute(
@@ -127,10 +161,24 @@ def execute(
     from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
 
     check_config(config)
-    bus = bus or EventBus()
+    if not distributed.is_main():
+        return _train_on_worker_rank(config, out, cancel, resume, model)
     run = RunDir(out)
-    out.mkdir(parents=True, exist_ok=True)
+    # read and check every data file before anything is written or loaded: a bad file leaves no output behind
+    benches = {}
+    for name in config.eval_data:
+        bench = load_benchmark(name, config.data_dir, eval_langs(config, name))
+        benches[name] = (
+            bench.subset(max_queries=config.max_queries, seed=EVAL_SUBSET_SEED) if config.max_queries else bench
+        )
+    trains = config.strategy != "none"
+    table = build_training_table(config) if trains and not (resume and _training_done(run)) else None
+    bus = bus or EventBus()
     backbone = config.backbone or DEFAULT_BACKBONE
+    if model is None:  # before any output too: an unreachable hub or a bad path is a user error
+        bus.stage("load-model", backbone)
+        model = load_backbone(backbone, device=None if config.device == "auto" else config.device)
+    ensure_dir(out)
     write_json(run.config_file, {**config.to_dict(), "backbone": backbone})
     run.mark("running", pid=os.getpid())
     sink = JsonlSink(run.events_file, kinds={"stage", "train_step", "eval_done", "log", "run_started", "run_finished"})
@@ -138,12 +186,9 @@ def execute(
     t0 = time.perf_counter()
     try:
         bus.emit(RunStarted(run_dir=str(out), config={**config.to_dict(), "backbone": backbone}))
-        bus.stage("load-model", backbone)
-        if model is None:
-            model = load_backbone(backbone, device=None if config.device == "auto" else config.device)
         training = None
-        if config.strategy != "none":
-            model, training = _train_or_resume(model, config, run, bus, cancel, resume)
+        if trains:
+            model, training = _train_or_resume(model, table, config, run, bus, cancel, resume)
         encoder = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
         cache = EmbeddingCache(cache_dir() / "embeddings.sqlite") if config.strategy == "none" else None
         datasets: dict[str, Any] = {}
@@ -152,10 +197,10 @@ def execute(
             if cancel is not None and cancel():
                 raise Cancelled("before evaluating " + name)
             bus.stage("load-data", name)
-            bench = load_benchmark(name, config.data_dir, eval_langs(config, name))
-            if config.max_queries:
-                bench = bench.subset(max_queries=config.max_queries, seed=EVAL_SUBSET_SEED)
-            outcome = evaluate_benchmark(bench, encoder, text_mode=config.text_mode, cache=cache, bus=bus)
+            outcome = evaluate_benchmark(
+                benches[name], encoder, text_mode=config.text_mode, cache=cache, bus=bus,
+                shard_size=config.shard_size, index=config.index,
+            )  # fmt: skip
             datasets[name] = outcome.summary
             per_query[name] = outcome.per_query_ap
         if cache:
@@ -191,7 +236,10 @@ def execute(
         trace = out / "traceback.txt"
         trace.write_text(traceback.format_exc(), encoding="utf-8")
         exc.traceback_path = str(trace)  # type: ignore[attr-defined]  # the CLI names it in its one line
-        run.mark("failed", error=f"{type(exc).__name__}: {exc}", traceback=str(trace))
+        numeric = {
+            k: getattr(exc, a) for k, a in (("step", "step"), ("last_finite_loss", "last_finite")) if hasattr(exc, a)
+        }
+        run.mark("failed", error=f"{type(exc).__name__}: {exc}", traceback=str(trace), **numeric)
         bus.emit(RunFinished(run_dir=str(out), status="failed", error=f"{type(exc).__name__}: {exc}"))
         raise
     finally:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from hbt.engine.cli.main import main
 
+from tests.conftest import SHARED_DATA
+
 
 def _bench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -46,17 +48,22 @@ def test_list_presets(capsys: pytest.CaptureFixture[str]) -> None:
         (["eval", "--eval-data", "squad"], "unknown dataset 'squad'"),
         (["run", "nosuchpreset"], "unknown preset 'nosuchpreset'"),
         (["eval", "--data-dir", "/no/such/dir"], "data dir /no/such/dir does not exist"),
-        (["eval", "--backbone", "someorg/some-model", "--data-dir", "."], "unreachable"),
+        (["eval", "--backbone", "someorg/some-model", "--data-dir", "DATA"], "unreachable"),
         (["train", "--strategy", "xz"], "invalid choice: 'xz'"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    if "DATA" in args:  # valid data, so that the error met is the one under test
+        if not (SHARED_DATA / "xquad-r").is_dir():
+            pytest.skip(f"real data not found at {SHARED_DATA}")
+        args = [str(SHARED_DATA) if a == "DATA" else a for a in args]
     proc = _bench(*args, "--out", str(tmp_path / "o")) if args[0] != "run" else _bench(*args)
     assert proc.returncode == 2, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("hbt: ") and message in lines[0], lines
     assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "o").exists(), "a user error left output behind"
 
 
 def test_eval_writes_results_and_prints_json(tmp_path: Path, data_dir: Path, capsys) -> None:

@@ -800,13 +800,6 @@ def test_cli_bad_data_file_exits_2(kind: str, tmp_path: Path, capfd: pytest.Capt
     assert sum(ln.startswith("hbt: ") for ln in lines) == 1
 
 
-RUN_PY_PREFLIGHT = (
-    "needs fix in engine/run.py: execute() creates --out, writes config.json/run.json/events.jsonl and loads the "
-    "model before it loads the evaluation data; load and validate the data first"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=RUN_PY_PREFLIGHT)
 @pytest.mark.parametrize("kind", sorted(BAD_DATA))
 def test_cli_bad_data_file_leaves_nothing_and_one_stderr_line(
     kind: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
@@ -818,11 +811,6 @@ def test_cli_bad_data_file_leaves_nothing_and_one_stderr_line(
     assert not out.exists(), sorted(p.name for p in out.iterdir())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs fix in engine/grid.py + engine/run.py: run_grid() writes grid.json and the first cell's folder "
-    "before the cell meets the data error; validate the data before writing, or remove a fresh grid folder",
-)
 def test_cli_run_preset_with_bad_data_leaves_nothing(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     write_lareqa(data, BAD_DATA["xquad-r"])
@@ -853,11 +841,6 @@ def test_cli_bad_run_flags(flags: list[str], needle: str, tmp_path: Path, capfd:
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs fix in engine/config.py: RunConfig.validate() must reject max_queries < 1 (and steps, epochs, "
-    "eval_batch_size, max_train_pairs, ... < 1) before a model loads; today random.sample() raises ValueError",
-)
 def test_cli_eval_negative_max_queries_is_a_user_error(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     qa = {"id": "q", "question": "?", "answers": [{"answer_start": 0}]}
     doc = {"data": [{"paragraphs": [{"context": "ab", "sentence_breaks": [[0, 2]], "sentences": ["ab"], "qas": [qa]}]}]}
@@ -1015,25 +998,26 @@ def test_erofs_and_other_errors_on_rename(tmp_path: Path, monkeypatch: pytest.Mo
         write_json(tmp_path / "file" / "a.json", {})  # a file where a folder should be
 
 
+VALID_ONE_QUESTION = {
+    "data": [{"paragraphs": [{
+        "context": "ab", "sentence_breaks": [[0, 2]], "sentences": ["ab"],
+        "qas": [{"id": "q1", "question": "a?", "answers": [{"text": "ab", "answer_start": 0}]}],
+    }]}]
+}  # fmt: skip
+
+
 def test_cli_enospc_is_one_line_exit_2(tmp_path: Path, capfd: pytest.CaptureFixture[str], full_disk: None) -> None:
-    doc = {"data": [{"paragraphs": [{"context": "ab", "sentence_breaks": [[0, 2]], "sentences": ["ab"], "qas": []}]}]}
-    write_lareqa(tmp_path / "data", doc)
+    write_lareqa(tmp_path / "data", VALID_ONE_QUESTION)  # valid data: the write is what fails
     out = tmp_path / "o"
     code, lines, printed = cli(_eval(tmp_path / "data", ["--langs", "en"], out), capfd)
     assert_user_error(code, lines, printed, "out of disk space writing", "free space or choose another --out")
     assert_nothing_left(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs fix in engine/run.py: execute() calls out.mkdir() bare, so EACCES is a PermissionError traceback; "
-    "use hbt.engine.io.ensure_dir(out) (raises the one-line OutputError)",
-)
 def test_cli_unwritable_out_is_one_line_exit_2(
     unwritable: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    doc = {"data": [{"paragraphs": [{"context": "ab", "sentence_breaks": [[0, 2]], "sentences": ["ab"], "qas": []}]}]}
-    write_lareqa(tmp_path / "data", doc)
+    write_lareqa(tmp_path / "data", VALID_ONE_QUESTION)  # valid data: the write is what fails
     out = unwritable / "o"
     code, lines, printed = cli(_eval(tmp_path / "data", ["--langs", "en"], out), capfd)
     assert_user_error(code, lines, printed, "permission denied — choose another --out")

@@ -49,6 +49,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-queries", type=int, help="at most N parallel question groups per eval dataset")
     p.add_argument("--text-mode", choices=["sentence", "sentence+context"], default="sentence")
     p.add_argument("--eval-batch-size", type=int, default=64)
+    p.add_argument("--shard-size", type=int, help="stream candidate embeddings to disk shards of N rows (huge pools)")
+    p.add_argument("--index", choices=["exact", "ivf", "hnsw"], default="exact", help="top-k search (mAP stays exact)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
     p.add_argument("--out", type=Path, help="run directory (default: runs/<time>-<kind>)")
     p.add_argument("--json", action="store_true", help="print the results document as JSON")
@@ -96,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--max-queries", type=int)
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: the preset's)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="mixed precision on GPU")
+    p.add_argument("--launcher", choices=["none", "torchrun", "accelerate"], default="none",
+                   help="run each cell's training on several processes/GPUs/machines (DDP)")  # fmt: skip
+    p.add_argument("--nproc", type=int, default=1, help="processes per node (one per GPU)")
+    p.add_argument("--nnodes", type=int, default=1)
+    p.add_argument("--node-rank", type=int, default=0)
+    p.add_argument("--master-addr", default="127.0.0.1")
+    p.add_argument("--master-port", type=int, default=29500)
 
     p = sub.add_parser("list", help="list datasets, metrics, backbones, presets or runs")
     p.add_argument("what", choices=["datasets", "metrics", "backbones", "presets", "runs"])
@@ -130,6 +141,8 @@ def _run_config(args: argparse.Namespace) -> Any:
         "max_queries": args.max_queries,
         "text_mode": args.text_mode,
         "eval_batch_size": args.eval_batch_size,
+        "shard_size": args.shard_size,
+        "index": args.index,
         "device": args.device,
     }
     if args.command == "train":
@@ -157,6 +170,9 @@ def _run_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_single(args: argparse.Namespace, console: Any) -> int:
+    from hbt.engine.environment import quiet_third_party_output
+
+    quiet_third_party_output()
     from hbt.engine.cli.display import RichListener, print_results
     from hbt.engine.events import EventBus
     from hbt.engine.run import check_config, execute
@@ -226,6 +242,9 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_run(args: argparse.Namespace, console: Any) -> int:
+    from hbt.engine.environment import quiet_third_party_output
+
+    quiet_third_party_output()
     from hbt.engine.cli.display import RichListener
     from hbt.engine.events import EventBus
     from hbt.engine.grid import run_grid
@@ -243,13 +262,24 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
         batch_size=args.batch_size,
         max_queries=args.max_queries,
         data_dir=args.data_dir,
+        device=args.device,
+        precision=args.precision,
     )
     out = args.resume or args.out or _default_out(preset.name)
+    runner = None
+    if args.launcher != "none":
+        from hbt.engine.launch import Launch, LaunchedRunner, wait_for_grid
+
+        launch = Launch(args.launcher, args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port)
+        runner = LaunchedRunner(launch)
+        if args.node_rank > 0:  # follow node 0's grid (shared --out): never create or index it from here
+            wait_for_grid(out)
+            args.resume = out
     bus = EventBus()
     faults.install(bus)
     with RichListener(console) as listener, sigint_cancels(CancelFlag(), listener.notice) as cancel:
         bus.subscribe(listener)
-        summary = run_grid(preset, out, bus, resume=args.resume is not None, cancel=cancel)
+        summary = run_grid(preset, out, bus, resume=args.resume is not None, cancel=cancel, runner=runner)
     if summary["cancelled"]:
         done = f"{summary['complete']} of {len(preset.cells())} cells complete"
         raise Cancelled(f"({done}); continue with: hbt-bench run {args.preset} --resume {out}")
@@ -301,9 +331,7 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
-    # hbt shows its own Rich progress: silence the libraries' tqdm bars and informational warnings
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # hbt shows its own Rich progress (see quiet_third_party_output)
     console = Console(stderr=False)
     err = Console(stderr=True)
     try:
