@@ -10,6 +10,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from hbt.engine.io import read_json, write_json
 from hbt.tui.app import DARK, LIGHT, HbtApp
 from hbt.tui.backend import Backend
 from hbt.tui.components.cell_table import CellTable
@@ -312,6 +313,29 @@ async def test_history_lists_grids_and_reopens_them(tmp_path: Path, data_folder:
         await pilot.press("r")
         await settle(pilot)
         assert (runs / "index.sqlite").exists()
+
+
+async def test_history_resumes_an_interrupted_grid(tmp_path: Path, data_folder: Path) -> None:
+    """`u` on an unfinished grid relaunches it with resume (complete cells kept), from its own grid.json."""
+    runs = tmp_path / "runs"
+    grid = make_grid(runs, "smoke-cut", started=T0)
+    cut = grid / "cells" / "tiny-random__hybrid__s0"
+    (cut / "results.json").unlink()
+    write_json(cut / "run.json", {"status": "cancelled", "step": 2})
+    backend = FakeBackend(FakeEngine(steps=4), fixed_catalogue=True)
+    app = make_app(tmp_path, data_folder, backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        history = app.screen
+        assert isinstance(history, HistoryScreen) and [r.name for r in history.rows] == ["smoke-cut"]
+        history.query_one("#runs", DataTable).focus()
+        await pilot.press("u")
+        await settle(pilot)
+        assert backend.resumed == [True]
+        state = app.run_state
+        assert state is not None and state.out == grid
+        assert [c.id for c in state.cells.values()] == [c["id"] for c in read_json(grid / "grid.json")["cells"]]
 
 
 async def test_help_screen_and_theme_toggle(tmp_path: Path, data_folder: Path) -> None:

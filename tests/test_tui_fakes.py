@@ -248,6 +248,7 @@ class FakeBackend(Backend):
     def __init__(self, engine: FakeEngine | None = None, fixed_catalogue: bool = False) -> None:
         self.engine = engine or FakeEngine()
         self.fixed_catalogue = fixed_catalogue
+        self.resumed: list[bool] = []  # the resume flag of every run_grid call
 
     def presets(self) -> list[PresetInfo]:
         return list(FAKE_PRESETS) if self.fixed_catalogue else super().presets()
@@ -255,7 +256,10 @@ class FakeBackend(Backend):
     def backbones(self) -> list[BackboneInfo]:
         return list(FAKE_BACKBONES) if self.fixed_catalogue else super().backbones()
 
-    def run_grid(self, preset: Preset, out: Path, bus: EventBus, cancel: Callable[[], bool]) -> dict[str, int]:
+    def run_grid(
+        self, preset: Preset, out: Path, bus: EventBus, cancel: Callable[[], bool], resume: bool = False
+    ) -> dict[str, int]:
+        self.resumed.append(resume)
         return self.engine(preset, out, bus, cancel)
 
 

@@ -129,34 +129,34 @@ class HbtApp(App[None]):
     # ---- running a grid ----------------------------------------------------------------------------------------
 
     def on_launch_grid(self, message: LaunchGrid) -> None:
-        self.launch(message.preset, message.out)
+        self.launch(message.preset, message.out, message.resume)
 
-    def launch(self, preset: Preset, out: Path) -> bool:
+    def launch(self, preset: Preset, out: Path, resume: bool = False) -> bool:
         if self.run_state is not None and self.run_state.running:
             self.notify("a grid is already running: cancel it first (2, then c)", severity="warning")
             return False
         state = RunState(name=preset.name, out=Path(out), batch_size=preset.run.batch_size)
         for backbone, strategy, seed in preset.cells():
             state.add_cell(self.backend.cell_id(backbone, strategy, seed), backbone or "default", strategy, seed)
-        state.log(f"grid {preset.name}: {len(state.cells)} cells → {out}")
+        state.log(f"grid {preset.name}: {len(state.cells)} cells → {out}" + (" (resumed)" if resume else ""))
         self.run_state = state
         self._cancel = threading.Event()
         self.switch_mode("run")
         run = self.section("run")
         if isinstance(run, RunScreen) and run.is_mounted:
             run.rebuild()
-        self._grid_worker = self._run_grid(preset, Path(out), self._cancel)
+        self._grid_worker = self._run_grid(preset, Path(out), self._cancel, resume)
         return True
 
     @work(thread=True, group="grid", exit_on_error=False)
-    def _run_grid(self, preset: Preset, out: Path, cancel: threading.Event) -> dict[str, int]:
+    def _run_grid(self, preset: Preset, out: Path, cancel: threading.Event, resume: bool) -> dict[str, int]:
         bus = EventBus()
 
         def forward(event: object) -> None:
             self.call_from_thread(self.post_message, EngineEvent(event))  # type: ignore[arg-type]
 
         bus.subscribe(forward)
-        return self.backend.run_grid(preset, out, bus, cancel.is_set)
+        return self.backend.run_grid(preset, out, bus, cancel.is_set, resume=resume)
 
     def on_engine_event(self, message: EngineEvent) -> None:
         if self.run_state is None:

@@ -201,11 +201,34 @@ class Backend:
 
     # ---- running -----------------------------------------------------------------------------------------------
 
-    def run_grid(self, preset: Preset, out: Path, bus: EventBus, cancel: CancelCheck) -> dict[str, int]:
+    def run_grid(
+        self, preset: Preset, out: Path, bus: EventBus, cancel: CancelCheck, resume: bool = False
+    ) -> dict[str, int]:
         bus.stage("start", "loading the training stack (torch, transformers)")
         from hbt.engine.grid import run_grid  # imports torch: only ever called in a worker thread
 
-        return run_grid(preset, out, bus, resume=False, cancel=cancel)
+        return run_grid(preset, out, bus, resume=resume, cancel=cancel)
+
+    def grid_preset(self, grid: Path) -> Preset:
+        """The preset a grid directory was started with (its grid.json), to resume it as it began."""
+        from hbt.engine.config import RunConfig
+        from hbt.engine.errors import UserError
+        from hbt.engine.io import read_json
+
+        try:
+            doc = read_json(grid / "grid.json")
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{grid}: not a grid directory (no readable grid.json) to resume") from exc
+        cells = doc["cells"]
+        return Preset(
+            name=str(doc.get("preset", grid.name)),
+            backbones=list(dict.fromkeys(c["backbone"] for c in cells)),
+            strategies=list(dict.fromkeys(c["strategy"] for c in cells if c["strategy"] != "none")),
+            seeds=list(dict.fromkeys(c["seed"] for c in cells if c["strategy"] != "none")) or [cells[0]["seed"]],
+            baseline=any(c["strategy"] == "none" for c in cells),
+            run=RunConfig.from_dict(doc.get("run", {})),
+            source=str(grid / "grid.json"),
+        )
 
     def cell_id(self, backbone: str | None, strategy: str, seed: int) -> str:
         from hbt.engine.presets import cell_id

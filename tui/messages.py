@@ -18,11 +18,12 @@ class EngineEvent(Message):
 
 
 class LaunchGrid(Message):
-    """The Setup screen asks the app to run a validated preset into `out`."""
+    """Setup asks the app to run a validated preset into `out`; History asks it to resume the grid in `out`."""
 
-    def __init__(self, preset: Preset, out: Path) -> None:
+    def __init__(self, preset: Preset, out: Path, resume: bool = False) -> None:
         self.preset = preset
         self.out = out
+        self.resume = resume
         super().__init__()
 
 

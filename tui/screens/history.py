@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from hbt.engine.report.source import strategy_key
 from hbt.tui.backend import display_path, error_text
 from hbt.tui.components.cell_table import STATUS_STYLES
+from hbt.tui.messages import LaunchGrid
 from hbt.tui.screens.base import SectionScreen
 from rich.console import JustifyMethod
 from rich.text import Text
@@ -123,6 +124,7 @@ class HistoryScreen(SectionScreen):
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("o", "open", "Open"),
+        Binding("u", "resume", "Resume"),
         Binding("r", "reindex", "Reindex"),
         Binding("ctrl+f", "focus_root", "Runs root", show=False),
         Binding("escape", "focus_table", "Runs table", show=False),
@@ -248,6 +250,22 @@ class HistoryScreen(SectionScreen):
         row = self.selected()
         if row is not None:
             self.hbt.open_results(row.path)
+
+    def action_resume(self) -> None:
+        """Resume the selected grid: complete cells are kept, the interrupted one restarts from its checkpoint."""
+        row = self.selected()
+        if row is None or row.kind != "grid":
+            self.notify("select a grid to resume", severity="warning")
+            return
+        if row.total is not None and row.statuses.get("complete", 0) >= row.total:
+            self.notify(f"{row.name} is complete: nothing to resume")
+            return
+        try:
+            preset = self.hbt.backend.grid_preset(row.path)
+        except Exception as exc:
+            self.hbt.show_error(exc, title="resume")
+            return
+        self.post_message(LaunchGrid(preset, row.path, resume=True))
 
     def action_reindex(self) -> None:
         self.reload(reindex=True)
