@@ -175,7 +175,8 @@ def execute(
     table = build_training_table(config) if trains and not (resume and _training_done(run)) else None
     bus = bus or EventBus()
     backbone = config.backbone or DEFAULT_BACKBONE
-    if model is None:  # before any output too: an unreachable hub or a bad path is a user error
+    if model is None and not (trains and table is None):  # (a finished training loads its own saved model)
+        # before any output: an unreachable hub or a bad path is a user error that leaves nothing behind
         bus.stage("load-model", backbone)
         model = load_backbone(backbone, device=None if config.device == "auto" else config.device)
     ensure_dir(out)
