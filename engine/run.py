@@ -13,6 +13,7 @@ from typing import Any
 from hbt.engine import distributed, environment
 from hbt.engine.config import RunConfig
 from hbt.engine.data.registry import check_langs, load_benchmark, load_lareqa_parts, resolve_data_dir, spec
+from hbt.engine.data.split import ArticleSplit, evaluation_side, split_by_article, training_side
 from hbt.engine.encode import EmbeddingCache, SentenceTransformerEncoder
 from hbt.engine.errors import ConfigError, UserError
 from hbt.engine.evaluate import evaluate_benchmark
@@ -65,13 +66,28 @@ def check_config(config: RunConfig) -> None:
             )
 
 
-def build_training_table(config: RunConfig) -> PairTable:
+def dataset_split(config: RunConfig) -> ArticleSplit | None:
+    """The article split when a run trains and evaluates on one dataset (split_by_article), else None."""
+    if not (config.split_by_article and config.strategy != "none" and config.train_data in config.eval_data):
+        return None
+    all_langs = list(spec(config.train_data).languages)
+    return split_by_article(load_lareqa_parts(config.train_data, resolve_data_dir(config.data_dir), all_langs))
+
+
+def build_training_table(config: RunConfig, split: ArticleSplit | None = None) -> PairTable:
     langs = check_langs(config.train_data, config.train_langs)
     parts = load_lareqa_parts(config.train_data, resolve_data_dir(config.data_dir), langs)
+    if split is not None:
+        parts = training_side(parts, split)
     pairs = build_pairs(parts, max_groups=config.max_train_pairs, seed=config.seed)
     if not pairs:
         raise ConfigError(f"no training pairs in {config.train_data} for languages {','.join(langs)}")
     return PairTable.from_pairs(pairs)
+
+
+def _train_parts_used(config: RunConfig, split: ArticleSplit) -> list[Any]:
+    langs = check_langs(config.train_data, config.train_langs)
+    return training_side(load_lareqa_parts(config.train_data, resolve_data_dir(config.data_dir), langs), split)
 
 
 def _prior_curve(run: RunDir, up_to: int) -> list[tuple[int, float]]:
@@ -143,7 +159,15 @@ def _train_on_worker_rank(
         return {}  # rank 0 skips training too: its model was saved
     model = model or load_backbone(config.backbone or DEFAULT_BACKBONE)
     checkpoint = last_checkpoint(run.checkpoints_dir) if resume else None
-    train(model, build_training_table(config), config, run.checkpoints_dir, EventBus(), cancel, resume_from=checkpoint)
+    train(
+        model,
+        build_training_table(config, dataset_split(config)),
+        config,
+        run.checkpoints_dir,
+        EventBus(),
+        cancel,
+        resume_from=checkpoint,
+    )
     return {}
 
 
@@ -165,14 +189,19 @@ def execute(
         return _train_on_worker_rank(config, out, cancel, resume, model)
     run = RunDir(out)
     # read and check every data file before anything is written or loaded: a bad file leaves no output behind
+    split = dataset_split(config)
     benches = {}
     for name in config.eval_data:
         bench = load_benchmark(name, config.data_dir, eval_langs(config, name))
+        if split is not None and name == config.train_data:
+            bench = evaluation_side(bench, split)
         benches[name] = (
             bench.subset(max_queries=config.max_queries, seed=EVAL_SUBSET_SEED) if config.max_queries else bench
         )
     trains = config.strategy != "none"
-    table = build_training_table(config) if trains and not (resume and _training_done(run)) else None
+    table = build_training_table(config, split) if trains and not (resume and _training_done(run)) else None
+    if split is not None and table is not None:  # the zero-shot invariant, asserted on what will really be used
+        split.check_disjoint(_train_parts_used(config, split), benches[config.train_data])
     bus = bus or EventBus()
     backbone = config.backbone or DEFAULT_BACKBONE
     if model is None and not (trains and table is None):  # (a finished training loads its own saved model)

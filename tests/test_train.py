@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +114,35 @@ def test_offline_me5_short_real_run_loss_falls(tmp_path: Path, data_dir: Path, s
     assert np.mean(curve[-5:]) < np.mean(curve[:5]) * 1.05
     assert (tmp_path / strategy / "model" / "model.safetensors").exists()
     assert results["datasets"]["xquad-r"]["multilingual"]["macro"]["map"] > 0.2
+
+
+def test_split_by_article_keeps_train_and_eval_disjoint(data_dir: Path) -> None:
+    """Training and evaluating on XQuAD-R: groups and (language, article) pairs never meet; the split is stable."""
+    from hbt.engine.data.registry import load_benchmark, load_lareqa_parts
+    from hbt.engine.data.split import evaluation_side, split_by_article, training_side
+
+    langs = ["ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh"]
+    parts = load_lareqa_parts("xquad-r", data_dir, langs)
+    split = split_by_article(parts)
+    assert split == split_by_article(load_lareqa_parts("xquad-r", data_dir, langs))  # deterministic
+    # XQuAD-R keeps article titles: a unit is exactly one article, in all 11 languages
+    titles_eval = {q.article for p in parts for q in p.questions if q.qid in split.eval_groups}
+    titles_train = {q.article for p in parts for q in p.questions if q.qid in split.train_groups}
+    assert titles_eval and titles_train and not titles_eval & titles_train
+    assert 0.25 < len(titles_eval) / 48 < 0.75
+    train = training_side(load_lareqa_parts("xquad-r", data_dir, ["de", "en"]), split)
+    bench = evaluation_side(load_benchmark("xquad-r", data_dir, ["de", "en", "zh"]), split)
+    split.check_disjoint(train, bench)
+    assert {q.group for q in bench.queries} <= split.eval_groups
+    assert all(bench.qrels[q.id] for q in bench.queries)  # every held-out question keeps its answers
+    assert not {c.article for c in bench.candidates} & titles_train
+
+
+def test_train_and_eval_on_one_dataset_needs_the_article_split(tmp_path: Path, data_dir: Path) -> None:
+    config = _config(data_dir, "tiny-random", "xx", steps=2, batch_size=4, max_train_pairs=20, max_seq_length=32,
+                     langs=["de", "en"], max_queries=6)  # fmt: skip
+    same = replace(config, train_data="xquad-r", eval_data=["xquad-r"])
+    with pytest.raises(ConfigError, match="split_by_article"):
+        execute(same, tmp_path / "refused")
+    results = execute(replace(same, split_by_article=True), tmp_path / "split")
+    assert results["datasets"]["xquad-r"]["n_queries"] == 12

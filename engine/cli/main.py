@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hybrid-mix", choices=["batch", "within"], default="batch")
     p.add_argument("--xx-langs", choices=["proportional", "balanced"], default="proportional")
     p.add_argument("--train-data", default="mlqa-r")
+    p.add_argument("--split-by-article", action="store_true",
+                   help="train and evaluate on one dataset: half of its articles held out for evaluation")  # fmt: skip
     p.add_argument("--train-langs", type=_csv, help="training languages (default: all of the training set's)")
     p.add_argument("--max-train-pairs", type=int, help="keep a seeded sample of N question groups for training")
     group = p.add_mutually_exclusive_group()
@@ -153,6 +155,7 @@ def _run_config(args: argparse.Namespace) -> Any:
             hybrid_mix=args.hybrid_mix,
             xx_langs=args.xx_langs,
             train_data=args.train_data,
+            split_by_article=args.split_by_article,
             train_langs=args.train_langs,
             max_train_pairs=args.max_train_pairs,
             steps=args.steps if args.steps or args.epochs else 50,
