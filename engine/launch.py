@@ -58,9 +58,10 @@ class Launch:
                 "-m", "hbt.engine.worker", *worker_args,
             ]  # fmt: skip
         if self.launcher == "accelerate":
+            world = self.nproc * self.nnodes
             return [
-                "accelerate", "launch", "--multi_gpu" if self.nproc * self.nnodes > 1 else "--num_processes=1",
-                f"--num_processes={self.nproc * self.nnodes}", f"--num_machines={self.nnodes}",
+                "accelerate", "launch", *(["--multi_gpu"] if world > 1 else []),
+                f"--num_processes={world}", f"--num_machines={self.nnodes}",
                 f"--machine_rank={self.node_rank}", f"--main_process_ip={self.master_addr}",
                 f"--main_process_port={self.master_port}", "-m", "hbt.engine.worker", *worker_args,
             ]  # fmt: skip

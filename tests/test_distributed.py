@@ -81,6 +81,11 @@ def test_launch_commands() -> None:
     assert torchrun[1:3] == ["-m", "torch.distributed.run"]
     assert {"--nproc-per-node=4", "--nnodes=2", "--node-rank=1", "--master-addr=10.0.0.1"} <= set(torchrun)
     assert torchrun[-4:] == ["-m", "hbt.engine.worker", "--out", "x"]
+    accel_cmd = Launch("accelerate", nproc=4, nnodes=2, node_rank=1, master_addr="10.0.0.1").command(["--out", "x"])
+    assert accel_cmd[:3] == ["accelerate", "launch", "--multi_gpu"]
+    assert {"--num_processes=8", "--num_machines=2", "--machine_rank=1", "--main_process_ip=10.0.0.1"} <= set(accel_cmd)
+    single = Launch("accelerate").command([])
+    assert "--multi_gpu" not in single and single.count("--num_processes=1") == 1
 
 
 PRESET = """
