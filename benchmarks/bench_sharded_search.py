@@ -166,7 +166,10 @@ def child(method: str, job: Path, out: Path, k: int) -> None:
     stats["total_s"] = time.perf_counter() - t0
     stats["peak_rss_mib"] = _status_mib("VmHWM")
     stats["base_rss_mib"] = base
-    save = {"top": np.concatenate([top[n][1] for n in sets]), "top_scores": np.concatenate([top[n][0] for n in sets])}
+    save: dict[str, Any] = {
+        "top": np.concatenate([top[n][1] for n in sets]),
+        "top_scores": np.concatenate([top[n][0] for n in sets]),
+    }
     if ranks:
         save["ranks"] = np.concatenate(ranks)
     if group_ranks:

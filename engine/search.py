@@ -2,10 +2,12 @@
 
 Both are chunked over queries so memory stays bounded by chunk x pool, never queries x pool.
 
-Reproducibility: every score is a pure function of its two vectors, whichever other rows share the computation.
-top_k uses faiss (its scores do not depend on the pool's other rows); relevant_ranks uses `scores`, a GEMM padded to
-a shape that keeps BLAS on its general kernel. This is what lets hbt.engine.shards search a pool shard by shard
-and give bit-identical results.
+Reproducibility: every score is a pure function of its two vectors, bit for bit, whatever BLAS kernel, thread
+count or other rows share the computation (float32 GEMM results do change with all three). `scores` quantises each
+row on its own to integers (a per-row power-of-two scale, 2^-b of the row's largest component: as fine as float32 for
+unit vectors) and multiplies them in float64, where every product and partial sum is an integer below 2^53, so the
+sum is exact in any order. faiss finds the top-k candidates; they are re-scored the same way. This is what lets
+hbt.engine.shards search a pool shard by shard and give bit-identical results.
 """
 
 from __future__ import annotations
@@ -13,47 +15,70 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-# BLAS picks other kernels (gemv when a side is 1, "small matrix" kernels below ~1e6 multiply-adds) that round
-# differently; padding with zero rows up to these sizes keeps every call on the general GEMM kernel.
-_MIN_SIDE = 64
-_MIN_WORK = 1 << 22
+_MANTISSA = 53  # float64: integers below 2^53 are exact
 
 
-def scores(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _bits(dim: int) -> int:
+    """Integer bits per component such that dim products of two components sum below 2^53."""
+    return (_MANTISSA - max(1, int(np.ceil(np.log2(max(dim, 2)))))) // 2
+
+
+class Quantised:
+    """Rows as integer-valued float64 (|value| <= 2^bits) with each row's power-of-two exponent (row max <= 2^exp)."""
+
+    def __init__(self, x: np.ndarray, bits: int | None = None) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        self.bits = _bits(x.shape[1]) if bits is None else bits
+        _, self.exp = np.frexp(np.abs(x).max(axis=1, initial=0.0))
+        self.values = np.rint(np.ldexp(x, (self.bits - self.exp)[:, None]))
+
+
+def scores(queries: np.ndarray, rows: np.ndarray | Quantised) -> np.ndarray:
     """queries x rows inner products (float32); each value depends only on its query and its row."""
-    q = np.ascontiguousarray(queries, dtype=np.float32)
-    r = np.ascontiguousarray(rows, dtype=np.float32)
-    m, n, d = len(q), len(r), q.shape[1]
-    pm = max(m, _MIN_SIDE)
-    pn = max(n, _MIN_SIDE, -(-_MIN_WORK // (pm * max(d, 1))))
-    if pm > m:
-        q = np.concatenate([q, np.zeros((pm - m, d), np.float32)])
-    if pn > n:
-        r = np.concatenate([r, np.zeros((pn - n, d), np.float32)])
-    return (q @ r.T)[:m, :n]
+    r = rows if isinstance(rows, Quantised) else Quantised(rows)
+    q = Quantised(queries, r.bits)
+    return np.ldexp(q.values @ r.values.T, q.exp[:, None] + r.exp[None, :] - 2 * r.bits).astype(np.float32)
 
 
-def canonical_search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """faiss search of one query block with hbt's tie rule: score descending, equal scores by ascending row id.
+def pair_scores(queries: np.ndarray, rows: np.ndarray, ids: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """scores(queries[i], rows[ids[i, j]]) for every (i, j), without the full queries x rows product."""
+    out = np.empty(ids.shape, dtype=np.float32)
+    for s in range(0, len(ids), chunk):
+        sel = ids[s : s + chunk]
+        q = Quantised(queries[s : s + chunk])
+        r = Quantised(rows[sel.reshape(-1)], q.bits)
+        dots = np.einsum("nd,nkd->nk", q.values, r.values.reshape(*sel.shape, -1))
+        out[s : s + chunk] = np.ldexp(dots, q.exp[:, None] + r.exp.reshape(sel.shape) - 2 * q.bits)
+    return out
 
-    faiss keeps an arbitrary subset of the rows tied at the k-th score. So the search goes deeper than k, and deeper
-    again (the same block: same faiss code path, same score bits) until every row tied with the k-th is inside;
-    then the rows are sorted by (-score, id) and cut at k.
+
+def canonical_search(
+    index: faiss.Index, rows: np.ndarray, queries: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of `rows` (indexed by `index`) with hbt's scores and tie rule: score descending, equal scores by
+    ascending row id.
+
+    faiss's float32 scores carry GEMM rounding and it keeps an arbitrary subset of the rows tied at the k-th score.
+    So the search goes deeper than k, and deeper again while rows within faiss's rounding of the k-th score may be
+    cut off; then the candidates are re-scored with `scores`' exact arithmetic, sorted by (-score, id), cut at k.
     """
     n = index.ntotal
     k = min(k, n)
     q = np.ascontiguousarray(queries, dtype=np.float32)
     if k == 0 or len(q) == 0:
         return np.zeros((len(q), k), np.float32), np.zeros((len(q), k), np.int64)
-    depth = min(max(2 * k, k + 16), n)  # a few spare rows: a re-search is only needed for big ties
+    depth = min(max(2 * k, k + 16), n)  # a few spare rows: a re-search is only needed for big near-ties
     while True:
         dist, ids = index.search(q, depth)
-        open_tie = dist[:, depth - 1] == dist[:, k - 1] if depth > k else np.zeros(len(q), bool)
+        kth = dist[:, k - 1]
+        slack = 1e-4 * np.maximum(1.0, np.abs(kth))  # far above float32 GEMM rounding of unit-vector scores
+        open_tie = dist[:, depth - 1] >= kth - slack if depth > k else np.zeros(len(q), bool)
         if depth == n or not open_tie.any():
             break
         depth = min(2 * depth, n)
-    order = np.lexsort((ids, -dist), axis=1)[:, :k]
-    return np.take_along_axis(dist, order, axis=1), np.take_along_axis(ids, order, axis=1)
+    exact = pair_scores(q, rows, ids)
+    order = np.lexsort((ids, -exact), axis=1)[:, :k]
+    return np.take_along_axis(exact, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
 
 def on_gpus_if_any(index: faiss.Index) -> faiss.Index:
@@ -71,7 +96,7 @@ def top_k(queries: np.ndarray, pool: np.ndarray, k: int, chunk: int = 2048) -> t
     out_scores = np.empty((len(queries), k), dtype=np.float32)
     out_ids = np.empty((len(queries), k), dtype=np.int64)
     for s in range(0, len(queries), chunk):
-        out_scores[s : s + chunk], out_ids[s : s + chunk] = canonical_search(index, queries[s : s + chunk], k)
+        out_scores[s : s + chunk], out_ids[s : s + chunk] = canonical_search(index, pool, queries[s : s + chunk], k)
     return out_scores, out_ids
 
 
@@ -84,8 +109,9 @@ def relevant_ranks(
     whole pool). Ties (duplicate texts share a vector) count in the item's favour.
     """
     out: list[np.ndarray] = []
+    quantised = Quantised(pool)  # once, not per chunk
     for s in range(0, len(queries), chunk):
-        block = scores(queries[s : s + chunk], pool)
+        block = scores(queries[s : s + chunk], quantised)
         for row, rel in zip(block, relevant[s : s + chunk], strict=True):
             if len(rel) == 0:
                 out.append(np.zeros(0, dtype=np.int64))

@@ -27,7 +27,7 @@ from hbt.engine.encode import EmbeddingCache, Encoder, encode_unique
 from hbt.engine.errors import ConfigError
 from hbt.engine.events import NULL_BUS, EventBus
 from hbt.engine.io import atomic_open, read_json, write_json
-from hbt.engine.search import canonical_search, scores
+from hbt.engine.search import Quantised, canonical_search, scores
 
 FORMAT = "hbt-shards/1"
 MANIFEST = "manifest.json"
@@ -296,14 +296,14 @@ def search_pool(
         index = faiss.IndexFlatIP(pool.dim)
         index.add(shard)
         for name, q in queries.items():
-            parts = [canonical_search(index, q[s : s + topk_chunk], k) for s in range(0, len(q), topk_chunk)]
+            parts = [canonical_search(index, shard, q[s : s + topk_chunk], k) for s in range(0, len(q), topk_chunk)]
             if parts:
                 found = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]) + start)
                 top[name] = _merge(top[name], found, k)
         del index
         for t in range(0, stop - start, tile):
-            rows = shard[t : t + tile]
-            block_groups = None if groups is None else row_groups[start + t : start + t + len(rows)]
+            rows = Quantised(shard[t : t + tile])  # once per tile, for every query chunk
+            block_groups = None if groups is None else row_groups[start + t : start + t + len(rows.values)]
             for chunk_list in chunks.values():
                 for chunk in chunk_list:
                     if len(chunk.pair_query):
