@@ -33,16 +33,29 @@ class Quantised:
         self.values = np.rint(np.ldexp(x, (self.bits - self.exp)[:, None]))
 
 
-def scores(queries: np.ndarray, rows: np.ndarray | Quantised) -> np.ndarray:
-    """queries x rows inner products (float32); each value depends only on its query and its row."""
-    r = rows if isinstance(rows, Quantised) else Quantised(rows)
-    q = Quantised(queries, r.bits)
-    return np.ldexp(q.values @ r.values.T, q.exp[:, None] + r.exp[None, :] - 2 * r.bits).astype(np.float32)
+def scores(queries: np.ndarray, rows: np.ndarray | Quantised, tile: int = 4096) -> np.ndarray:
+    """queries x rows inner products (float32); each value depends only on its query and its row.
+
+    Rows are quantised a tile at a time, so the float64 work space is queries x tile, not queries x rows.
+    """
+    q = Quantised(queries)
+    if isinstance(rows, Quantised):
+        return _product(q, rows)
+    out = np.empty((len(q.values), len(rows)), dtype=np.float32)
+    for t in range(0, len(rows), tile):
+        out[:, t : t + tile] = _product(q, Quantised(rows[t : t + tile], q.bits))
+    return out
 
 
-def pair_scores(queries: np.ndarray, rows: np.ndarray, ids: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """scores(queries[i], rows[ids[i, j]]) for every (i, j), without the full queries x rows product."""
+def _product(q: Quantised, r: Quantised) -> np.ndarray:
+    return np.ldexp(q.values @ r.values.T, q.exp[:, None] + r.exp[None, :] - 2 * q.bits).astype(np.float32)
+
+
+def pair_scores(queries: np.ndarray, rows: np.ndarray, ids: np.ndarray, max_pairs: int = 8192) -> np.ndarray:
+    """scores(queries[i], rows[ids[i, j]]) for every (i, j), without the full queries x rows product; the float64
+    work space holds at most max_pairs gathered rows (a deep tie search can make ids wide)."""
     out = np.empty(ids.shape, dtype=np.float32)
+    chunk = max(1, max_pairs // max(1, ids.shape[1]))
     for s in range(0, len(ids), chunk):
         sel = ids[s : s + chunk]
         q = Quantised(queries[s : s + chunk])
@@ -109,9 +122,8 @@ def relevant_ranks(
     whole pool). Ties (duplicate texts share a vector) count in the item's favour.
     """
     out: list[np.ndarray] = []
-    quantised = Quantised(pool)  # once, not per chunk
     for s in range(0, len(queries), chunk):
-        block = scores(queries[s : s + chunk], quantised)
+        block = scores(queries[s : s + chunk], pool)
         for row, rel in zip(block, relevant[s : s + chunk], strict=True):
             if len(rel) == 0:
                 out.append(np.zeros(0, dtype=np.int64))
