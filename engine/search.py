@@ -33,12 +33,13 @@ class Quantised:
         self.values = np.rint(np.ldexp(x, (self.bits - self.exp)[:, None]))
 
 
-def scores(queries: np.ndarray, rows: np.ndarray | Quantised, tile: int = 4096) -> np.ndarray:
+def scores(queries: np.ndarray | Quantised, rows: np.ndarray | Quantised, tile: int = 4096) -> np.ndarray:
     """queries x rows inner products (float32); each value depends only on its query and its row.
 
-    Rows are quantised a tile at a time, so the float64 work space is queries x tile, not queries x rows.
+    Rows are quantised a tile at a time, so the float64 work space is queries x tile, not queries x rows; callers
+    that score one side many times pass it already Quantised.
     """
-    q = Quantised(queries)
+    q = queries if isinstance(queries, Quantised) else Quantised(queries)
     if isinstance(rows, Quantised):
         return _product(q, rows)
     out = np.empty((len(q.values), len(rows)), dtype=np.float32)
@@ -48,7 +49,12 @@ def scores(queries: np.ndarray, rows: np.ndarray | Quantised, tile: int = 4096) 
 
 
 def _product(q: Quantised, r: Quantised) -> np.ndarray:
-    return np.ldexp(q.values @ r.values.T, q.exp[:, None] + r.exp[None, :] - 2 * q.bits).astype(np.float32)
+    return _to_float32(q.values @ r.values.T, q.exp[:, None] + r.exp[None, :], q.bits)
+
+
+def _to_float32(dots: np.ndarray, exp_sum: np.ndarray, bits: int) -> np.ndarray:
+    """Exact integer dot products back to the scale of the original vectors (a power-of-two shift), as float32."""
+    return np.ldexp(dots, exp_sum - 2 * bits).astype(np.float32)
 
 
 def pair_scores(queries: np.ndarray, rows: np.ndarray, ids: np.ndarray, max_pairs: int = 8192) -> np.ndarray:
@@ -61,7 +67,7 @@ def pair_scores(queries: np.ndarray, rows: np.ndarray, ids: np.ndarray, max_pair
         q = Quantised(queries[s : s + chunk])
         r = Quantised(rows[sel.reshape(-1)], q.bits)
         dots = np.einsum("nd,nkd->nk", q.values, r.values.reshape(*sel.shape, -1))
-        out[s : s + chunk] = np.ldexp(dots, q.exp[:, None] + r.exp.reshape(sel.shape) - 2 * q.bits)
+        out[s : s + chunk] = _to_float32(dots, q.exp[:, None] + r.exp.reshape(sel.shape), q.bits)
     return out
 
 

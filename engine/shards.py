@@ -215,7 +215,7 @@ class PoolSearch:
 class _Chunk:
     """One block of queries and its (query, relevant row) pairs with their scores and running counts."""
 
-    queries: np.ndarray
+    queries: Quantised  # quantised once, scored against every tile
     pair_query: np.ndarray
     pair_score: np.ndarray
     pair_group: np.ndarray
@@ -229,7 +229,7 @@ def _chunks(
 ) -> list[_Chunk]:
     out = []
     for s in range(0, len(queries), size):
-        q = queries[s : s + size]
+        q = Quantised(queries[s : s + size])
         rel = [np.asarray(r, dtype=np.int64) for r in relevant[s : s + size]]
         pair_query = np.repeat(np.arange(len(rel)), [len(r) for r in rel])
         pair_row = np.concatenate([*rel, np.zeros(0, np.int64)])
