@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from hbt.engine import ann, bias, metrics
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.encode import EmbeddingCache, Encoder, encode_unique
 from hbt.engine.events import NULL_BUS, EvalDone, EventBus
-from hbt.engine.search import relevant_ranks, top_k
+from hbt.engine.search import relevant_ranks, top_k, trec_order
 from hbt.engine.shards import ShardedPool, encode_to_shards, search_pool
 
 BIAS_K = 10
@@ -80,6 +81,7 @@ def evaluate_benchmark(
     recall@10 against exact search; ranks and every rank metric (mAP, ...) stay exact.
     """
     t0 = time.perf_counter()
+    bench = in_trec_order(bench)
     bus.stage("encode", f"{bench.name}: {len(bench.queries)} queries, {len(bench.candidates)} candidates")
     q_emb, n_q = encode_unique(encoder, [q.text for q in bench.queries], "query", mode=text_mode, cache=cache, bus=bus)
     texts = [c.text(text_mode) for c in bench.candidates]
@@ -124,6 +126,15 @@ def evaluate_benchmark(
         }
     bus.emit(EvalDone(dataset=bench.name, summary=headline(summary)))
     return DatasetResult(summary, s.per_query)
+
+
+def in_trec_order(bench: Benchmark) -> Benchmark:
+    """The benchmark with its candidates in trec_eval's tie order (id descending), so that search's tie rule (equal
+    scores by ascending row) ranks exactly as trec_eval / pytrec_eval do on the same scores."""
+    order = trec_order([c.id for c in bench.candidates])
+    if np.array_equal(order, np.arange(len(order))):
+        return bench
+    return dataclasses.replace(bench, candidates=[bench.candidates[i] for i in order], _by_lang={})
 
 
 def _search_settings(
@@ -187,6 +198,7 @@ def _search_settings(
             (r[cand_lang[g] == own_code], r[cand_lang[g] != own_code]) for g, r in zip(rel_global, ranks, strict=True)
         ]
         out.bias_rows[x] = {
+            "rank_distance": bias.rank_distance(ranks),
             f"own_share@{BIAS_K}": share,
             "pool_share": pool_share,
             f"own_excess@{BIAS_K}": share - pool_share,

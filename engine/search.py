@@ -124,17 +124,33 @@ def relevant_ranks(
 ) -> list[np.ndarray]:
     """For each query, the 1-based ranks of its relevant pool rows (same order) in the full ranking of the pool.
 
-    rank = 1 + number of pool rows scoring strictly higher; exact, no top-k truncation (LAReQA's mAP ranks the
-    whole pool). Ties (duplicate texts share a vector) count in the item's favour.
+    The ranking is a total order, the same as top_k's: score descending, equal scores by ascending row id. So
+    rank = 1 + rows scoring strictly higher + rows with an equal score and a smaller row id; exact, no top-k
+    truncation (LAReQA's mAP ranks the whole pool). Duplicate texts share a vector, hence a score: they take
+    consecutive ranks, never one rank each (which would push AP above 1). evaluate.py orders the pool so that
+    ascending row id is trec_eval's tie order (see in_trec_order).
     """
     out: list[np.ndarray] = []
+    row_ids = np.arange(len(pool))
     for s in range(0, len(queries), chunk):
         block = scores(queries[s : s + chunk], pool)
         for row, rel in zip(block, relevant[s : s + chunk], strict=True):
             if len(rel) == 0:
                 out.append(np.zeros(0, dtype=np.int64))
                 continue
+            rel = np.asarray(rel, dtype=np.int64)
             rel_scores = row[rel]
             higher = (row[None, :] > rel_scores[:, None]).sum(axis=1)
-            out.append(higher + 1)
+            tied_before = ((row[None, :] == rel_scores[:, None]) & (row_ids[None, :] < rel[:, None])).sum(axis=1)
+            out.append(higher + tied_before + 1)
     return out
+
+
+def trec_order(ids: list[str]) -> np.ndarray:
+    """Positions of `ids` in trec_eval's tie order: docno descending, compared as bytes (strcmp).
+
+    trec_eval (and pytrec_eval, which embeds it) sorts a query's run by score descending, then by docno descending;
+    a pool laid out in this order makes hbt's ascending-row-id tie rule the same ranking. Python compares str by code
+    point, which is UTF-8 byte order.
+    """
+    return np.array(sorted(range(len(ids)), key=lambda i: ids[i], reverse=True), dtype=np.int64)

@@ -5,12 +5,12 @@ float32, or float16 to halve the disk and read size) and `manifest.json`, writte
 without a manifest is incomplete.
 
 Search reads one shard at a time (widened to float32) and keeps, per query, a running top-k and running counts of
-the rows scoring strictly higher than each relevant row. Peak memory is about
+the rows ranked ahead of each relevant row. Peak memory is about
     shard_size x dim x 8 bytes (the shard + faiss's copy) + chunk x tile x 4 bytes (one score block)
 plus the queries and per-relevant-row counters, whatever the pool size. Results are bit-identical to
 hbt.engine.search on the same vectors (widened to float32): each score depends only on its two vectors (see
-search.py), and ties follow search.py's rule: top-k sorts by score descending, equal scores by ascending row id;
-rows tied with a relevant row do not push it down.
+search.py), and ties follow search.py's rule: top-k and ranks sort by score descending, equal scores by ascending
+row id (one total order, so duplicate texts take consecutive ranks).
 """
 
 from __future__ import annotations
@@ -217,6 +217,7 @@ class _Chunk:
 
     queries: Quantised  # quantised once, scored against every tile
     pair_query: np.ndarray
+    pair_row: np.ndarray
     pair_score: np.ndarray
     pair_group: np.ndarray
     higher: np.ndarray
@@ -237,15 +238,22 @@ def _chunks(
         pair_score = scores(q, pool.rows(uniq))[pair_query, pos] if len(uniq) else np.zeros(0, np.float32)
         n = len(pair_row)
         zeros = np.zeros(n, np.int64)
-        out.append(_Chunk(q, pair_query, pair_score, groups[pair_row], zeros, zeros.copy(), [len(r) for r in rel]))
+        out.append(
+            _Chunk(q, pair_query, pair_row, pair_score, groups[pair_row], zeros, zeros.copy(), [len(r) for r in rel])
+        )
     return out
 
 
-def _count(chunk: _Chunk, block: np.ndarray, block_groups: np.ndarray | None, pairs_per_step: int = 512) -> None:
-    """Add, for every pair, the rows of `block` (chunk queries x rows) scoring strictly higher than its row."""
+def _count(
+    chunk: _Chunk, block: np.ndarray, start: int, block_groups: np.ndarray | None, pairs_per_step: int = 512
+) -> None:
+    """Add, for every pair, the rows of `block` (chunk queries x rows, its first row global row `start`) ranked
+    ahead of its row: a higher score, or an equal score and a smaller row id (search.relevant_ranks' total order)."""
+    block_rows = np.arange(start, start + block.shape[1])
     for p in range(0, len(chunk.pair_query), pairs_per_step):
         sl = slice(p, p + pairs_per_step)
-        higher = block[chunk.pair_query[sl]] > chunk.pair_score[sl, None]
+        got, own = block[chunk.pair_query[sl]], chunk.pair_score[sl, None]
+        higher = (got > own) | ((got == own) & (block_rows[None, :] < chunk.pair_row[sl, None]))
         chunk.higher[sl] += higher.sum(axis=1)
         if block_groups is not None:
             same = block_groups[None, :] == chunk.pair_group[sl, None]
@@ -307,7 +315,7 @@ def search_pool(
             for chunk_list in chunks.values():
                 for chunk in chunk_list:
                     if len(chunk.pair_query):
-                        _count(chunk, scores(chunk.queries, rows), block_groups)
+                        _count(chunk, scores(chunk.queries, rows), start + t, block_groups)
         bus.progress("search shards", i + 1, len(bounds))
     ranks: dict[str, list[np.ndarray]] = {}
     group_ranks: dict[str, list[np.ndarray]] = {}
