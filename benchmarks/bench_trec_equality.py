@@ -56,10 +56,8 @@ def main() -> None:
                 f"{name}: {len(bench.queries)} queries, {len(bench.candidates)} candidates, {dup} queries with "
                 f"identical relevant texts; hbt eval {t_eval:.0f}s, pytrec_eval {t_ref:.0f}s"
             )
-            print(
-                f"  mAP mono/cross/multi {s['monolingual']['macro']['map']:.4f} / {s['cross_lingual']['macro']['map']:.4f}"
-                f" / {s['multilingual']['macro']['map']:.4f}; rank distance {s['language_bias']['rank_distance']:.1f}"
-            )
+            maps = " / ".join(f"{s[k]['macro']['map']:.4f}" for k in ("monolingual", "cross_lingual", "multilingual"))
+            print(f"  mAP mono/cross/multi {maps}; rank distance {s['language_bias']['rank_distance']:.1f}")
             for key, value in sorted(worst.items()):
                 print(f"  max |hbt - pytrec_eval| {key:<14} {value:.2e}")
             failed |= max(worst.values()) >= 1e-6

@@ -162,7 +162,13 @@ def test_per_language_pair_and_bias_tables(grid: Path, tables: list[Table]) -> N
     assert off.mean == pytest.approx(np.mean([d["cross_lingual"]["per_pair"]["ar-en"]["map"] for d in hybrid]))
     assert {t.meta["strategy"] for t in tables if t.key == "pairs"} == {"none", "xx", "xy", "hybrid"}
     bias = find(tables, "bias")
-    assert bias.columns == ["strategy", "seeds", "own_excess@10", "rank_gap", "map_spread"]
+    assert bias.columns == ["strategy", "seeds", "rank_distance", "own_excess@10", "rank_gap", "map_spread"]
+    dist = bias.cell("hybrid", "rank_distance")
+    assert isinstance(dist, MeanCI)
+    want_dist = [
+        read_results(grid, "hybrid", s)["datasets"][DATASET]["language_bias"]["rank_distance"] for s in (0, 1, 2)
+    ]
+    assert (dist.mean, dist.ci) == pytest.approx(by_hand(want_dist))
     gap = bias.cell("xx", "rank_gap")
     assert isinstance(gap, MeanCI)
     want = by_hand([read_results(grid, "xx", s)["datasets"][DATASET]["language_bias"]["rank_gap"] for s in (0, 1, 2)])

@@ -51,6 +51,7 @@ def dataset_summary(strategy: str, seed: int, langs: tuple[str, ...] = LANGS) ->
     multi = {x: metrics(multi_value(strategy, seed, x)) for x in langs}
     bias = {
         x: {
+            "rank_distance": 400 * (1 - BASE[strategy]) + 10 * LANG_OFF.get(x, 0.01) + 50 * SEED_OFF[seed],
             "own_share@10": 0.5,
             "pool_share": 1 / len(langs),
             "own_excess@10": 0.5 - BASE[strategy] + LANG_OFF.get(x, 0.01) + SEED_OFF[seed],
@@ -72,6 +73,7 @@ def dataset_summary(strategy: str, seed: int, langs: tuple[str, ...] = LANGS) ->
         },
         "language_bias": {
             "per_language": bias,
+            "rank_distance": float(np.mean([b["rank_distance"] for b in bias.values()])),
             "own_excess@10": float(np.mean([b["own_excess@10"] for b in bias.values()])),
             "rank_gap": float(np.mean([b["rank_gap"] for b in bias.values()])),
             "map_spread": max(multi_maps) - min(multi_maps),

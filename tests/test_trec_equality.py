@@ -66,7 +66,7 @@ def test_duplicate_candidates_evaluate_like_pytrec_eval(counting_encoder) -> Non
     assert max(worst.values()) < 1e-6, worst
 
 
-def _subset_with_duplicates(name: str, data_dir: Path, n_groups: int, n_other: int) -> Benchmark:
+def _subset_with_duplicates(name: str, data_dir: Path, n_groups: int, n_other: int) -> tuple[Benchmark, set[str]]:
     """Every question group with a duplicate relevant text (or a relevant text duplicated in the pool), plus
     n_groups random groups; candidates: the paragraphs of their answers, their duplicates, n_other random ones."""
     full = load_benchmark(name, data_dir)
@@ -74,9 +74,7 @@ def _subset_with_duplicates(name: str, data_dir: Path, n_groups: int, n_other: i
     by_text: dict[str, list[str]] = {}
     for c in full.candidates:
         by_text.setdefault(c.sentence, []).append(c.id)
-    special = {
-        q.group for q in full.queries if any(len(by_text[cand[c].sentence]) > 1 for c in full.qrels[q.id])
-    }
+    special = {q.group for q in full.queries if any(len(by_text[cand[c].sentence]) > 1 for c in full.qrels[q.id])}
     rng = random.Random(0)
     groups = special | set(rng.sample(sorted({q.group for q in full.queries} - special), n_groups))
     queries = [q for q in full.queries if q.group in groups]

@@ -17,7 +17,7 @@ from hbt.engine.report.source import Cell, Source, load_source, strategy_key
 from hbt.engine.report.stats import MeanCI
 from hbt.engine.report.tables import Table, build_tables
 
-BIAS_LANG_KEYS = ("own_share@10", "pool_share", "own_excess@10", "rank_gap")
+BIAS_LANG_KEYS = ("rank_distance", "own_share@10", "pool_share", "own_excess@10", "rank_gap")
 
 
 def number(value: Any) -> float | None:
@@ -134,15 +134,16 @@ def _group_tables(tables: list[Table]) -> list[GroupView]:
 
 
 def _cell_info(cell: Cell) -> CellInfo:
+    started = cell.path.is_dir()  # a planned cell without a run directory has not run yet (not "missing")
     return CellInfo(
         id=cell.id,
         backbone=cell.backbone,
         strategy=cell.strategy,
         seed=cell.seed,
-        status=cell.status,
+        status=cell.status if started else "pending",
         path=cell.path,
         ok=cell.ok,
-        problem=cell.problem,
+        problem=cell.problem if started else "not run yet",
         loss_curve=list(cell.loss_curve),
     )
 

@@ -71,8 +71,39 @@ def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.4f}"
 
 
+def _dist(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1f}"
+
+
+def monolingual_table(name: str, summary: dict[str, Any]) -> Table:
+    """Monolingual retrieval over a corpus (MIRACL): nDCG@10, Recall@100 and mAP per language, mean and median."""
+    per = summary["monolingual"]["per_language"]
+    pool = summary.get("pool", "")
+    table = Table(
+        title=f"{name} ({pool}): monolingual, {summary['n_queries']} queries, {summary['n_candidates']:,} passages"
+    )
+    keys = ("ndcg@10", "recall@100", "map", "mrr@10")
+    for col in ("lang", "nDCG@10", "Recall@100", "mAP", "MRR@10", "queries"):
+        table.add_column(col, justify="left" if col == "lang" else "right")
+    for lang in sorted(per):
+        m = per[lang]
+        table.add_row(lang, *(_fmt(m[k]) for k in keys), str(m["n_queries"]))
+    table.add_section()
+    rows = [m for m in per.values() if m.get("n_queries")]
+    for label, agg in (("mean", np.mean), ("median", np.median)):
+        values = [_fmt(float(agg([m[k] for m in rows]))) if rows else "—" for k in keys]
+        table.add_row(label, *values, str(sum(m["n_queries"] for m in rows)), style="bold")
+    table.caption = (
+        f"pool: {pool} · encode {summary['timings']['encode_s']:.1f}s · search {summary['timings']['search_s']:.1f}s"
+    )
+    return table
+
+
 def dataset_table(name: str, summary: dict[str, Any]) -> Table:
-    """Per query language: mono mAP, mean X->Y mAP, multilingual mAP, MRR@10, R@10, own-language excess."""
+    """Per query language: mono mAP, mean X->Y mAP, multilingual mAP, MRR@10, R@10, rank distance (2408.10536's
+    language bias: max - min rank of a query's parallel answers), own-language excess."""
+    if summary.get("pool"):  # retrieval over a corpus (MIRACL, full or judged pool): monolingual metrics
+        return monolingual_table(name, summary)
     mono = summary["monolingual"]["per_language"]
     multi = summary["multilingual"]["per_language"]
     cross = summary["cross_lingual"]["per_pair"]
@@ -80,7 +111,9 @@ def dataset_table(name: str, summary: dict[str, Any]) -> Table:
     table = Table(
         title=f"{name}: mAP by query language ({summary['n_queries']} queries, {summary['n_candidates']} candidates)"
     )
-    for col in ("lang", "mono mAP", "cross mAP (X→*)", "multi mAP", "multi MRR@10", "multi R@10", "own excess@10"):
+    cols = ("lang", "mono mAP", "cross mAP (X→*)", "multi mAP", "multi MRR@10", "multi R@10", "rank dist")
+    cols += ("own excess@10",)
+    for col in cols:
         table.add_column(col, justify="left" if col == "lang" else "right")
     for lang in summary["languages"]:
         xy = [m["map"] for key, m in cross.items() if key.split("-")[0] == lang]
@@ -91,6 +124,7 @@ def dataset_table(name: str, summary: dict[str, Any]) -> Table:
             _fmt(multi.get(lang, {}).get("map")),
             _fmt(multi.get(lang, {}).get("mrr@10")),
             _fmt(multi.get(lang, {}).get("recall@10")),
+            _dist(bias.get(lang, {}).get("rank_distance")),
             f"{bias[lang]['own_excess@10']:+.3f}" if lang in bias else "—",
         )
     lb = summary["language_bias"]
@@ -102,6 +136,7 @@ def dataset_table(name: str, summary: dict[str, Any]) -> Table:
         _fmt(summary["multilingual"]["macro"]["map"]),
         _fmt(summary["multilingual"]["macro"]["mrr@10"]),
         _fmt(summary["multilingual"]["macro"]["recall@10"]),
+        _dist(lb.get("rank_distance")),
         f"{lb['own_excess@10']:+.3f}",
         style="bold",
     )

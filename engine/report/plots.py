@@ -5,7 +5,8 @@
 - settings_<backbone>_<dataset>.png: mono / cross / multi macro mAP per strategy, 95% CI error bars over seeds;
 - pairs_<backbone>_<dataset>_<strategy>.png: the language-pair mAP heatmap (query language rows, candidate
   language columns, diagonal = monolingual), mean over seeds, one colour scale shared by the strategies;
-- bias_<backbone>_<dataset>.png: own_excess@10, rank_gap and map_spread per strategy with 95% CI error bars.
+- bias_<backbone>_<dataset>.png: rank_distance (2408.10536), own_excess@10, rank_gap and map_spread per strategy
+  with 95% CI error bars.
 """
 
 from __future__ import annotations
@@ -139,9 +140,9 @@ def plot_pairs(group: Group, strategy: str, path: Path, vmin: float, vmax: float
 
 
 def plot_bias(group: Group, path: Path) -> Path:
-    """Three panels (own_excess@10, rank_gap, map_spread): one bar per strategy, 95% CI error bars."""
+    """One panel per bias measure (rank_distance, own_excess@10, rank_gap, map_spread): a bar per strategy, 95% CI."""
     strategies = group.strategies
-    fig = Figure(layout="constrained", figsize=(max(9.0, 2.7 * len(strategies)), 4))
+    fig = Figure(layout="constrained", figsize=(max(12.0, 3.6 * len(strategies)), 4))
     axes = fig.subplots(1, len(BIAS_KEYS))
     x = np.arange(len(strategies))
     for ax, key in zip(axes, BIAS_KEYS, strict=True):

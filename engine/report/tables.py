@@ -7,7 +7,8 @@ For each backbone and evaluation dataset:
 3. `per_language`: mAP per query language (rows) and strategy (columns), one table for mono, one for multi.
 4. `pairs`: per strategy, the language-pair mAP matrix: query language rows x candidate language columns;
    the diagonal is monolingual (queries and candidates in X), the rest cross-lingual (queries X, candidates Y).
-5. `bias`: language bias per strategy (own_excess@10, rank_gap, map_spread; see hbt.engine.bias).
+5. `bias`: language bias per strategy: the paper's rank distance (2408.10536 Table 2) first, then hbt's own
+   own_excess@10, rank_gap, map_spread (see hbt.engine.bias).
 
 Significance rule (p-values, paired sign-flip randomization test on per-query AP, `stats.paired_permutation_test`):
 - every trained strategy (xx, xy, hybrid, ...) against the `none` baseline of the same backbone;
@@ -36,7 +37,7 @@ Value: TypeAlias = str | int | float | MeanCI | None
 SETTINGS = ("mono", "cross", "multi")
 SETTING_BLOCK = {"mono": "monolingual", "cross": "cross_lingual", "multi": "multilingual"}
 SETTING_NAME = {"mono": "monolingual", "cross": "cross-lingual", "multi": "multilingual"}
-BIAS_KEYS = ("own_excess@10", "rank_gap", "map_spread")
+BIAS_KEYS = ("rank_distance", "own_excess@10", "rank_gap", "map_spread")
 BASELINE = "none"
 HYBRID_VS = ("xx", "xy")
 
@@ -334,6 +335,8 @@ def bias_table(group: Group) -> Table:
         [s, group.n_seeds(s), *(group.bias(s, key) for key in BIAS_KEYS)] for s in group.strategies
     ]
     notes = [
+        "rank_distance (2408.10536, Table 2): per query, max - min rank of its relevant answers (one per language) "
+        "in the multilingual pool; mean per query language, then macro over languages (lower = less language bias)",
         "own_excess@10: share of the top 10 in the query's language minus its share of the pool (0 = no preference)",
         "rank_gap: mean rank of own-language relevant answers minus that of other-language ones (negative = own "
         "language first); map_spread: max - min multilingual mAP over query languages",
