@@ -12,7 +12,7 @@ STRATEGIES = ("none", "xx", "xy", "hybrid")
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POSITIVE = ("steps", "epochs", "batch_size", "lr", "scale", "mini_batch_size", "max_seq_length", "max_train_pairs",
-            "max_queries", "eval_batch_size", "checkpoint_steps")  # fmt: skip
+            "max_queries", "eval_batch_size", "checkpoint_steps", "train_top_layers")  # fmt: skip
 INDEXES = ("exact", "ivf", "hnsw")  # top-k search over the multilingual pool (ranks and mAP are always exact)
 
 
@@ -43,11 +43,14 @@ class RunConfig:
     mini_batch_size: int = 16
     max_seq_length: int = 128
     freeze_embeddings: bool | None = None  # None: freeze on CPU (memory), train on GPU
+    train_top_layers: int | None = None  # train only the top N transformer layers (+ pooling); None: all
+    frozen_cache: bool = True  # with train_top_layers: compute the frozen bottom once per unique text (shared)
     max_train_pairs: int | None = None
     split_by_article: bool = False  # allow train_data == eval dataset, split by article (asserted disjoint)
     eval_batch_size: int = 64
     shard_size: int | None = None  # stream candidate embeddings to on-disk shards of N rows (pools beyond memory)
     index: str = "exact"  # ivf | hnsw: approximate top-k, its recall@10 against exact reported
+    allow_large: bool = False  # start encoding a corpus estimated above an hour (MIRACL full corpora): --yes
     checkpoint_steps: int | None = None
     save_model: bool = True
     device: str = "auto"  # auto | cpu | cuda | mps

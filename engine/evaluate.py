@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from hbt.engine import ann, bias, metrics
 from hbt.engine.data.benchmark import Benchmark
+from hbt.engine.data.miracl import CorpusTask
 from hbt.engine.encode import EmbeddingCache, Encoder, encode_unique
 from hbt.engine.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.search import relevant_ranks, top_k, trec_order
@@ -61,7 +62,7 @@ class _Settings:
 
 
 def evaluate_benchmark(
-    bench: Benchmark,
+    bench: Benchmark | CorpusTask,
     encoder: Encoder,
     *,
     text_mode: str = "sentence",
@@ -71,8 +72,9 @@ def evaluate_benchmark(
     index: str = "exact",
     shard_dtype: str = "float32",
     shard_dir: str | Path | None = None,
+    allow_large: bool = False,
 ) -> DatasetResult:
-    """All settings of one benchmark.
+    """All settings of one benchmark (a CorpusTask, e.g. MIRACL's full corpora: hbt.engine.corpus_eval).
 
     shard_size: stream the candidate embeddings to on-disk shards of that many rows (in shard_dir, else a temporary
     folder) and search them one at a time: memory bounded by the shard, results identical to the in-memory path
@@ -80,6 +82,13 @@ def evaluate_benchmark(
     multilingual top-k (language bias) comes from that approximate index, and summary["search"] reports its
     recall@10 against exact search; ranks and every rank metric (mAP, ...) stay exact.
     """
+    if isinstance(bench, CorpusTask):
+        from hbt.engine.corpus_eval import evaluate_corpus
+
+        return evaluate_corpus(
+            bench, encoder, text_mode=text_mode, cache=cache, bus=bus, shard_size=shard_size,
+            shard_dtype=shard_dtype, shard_dir=shard_dir, allow_large=allow_large,
+        )  # fmt: skip
     t0 = time.perf_counter()
     bench = in_trec_order(bench)
     bus.stage("encode", f"{bench.name}: {len(bench.queries)} queries, {len(bench.candidates)} candidates")

@@ -12,7 +12,8 @@ from typing import Any
 
 from hbt.engine import distributed, environment
 from hbt.engine.config import RunConfig
-from hbt.engine.data.registry import check_langs, load_benchmark, load_lareqa_parts, resolve_data_dir, spec
+from hbt.engine.data.benchmark import Benchmark
+from hbt.engine.data.registry import check_langs, load_eval, load_lareqa_parts, resolve_data_dir, spec
 from hbt.engine.data.split import ArticleSplit, evaluation_side, split_by_article, training_side
 from hbt.engine.encode import EmbeddingCache, SentenceTransformerEncoder
 from hbt.engine.errors import ConfigError, UserError
@@ -102,7 +103,10 @@ def _prior_curve(run: RunDir, up_to: int) -> list[tuple[int, float]]:
 def _save_model_atomically(model: Any, target: Path) -> None:
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    model.save(str(partial))
+    from hbt.engine.backbones.partial import saved_as_plain
+
+    with saved_as_plain(model):
+        model.save(str(partial))
     shutil.rmtree(target, ignore_errors=True)
     os.replace(partial, target)
 
@@ -183,6 +187,7 @@ def execute(
     cancelled on a cancel request (after a checkpoint), interrupted on a second Ctrl-C. With `resume`, training
     restarts from the last checkpoint in `out` (or is skipped when its model was already saved)."""
     from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
+    from hbt.engine.backbones.partial import share_for_evaluation
 
     check_config(config)
     if not distributed.is_main():
@@ -192,8 +197,8 @@ def execute(
     split = dataset_split(config)
     benches = {}
     for name in config.eval_data:
-        bench = load_benchmark(name, config.data_dir, eval_langs(config, name))
-        if split is not None and name == config.train_data:
+        bench = load_eval(name, config.data_dir, eval_langs(config, name))
+        if split is not None and name == config.train_data and isinstance(bench, Benchmark):
             bench = evaluation_side(bench, split)
         benches[name] = (
             bench.subset(max_queries=config.max_queries, seed=EVAL_SUBSET_SEED) if config.max_queries else bench
@@ -220,6 +225,8 @@ def execute(
         if trains:
             model, training = _train_or_resume(model, table, config, run, bus, cancel, resume)
         encoder = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
+        if config.frozen_cache and share_for_evaluation(model, config.train_top_layers):
+            bus.log("evaluation encodes through the shared frozen-bottom cache (top layers only per cell)")
         cache = EmbeddingCache(cache_dir() / "embeddings.sqlite") if config.strategy == "none" else None
         datasets: dict[str, Any] = {}
         per_query: dict[str, Any] = {}
@@ -229,8 +236,10 @@ def execute(
             bus.stage("load-data", name)
             outcome = evaluate_benchmark(
                 benches[name], encoder, text_mode=config.text_mode, cache=cache, bus=bus,
-                shard_size=config.shard_size, index=config.index,
+                shard_size=config.shard_size, index=config.index, allow_large=config.allow_large,
             )  # fmt: skip
+            if spec(name).pool:  # every table names the pool (full corpus / judged passages)
+                outcome.summary["pool"] = spec(name).pool
             datasets[name] = outcome.summary
             per_query[name] = outcome.per_query_ap
         if cache:

@@ -43,7 +43,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", help="short name, hub id or local path (default: the offline bundled mE5-small)")
-    p.add_argument("--eval-data", type=_csv, default=None, help="comma-separated: xquad-r,mlqa-r,tydi,miracl")
+    p.add_argument("--eval-data", type=_csv, default=None,
+                   help="comma-separated: xquad-r,mlqa-r,tydi,miracl (full corpora),miracl-judged")  # fmt: skip
     p.add_argument("--data-dir", help="folder holding the datasets (default: $HBT_DATA_DIR, else download)")
     p.add_argument("--langs", type=_csv, help="evaluation languages, e.g. ar,de,en (default: all)")
     p.add_argument("--max-queries", type=int, help="at most N parallel question groups per eval dataset")
@@ -51,6 +52,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--shard-size", type=int, help="stream candidate embeddings to disk shards of N rows (huge pools)")
     p.add_argument("--index", choices=["exact", "ivf", "hnsw"], default="exact", help="top-k search (mAP stays exact)")
+    p.add_argument("--yes", action="store_true", help="start encoding a corpus estimated above an hour (MIRACL)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
     p.add_argument("--out", type=Path, help="run directory (default: runs/<time>-<kind>)")
     p.add_argument("--json", action="store_true", help="print the results document as JSON")
@@ -84,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cached-loss", action="store_true", help="CachedMultipleNegativesRankingLoss")
     p.add_argument("--max-seq-length", type=int, default=128)
     p.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--train-top-layers", type=int, help="train only the top N transformer layers (CPU speed)")
+    p.add_argument("--frozen-cache", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --train-top-layers: compute the frozen bottom once per unique text")  # fmt: skip
     p.add_argument("--checkpoint-steps", type=int)
     p.add_argument("--seed", type=int, default=0)
 
@@ -99,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategies", type=_csv)
     p.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--train-top-layers", type=int, help="train only the top N transformer layers (CPU speed)")
     p.add_argument("--max-queries", type=int)
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: the preset's)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="mixed precision on GPU")
@@ -109,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-rank", type=int, default=0)
     p.add_argument("--master-addr", default="127.0.0.1")
     p.add_argument("--master-port", type=int, default=29500)
+    p.add_argument("--yes", action="store_true", help="start encoding corpora estimated above an hour (MIRACL)")
 
     p = sub.add_parser("list", help="list datasets, metrics, backbones, presets or runs")
     p.add_argument("what", choices=["datasets", "metrics", "backbones", "presets", "runs"])
@@ -145,6 +152,7 @@ def _run_config(args: argparse.Namespace) -> Any:
         "eval_batch_size": args.eval_batch_size,
         "shard_size": args.shard_size,
         "index": args.index,
+        "allow_large": args.yes,
         "device": args.device,
     }
     if args.command == "train":
@@ -166,6 +174,8 @@ def _run_config(args: argparse.Namespace) -> Any:
             cached_loss=args.cached_loss,
             max_seq_length=args.max_seq_length,
             freeze_embeddings=args.freeze_embeddings,
+            train_top_layers=args.train_top_layers,
+            frozen_cache=args.frozen_cache,
             checkpoint_steps=args.checkpoint_steps,
             seed=args.seed,
         )
@@ -267,7 +277,12 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
         data_dir=args.data_dir,
         device=args.device,
         precision=args.precision,
+        train_top_layers=args.train_top_layers,
     )
+    if args.yes:
+        from dataclasses import replace
+
+        preset = replace(preset, run=replace(preset.run, allow_large=True))
     out = args.resume or args.out or _default_out(preset.name)
     runner = None
     if args.launcher != "none":

@@ -1,31 +1,96 @@
-"""MIRACL: per language, topics (qid, query), qrels (TREC: qid Q0 docid rel) and a passage corpus.
+"""MIRACL (v1.0, dev): per language, topics (qid, query), TREC qrels (qid Q0 docid rel) and a Wikipedia passage corpus.
 
-Local layout: DIR/<lang>/topics.tsv, DIR/<lang>/qrels.tsv, DIR/<lang>/corpus.jsonl ({docid, title, text}).
-Relevant = qrels rows with rel > 0. Queries are not parallel: each query is its own group.
+Two pools, both monolingual (queries in X against passages in X):
+- full (dataset `miracl`, MIRACL's own setting and the paper's): the language's whole corpus, streamed, encoded into
+  on-disk shards (hbt.engine.corpus_shards) and searched shard by shard;
+- judged (dataset `miracl-judged`): only the passages judged for the language's dev topics (relevant or not), held
+  in memory. Smaller, and easier than the real task: its numbers are not comparable with published MIRACL numbers.
+
+Local files under DATA/miracl, either layout:
+- the official release, as `git clone`d from the hub datasets miracl/miracl and miracl/miracl-corpus:
+    miracl-v1.0-<lang>/topics/topics.miracl-v1.0-<lang>-dev.tsv      qid<TAB>query
+    miracl-v1.0-<lang>/qrels/qrels.miracl-v1.0-<lang>-dev.tsv        qid Q0 docid relevance (TREC)
+    miracl-corpus-v1.0-<lang>/docs-<n>.jsonl.gz                       {"docid", "title", "text"} per line
+  (the corpus folder may also sit in a sibling DATA/miracl-corpus/, where the clone puts it);
+- the simple layout: <lang>/topics.tsv, <lang>/qrels.tsv, <lang>/corpus.jsonl.
+Relevant = qrels rows with relevance > 0. Queries are not parallel: each query is its own group. The encoded passage
+text is the passage text; --text-mode sentence+context appends the article title.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import random
 import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 from hbt.engine.errors import DataError
 
+VERSION = "v1.0"
+SPLIT = "dev"
+HUB_TOPICS = "miracl/miracl"
+HUB_CORPUS = "miracl/miracl-corpus"
+# passages per corpus, from github.com/project-miracl/miracl README (de and yo came with the surprise languages)
+PUBLISHED_PASSAGES = {
+    "ar": 2_061_414, "bn": 297_265, "en": 32_893_221, "es": 10_373_953, "fa": 2_207_172, "fi": 1_883_509,
+    "fr": 14_636_953, "hi": 506_264, "id": 1_446_315, "ja": 6_953_614, "ko": 1_486_752, "ru": 9_543_918,
+    "sw": 131_924, "te": 518_079, "th": 542_166, "zh": 4_934_368,
+}  # fmt: skip
+Doc = tuple[str, str, str]  # docid, title, text
+
+
+def passage_text(title: str, text: str, mode: str) -> str:
+    """What is encoded for a passage: its text, or (sentence+context) its text and the article title."""
+    return f"{text}\n{title}" if mode == "sentence+context" and title else text
+
+
+# ---- reading files ---------------------------------------------------------------------------------------------
+
 
 def _lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, line) for every non-blank line of a UTF-8 text file; DataError naming the file otherwise."""
+    """(line number, line) for every non-blank line of a small UTF-8 text file; DataError naming the file otherwise."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found (MIRACL needs topics.tsv, qrels.tsv, corpus.jsonl)") from None
+        raise DataError(f"{path}: file not found (MIRACL needs its topics, qrels and corpus files)") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     return [(n, ln) for n, ln in enumerate(text.split("\n"), 1) if ln.strip()]
+
+
+def _open(path: Path) -> IO[bytes]:
+    try:
+        return cast(IO[bytes], gzip.open(path, "rb")) if path.suffix == ".gz" else open(path, "rb")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found (MIRACL needs its topics, qrels and corpus files)") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+
+
+def _stream_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) of every non-blank line, read a line at a time (gzip or plain); errors name the line."""
+    n = 0
+    with _open(path) as fh:
+        try:
+            for n, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DataError(f"{path}:{n}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+                if line.strip():
+                    yield n, line
+        except (OSError, EOFError, zlib.error) as exc:
+            if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+                raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+            raise DataError(f"{path}:{n + 1}: corrupt or truncated gzip data ({exc})") from None
 
 
 def _docid(value: Any) -> str | None:
@@ -36,10 +101,27 @@ def _docid(value: Any) -> str | None:
     return None
 
 
-def load_language(root: Path, lang: str) -> tuple[list[Query], list[Candidate], dict[str, set[str]]]:
-    folder = root / lang
+def parse_doc(line: str, where: str) -> Doc:
+    try:
+        doc = json.loads(line)
+    except (ValueError, RecursionError):
+        raise DataError(f"{where}: not valid JSON (expected an object with 'docid' and 'text')") from None
+    if not isinstance(doc, dict):
+        raise DataError(f"{where}: expected an object with 'docid' and 'text', got {type(doc).__name__}")
+    for name in ("docid", "text"):
+        if name not in doc:
+            raise DataError(f"{where}: missing field {name!r}")
+    docid = _docid(doc["docid"])
+    if docid is None:
+        raise DataError(f"{where}: field 'docid' should be a non-empty string or an integer")
+    for name in ("text", "title"):
+        if not isinstance(doc.get(name, ""), str):
+            raise DataError(f"{where}: field {name!r} should be str, got {type(doc[name]).__name__}")
+    return docid, doc.get("title", ""), doc["text"]
+
+
+def read_topics(path: Path) -> dict[str, str]:
     topics: dict[str, str] = {}
-    path = folder / "topics.tsv"
     for n, line in _lines(path):
         parts = line.rstrip("\r").split("\t")
         if len(parts) < 2 or not parts[0].strip() or not parts[1].strip():
@@ -48,77 +130,300 @@ def load_language(root: Path, lang: str) -> tuple[list[Query], list[Candidate], 
         if qid in topics:
             raise DataError(f"{path}:{n}: query id {qid!r} appears twice")
         topics[qid] = parts[1]
-    relevant: dict[str, set[str]] = {}
-    path = folder / "qrels.tsv"
+    return topics
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """TREC qrels (tab- or space-separated, as MIRACL ships them): qid -> docid -> relevance."""
+    qrels: dict[str, dict[str, int]] = {}
     for n, line in _lines(path):
         parts = line.split()
         if len(parts) != 4 or not re.fullmatch(r"-?[0-9]+", parts[3]):
             raise DataError(f"{path}:{n}: expected 'qid Q0 docid relevance' (relevance an integer)")
-        if int(parts[3]) > 0:
-            relevant.setdefault(parts[0], set()).add(f"{lang}:{parts[2]}")
+        qrels.setdefault(parts[0], {})[parts[2]] = int(parts[3])
+    return qrels
+
+
+def _shard_number(path: Path) -> int:
+    found = re.search(r"(\d+)", path.name)
+    return int(found.group(1)) if found else -1
+
+
+# ---- one language's files ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A language's passages, streamed in a fixed order: local files (one after another) or the hub, never whole."""
+
+    lang: str
+    files: tuple[Path, ...] = ()
+    hub: str | None = None
+
+    def docs(self) -> Iterator[Doc]:
+        if self.hub is not None:
+            import datasets
+
+            for row in datasets.load_dataset(self.hub, self.lang, split="train", streaming=True):
+                yield str(row["docid"]), row.get("title") or "", row["text"]
+            return
+        for path in self.files:
+            for n, line in _stream_lines(path):
+                yield parse_doc(line, f"{path}:{n}")
+
+    def passages(self, mode: str) -> Iterator[tuple[str, str]]:
+        """(docid, text to encode) in corpus order."""
+        for docid, title, text in self.docs():
+            yield docid, passage_text(title, text, mode)
+
+    def count(self) -> int:
+        """Passages: counted from the files (non-blank lines, no JSON parsing), or the published count for the hub."""
+        if self.hub is not None:
+            return PUBLISHED_PASSAGES.get(self.lang, 0)
+        return sum(1 for path in self.files for _ in _stream_lines(path))
+
+    def signature(self) -> dict[str, Any]:
+        """What identifies this corpus in the shard cache key: the files' names and sizes, or the hub dataset."""
+        if self.hub is not None:
+            return {"corpus": f"hub:{self.hub}/{self.lang}"}
+        return {"corpus": [[p.name, p.stat().st_size] for p in self.files]}
+
+    def describe(self) -> str:
+        if self.hub is not None:
+            return f"hub:{self.hub} ({self.lang})"
+        folder = self.files[0].parent if self.files else "?"
+        return f"{folder} ({len(self.files)} file{'s' if len(self.files) != 1 else ''})"
+
+
+@dataclass(frozen=True)
+class MiraclLanguage:
+    lang: str
+    topics: dict[str, str]
+    qrels: dict[str, dict[str, int]]  # qid -> docid -> relevance (0 = judged not relevant)
+    corpus: Corpus
+    layout: str  # release | simple | hub
+    where: str = ""  # the folder, for messages
+
+    def positives(self) -> dict[str, set[str]]:
+        """qid -> docids judged relevant, for the topics that have at least one."""
+        out = {}
+        for qid in self.topics:
+            rel = {d for d, r in self.qrels.get(qid, {}).items() if r > 0}
+            if rel:
+                out[qid] = rel
+        return out
+
+    def judged(self) -> set[str]:
+        return {d for qid in self.topics for d in self.qrels.get(qid, {})}
+
+
+def release_paths(root: Path, lang: str, split: str = SPLIT) -> tuple[Path, Path]:
+    base = root / f"miracl-{VERSION}-{lang}"
+    return (
+        base / "topics" / f"topics.miracl-{VERSION}-{lang}-{split}.tsv",
+        base / "qrels" / f"qrels.miracl-{VERSION}-{lang}-{split}.tsv",
+    )
+
+
+def corpus_files(root: Path, lang: str) -> tuple[Path, ...]:
+    """docs-*.jsonl.gz of the release corpus (numeric order: docs-2 before docs-10), wherever the clone put it."""
+    name = f"miracl-corpus-{VERSION}-{lang}"
+    for folder in (root / name, root / "miracl-corpus" / name, root.parent / "miracl-corpus" / name):
+        files = sorted([*folder.glob("docs-*.jsonl.gz"), *folder.glob("docs-*.jsonl")], key=_shard_number)
+        if files:
+            return tuple(files)
+    raise DataError(
+        f"{root}: no corpus files for {lang!r} (expected {root / name}/docs-*.jsonl.gz or "
+        f"{root.parent / 'miracl-corpus' / name}/docs-*.jsonl.gz)"
+    )
+
+
+def locate(root: Path, lang: str) -> MiraclLanguage:
+    """Read a language's topics and qrels (small) and find its corpus files (not read yet), in either layout."""
+    simple = root / lang
+    topics_path, qrels_path = release_paths(root, lang)
+    if simple.is_dir():
+        topics = read_topics(simple / "topics.tsv")
+        qrels = read_qrels(simple / "qrels.tsv")
+        corpus_path = simple / "corpus.jsonl"
+        if not corpus_path.exists() and (simple / "corpus.jsonl.gz").exists():
+            corpus_path = simple / "corpus.jsonl.gz"
+        if not corpus_path.is_file():
+            _lines(corpus_path)  # the standard one-line error (not found / cannot read)
+        return MiraclLanguage(lang, topics, qrels, Corpus(lang, (corpus_path,)), "simple", str(simple))
+    if not topics_path.parent.parent.is_dir():
+        raise DataError(
+            f"{root}: no MIRACL files for {lang!r} (expected the release's {topics_path.relative_to(root)} "
+            f"or {lang}/topics.tsv, {lang}/qrels.tsv, {lang}/corpus.jsonl)"
+        )
+    topics = read_topics(topics_path)
+    qrels = read_qrels(qrels_path)
+    return MiraclLanguage(lang, topics, qrels, Corpus(lang, corpus_files(root, lang)), "release", str(root))
+
+
+def from_hub(lang: str) -> MiraclLanguage:
+    """Topics and qrels from `miracl/miracl` (dev: positive passages relevant, negative ones judged not)."""
+    import datasets
+
+    topics: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for row in datasets.load_dataset(HUB_TOPICS, lang, split=SPLIT):
+        qid = str(row["query_id"])
+        topics[qid] = row["query"]
+        judged = qrels.setdefault(qid, {})
+        for p in row["negative_passages"]:
+            judged[str(p["docid"])] = 0
+        for p in row["positive_passages"]:
+            judged[str(p["docid"])] = 1
+    return MiraclLanguage(lang, topics, qrels, Corpus(lang, hub=HUB_CORPUS), "hub", f"hub:{HUB_TOPICS}")
+
+
+# ---- the two pools ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CorpusLanguage:
+    """One language of a full-corpus task: its queries, their relevant passage ids, and the streamed corpus."""
+
+    lang: str
+    queries: dict[str, str]  # qid -> text
+    relevant: dict[str, set[str]]  # qid -> relevant passage ids (at least one)
+    corpus: Corpus
+
+
+@dataclass
+class CorpusTask:
+    """A monolingual retrieval task over whole passage corpora (per language), evaluated by hbt.engine.corpus_eval."""
+
+    name: str
+    pool: str  # shown in every table
+    languages: list[CorpusLanguage] = field(default_factory=list)
+
+    @property
+    def queries(self) -> list[Query]:
+        return [
+            Query(f"{c.lang}:{q}", c.lang, t, f"{c.lang}:{q}") for c in self.languages for q, t in c.queries.items()
+        ]
+
+    def subset(self, langs: list[str] | None = None, max_queries: int | None = None, seed: int = 0) -> CorpusTask:
+        """Keep `langs` and at most `max_queries` queries (chosen by `seed`); the corpora stay whole."""
+        keep = [c for c in self.languages if not langs or c.lang in langs]
+        if max_queries is not None:
+            ids = sorted(f"{c.lang}:{q}" for c in keep for q in c.queries)
+            chosen = set(random.Random(seed).sample(ids, min(max_queries, len(ids))))
+            keep = [
+                replace(
+                    c,
+                    queries={q: t for q, t in c.queries.items() if f"{c.lang}:{q}" in chosen},
+                    relevant={q: r for q, r in c.relevant.items() if f"{c.lang}:{q}" in chosen},
+                )
+                for c in keep
+            ]
+            keep = [c for c in keep if c.queries]
+        return CorpusTask(self.name, self.pool, keep)
+
+
+FULL_POOL = "full corpus"
+JUDGED_POOL = "judged passages only"
+
+
+def full_task(parts: list[MiraclLanguage]) -> CorpusTask:
+    langs = []
+    for part in parts:
+        relevant = part.positives()
+        if not relevant:
+            raise DataError(f"{part.where}: no {part.lang} topic has a relevant passage in the qrels")
+        queries = {q: part.topics[q] for q in relevant}
+        langs.append(CorpusLanguage(part.lang, queries, relevant, part.corpus))
+    return CorpusTask("miracl", FULL_POOL, langs)
+
+
+def judged_language(
+    part: MiraclLanguage, pool: str = "judged"
+) -> tuple[list[Query], list[Candidate], dict[str, set[str]]]:
+    """In-memory queries, candidates and qrels of one language. pool 'judged': the passages judged for its topics;
+    'full': every passage of the corpus (small corpora only). Streams (and checks) every corpus line."""
+    lang = part.lang
+    wanted = part.judged() if pool == "judged" else None
     candidates: list[Candidate] = []
     known: set[str] = set()
-    path = folder / "corpus.jsonl"
-    for n, line in _lines(path):
-        try:
-            doc = json.loads(line)
-        except (ValueError, RecursionError):
-            raise DataError(f"{path}:{n}: not valid JSON (expected an object with 'docid' and 'text')") from None
-        if not isinstance(doc, dict):
-            raise DataError(f"{path}:{n}: expected an object with 'docid' and 'text', got {type(doc).__name__}")
-        for name in ("docid", "text"):
-            if name not in doc:
-                raise DataError(f"{path}:{n}: missing field {name!r}")
-        docid = _docid(doc["docid"])
-        if docid is None:
-            raise DataError(f"{path}:{n}: field 'docid' should be a non-empty string or an integer")
-        for name in ("text", "title"):
-            if not isinstance(doc.get(name, ""), str):
-                raise DataError(f"{path}:{n}: field {name!r} should be str, got {type(doc[name]).__name__}")
-        cid = f"{lang}:{docid}"
-        if cid in known:
-            raise DataError(f"{path}:{n}: docid {docid!r} appears twice")
-        known.add(cid)
-        candidates.append(Candidate(cid, lang, doc["text"], "", doc.get("title", "")))
+    seen: set[str] = set()
+    small = len(part.corpus.files) <= 1
+    for where, (docid, title, text) in _located_docs(part):
+        if docid in seen:
+            raise DataError(f"{where}: docid {docid!r} appears twice")
+        if wanted is None or docid in wanted:
+            seen.add(docid)
+            known.add(docid)
+            candidates.append(Candidate(f"{lang}:{docid}", lang, text, title, title))
+        elif small:
+            seen.add(docid)  # one small file: every repeat is an error; big corpora check the kept ids only
     queries: list[Query] = []
     qrels: dict[str, set[str]] = {}
-    for qid, text in topics.items():
-        rel_ids = relevant.get(qid, set()) & known
+    for qid, rel in part.positives().items():
+        rel_ids = {f"{lang}:{d}" for d in rel if d in known}
         if rel_ids:
-            queries.append(Query(f"{lang}:{qid}", lang, text, f"{lang}:{qid}"))
+            queries.append(Query(f"{lang}:{qid}", lang, part.topics[qid], f"{lang}:{qid}"))
             qrels[f"{lang}:{qid}"] = rel_ids
     if not queries:
-        raise DataError(f"{folder}: no topic has a relevant passage in corpus.jsonl")
+        raise DataError(f"{part.where}: no {lang} topic has a relevant passage in the corpus")
     return queries, candidates, qrels
 
 
-def load_dir(root: Path, langs: list[str]) -> Benchmark:
+def _located_docs(part: MiraclLanguage) -> Iterator[tuple[str, Doc]]:
+    """(where, doc) in corpus order; `where` is file:line for local files."""
+    if part.corpus.hub is not None:
+        for doc in part.corpus.docs():
+            yield part.corpus.describe(), doc
+        return
+    for path in part.corpus.files:
+        for n, line in _stream_lines(path):
+            yield f"{path}:{n}", parse_doc(line, f"{path}:{n}")
+
+
+def _benchmark(name: str, parts: list[MiraclLanguage], pool: str) -> Benchmark:
     queries: list[Query] = []
     candidates: list[Candidate] = []
     qrels: dict[str, set[str]] = {}
-    for lang in langs:
-        q, c, r = load_language(root, lang)
+    for part in parts:
+        q, c, r = judged_language(part, pool)
         queries += q
         candidates += c
         qrels.update(r)
-    return Benchmark("miracl", queries, candidates, qrels)
+    return Benchmark(name, queries, candidates, qrels)
+
+
+def load_dir(root: Path, langs: list[str], pool: str = "full") -> Benchmark:
+    """In-memory benchmark from local files (either layout): pool 'full' = every corpus passage, 'judged' = the
+    passages judged for the dev topics."""
+    return _benchmark("miracl" if pool == "full" else "miracl-judged", [locate(root, lang) for lang in langs], pool)
+
+
+def load_task(root: Path, langs: list[str]) -> CorpusTask:
+    """The full-corpus task from local files (topics and qrels read, corpora located and streamed later)."""
+    return full_task([locate(root, lang) for lang in langs])
+
+
+def load_hub_task(langs: list[str]) -> CorpusTask:
+    return full_task([from_hub(lang) for lang in langs])
 
 
 def load_hub(langs: list[str]) -> Benchmark:
-    """From `miracl/miracl` (dev): the pool is every judged passage (positive and negative) of the language."""
+    """The judged pool from `miracl/miracl` (dev): every judged passage (positive and negative) of the language."""
     import datasets
 
     queries: list[Query] = []
     candidates: dict[str, Candidate] = {}
     qrels: dict[str, set[str]] = {}
     for lang in langs:
-        for row in datasets.load_dataset("miracl/miracl", lang, split="dev"):
+        for row in datasets.load_dataset(HUB_TOPICS, lang, split=SPLIT):
             qid = f"{lang}:{row['query_id']}"
             for p in row["positive_passages"] + row["negative_passages"]:
                 cid = f"{lang}:{p['docid']}"
-                candidates.setdefault(cid, Candidate(cid, lang, p["text"], "", p.get("title", "")))
+                title = p.get("title", "")
+                candidates.setdefault(cid, Candidate(cid, lang, p["text"], title, title))
             rel = {f"{lang}:{p['docid']}" for p in row["positive_passages"]}
             if rel:
                 queries.append(Query(qid, lang, row["query"], qid))
                 qrels[qid] = rel
-    return Benchmark("miracl", queries, list(candidates.values()), qrels)
+    return Benchmark("miracl-judged", queries, list(candidates.values()), qrels)

@@ -23,8 +23,11 @@ class DatasetSpec:
     layout: str  # where the files live under --data-dir
     source: str  # where they come from online
     licence: str
+    pool: str = ""  # for retrieval over a corpus: which passages are ranked (shown in every table)
 
 
+MIRACL_LANGS = ("ar", "bn", "de", "en", "es", "fa", "fi", "fr", "hi", "id", "ja", "ko", "ru", "sw", "te", "th", "yo",
+                "zh")  # fmt: skip
 DATASETS: dict[str, DatasetSpec] = {
     "xquad-r": DatasetSpec(
         "xquad-r", ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh"), True,
@@ -39,10 +42,16 @@ DATASETS: dict[str, DatasetSpec] = {
         "tydi/*.json (GoldP SQuAD format)", "hub: google-research-datasets/tydiqa, secondary_task", "Apache-2.0",
     ),
     "miracl": DatasetSpec(
-        "miracl", ("ar", "bn", "de", "en", "es", "fa", "fi", "fr", "hi", "id", "ja", "ko", "ru", "sw", "te", "th",
-                   "yo", "zh"), False,
-        "miracl/<lang>/{topics.tsv,qrels.tsv,corpus.jsonl}", "hub: miracl/miracl (dev, with its judged passages)",
-        "Apache-2.0",
+        "miracl", MIRACL_LANGS, False,
+        "miracl/miracl-v1.0-<lang>/{topics,qrels}/*-dev.tsv + miracl[-corpus]/miracl-corpus-v1.0-<lang>/docs-*.jsonl.gz"
+        " (or miracl/<lang>/{topics.tsv,qrels.tsv,corpus.jsonl})",
+        "hub: miracl/miracl (dev topics, qrels) + miracl/miracl-corpus; pool: the full corpus", "Apache-2.0",
+        pool="full corpus",
+    ),
+    "miracl-judged": DatasetSpec(
+        "miracl-judged", MIRACL_LANGS, False, "as miracl (only the judged passages are kept)",
+        "hub: miracl/miracl (dev, with its judged passages); pool: judged passages only", "Apache-2.0",
+        pool="judged passages only",
     ),
 }  # fmt: skip
 
@@ -120,25 +129,45 @@ def _load_tydi(data_dir: Path | None, langs: list[str]) -> Benchmark:
     return bench.subset(langs)
 
 
-def _load_miracl(data_dir: Path | None, langs: list[str]) -> Benchmark:
+def _load_miracl(data_dir: Path | None, langs: list[str]) -> miracl.CorpusTask:
+    """The full-corpus pool: topics and qrels read now, each corpus located (streamed at evaluation)."""
     if data_dir is not None:
-        return miracl.load_dir(data_dir / "miracl", langs)
+        return miracl.load_task(data_dir / "miracl", langs)
     _need_network("miracl")
+    return miracl.load_hub_task(langs)
+
+
+def _load_miracl_judged(data_dir: Path | None, langs: list[str]) -> Benchmark:
+    if data_dir is not None:
+        return miracl.load_dir(data_dir / "miracl", langs, pool="judged")
+    _need_network("miracl-judged")
     return miracl.load_hub(langs)
 
 
-LOADERS: dict[str, Callable[[Path | None, list[str]], Benchmark]] = {
+LOADERS: dict[str, Callable[[Path | None, list[str]], Benchmark | miracl.CorpusTask]] = {
     "xquad-r": lambda root, langs: lareqa.build_benchmark("xquad-r", load_lareqa_parts("xquad-r", root, langs)),
     "mlqa-r": lambda root, langs: lareqa.build_benchmark("mlqa-r", load_lareqa_parts("mlqa-r", root, langs)),
     "tydi": _load_tydi,
     "miracl": _load_miracl,
+    "miracl-judged": _load_miracl_judged,
 }
 
 
-def load_benchmark(name: str, data_dir: str | Path | None = None, langs: list[str] | None = None) -> Benchmark:
-    """Load a named benchmark restricted to `langs` (default: all of the dataset's languages)."""
+def load_eval(
+    name: str, data_dir: str | Path | None = None, langs: list[str] | None = None
+) -> Benchmark | miracl.CorpusTask:
+    """Load a named evaluation dataset restricted to `langs` (default: all of the dataset's languages): an in-memory
+    Benchmark, or for `miracl` (whole corpora) a CorpusTask whose corpora are streamed at evaluation."""
     chosen = check_langs(name, langs)
     bench = LOADERS[name](resolve_data_dir(data_dir), chosen)
     if not bench.queries:
         raise ConfigError(f"{name}: no queries in languages {', '.join(chosen)}")
+    return bench
+
+
+def load_benchmark(name: str, data_dir: str | Path | None = None, langs: list[str] | None = None) -> Benchmark:
+    """An in-memory benchmark (every dataset but `miracl`, whose corpora are streamed: see load_eval)."""
+    bench = load_eval(name, data_dir, langs)
+    if not isinstance(bench, Benchmark):
+        raise ConfigError(f"{name} ranks whole corpora and has no in-memory form (use load_eval)")
     return bench

@@ -1,0 +1,236 @@
+"""Monolingual retrieval against whole passage corpora (MIRACL as published: nDCG@10 and Recall@100 per language).
+
+Per language: the queries are encoded in memory; the corpus is streamed into on-disk shards
+(hbt.engine.corpus_shards: sliced across ranks, resumable, kept under the cache folder keyed by the model fingerprint,
+text mode and corpus files, so a second evaluation of the same model re-uses them) and searched one shard at a time
+(hbt.engine.shards.search_pool: exact ranks of every relevant passage in the whole corpus). Metrics per query from
+those ranks (hbt.engine.metrics), per language their mean, over languages their mean and median.
+
+Sizes up front: before encoding, the corpus's passage count, the encode time estimated from a short measured sample
+on this device, and the disk the shards will take are printed; above LARGE_S seconds the run stops with a one-line
+error unless allowed (--yes, or allow_large = true in a preset's [run]).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hbt.engine import bias, metrics
+from hbt.engine.corpus_shards import CorpusShards, encode_corpus
+from hbt.engine.data.miracl import CorpusLanguage, CorpusTask
+from hbt.engine.encode import EmbeddingCache, Encoder, encode_unique
+from hbt.engine.errors import ConfigError
+from hbt.engine.events import NULL_BUS, EvalDone, EventBus
+from hbt.engine.paths import cache_dir
+from hbt.engine.shards import MANIFEST, search_pool
+
+DEFAULT_SHARD_SIZE = 100_000
+LARGE_S = float(os.environ.get("HBT_LARGE_CORPUS_S", 3600))  # estimated encode seconds that need --yes
+SAMPLE = 64  # passages timed for the estimate (after a warm-up batch)
+K = 10
+
+
+@dataclass(frozen=True)
+class Estimate:
+    passages: int
+    remaining: int  # passages not yet in complete shards
+    encode_s: float  # estimated, for the remaining passages
+    disk_bytes: int  # the whole shard set
+    per_passage_s: float
+
+    def line(self, where: str, device: str) -> str:
+        return (
+            f"{where}: {self.passages:,} passages ({self.remaining:,} to encode), about {_duration(self.encode_s)} "
+            f"on {device} ({self.per_passage_s * 1e3:.2f} ms/passage measured), "
+            f"{self.disk_bytes / 1e9:.2f} GB of shards"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def measure_per_passage(encoder: Encoder, texts: list[str], role: str = "passage") -> float:
+    """Seconds per passage on this device: one warm-up batch, then the sample timed."""
+    if not texts:
+        return 0.0
+    encoder.encode(texts[: min(8, len(texts))], role)
+    t0 = time.perf_counter()
+    encoder.encode(texts, role)
+    return (time.perf_counter() - t0) / len(texts)
+
+
+def estimate(
+    passages: int, done_rows: int, per_passage_s: float, dim: int, dtype: str, id_bytes: float = 12.0
+) -> Estimate:
+    remaining = max(0, passages - done_rows)
+    item = 2 if dtype == "float16" else 4
+    disk = int(passages * (dim * item + id_bytes))
+    return Estimate(passages, remaining, remaining * per_passage_s, disk, per_passage_s)
+
+
+def shard_root(base: Path | None, task: str, part: CorpusLanguage, key: dict[str, Any]) -> Path:
+    """Where a language's shards live: keyed like the embedding cache (model, mode) plus the corpus files."""
+    digest = hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=8).hexdigest()
+    return (base or cache_dir() / "corpus") / task / part.lang / digest
+
+
+def _device(encoder: Encoder) -> str:
+    model = getattr(encoder, "model", None)
+    return str(getattr(model, "device", "this device"))
+
+
+def evaluate_corpus(
+    task: CorpusTask,
+    encoder: Encoder,
+    *,
+    text_mode: str = "sentence",
+    cache: EmbeddingCache | None = None,
+    bus: EventBus = NULL_BUS,
+    shard_size: int | None = None,
+    shard_dtype: str = "float32",
+    shard_dir: str | Path | None = None,
+    allow_large: bool = False,
+) -> Any:
+    """Every language of `task` against its whole corpus; returns an evaluate.DatasetResult."""
+    from hbt.engine.evaluate import DatasetResult
+
+    size = shard_size or DEFAULT_SHARD_SIZE
+    t0 = time.perf_counter()
+    per_language: dict[str, dict[str, float]] = {}
+    per_query: dict[str, dict[str, float]] = {}
+    corpus_info: dict[str, dict[str, Any]] = {}
+    n_q = n_c = n_pool = 0
+    t_encode = 0.0
+    for part in task.languages:
+        where = f"{task.name}/{part.lang}"
+        key = {
+            "encoder": encoder.fingerprint,
+            "text_mode": text_mode,
+            "dtype": shard_dtype,
+            "shard_size": size,
+            **part.corpus.signature(),
+        }
+        root = shard_root(Path(shard_dir) if shard_dir else None, task.name, part, key)
+        qids = list(part.queries)
+        t1 = time.perf_counter()
+        bus.stage("encode", f"{where}: {len(qids)} queries")
+        q_emb, n = encode_unique(encoder, [part.queries[q] for q in qids], "query", mode=text_mode, cache=cache)
+        n_q += n
+        if not (root / MANIFEST).exists():
+            _check_size(part, encoder, root, size, shard_dtype, text_mode, q_emb.shape[1], where, allow_large, bus)
+        bus.stage("encode", f"{where}: corpus {part.corpus.describe()} -> {root}")
+        shards, n = encode_corpus(
+            encoder, part.corpus.passages(text_mode), root, shard_size=size, dtype=shard_dtype, mode=text_mode,
+            key=part.corpus.signature(), cache=None, bus=bus,
+        )  # fmt: skip
+        n_c += n
+        t_encode += time.perf_counter() - t1
+        if shards is None:  # a worker rank: its slice is on disk, rank 0 evaluates
+            continue
+        bus.stage("search", f"{where}: {shards.pool.n_rows:,} passages in {len(shards.pool.files)} shards")
+        rows = shards.rows_of(set().union(*part.relevant.values()))
+        keep = [i for i, q in enumerate(qids) if any(d in rows for d in part.relevant[q])]
+        rel = [np.array(sorted(rows[d] for d in part.relevant[qids[i]] if d in rows), np.int64) for i in keep]
+        found = search_pool(shards.pool, {part.lang: q_emb[keep]}, {part.lang: rel}, k=K, bus=bus)
+        query_rows = [metrics.query_metrics(r) for r in found.ranks[part.lang]]
+        per_language[part.lang] = metrics.mean_metrics(query_rows)
+        per_query[f"mono/{part.lang}"] = {
+            f"{part.lang}:{qids[i]}": round(m["map"], 6) for i, m in zip(keep, query_rows, strict=True)
+        }
+        n_pool += shards.pool.n_rows
+        corpus_info[part.lang] = {
+            "passages": shards.pool.n_rows,
+            "shards": str(shards.root),
+            "queries_without_relevant_in_corpus": len(qids) - len(keep),
+        }
+    summary = corpus_summary(task, per_language, corpus_info, n_pool, size, shard_dtype)
+    summary["encoded"] = {"queries": n_q, "candidates": n_c}
+    summary["timings"] = {"encode_s": round(t_encode, 3), "search_s": round(time.perf_counter() - t0 - t_encode, 3)}
+    bus.emit(EvalDone(dataset=task.name, summary={"mono_map": summary["monolingual"]["macro"]["map"]}))
+    return DatasetResult(summary, per_query)
+
+
+def median(groups: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Median over languages of each metric (as the mean in metrics.macro, languages without queries left out)."""
+    rows = [g for g in groups.values() if g.get("n_queries", 0) > 0]
+    out = {m: float(np.median([r[m] for r in rows])) if rows else 0.0 for m in metrics.METRICS}
+    out["n_queries"] = int(sum(r["n_queries"] for r in rows))
+    return out
+
+
+def corpus_summary(
+    task: CorpusTask,
+    per_language: dict[str, dict[str, float]],
+    corpus: dict[str, dict[str, Any]],
+    n_pool: int,
+    shard_size: int,
+    shard_dtype: str,
+) -> dict[str, Any]:
+    """The results block: monolingual only (per language, mean, median); the multilingual blocks stay empty."""
+    return {
+        "pool": task.pool,
+        "languages": sorted(per_language),
+        "n_queries": int(sum(m["n_queries"] for m in per_language.values())),
+        "n_candidates": n_pool,
+        "monolingual": {
+            "per_language": per_language,
+            "macro": metrics.macro(per_language.values()),
+            "median": median(per_language),
+        },
+        "cross_lingual": {"per_pair": {}, "macro": metrics.macro([])},
+        "multilingual": {"per_language": {}, "macro": metrics.macro([]), "all": metrics.mean_metrics([])},
+        "language_bias": {"per_language": {}, **bias.summarise({}, {})},
+        "corpus": corpus,
+        "search": {"shard_size": shard_size, "shard_dtype": shard_dtype, "index": "exact", f"recall@{K}": 1.0},
+    }
+
+
+def _check_size(
+    part: CorpusLanguage,
+    encoder: Encoder,
+    root: Path,
+    shard_size: int,
+    dtype: str,
+    mode: str,
+    dim: int,
+    where: str,
+    allow_large: bool,
+    bus: EventBus,
+) -> None:
+    """Print passages, estimated encode time and disk; stop above LARGE_S unless allowed."""
+    bus.stage("estimate", f"{where}: counting passages in {part.corpus.describe()}")
+    n = part.corpus.count()
+    done = sum(
+        min(shard_size, n - j * shard_size) for j in _complete(root) if j * shard_size < n
+    )  # rows already encoded (a resumed run)
+    sample = [t for _, t in itertools.islice(part.corpus.passages(mode), SAMPLE)]
+    est = estimate(n, done, measure_per_passage(encoder, sample), dim, dtype)
+    line = est.line(where, _device(encoder))
+    bus.stage("estimate", line)
+    if est.encode_s > LARGE_S and not allow_large:
+        raise ConfigError(
+            f"{line}: pass --yes (or allow_large = true in the preset's [run]) to start it, "
+            f"or evaluate the judged pool (--eval-data miracl-judged)"
+        )
+
+
+def _complete(root: Path) -> set[int]:
+    from hbt.engine.corpus_shards import complete_shards
+
+    return complete_shards(root) if root.exists() else set()
+
+
+__all__ = ["CorpusShards", "Estimate", "estimate", "evaluate_corpus", "measure_per_passage"]

@@ -1,0 +1,169 @@
+"""MIRACL as published: release files read as shipped, the full-corpus pool vs the judged pool, nDCG@10 / Recall@100."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytrec_eval
+from hbt.engine import corpus_eval
+from hbt.engine.cli.main import main
+from hbt.engine.corpus_eval import evaluate_corpus
+from hbt.engine.data import miracl
+from hbt.engine.data.registry import load_eval
+from hbt.engine.errors import ConfigError, DataError
+from hbt.engine.evaluate import evaluate_benchmark
+
+from tests.miracl_release import CORPUS, QRELS, TOPICS, write_gz_jsonl, write_release
+
+
+def test_release_files_load_as_shipped(tmp_path: Path) -> None:
+    root = write_release(tmp_path)
+    part = miracl.locate(root, "en")
+    assert part.layout == "release"
+    assert [p.name for p in part.corpus.files] == ["docs-0.jsonl.gz", "docs-1.jsonl.gz"]
+    assert part.topics == dict(TOPICS["en"])
+    assert part.qrels["3"] == {"39#1": 1, "39#0": 1, "290#0": 0}  # TREC qrels, tab-separated, 0 = judged irrelevant
+    docs = list(part.corpus.docs())
+    assert [d[0] for d in docs] == [d for f in CORPUS["en"] for d, _, _ in f]  # both gzipped shards, in order
+    assert part.corpus.count() == 14
+    task = load_eval("miracl", tmp_path, ["en", "de"])
+    assert isinstance(task, miracl.CorpusTask) and task.pool == "full corpus"
+    assert {c.lang: sorted(c.relevant) for c in task.languages} == {"en": ["0", "1", "2", "3"], "de": ["0", "1", "2"]}
+    judged = load_eval("miracl-judged", tmp_path, ["en"])
+    assert not isinstance(judged, miracl.CorpusTask)
+    assert sorted(c.id for c in judged.candidates) == sorted(f"en:{d}" for _, d, _ in QRELS["en"])
+
+
+def test_shards_in_numeric_order_and_errors_name_file_and_line(tmp_path: Path) -> None:
+    folder = tmp_path / "miracl-corpus" / "miracl-corpus-v1.0-sw"
+    for i in (0, 2, 10):
+        write_gz_jsonl(folder / f"docs-{i}.jsonl.gz", [(f"{i}#0", "t", f"text {i}")])
+    assert [p.name for p in miracl.corpus_files(tmp_path / "miracl", "sw")] == [
+        "docs-0.jsonl.gz", "docs-2.jsonl.gz", "docs-10.jsonl.gz"
+    ]  # fmt: skip
+    bad = folder / "docs-2.jsonl.gz"
+    bad.write_bytes(gzip.compress(b'{"docid": "2#0", "text": "ok"}\n{"docid": "2#1"}\n'))
+    corpus = miracl.Corpus("sw", miracl.corpus_files(tmp_path / "miracl", "sw"))
+    with pytest.raises(DataError, match=rf"^{bad}:2: missing field 'text'$"):
+        list(corpus.docs())
+    bad.write_bytes(gzip.compress(b'{"docid": "2#0", "text": "ok"}\n' * 50)[:-30])  # truncated download
+    with pytest.raises(DataError, match=rf"^{bad}:\d+: corrupt or truncated gzip data"):
+        list(corpus.docs())
+
+
+def test_missing_language_names_both_layouts(tmp_path: Path) -> None:
+    root = write_release(tmp_path)
+    with pytest.raises(
+        DataError, match=re.escape("miracl-v1.0-fi/topics/topics.miracl-v1.0-fi-dev.tsv or fi/topics.tsv")
+    ):
+        miracl.locate(root, "fi")
+
+
+# ---- the hand-checked case: the same query, judged pool vs full corpus -----------------------------------------
+
+SCORES = {"rel-a": 0.6, "judged-neg": 0.9, "other-1": 0.8, "other-2": 0.7, "rel-b": 0.5, "other-3": 0.1}
+
+
+class FixedEncoder:
+    """The query is e1; passage `name` is the unit vector (s, sqrt(1 - s^2), 0), so its score is exactly s."""
+
+    fingerprint = "fixed"
+
+    def encode(self, texts: Sequence[str], role: str) -> np.ndarray:
+        out = []
+        for t in texts:
+            s = 1.0 if role == "query" else SCORES[t]
+            out.append([s, math.sqrt(1 - s * s), 0.0])
+        return np.array(out, dtype=np.float32).reshape(len(texts), 3)
+
+
+def _hand_case(tmp_path: Path) -> Path:
+    docs = [(f"{i}#0", "t", name) for i, name in enumerate(SCORES)]  # 0#0 rel-a ... 5#0 other-3
+    corpus = {"en": [docs[:4], docs[4:]]}
+    qrels = {"en": [("q1", "0#0", 1), ("q1", "1#0", 0), ("q1", "4#0", 1)]}
+    write_release(tmp_path, corpus, {"en": [("q1", "query")]}, qrels)
+    return tmp_path
+
+
+def test_full_corpus_and_judged_pool_differ_as_hand_computed(tmp_path: Path) -> None:
+    """Judged pool {rel-a .6, judged-neg .9, rel-b .5}: relevant at ranks 2, 3.
+    Full corpus adds other-1 .8, other-2 .7, other-3 .1: relevant at ranks 4, 5.
+    IDCG = 1 + 1/log2(3); nDCG@10 judged = (1/log2(3) + 1/log2(4)) / IDCG = 0.693426,
+    full = (1/log2(5) + 1/log2(6)) / IDCG = 0.501266; Recall@100 = 1 in both."""
+    data = _hand_case(tmp_path)
+    idcg = 1 + 1 / math.log2(3)
+    judged_ndcg = (1 / math.log2(3) + 1 / math.log2(4)) / idcg
+    full_ndcg = (1 / math.log2(5) + 1 / math.log2(6)) / idcg
+    assert round(judged_ndcg, 6) == 0.693426 and round(full_ndcg, 6) == 0.501266
+
+    task = load_eval("miracl", data, ["en"])
+    assert isinstance(task, miracl.CorpusTask)
+    full = evaluate_corpus(task, FixedEncoder(), shard_size=2, shard_dir=tmp_path / "shards").summary
+    judged_bench = load_eval("miracl-judged", data, ["en"])
+    assert not isinstance(judged_bench, miracl.CorpusTask)
+    judged = evaluate_benchmark(judged_bench, FixedEncoder()).summary
+    f, j = full["monolingual"]["per_language"]["en"], judged["monolingual"]["per_language"]["en"]
+    assert f["ndcg@10"] == pytest.approx(full_ndcg, abs=1e-6)
+    assert j["ndcg@10"] == pytest.approx(judged_ndcg, abs=1e-6)
+    assert f["recall@100"] == j["recall@100"] == 1.0
+    assert f["map"] == pytest.approx((1 / 4 + 2 / 5) / 2, abs=1e-6) and j["map"] == pytest.approx((1 / 2 + 2 / 3) / 2)
+    # the reference: trec_eval (pytrec_eval) on the full ranking
+    run = {"q1": {f"{i}#0": s for i, s in enumerate(SCORES.values())}}
+    ref = pytrec_eval.RelevanceEvaluator({"q1": {"0#0": 1, "1#0": 0, "4#0": 1}}, {"ndcg_cut.10", "recall.100", "map"})
+    expected = ref.evaluate(run)["q1"]
+    assert f["ndcg@10"] == pytest.approx(expected["ndcg_cut_10"], abs=1e-6)
+    assert f["map"] == pytest.approx(expected["map"], abs=1e-6)
+    assert full["pool"] == "full corpus" and full["n_candidates"] == 6 and full["corpus"]["en"]["passages"] == 6
+
+
+def test_corpus_path_equals_in_memory_full_pool(tmp_path: Path, counting_encoder: object) -> None:
+    """Streamed + sharded (the `miracl` path) gives the same metrics as the whole corpus held in memory."""
+    write_release(tmp_path)
+    task = load_eval("miracl", tmp_path, ["en", "de"])
+    assert isinstance(task, miracl.CorpusTask)
+    sharded = evaluate_corpus(task, counting_encoder, shard_size=3, shard_dir=tmp_path / "s").summary  # type: ignore[arg-type]
+    memory = evaluate_benchmark(miracl.load_dir(tmp_path / "miracl", ["en", "de"]), counting_encoder).summary  # type: ignore[arg-type]
+    for lang in ("en", "de"):
+        a, b = sharded["monolingual"]["per_language"][lang], memory["monolingual"]["per_language"][lang]
+        assert a == pytest.approx(b), lang
+    langs = sharded["monolingual"]["per_language"].values()
+    assert sharded["monolingual"]["median"]["ndcg@10"] == pytest.approx(float(np.median([m["ndcg@10"] for m in langs])))
+    assert sharded["monolingual"]["macro"]["ndcg@10"] == pytest.approx(float(np.mean([m["ndcg@10"] for m in langs])))
+
+
+def test_size_gate_needs_yes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counting_encoder: object) -> None:
+    write_release(tmp_path)
+    task = load_eval("miracl", tmp_path, ["de"])
+    assert isinstance(task, miracl.CorpusTask)
+    monkeypatch.setattr(corpus_eval, "LARGE_S", 0.0)
+    with pytest.raises(ConfigError, match=r"miracl/de: 7 passages \(7 to encode\), about .* pass --yes"):
+        evaluate_corpus(task, counting_encoder, shard_dir=tmp_path / "s")  # type: ignore[arg-type]
+    assert not list((tmp_path / "s").rglob("shard-*.npy"))  # nothing encoded
+    out = evaluate_corpus(task, counting_encoder, shard_dir=tmp_path / "s", allow_large=True)  # type: ignore[arg-type]
+    assert out.summary["corpus"]["de"]["passages"] == 7
+
+
+def test_cli_eval_both_pools(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HBT_CACHE_DIR", str(tmp_path / "cache"))
+    write_release(tmp_path / "data")
+    out = tmp_path / "run"
+    args = ["eval", "--backbone", "tiny-random", "--data-dir", str(tmp_path / "data"), "--langs", "en,de"]
+    args += ["--eval-data", "miracl,miracl-judged", "--out", str(out), "--device", "cpu"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "miracl (full corpus)" in printed and "miracl-judged (judged passages only)" in printed
+    assert "nDCG@10" in printed and "Recall@100" in printed and "median" in printed
+    results = json.loads((out / "results.json").read_text())
+    full, judged = results["datasets"]["miracl"], results["datasets"]["miracl-judged"]
+    assert full["pool"] == "full corpus" and judged["pool"] == "judged passages only"
+    assert full["n_candidates"] == 21 and judged["n_candidates"] == 16
+    assert set(full["monolingual"]) == {"per_language", "macro", "median"}
