@@ -39,6 +39,7 @@ FLAG_OF = {
     "[run] train_langs": "--train-langs",
     "[run] steps": "--steps",
     "[run] batch_size": "--batch-size",
+    "[run] train_top_layers": "--train-top-layers",
     "[run] max_queries": "--max-queries",
     "[run] data_dir": "--data-dir",
     "[run] device": "--device",
@@ -49,7 +50,7 @@ FLAG_OF = {
 }
 _OVERRIDE_KEY = {flag.removeprefix("--").replace("-", "_"): key for key, flag in FLAG_OF.items()}
 _POSITIVE_INTS = ("steps", "batch_size", "mini_batch_size", "max_queries", "max_train_pairs", "eval_batch_size",
-                  "max_seq_length", "checkpoint_steps")  # fmt: skip
+                  "max_seq_length", "checkpoint_steps", "train_top_layers")  # fmt: skip
 _POSITIVE_FLOATS = ("epochs", "lr", "scale")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 
@@ -282,7 +283,8 @@ def load_preset(name_or_path: str) -> Preset:
 
 def apply_overrides(preset: Preset, **values: Any) -> Preset:
     """CLI flags override preset values (None = keep the preset's); an error in a flag's value names the flag."""
-    run_fields = {"langs", "train_langs", "steps", "batch_size", "max_queries", "data_dir", "device", "precision"}
+    run_fields = {"langs", "train_langs", "steps", "batch_size", "max_queries", "data_dir", "device", "precision",
+                  "train_top_layers"}  # fmt: skip
     run = preset.run
     given: set[str] = set()
     for key, value in values.items():

@@ -156,6 +156,18 @@ def _freeze_embeddings(model: Any) -> int:
     return frozen
 
 
+def _train_top_only(model: Any, config: RunConfig, bus: EventBus) -> None:
+    """Only the top N layers train; the frozen bottom runs in inference mode, cached per text unless disabled."""
+    from hbt.engine.backbones.partial import enable_partial
+
+    n = int(config.train_top_layers or 0)
+    module = enable_partial(model, n, cache=None) if not config.frozen_cache else enable_partial(model, n)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    cached = "cached per unique text" if config.frozen_cache else "recomputed every step"
+    bus.log(f"training the top {n} of {len(module.auto_model.encoder.layer)} layers ({trainable:,} parameters); "
+            f"frozen bottom {cached}")  # fmt: skip
+
+
 @dataclass
 class TrainerBundle:
     trainer: Any
@@ -181,6 +193,8 @@ def build_trainer(
     freeze = config.freeze_embeddings if config.freeze_embeddings is not None else on_cpu
     if freeze:
         bus.log(f"froze {_freeze_embeddings(model):,} word-embedding parameters (freeze_embeddings)")
+    if config.train_top_layers:
+        _train_top_only(model, config, bus)
     model.max_seq_length = min(config.max_seq_length, model.max_seq_length or config.max_seq_length)
     options: dict[str, Any] = {"p": config.hybrid_p, "p_end": config.hybrid_p_end, "mix": config.hybrid_mix}
     strategy = make_strategy(config.strategy, **options)

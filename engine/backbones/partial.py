@@ -1,0 +1,230 @@
+"""Partial fine-tuning: only the top N transformer layers train; the frozen bottom's outputs are cached per text.
+
+`enable_partial(model, n_top)` turns the model's sentence-transformers `Transformer` module into a
+`PartialTransformer` (same object, same weights, same tokenizer and save format): its forward runs the frozen
+bottom (embeddings + the first L-N layers) in inference mode (eval: no dropout; no_grad) and then the top N layers
+with gradients. The bottom's output for a given text never changes, so with a cache (default: the process-wide
+`hbt.engine.frozen_cache.SHARED`) it is computed once per unique token sequence and a training step runs only the
+top N layers forward and backward. Everything else (sentence-transformers' trainer, losses, pooling, `encode`)
+is unchanged: the module maps tokenised texts to token embeddings like the module it replaces.
+
+Cache keys carry a fingerprint of the frozen part; the module checks the frozen tensors' in-place version
+counters on every forward and re-fingerprints when any changed (a weight edited, a state dict loaded), so stale
+outputs are never served. BERT-style encoders only (BERT, XLM-R, mE5, LaBSE): `model.embeddings`,
+`model.encoder.layer` and `_create_attention_masks` (transformers 5; the extended mask of the model's own forward).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from hbt.engine.errors import ConfigError
+from hbt.engine.frozen_cache import SHARED, FrozenCache, token_key
+from sentence_transformers.base.modules.transformer import Transformer
+from torch import nn
+
+_NO_CACHE = object()
+
+
+@dataclass
+class PartialState:
+    n_top: int
+    cache: FrozenCache | None
+    fingerprint: str = ""
+    versions: int = -1
+
+
+def _layers(hf: Any) -> nn.ModuleList:
+    encoder = getattr(hf, "encoder", None)
+    layers = getattr(encoder, "layer", None)
+    if (
+        not isinstance(layers, nn.ModuleList)
+        or not hasattr(hf, "embeddings")
+        or not hasattr(hf, "_create_attention_masks")
+    ):
+        raise ConfigError(
+            f"train_top_layers needs a BERT-style encoder (embeddings + encoder.layer), not {type(hf).__name__}"
+        )
+    return layers
+
+
+class PartialTransformer(Transformer):
+    """A sentence-transformers `Transformer` whose bottom layers are frozen and whose outputs are cached.
+
+    Loaded from a saved folder (its class is recorded in modules.json) it behaves exactly as `Transformer`
+    until `enable_partial` is called again."""
+
+    _hbt_partial: PartialState | None = None
+
+    # -- the frozen part -------------------------------------------------------------------------------------
+    def _hf(self) -> Any:
+        return self.auto_model
+
+    def bottom_modules(self) -> list[nn.Module]:
+        state = self._hbt_partial
+        assert state is not None
+        layers = _layers(self._hf())
+        return [self._hf().embeddings, *layers[: len(layers) - state.n_top]]
+
+    def top_layers(self) -> list[nn.Module]:
+        state = self._hbt_partial
+        assert state is not None
+        layers = _layers(self._hf())
+        return list(layers[len(layers) - state.n_top :])
+
+    def _frozen_tensors(self) -> list[torch.Tensor]:
+        return [t for m in self.bottom_modules() for t in (*m.parameters(), *m.buffers())]
+
+    def frozen_fingerprint(self) -> str:
+        """Fingerprint of the frozen part; recomputed when any frozen tensor was modified in place."""
+        from hbt.engine.backbones.fingerprint import model_fingerprint
+
+        state = self._hbt_partial
+        assert state is not None
+        versions = sum(t._version for t in self._frozen_tensors())
+        if versions != state.versions or not state.fingerprint:
+            bottom = nn.ModuleList(self.bottom_modules())
+            state.fingerprint = f"{type(self._hf()).__name__}:{state.n_top}:{model_fingerprint(bottom)}"
+            state.versions = versions
+        return state.fingerprint
+
+    def _mask(self, attention_mask: torch.Tensor, hidden: torch.Tensor) -> Any:
+        mask, _ = self._hf()._create_attention_masks(
+            attention_mask=attention_mask,
+            encoder_attention_mask=None,
+            embedding_output=hidden,
+            encoder_hidden_states=None,
+            cache=None,
+        )
+        return mask
+
+    @torch.no_grad()
+    def _run_bottom(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor | None) -> torch.Tensor:
+        modules = self.bottom_modules()
+        modes = [m.training for m in modules]
+        for m in modules:
+            m.eval()
+        try:
+            kwargs = {"input_ids": ids} if types is None else {"input_ids": ids, "token_type_ids": types}
+            hidden = modules[0](**kwargs)
+            ext = self._mask(mask, hidden)
+            for layer in modules[1:]:
+                hidden = layer(hidden, ext)
+        finally:
+            for m, mode in zip(modules, modes, strict=True):
+                m.train(mode)
+        return hidden
+
+    def bottom_states(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor | None) -> torch.Tensor:
+        """[batch, tokens, hidden] outputs of the frozen part, from the cache where present."""
+        state = self._hbt_partial
+        assert state is not None
+        if state.cache is None:
+            return self._run_bottom(ids, mask, types)
+        cache, fp = state.cache, self.frozen_fingerprint()
+        lengths = mask.sum(dim=1).tolist()
+        keys = [token_key(ids[i, :n], None if types is None else types[i, :n]) for i, n in enumerate(lengths)]
+        rows: list[torch.Tensor | None] = [cache.get(fp, k) for k in keys]
+        missing = [i for i, r in enumerate(rows) if r is None]
+        if missing:
+            t0 = time.perf_counter()
+            width = int(max(lengths[i] for i in missing))
+            sub = torch.tensor(missing, device=ids.device)
+            out = self._run_bottom(ids[sub, :width], mask[sub, :width], None if types is None else types[sub, :width])
+            for j, i in enumerate(missing):
+                row = out[j, : lengths[i]].detach().to("cpu").clone()
+                cache.put(fp, keys[i], row)
+                rows[i] = row
+            cache.stats.compute_s += time.perf_counter() - t0
+        batch, width = ids.shape
+        hidden_size = int(self._hf().config.hidden_size)
+        dtype = next(self._hf().parameters()).dtype
+        states = torch.zeros(batch, width, hidden_size, dtype=dtype, device=ids.device)
+        for i, cached in enumerate(rows):
+            assert cached is not None
+            states[i, : cached.shape[0]] = cached.to(ids.device, dtype)
+        return states
+
+    # -- forward ---------------------------------------------------------------------------------------------
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        state = self._hbt_partial
+        if state is None or features.get("modality", "text") != "text" or "input_ids" not in features or kwargs:
+            return super().forward(features, **kwargs)
+        ids, mask = features["input_ids"], features["attention_mask"]
+        hidden = self.bottom_states(ids, mask, features.get("token_type_ids"))
+        ext = self._mask(mask, hidden)
+        for layer in self.top_layers():
+            hidden = layer(hidden, ext)
+        features[self.module_output_name] = hidden
+        return features
+
+
+def enable_partial(model: Any, n_top: int, cache: FrozenCache | object | None = _NO_CACHE) -> PartialTransformer:
+    """Make model[0] a PartialTransformer training only its top `n_top` layers (cache: the shared store unless
+    given; None = recompute the frozen part every step). Freezes the bottom (requires_grad False)."""
+    module = model[0]
+    if not isinstance(module, Transformer):
+        raise ConfigError(f"train_top_layers needs a transformers backbone, not {type(module).__name__}")
+    layers = _layers(module.auto_model)
+    if not 1 <= n_top <= len(layers):
+        raise ConfigError(f"train_top_layers must be between 1 and {len(layers)} for this backbone, got {n_top}")
+    if type(module) is Transformer:
+        module.__class__ = PartialTransformer  # same object and weights: the trainer and optimizer see no change
+    assert isinstance(module, PartialTransformer)
+    module._hbt_partial = PartialState(n_top, SHARED if cache is _NO_CACHE else cache)  # type: ignore[arg-type]
+    for m in module.bottom_modules():
+        m.requires_grad_(False)
+    return module
+
+
+def disable_partial(model: Any) -> None:
+    """Back to the plain sentence-transformers Transformer (frozen layers stay frozen)."""
+    module = model[0]
+    if isinstance(module, PartialTransformer):
+        module._hbt_partial = None
+        module.__class__ = Transformer
+
+
+def partial_state(model: Any) -> PartialState | None:
+    try:
+        module = model[0]
+    except (TypeError, IndexError, KeyError):
+        return None
+    return module._hbt_partial if isinstance(module, PartialTransformer) else None
+
+
+@contextlib.contextmanager
+def saved_as_plain(model: Any) -> Iterator[None]:
+    """While saving: model[0] is a plain `Transformer`, so the saved folder loads anywhere (modules.json
+    records sentence-transformers' class, not hbt's)."""
+    module = model[0] if len(model) else None
+    state = partial_state(model)
+    if state is None or module is None:
+        yield
+        return
+    disable_partial(model)
+    try:
+        yield
+    finally:
+        module.__class__ = PartialTransformer
+        module._hbt_partial = state
+
+
+def share_for_evaluation(model: Any, n_top: int | None) -> bool:
+    """Evaluation of a grid whose cells train the top `n_top` layers: encode through the shared frozen-output
+    cache, so the bottom outputs of the evaluation texts are computed by the first cell (the untrained baseline)
+    and each trained cell runs only its own top layers. False (and nothing changed) for non-BERT-style models."""
+    if not n_top:
+        return False
+    if partial_state(model) is not None:
+        return True
+    try:
+        enable_partial(model, n_top)
+    except ConfigError:
+        return False
+    return True

@@ -1,0 +1,101 @@
+"""A bounded in-memory store of a frozen bottom's outputs (token hidden states), one entry per unique text.
+
+Keys are (fingerprint of the frozen part, digest of the text's token ids): a different frozen part (any weight of
+the embeddings or bottom layers changed, another split point) never sees another part's entries. Entries are the
+unpadded [tokens, hidden] float32 states. The store is process-wide (`SHARED`), so the cells of one grid that share
+a frozen bottom share its outputs: training texts seen by an earlier cell and evaluation texts encoded by the
+baseline are not recomputed. Least recently used entries are dropped beyond `max_bytes`
+(HBT_FROZEN_CACHE_MB, default 2048).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_MB = 2048
+
+
+def default_max_bytes() -> int:
+    try:
+        mb = float(os.environ.get("HBT_FROZEN_CACHE_MB", DEFAULT_MB))
+    except ValueError:
+        mb = DEFAULT_MB
+    return int(max(mb, 0) * 2**20)
+
+
+def token_key(ids: Any, types: Any = None) -> str:
+    """Digest of one text's (unpadded) token ids, and token type ids when the tokenizer gives them."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(ids.detach().to("cpu", copy=False).numpy().astype("int64").tobytes())
+    if types is not None:
+        digest.update(b"\0" + types.detach().to("cpu", copy=False).numpy().astype("int64").tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    compute_s: float = 0.0  # seconds spent computing the frozen part for misses
+
+    def to_dict(self) -> dict[str, float]:
+        return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
+                "compute_s": round(self.compute_s, 3)}  # fmt: skip
+
+
+class FrozenCache:
+    """LRU map (fingerprint, token key) -> CPU tensor [tokens, hidden], bounded by bytes."""
+
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self.max_bytes = default_max_bytes() if max_bytes is None else max_bytes
+        self._items: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.nbytes = 0
+        self.stats = CacheStats()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, fingerprint: str, key: str) -> Any | None:
+        with self._lock:
+            value = self._items.get((fingerprint, key))
+            if value is None:
+                self.stats.misses += 1
+                return None
+            self._items.move_to_end((fingerprint, key))
+            self.stats.hits += 1
+            return value
+
+    def put(self, fingerprint: str, key: str, value: Any) -> None:
+        size = value.element_size() * value.nelement()
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop((fingerprint, key), None)
+            if old is not None:
+                self.nbytes -= old.element_size() * old.nelement()
+            self._items[(fingerprint, key)] = value
+            self.nbytes += size
+            while self.nbytes > self.max_bytes and self._items:
+                _, dropped = self._items.popitem(last=False)
+                self.nbytes -= dropped.element_size() * dropped.nelement()
+                self.stats.evictions += 1
+
+    def entries(self, fingerprint: str) -> int:
+        with self._lock:
+            return sum(1 for fp, _ in self._items if fp == fingerprint)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.nbytes = 0
+            self.stats = CacheStats()
+
+
+SHARED = FrozenCache()
