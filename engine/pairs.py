@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from hbt.engine.data.lareqa import LareqaLanguage
@@ -22,9 +22,30 @@ class Pair:
         return self.q_lang == self.a_lang
 
 
+def conflict_sets(group: np.ndarray, a_text: np.ndarray) -> np.ndarray:
+    """Per pair, the id of its conflict set: the parallel groups linked by sharing an answer sentence text
+    (union-find; transitive). Two questions answered by one sentence (16 MLQA-R groups) are each other's false
+    negatives in a batch, in every language: a pair of one is relevant to the question of the other."""
+    parent = np.arange(int(group.max()) + 1 if len(group) else 0)
+
+    def find(g: int) -> int:
+        while parent[g] != g:
+            parent[g] = parent[parent[g]]
+            g = int(parent[g])
+        return g
+
+    first: dict[int, int] = {}
+    for g, t in zip(group.tolist(), a_text.tolist(), strict=True):
+        other = first.setdefault(t, g)
+        a, b = find(g), find(other)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return np.array([find(g) for g in group.tolist()], dtype=np.int64)
+
+
 @dataclass
 class PairTable:
-    """Pairs plus integer columns the batch sampler needs (language codes, group and text ids)."""
+    """Pairs plus integer columns the batch sampler needs (language codes, group, conflict set and text ids)."""
 
     pairs: list[Pair]
     langs: list[str]
@@ -33,6 +54,11 @@ class PairTable:
     group: np.ndarray
     q_text: np.ndarray
     a_text: np.ndarray
+    conflict: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # see conflict_sets
+
+    def __post_init__(self) -> None:
+        if len(self.conflict) != len(self.group):
+            self.conflict = conflict_sets(self.group, self.a_text)
 
     @classmethod
     def from_pairs(cls, pairs: list[Pair]) -> PairTable:
@@ -59,7 +85,13 @@ class PairTable:
 
     def counts(self) -> dict[str, int]:
         xx = int(self.is_xx.sum())
-        return {"pairs": len(self), "xx": xx, "xy": len(self) - xx, "groups": len(np.unique(self.group))}
+        return {
+            "pairs": len(self),
+            "xx": xx,
+            "xy": len(self) - xx,
+            "groups": len(np.unique(self.group)),
+            "conflict_sets": len(np.unique(self.conflict)),
+        }
 
 
 def build_pairs(parts: list[LareqaLanguage], max_groups: int | None = None, seed: int = 0) -> list[Pair]:

@@ -2,8 +2,9 @@
 
 A strategy decides, batch by batch, which pool a batch is drawn from: X-X (one language for question and answer,
 the whole batch in one language) or X-Y (question and answer languages differ). Every batch, whatever the
-strategy, holds no two pairs of the same parallel question group (translations would be false negatives for
-each other) and no repeated text. Same seed and epoch -> same batches.
+strategy, holds no two pairs of the same conflict set (one parallel question group, or several groups that share an
+answer sentence: translations and shared answers would be false negatives for each other) and no repeated text.
+Same seed and epoch -> same batches.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class _Pool:
                 self.queue = self.rng.permutation(self.rows).tolist()[::-1]
             row = self.deferred.pop() if self.deferred else self.queue.pop()
             budget -= 1
-            g, qt, at = int(table.group[row]), int(table.q_text[row]), int(table.a_text[row])
+            g, qt, at = int(table.conflict[row]), int(table.q_text[row]), int(table.a_text[row])
             if g in used_groups or qt in used_texts or at in used_texts or qt == at:
                 skipped.append(row)
                 continue

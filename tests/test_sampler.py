@@ -38,6 +38,7 @@ def _common_invariants(table: PairTable, batches: list[list[int]], batch_size: i
     for batch in batches:
         assert len(batch) == batch_size
         assert len(set(table.group[batch])) == len(batch), "two pairs of one parallel group in a batch"
+        assert len(set(table.conflict[batch])) == len(batch), "two pairs of groups sharing an answer in a batch"
         texts = np.concatenate([table.q_text[batch], table.a_text[batch]])
         assert len(set(texts)) == len(texts), "a text repeated inside a batch"
 
@@ -49,6 +50,28 @@ def test_pairs_cover_xx_and_xy(table: PairTable) -> None:
     assert c["xy"] > c["xx"]
     for p in table.pairs[:200]:
         assert isinstance(p, Pair) and p.question and p.answer
+
+
+def test_groups_sharing_an_answer_sentence_never_meet_in_a_batch(table: PairTable) -> None:
+    """Real MLQA-R: 16 question groups share an answer sentence with another group (8 conflict sets); found here
+    independently, from the answers' candidate ids, and checked against every strategy's batches."""
+    from tests.conftest import SHARED_DATA
+
+    owners: dict[str, set[str]] = {}
+    for part in load_lareqa_parts("mlqa-r", SHARED_DATA, LANGS):
+        for q in part.questions:
+            owners.setdefault(q.answer_ids[0], set()).add(q.qid)
+    shared = [g for g in owners.values() if len(g) > 1]
+    assert len(shared) == 8 and len(set().union(*shared)) == 16
+    code = {p.group: int(table.group[i]) for i, p in enumerate(table.pairs)}
+    clash = {frozenset(code[g] for g in s) for s in shared}
+    assert table.counts()["conflict_sets"] == 1148 - 8
+    for name in ("xx", "xy", "hybrid"):
+        _, batches = _batches(table, name, epochs=3)
+        _common_invariants(table, batches)
+        for batch in batches:
+            groups = set(table.group[batch].tolist())
+            assert not any(len(s & groups) > 1 for s in clash), f"{name}: a shared answer is a false negative"
 
 
 def test_xx_batches_are_monolingual(table: PairTable) -> None:
