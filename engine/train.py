@@ -156,9 +156,9 @@ def _freeze_embeddings(model: Any) -> int:
     return frozen
 
 
-def _train_top_only(model: Any, config: RunConfig, bus: EventBus) -> None:
+def _train_top_only(model: Any, config: RunConfig, bus: EventBus, table: PairTable | None = None) -> None:
     """Only the top N layers train; the frozen bottom runs in inference mode, cached per text unless disabled."""
-    from hbt.engine.backbones.partial import enable_partial
+    from hbt.engine.backbones.partial import enable_partial, warm_frozen_cache
 
     n = int(config.train_top_layers or 0)
     module = enable_partial(model, n, cache=None) if not config.frozen_cache else enable_partial(model, n)
@@ -166,6 +166,22 @@ def _train_top_only(model: Any, config: RunConfig, bus: EventBus) -> None:
     cached = "cached per unique text" if config.frozen_cache else "recomputed every step"
     bus.log(f"training the top {n} of {len(module.auto_model.encoder.layer)} layers ({trainable:,} parameters); "
             f"frozen bottom {cached}")  # fmt: skip
+    if config.frozen_cache and table is not None:
+        prompts = getattr(model, "prompts", {}) or {}
+        q, p = (
+            (prompts.get("query"), prompts.get("passage"))
+            if prompts.get("query") and prompts.get("passage")
+            else (None, None)
+        )
+        texts = {q: [x.question for x in table.pairs]}
+        texts.setdefault(p, []).extend(x.answer for x in table.pairs)
+        bus.stage("frozen-cache", f"bottom outputs of {sum(len(v) for v in texts.values())} training texts")
+        report = warm_frozen_cache(model, texts, batch_size=config.eval_batch_size)
+        if report.skipped:
+            bus.log(f"frozen cache: {report.texts} training texts exceed half its bound; filled during training")
+        else:
+            bus.log(f"frozen cache: {report.computed} of {report.texts} texts computed in {report.seconds:.1f}s; "
+                    f"store {report.nbytes / 2**20:.0f} MiB")  # fmt: skip
 
 
 @dataclass
@@ -193,9 +209,9 @@ def build_trainer(
     freeze = config.freeze_embeddings if config.freeze_embeddings is not None else on_cpu
     if freeze:
         bus.log(f"froze {_freeze_embeddings(model):,} word-embedding parameters (freeze_embeddings)")
-    if config.train_top_layers:
-        _train_top_only(model, config, bus)
     model.max_seq_length = min(config.max_seq_length, model.max_seq_length or config.max_seq_length)
+    if config.train_top_layers:  # after max_seq_length: the cache keys are the truncated token sequences
+        _train_top_only(model, config, bus, table)
     options: dict[str, Any] = {"p": config.hybrid_p, "p_end": config.hybrid_p_end, "mix": config.hybrid_mix}
     strategy = make_strategy(config.strategy, **options)
     batches_per_epoch = max(len(table) // config.batch_size, 1)

@@ -13,7 +13,7 @@ from hbt.engine.backbones.partial import PartialTransformer, disable_partial, en
 from hbt.engine.config import RunConfig
 from hbt.engine.errors import ConfigError
 from hbt.engine.frozen_cache import SHARED, FrozenCache
-from hbt.engine.run import execute
+from hbt.engine.run import build_training_table, execute
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
 TEXTS = ["query: where is the river", "passage: the river runs through the old town of Köln",
@@ -147,6 +147,8 @@ def test_grid_cells_share_the_frozen_outputs(tmp_path: Path, data_dir: Path, mon
     assert any(not torch.equal(a, b) for a, b in top)
     # the trained cell's evaluation texts all came from the cache: only training texts were new
     n_eval = baseline["datasets"]["xquad-r"]["encoded"]
-    assert SHARED.stats.misses - misses <= 3 * 2 * 4  # 3 steps x (anchor + positive) x 4 pairs at most
+    table = build_training_table(base)
+    n_train = len({p.question for p in table.pairs}) + len({p.answer for p in table.pairs})
+    assert 0 < SHARED.stats.misses - misses <= n_train  # computed once, before training (warm)
     assert SHARED.stats.hits >= n_eval["queries"] + n_eval["candidates"]
     assert partial_state(reloaded) is None and isinstance(fresh[0], PartialTransformer) is False

@@ -228,3 +228,42 @@ def share_for_evaluation(model: Any, n_top: int | None) -> bool:
     except ConfigError:
         return False
     return True
+
+
+@dataclass
+class WarmReport:
+    texts: int  # unique (prompt, text) inputs asked for
+    computed: int  # of which not already cached
+    seconds: float
+    nbytes: int  # the store's size afterwards
+    skipped: bool = False  # too many texts for the store's bound: left to fill lazily during training
+
+
+def warm_frozen_cache(
+    model: Any, texts_by_prompt: dict[str | None, list[str]], batch_size: int = 64, fit: float = 0.5
+) -> WarmReport:
+    """Compute the frozen bottom's outputs of every unique training text once, before training (length-sorted
+    batches of `batch_size`, no_grad), so each training step runs only the top layers. Skipped when the texts'
+    estimated size exceeds `fit` of the store's bound (they then fill lazily, and the least used are dropped)."""
+    state = partial_state(model)
+    if state is None or state.cache is None:
+        return WarmReport(0, 0, 0.0, 0, skipped=True)
+    module: PartialTransformer = model[0]
+    cache = state.cache
+    jobs = [(prompt, t) for prompt, texts in texts_by_prompt.items() for t in dict.fromkeys(texts)]
+    hidden = int(module.auto_model.config.hidden_size)
+    est_tokens = sum(min(len(t) // 3 + 8, int(model.max_seq_length or 512)) for _, t in jobs)
+    if est_tokens * hidden * 4 > fit * cache.max_bytes:
+        return WarmReport(len(jobs), 0, 0.0, cache.nbytes, skipped=True)
+    jobs.sort(key=lambda job: len(job[1]))
+    t0 = time.perf_counter()
+    before = cache.stats.misses
+    for prompt in texts_by_prompt:
+        group = [t for p, t in jobs if p == prompt]
+        for start in range(0, len(group), batch_size):
+            feats = model.preprocess(group[start : start + batch_size], prompt=prompt)
+            ids, mask = feats["input_ids"].to(model.device), feats["attention_mask"].to(model.device)
+            types = feats.get("token_type_ids")
+            module.bottom_states(ids, mask, None if types is None else types.to(model.device))
+    computed = cache.stats.misses - before
+    return WarmReport(len(jobs), computed, time.perf_counter() - t0, cache.nbytes)
