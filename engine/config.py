@@ -8,7 +8,22 @@ from typing import Any
 
 from hbt.engine.errors import ConfigError
 
-STRATEGIES = ("none", "xx", "xy", "hybrid")
+STRATEGIES = ("none", "xx", "xy", "hybrid", "xx-mix", "en-en")  # xx-mix, en-en: LAReQA's X-X and En-En
+# what the papers call them (LAReQA 2004.05484, 2408.10536): tables and the reference comparison show these
+PAPER_NAMES = {
+    "none": "zero-shot",
+    "xx": "X-X-mono",
+    "xy": "X-Y",
+    "hybrid": "hybrid",
+    "xx-mix": "X-X",
+    "en-en": "En-En",
+}
+
+
+def paper_name(strategy: str) -> str:
+    return PAPER_NAMES.get(strategy, strategy)
+
+
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POSITIVE = ("steps", "epochs", "batch_size", "lr", "scale", "mini_batch_size", "max_seq_length", "max_train_pairs",
@@ -50,6 +65,7 @@ class RunConfig:
     eval_batch_size: int = 64
     shard_size: int | None = None  # stream candidate embeddings to on-disk shards of N rows (pools beyond memory)
     index: str = "exact"  # ivf | hnsw: approximate top-k, its recall@10 against exact reported
+    corpus_limit: int | None = None  # XOR-Retrieve: gold passages + N sampled others instead of the whole collection
     allow_large: bool = False  # start encoding a corpus estimated above an hour (MIRACL full corpora): --yes
     checkpoint_steps: int | None = None
     save_model: bool = True
@@ -88,6 +104,8 @@ class RunConfig:
             value = getattr(self, key)
             if value is not None and not value > 0:  # `not >` also catches NaN
                 raise ConfigError(f"{key} must be positive, got {value}")
+        if self.corpus_limit is not None and self.corpus_limit < 0:
+            raise ConfigError(f"corpus_limit must be 0 or more passages, got {self.corpus_limit}")
         if not 0 <= self.warmup_ratio < 1:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.hybrid_p_end is not None and not 0 <= self.hybrid_p_end <= 1:

@@ -30,7 +30,7 @@ PRESET_KEYS = {
     "baseline": bool,
 }
 PRESET_ELEMENTS = {"backbones": str, "strategies": str, "seeds": int}  # the type of each list's items
-GRID_STRATEGIES = ("xx", "xy", "hybrid")
+GRID_STRATEGIES = ("xx", "xy", "hybrid", "xx-mix", "en-en")
 SECTIONS = ("preset", "run")
 PER_CELL = {"backbone": "[preset] backbones", "strategy": "[preset] strategies", "seed": "[preset] seeds"}
 # the CLI flags of `hbt-bench run` that override a preset key (their errors name the flag, not the file)

@@ -65,6 +65,9 @@ def check_config(config: RunConfig) -> None:
                 f"strategy {config.strategy} needs X-Y pairs, so at least two training languages "
                 f"(got {','.join(train_langs)}): add some with --train-langs"
             )
+        if config.strategy == "en-en" and "en" not in train_langs:
+            got = ",".join(train_langs)
+            raise ConfigError(f"strategy en-en trains on English pairs: add en to --train-langs (got {got})")
 
 
 def dataset_split(config: RunConfig) -> ArticleSplit | None:
@@ -197,7 +200,7 @@ def execute(
     split = dataset_split(config)
     benches = {}
     for name in config.eval_data:
-        bench = load_eval(name, config.data_dir, eval_langs(config, name))
+        bench = load_eval(name, config.data_dir, eval_langs(config, name), corpus_limit=config.corpus_limit)
         if split is not None and name == config.train_data and isinstance(bench, Benchmark):
             bench = evaluation_side(bench, split)
         benches[name] = (

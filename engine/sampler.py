@@ -1,7 +1,9 @@
 """Batch strategies as a sentence-transformers batch sampler.
 
-A strategy decides, batch by batch, which pool a batch is drawn from: X-X (one language for question and answer,
-the whole batch in one language) or X-Y (question and answer languages differ). Every batch, whatever the
+A strategy decides, batch by batch, which pool a batch is drawn from: X-X-mono (`xx`: one language for question and
+answer, the whole batch in one language) or X-Y (`xy`: question and answer languages differ). LAReQA's other
+baselines (arXiv 2004.05484): X-X (`xx-mix`: same-language pairs, a batch mixing languages) and En-En (`en-en`:
+English pairs only). Every batch, whatever the
 strategy, holds no two pairs of the same conflict set (one parallel question group, or several groups that share an
 answer sentence: translations and shared answers would be false negatives for each other) and no repeated text.
 Same seed and epoch -> same batches.
@@ -22,9 +24,10 @@ from sentence_transformers.base.sampler import DefaultBatchSampler
 
 
 class BatchStrategy(ABC):
-    """Chooses the kind of each batch: "xx", "xy", or a mixed batch ("mix:<n_xx>")."""
+    """Chooses the kind of each batch: "xx", "xy", "xx-mix", or a mixed batch ("mix:<n_xx>")."""
 
     name: str = ""
+    only_lang: str | None = None  # X-X batches restricted to this training language (En-En)
 
     def p_xx(self, table: PairTable) -> float:
         return 0.0
@@ -38,6 +41,22 @@ class MonolingualStrategy(BatchStrategy):
 
     def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> str:
         return "xx"
+
+
+class MixedMonolingualStrategy(BatchStrategy):
+    """LAReQA's X-X: every pair same-language, the languages of a batch mixed (drawn from all X-X pairs)."""
+
+    name = "xx-mix"
+
+    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> str:
+        return "xx-mix"
+
+
+class EnglishStrategy(MonolingualStrategy):
+    """LAReQA's En-En: English question-answer pairs only."""
+
+    name = "en-en"
+    only_lang = "en"
 
 
 class CrossLingualStrategy(BatchStrategy):
@@ -82,6 +101,8 @@ STRATEGIES: dict[str, type[BatchStrategy]] = {
     "xx": MonolingualStrategy,
     "xy": CrossLingualStrategy,
     "hybrid": HybridStrategy,
+    "xx-mix": MixedMonolingualStrategy,
+    "en-en": EnglishStrategy,
 }
 
 
@@ -157,6 +178,12 @@ class StrategyBatchSampler(DefaultBatchSampler):
         xx = table.is_xx
         self._xx_rows = {code: np.flatnonzero(xx & (table.q_lang == code)) for code in range(len(table.langs))}
         self._xx_rows = {c: r for c, r in self._xx_rows.items() if len(r)}
+        if strategy.only_lang is not None:
+            only = table.langs.index(strategy.only_lang) if strategy.only_lang in table.langs else -1
+            self._xx_rows = {c: r for c, r in self._xx_rows.items() if c == only}
+            if not self._xx_rows:
+                raise ConfigError(f"strategy {strategy.name} needs {strategy.only_lang} pairs: add it to --train-langs")
+        self._xx_all = np.flatnonzero(xx)
         self._xy_rows = np.flatnonzero(~xx)
         needs_xy = isinstance(strategy, CrossLingualStrategy) or (
             isinstance(strategy, HybridStrategy) and strategy.p_xx(table) < 1
@@ -183,6 +210,7 @@ class StrategyBatchSampler(DefaultBatchSampler):
         rng = np.random.default_rng([self.seed, epoch])
         xx_pools = {c: _Pool(rows, rng) for c, rows in self._xx_rows.items()}
         xy_pool = _Pool(self._xy_rows, rng)
+        mixed_pool = _Pool(self._xx_all, rng)
         n_batches = len(self) // self.num_replicas  # global batches
         total = self.total_batches or n_batches
         size = self.global_size
@@ -193,6 +221,9 @@ class StrategyBatchSampler(DefaultBatchSampler):
             if kind == "xy":
                 batch = xy_pool.take(size, groups, texts, self.table)
                 label = "xy"
+            elif kind == "xx-mix":
+                batch = mixed_pool.take(size, groups, texts, self.table)
+                label = "xx-mix"
             elif kind == "xx":
                 lang = self._xx_lang(rng)
                 batch = xx_pools[lang].take(size, groups, texts, self.table)
@@ -213,10 +244,12 @@ class StrategyBatchSampler(DefaultBatchSampler):
                     yield batch[r * self.batch_size : (r + 1) * self.batch_size]
 
     def composition(self, steps: int | None = None) -> dict[str, int]:
-        """Counts of batch kinds among the first `steps` batches yielded: {"xx": .., "xy": .., "mix": ..}."""
+        """Counts of batch kinds among the first `steps` batches yielded: {"xx": .., "xy": .., "mix": ..} (and
+        "xx-mix" when there are LAReQA X-X batches)."""
         out = {"xx": 0, "xy": 0, "mix": 0}
         for label in self.history[:steps]:
-            out[label.split(":", 1)[0]] += 1
+            kind = label.split(":", 1)[0]
+            out[kind] = out.get(kind, 0) + 1
         return out
 
 

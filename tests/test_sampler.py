@@ -157,7 +157,7 @@ def test_monolingual_training_data_cannot_feed_xy() -> None:
 
 
 def test_unknown_strategy() -> None:
-    with pytest.raises(ConfigError, match=r"unknown strategy 'xz' \(allowed: xx, xy, hybrid\)"):
+    with pytest.raises(ConfigError, match=r"unknown strategy 'xz' \(allowed: xx, xy, hybrid, xx-mix, en-en\)"):
         make_strategy("xz")
 
 
@@ -170,3 +170,25 @@ def test_group_sample_is_seeded_and_keeps_whole_groups() -> None:
     a = build_pairs(parts, max_groups=30, seed=1)
     assert a == build_pairs(parts, max_groups=30, seed=1)
     assert len({p.group for p in a}) == 30
+
+
+def test_lareqa_xx_batches_mix_languages_of_same_language_pairs(table: PairTable) -> None:
+    """LAReQA's X-X: every pair has question and answer in one language, but a batch holds several languages."""
+    sampler, batches = _batches(table, "xx-mix")
+    _common_invariants(table, batches)
+    n_langs = []
+    for batch in batches:
+        assert (table.q_lang[batch] == table.a_lang[batch]).all()
+        n_langs.append(len(set(table.q_lang[batch].tolist())))
+    assert np.mean(n_langs) > 4  # 32 pairs drawn over 7 languages (en holds 27 % of the X-X pairs)
+    assert sampler.composition() == {"xx": 0, "xy": 0, "mix": 0, "xx-mix": len(batches)}
+
+
+def test_en_en_trains_on_english_pairs_only(table: PairTable) -> None:
+    _, batches = _batches(table, "en-en")
+    _common_invariants(table, batches)
+    en = table.langs.index("en")
+    assert all((table.q_lang[b] == en).all() and (table.a_lang[b] == en).all() for b in batches)
+    no_en = PairTable.from_pairs([p for p in table.pairs if "en" not in (p.q_lang, p.a_lang)])
+    with pytest.raises(ConfigError, match="en-en needs en pairs"):
+        StrategyBatchSampler(list(range(len(no_en))), 8, True, table=no_en, strategy=make_strategy("en-en"))

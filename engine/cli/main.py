@@ -53,6 +53,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard-size", type=int, help="stream candidate embeddings to disk shards of N rows (huge pools)")
     p.add_argument("--index", choices=["exact", "ivf", "hnsw"], default="exact", help="top-k search (mAP stays exact)")
     p.add_argument("--yes", action="store_true", help="start encoding a corpus estimated above an hour (MIRACL)")
+    p.add_argument("--corpus-limit", type=int,
+                   help="xor-retrieve: gold passages + N sampled others instead of the whole collection")  # fmt: skip
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
     p.add_argument("--out", type=Path, help="run directory (default: runs/<time>-<kind>)")
     p.add_argument("--json", action="store_true", help="print the results document as JSON")
@@ -67,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="fine-tune with a batch strategy, then evaluate zero-shot")
     _common(p)
-    p.add_argument("--strategy", required=True, choices=["xx", "xy", "hybrid"])
+    p.add_argument("--strategy", required=True, choices=["xx", "xy", "hybrid", "xx-mix", "en-en"])
     p.add_argument("--hybrid-p", type=_p, default=0.5, help="P(X-X batch), or 'proportional' (default 0.5)")
     p.add_argument("--hybrid-p-end", type=float, help="linear schedule for p towards this value")
     p.add_argument("--hybrid-mix", choices=["batch", "within"], default="batch")
@@ -153,6 +155,7 @@ def _run_config(args: argparse.Namespace) -> Any:
         "shard_size": args.shard_size,
         "index": args.index,
         "allow_large": args.yes,
+        "corpus_limit": args.corpus_limit,
         "device": args.device,
     }
     if args.command == "train":

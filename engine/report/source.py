@@ -17,12 +17,12 @@ from hbt.engine.events import TrainStep, read_events
 from hbt.engine.io import read_json
 from hbt.engine.rundir import RunDir
 
-STRATEGY_ORDER = ("none", "xx", "xy", "hybrid")
+STRATEGY_ORDER = ("none", "en-en", "xx-mix", "xx", "xy", "hybrid")
 _READ_ERRORS = (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError)
 
 
 def strategy_key(strategy: str) -> tuple[int, str]:
-    """Sort key: none, xx, xy, hybrid, then any other strategy by name."""
+    """Sort key: none, en-en, xx-mix, xx, xy, hybrid, then any other strategy by name."""
     return (STRATEGY_ORDER.index(strategy), "") if strategy in STRATEGY_ORDER else (len(STRATEGY_ORDER), strategy)
 
 
