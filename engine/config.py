@@ -27,7 +27,8 @@ def paper_name(strategy: str) -> str:
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POSITIVE = ("steps", "epochs", "batch_size", "lr", "scale", "mini_batch_size", "max_seq_length", "max_train_pairs",
-            "max_queries", "eval_batch_size", "checkpoint_steps", "train_top_layers")  # fmt: skip
+            "max_queries", "eval_batch_size", "checkpoint_steps", "train_top_layers", "eval_steps",
+            "early_stopping_patience")  # fmt: skip
 INDEXES = ("exact", "ivf", "hnsw")  # top-k search over the multilingual pool (ranks and mAP are always exact)
 
 
@@ -61,6 +62,12 @@ class RunConfig:
     train_top_layers: int | None = None  # train only the top N transformer layers (+ pooling); None: all
     frozen_cache: bool = True  # with train_top_layers: compute the frozen bottom once per unique text (shared)
     max_train_pairs: int | None = None
+    hard_negatives: bool = False  # one hard negative per pair: a non-answer sentence of the answer's paragraph
+    weight_decay: float = 0.0  # AdamW weight decay (2408.10536: 0.01)
+    # early stopping on a held-out validation split (2408.10536 picks the checkpoint of lowest validation loss)
+    validation_fraction: float | None = None  # share of the training question groups held out for validation
+    eval_steps: int = 50  # validation loss every N steps (with validation_fraction)
+    early_stopping_patience: int | None = None  # stop after N evaluations without a lower validation loss
     split_by_article: bool = False  # allow train_data == eval dataset, split by article (asserted disjoint)
     eval_batch_size: int = 64
     shard_size: int | None = None  # stream candidate embeddings to on-disk shards of N rows (pools beyond memory)
@@ -73,6 +80,11 @@ class RunConfig:
     precision: str = "auto"  # auto (bf16 on a GPU that has it, else fp16; fp32 on CPU/MPS) | fp32 | bf16 | fp16
 
     def validate(self) -> RunConfig:
+        for key in ("langs", "train_langs", "eval_data"):
+            values = getattr(self, key)
+            if values is not None and (not values or not all(isinstance(v, str) and v.strip() for v in values)):
+                hint = "; leave it out for all languages" if key != "eval_data" else ""
+                raise ConfigError(f"{key} has an empty value ({values!r}){hint}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy {self.strategy!r} (allowed: {', '.join(STRATEGIES)})")
         if self.text_mode not in ("sentence", "sentence+context"):
@@ -110,6 +122,12 @@ class RunConfig:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.hybrid_p_end is not None and not 0 <= self.hybrid_p_end <= 1:
             raise ConfigError(f"hybrid_p_end must be in [0, 1], got {self.hybrid_p_end}")
+        if self.validation_fraction is not None and not 0 < self.validation_fraction < 0.5:
+            raise ConfigError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
+        if self.early_stopping_patience is not None and self.validation_fraction is None:
+            raise ConfigError("early_stopping_patience needs a validation split: set validation_fraction too")
+        if not self.weight_decay >= 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.steps is None and self.epochs is None:
             raise ConfigError("give steps or epochs")
         return self

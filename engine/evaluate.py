@@ -19,6 +19,7 @@ import numpy as np
 from hbt.engine import ann, bias, metrics
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.miracl import CorpusTask
+from hbt.engine.data.xor import XorTask
 from hbt.engine.encode import EmbeddingCache, Encoder, encode_unique
 from hbt.engine.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.search import relevant_ranks, top_k, trec_order
@@ -62,7 +63,7 @@ class _Settings:
 
 
 def evaluate_benchmark(
-    bench: Benchmark | CorpusTask,
+    bench: Benchmark | CorpusTask | XorTask,
     encoder: Encoder,
     *,
     text_mode: str = "sentence",
@@ -82,6 +83,13 @@ def evaluate_benchmark(
     multilingual top-k (language bias) comes from that approximate index, and summary["search"] reports its
     recall@10 against exact search; ranks and every rank metric (mAP, ...) stay exact.
     """
+    if isinstance(bench, XorTask):  # XOR-Retrieve over its whole passage collection
+        from hbt.engine.xor_eval import evaluate_xor
+
+        return evaluate_xor(
+            bench, encoder, text_mode=text_mode, cache=cache, bus=bus, shard_size=shard_size,
+            shard_dtype=shard_dtype, shard_dir=shard_dir, allow_large=allow_large,
+        )  # fmt: skip
     if isinstance(bench, CorpusTask):
         from hbt.engine.corpus_eval import evaluate_corpus
 
@@ -106,6 +114,11 @@ def evaluate_benchmark(
         t_encode = time.perf_counter() - t0
         bus.stage("search", bench.name)
         s = _search_settings(bench, q_emb, candidates, index, bus)
+        answer_recall = None
+        if bench.answers:  # XOR-Retrieve: the official R@2kt / R@5kt beside the rank metrics
+            from hbt.engine.xor_eval import benchmark_answer_recall
+
+            answer_recall = benchmark_answer_recall(bench, q_emb, candidates, bus)
     t_total = time.perf_counter() - t0
 
     summary: dict[str, Any] = {
@@ -126,6 +139,9 @@ def evaluate_benchmark(
         "encoded": {"queries": n_q, "candidates": n_c},
         "timings": {"encode_s": round(t_encode, 3), "search_s": round(t_total - t_encode, 3)},
     }
+    if answer_recall is not None:
+        summary["answer_recall"] = answer_recall
+        summary["pool"] = f"{len(bench.candidates):,} passages: the gold ones + a seeded sample (--corpus-limit)"
     if shard_size or index != "exact":
         summary["search"] = {
             "shard_size": shard_size,
@@ -193,6 +209,10 @@ def _search_settings(
                 (out.mono if x == y else out.cross)[x if x == y else f"{x}-{y}"] = result
             done += 1
             bus.progress("search", done, total)
+        if x not in pool_langs:  # no candidate in the query's language (XOR-Retrieve): cross-lingual rows only
+            done += 1
+            bus.progress("search", done, total)
+            continue
         ranks = relevant_ranks(qx, c_emb, rel_global) if found is None else found.ranks[x]
         out.multi[x], rows = _setting_metrics(ranks, qids, out.per_query.setdefault(f"multi/{x}", {}))
         out.multi_rows += rows

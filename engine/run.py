@@ -83,7 +83,9 @@ def build_training_table(config: RunConfig, split: ArticleSplit | None = None) -
     parts = load_lareqa_parts(config.train_data, resolve_data_dir(config.data_dir), langs)
     if split is not None:
         parts = training_side(parts, split)
-    pairs = build_pairs(parts, max_groups=config.max_train_pairs, seed=config.seed)
+    pairs = build_pairs(
+        parts, max_groups=config.max_train_pairs, seed=config.seed, hard_negatives=config.hard_negatives
+    )
     if not pairs:
         raise ConfigError(f"no training pairs in {config.train_data} for languages {','.join(langs)}")
     return PairTable.from_pairs(pairs)

@@ -266,12 +266,14 @@ def test_eval_backbone_laser2_offline_from_a_prefilled_cache(tmp_path: Path) -> 
     assert "r@2kt" in xor["answer_recall"]["macro"]
 
 
-def test_missing_cache_offline_is_one_line(tmp_path: Path) -> None:
-    env = {**os.environ, "HBT_OFFLINE": "1", "HBT_CACHE_DIR": str(tmp_path / "empty")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "hbt.engine.cli", "eval", "--backbone", "laser2", "--eval-data", "xor-retrieve",
-         "--data-dir", str(Path(__file__).parent / "fixtures" / "data"), "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert proc.returncode == 2 and len(lines) == 1 and "laser2.pt" in lines[0], proc.stderr
+def test_missing_cache_offline_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    from hbt.engine.cli.main import main
+
+    monkeypatch.setenv("HBT_OFFLINE", "1")
+    monkeypatch.setenv("HBT_CACHE_DIR", str(tmp_path / "empty"))
+    data = str(Path(__file__).parent / "fixtures" / "data")
+    code = main(["eval", "--backbone", "laser2", "--eval-data", "xor-retrieve", "--corpus-limit", "3",
+                 "--data-dir", data, "--out", str(tmp_path / "run")])  # fmt: skip
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "laser2.pt" in lines[0] and lines[0].startswith("hbt: "), lines
+    assert not (tmp_path / "run").exists()

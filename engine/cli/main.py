@@ -14,10 +14,15 @@ from typing import Any, NoReturn
 from hbt.engine import faults
 from hbt.engine.errors import ConfigError, UserError
 from hbt.engine.interrupts import CancelFlag, Cancelled, sigint_cancels
+from hbt.engine.text import safe
 
 
 def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+    """Comma-separated non-empty values: `,`, an empty string or `en,,de` are errors (not "all languages")."""
+    items = [v.strip() for v in value.split(",")]
+    if not value.strip() or not all(items):
+        raise argparse.ArgumentTypeError(f"empty value in {value!r} (expected comma-separated names, e.g. de,en)")
+    return items
 
 
 def _ints(value: str) -> list[int]:
@@ -132,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", type=Path)
     p.add_argument("--format", choices=["md", "csv", "json", "latex"], default="md")
     p.add_argument("--output", type=Path, help="file to write (default: print)")
+    from hbt.engine.cli.corpus import add_parser
+
+    add_parser(sub)
     p = sub.add_parser("reindex", help="rebuild the results index from the run directories")
     p.add_argument("root", type=Path, nargs="?", default=Path("runs"))
     return parser
@@ -211,6 +219,7 @@ def cmd_single(args: argparse.Namespace, console: Any) -> int:
 
 def cmd_list(args: argparse.Namespace, console: Any) -> int:
     from rich.table import Table
+    from rich.text import Text
 
     if args.what == "datasets":
         from hbt.engine.data.registry import DATASETS
@@ -244,14 +253,14 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
         store.refresh()  # pick up runs written since the last listing
         runs = store.list_runs()
         table = Table("id", "backbone", "strategy", "seed", "status", "mono mAP", "cross mAP", "multi mAP", "path")
-        for r in runs:
+        for r in runs:  # every string comes from a file: escaped, never read as Rich markup
             table.add_row(
-                *(str(r.get(k, "")) for k in ("id", "backbone", "strategy", "seed", "status")),
+                *(Text(safe(r.get(k, ""))) for k in ("id", "backbone", "strategy", "seed", "status")),
                 *(
                     f"{r[k]:.4f}" if isinstance(r.get(k), float) else "—"
                     for k in ("mono_map", "cross_map", "multi_map")
                 ),
-                str(r.get("path", "")),
+                Text(safe(r.get("path", ""))),
             )
     console.print(table)
     return 0
@@ -261,9 +270,11 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     from hbt.engine.environment import quiet_third_party_output
 
     quiet_third_party_output()
+    from rich.console import Console
+
+    from hbt.engine import grid
     from hbt.engine.cli.display import RichListener
     from hbt.engine.events import EventBus
-    from hbt.engine.grid import run_grid
     from hbt.engine.presets import apply_overrides, load_preset
 
     preset = load_preset(args.preset)
@@ -300,14 +311,22 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     faults.install(bus)
     with RichListener(console) as listener, sigint_cancels(CancelFlag(), listener.notice) as cancel:
         bus.subscribe(listener)
-        summary = run_grid(preset, out, bus, resume=args.resume is not None, cancel=cancel, runner=runner)
+        summary = grid.run_grid(preset, out, bus, resume=args.resume is not None, cancel=cancel, runner=runner)
+    cells = grid.cell_states(out)
     if summary["cancelled"]:
-        done = f"{summary['complete']} of {len(preset.cells())} cells complete"
-        raise Cancelled(f"({done}); continue with: hbt-bench run {args.preset} --resume {out}")
+        done = f"{summary['complete']} of {len(cells) or len(preset.cells())} cells complete"
+        stopped = next((c for c in cells if c["status"] == "cancelled"), None)
+        where = f"cell {stopped['id']} {stopped['error'].removeprefix('stopped ')} " if stopped else ""
+        raise Cancelled(f"{where}({done}); continue with: hbt-bench run {args.preset} --resume {out}")
     from hbt.engine.report.export import print_tables
 
-    print_tables(out, console)
-    console.print(f"grid: {out}  ({summary['complete']} complete, {summary['failed']} failed)")
+    err = Console(stderr=True)
+    for cell in cells:  # every failed cell with its one-line reason (escaped: it comes from a file)
+        if cell["status"] == "failed":
+            err.print(f"hbt: cell {safe(cell['id'])} failed: {safe(cell['error'])}", markup=False, highlight=False)
+    if summary["complete"]:
+        print_tables(out, console)
+    console.print(f"grid: {out}  ({summary['complete']} complete, {summary['failed']} failed)", markup=False)
     return 0 if summary["failed"] == 0 else 1
 
 
@@ -337,7 +356,9 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
     return 0
 
 
+HUB_COMMANDS = ("eval", "train", "run")
 COMMANDS = {
+    "encode-corpus": lambda args, console: _corpus_command(args, console),
     "eval": cmd_single,
     "train": cmd_single,
     "run": cmd_run,
@@ -349,6 +370,12 @@ COMMANDS = {
 }
 
 
+def _corpus_command(args: argparse.Namespace, console: Any) -> int:
+    from hbt.engine.cli.corpus import cmd_encode_corpus
+
+    return cmd_encode_corpus(args, console)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
@@ -357,12 +384,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True)
     try:
         args = build_parser().parse_args(argv)
-        from hbt.engine.hub import go_offline_if_unreachable
+        if args.command in HUB_COMMANDS:  # the others never load a model or a dataset: no network probe
+            from hbt.engine.hub import go_offline_if_unreachable
 
-        go_offline_if_unreachable()
+            go_offline_if_unreachable()
         return COMMANDS[args.command](args, console)
     except UserError as exc:
-        err.print(f"hbt: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"hbt: {safe(exc)}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
     except Cancelled as exc:
         err.print(f"hbt: {exc}", markup=False, highlight=False, soft_wrap=True)

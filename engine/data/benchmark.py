@@ -41,6 +41,7 @@ class Benchmark:
     candidates: list[Candidate]
     qrels: dict[str, set[str]]
     _by_lang: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    answers: dict[str, list[str]] = field(default_factory=dict, repr=False)  # query id -> short answers (XOR R@kt)
 
     @property
     def languages(self) -> list[str]:
@@ -83,4 +84,5 @@ class Benchmark:
         candidates = [c for c in self.candidates if c.lang in keep]
         cand_ids = {c.id for c in candidates}
         qrels = {q.id: self.qrels[q.id] & cand_ids for q in queries}
-        return Benchmark(self.name, queries, candidates, qrels)
+        answers = {q.id: self.answers[q.id] for q in queries if q.id in self.answers}
+        return Benchmark(self.name, queries, candidates, qrels, answers=answers)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hbt.engine.data import lareqa, miracl, tydi
+from hbt.engine.data import lareqa, miracl, tydi, xor
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.errors import ConfigError, DataError, OfflineError, one_of
 from hbt.engine.hub import hub_reachable
@@ -52,6 +52,12 @@ DATASETS: dict[str, DatasetSpec] = {
         "miracl-judged", MIRACL_LANGS, False, "as miracl (only the judged passages are kept)",
         "hub: miracl/miracl (dev, with its judged passages); pool: judged passages only", "Apache-2.0",
         pool="judged passages only",
+    ),
+    "xor-retrieve": DatasetSpec(
+        "xor-retrieve", xor.XOR_LANGS, False,
+        "xor-retrieve/{xor_dev_retrieve_eng_span_v1_1.jsonl, enwiki_20190201_w100.tsv (id, text, title)}",
+        "nlp.cs.washington.edu/xorqa (XOR-TyDi v1.1 dev + English Wikipedia passages); questions -> English",
+        "CC BY-SA 4.0",
     ),
 }  # fmt: skip
 
@@ -154,12 +160,15 @@ LOADERS: dict[str, Callable[[Path | None, list[str]], Benchmark | miracl.CorpusT
 
 
 def load_eval(
-    name: str, data_dir: str | Path | None = None, langs: list[str] | None = None
-) -> Benchmark | miracl.CorpusTask:
+    name: str, data_dir: str | Path | None = None, langs: list[str] | None = None, corpus_limit: int | None = None
+) -> Benchmark | miracl.CorpusTask | xor.XorTask:
     """Load a named evaluation dataset restricted to `langs` (default: all of the dataset's languages): an in-memory
     Benchmark, or for `miracl` (whole corpora) a CorpusTask whose corpora are streamed at evaluation."""
     chosen = check_langs(name, langs)
-    bench = LOADERS[name](resolve_data_dir(data_dir), chosen)
+    if name == "xor-retrieve":  # corpus_limit N: gold passages + N sampled, in memory; None: the whole collection
+        bench: Benchmark | miracl.CorpusTask | xor.XorTask = xor.load(resolve_data_dir(data_dir), chosen, corpus_limit)
+    else:
+        bench = LOADERS[name](resolve_data_dir(data_dir), chosen)
     if not bench.queries:
         raise ConfigError(f"{name}: no queries in languages {', '.join(chosen)}")
     return bench

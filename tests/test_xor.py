@@ -1,0 +1,202 @@
+"""XOR-Retrieve: the loader (published JSONL + DPR TSV formats), --corpus-limit, the official R@kt metric by hand,
+and evaluation in memory and over the streamed whole collection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hbt.engine import xor_metric
+from hbt.engine.data import xor
+from hbt.engine.data.registry import load_eval
+from hbt.engine.errors import DataError
+from hbt.engine.evaluate import evaluate_benchmark
+
+FIXTURES = Path(__file__).parent / "fixtures" / "data"
+XOR_DIR = FIXTURES / "xor-retrieve"
+
+
+# ---- R@kt, computed by hand ----------------------------------------------------------------------------------------
+def words(n: int, word: str = "w") -> str:
+    return " ".join([word] * n)
+
+
+def test_answer_in_first_passage_hits_both_budgets() -> None:
+    ranked = [f"The capital is Helsinki. {words(3000)}"]
+    for budget in (2000, 5000):
+        assert xor_metric.hit(ranked, ["Helsinki"], budget, str.split)
+
+
+def test_answer_after_2000_tokens_counts_only_at_5000() -> None:
+    # passages of 1,000 tokens each: the answer is the 2,001st token (third passage, first word)
+    ranked = [words(1000), words(1000), "Volga " + words(999)]
+    assert not xor_metric.hit(ranked, ["Volga"], 2000, str.split)
+    assert xor_metric.hit(ranked, ["Volga"], 5000, str.split)
+    assert xor_metric.top_tokens(ranked, 2000, str.split)[1] == 2000  # the loop stops once 2,000 are reached
+
+
+def test_answer_cut_at_the_budget_boundary_misses() -> None:
+    # tokens 1..1999 filler, 2000 = "King", 2001 = "Sejong": the two-word answer is cut in half at 2kt
+    ranked = [words(1999) + " King Sejong"]
+    assert not xor_metric.hit(ranked, ["King Sejong"], 2000, str.split)
+    assert xor_metric.hit(ranked, ["King"], 2000, str.split)
+    assert xor_metric.hit(ranked, ["King Sejong"], 5000, str.split)
+
+
+def test_substring_match_is_case_sensitive_and_inside_words() -> None:
+    # the official check is `answer in " ".join(tokens)`: inside a longer word counts, another case does not
+    assert xor_metric.hit(["concatenate strings"], ["cat"], 2000, str.split)
+    assert not xor_metric.hit(["Helsinki"], ["helsinki"], 2000, str.split)
+
+
+def test_nltk_tokens_decide_multiword_matches() -> None:
+    _, tokenize = xor_metric.tokenizer()
+    assert tokenize("Tokyo's university, founded in 1877.")[:3] == ["Tokyo", "'s", "university"]
+    # "Tokyo's" is tokenised to "Tokyo 's", so the answer string "Tokyo's" is not found (as in the official script)
+    assert not xor_metric.hit(["Tokyo's university"], ["Tokyo's"], 2000, tokenize)
+    assert xor_metric.hit(["Tokyo's university"], ["Tokyo"], 2000, tokenize)
+
+
+def test_per_language_rates_macro_mean_and_yes_no_skipped() -> None:
+    ranked = {
+        "ar:1": ["Cairo is big"],  # hit
+        "ar:2": ["nothing here"],  # miss
+        "ar:3": ["yes"],  # yes/no only: not counted
+        "ja:1": [words(1500), words(600) + " 1877"],  # token 2101: miss at 2kt, hit at 5kt
+    }
+    answers = {"ar:1": ["Cairo"], "ar:2": ["28"], "ar:3": ["yes"], "ja:1": ["1877"]}
+    langs = {"ar:1": "ar", "ar:2": "ar", "ar:3": "ar", "ja:1": "ja"}
+    out = xor_metric.answer_recall(ranked, answers, langs, tokenize=str.split)
+    per = out["per_language"]
+    assert per["ar"] == {"r@2kt": 0.5, "r@5kt": 0.5, "n_queries": 2}
+    assert per["ja"] == {"r@2kt": 0.0, "r@5kt": 1.0, "n_queries": 1}
+    assert out["macro"] == {"r@2kt": 0.25, "r@5kt": 0.75, "n_queries": 3}  # unweighted over languages
+    assert out["queries_short_of_tokens"] == 3  # every question here retrieved fewer than 5,000 tokens
+
+
+# ---- the loader ------------------------------------------------------------------------------------------------------
+def test_questions_and_collection_in_the_published_formats() -> None:
+    questions = xor.read_questions(XOR_DIR / "xor_dev_retrieve_eng_span_v1_1.jsonl")
+    assert len(questions) == 16 and {q.lang for q in questions} == set(xor.XOR_LANGS)
+    first = questions[0]
+    assert (first.id, first.lang, first.answers, first.gold) == ("-1001", "ar", ("Cairo",), ("5",))
+    passages = list(xor.Collection(XOR_DIR / "enwiki_20190201_w100.tsv").passages())
+    assert len(passages) == 30 and passages[0][0] == "1" and passages[0][2] == "Helsinki"  # header skipped
+    assert passages[17][1].endswith('The Finnish word "sauna" is used worldwide.')  # DPR's csv quoting undone
+
+
+def test_tevatron_rows_are_read_too(tmp_path: Path) -> None:
+    row = {"query_id": "7", "query": "Q?", "lang": "fi", "answers": ["a"], "positive_passages": [{"docid": "12"}]}
+    (tmp_path / "q.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    (q,) = xor.read_questions(tmp_path / "q.jsonl")
+    assert (q.id, q.question, q.gold) == ("7", "Q?", ("12",))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"id": "1", "question": "q", "lang": "de"}', "not an XOR-TyDi language"),
+        ('{"id": "1", "lang": "fi"}', "field 'question'"),
+        ('{"id": "1", "question": "q", "lang": "fi", "answers": "x"}', "'answers' should be a list"),
+        ('{"id": "1", "question": "q", "lang": "fi", "positive_ctxs": [{"title": "t"}]}', "has no 'passage_id'"),
+        ("{not json", "not valid JSON"),
+    ],
+)
+def test_bad_question_lines_are_one_line_errors(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=message) as info:
+        xor.read_questions(path)
+    assert "\n" not in str(info.value) and f"{path}:1" in str(info.value)
+
+
+def test_bad_tsv_line_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.tsv"
+    path.write_text("id\ttext\ttitle\n1\tsome text\tT\n2\tonly two fields\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"c\.tsv:3: expected 3 tab-separated fields"):
+        list(xor.Collection(path).passages())
+
+
+def test_corpus_limit_keeps_gold_plus_a_seeded_sample() -> None:
+    collection = xor.Collection(XOR_DIR / "enwiki_20190201_w100.tsv")
+    gold = {"5", "9", "1"}
+    one = xor.limited_passages(collection, gold, 4, seed=0)
+    ids = [p[0] for p in one]
+    assert gold <= set(ids) and len(ids) == 7
+    assert ids == sorted(ids, key=int)  # collection order
+    assert [p[0] for p in xor.limited_passages(collection, gold, 4, seed=0)] == ids  # seeded: the same sample
+    assert len({tuple(p[0] for p in xor.limited_passages(collection, gold, 4, seed=s)) for s in range(5)}) > 1
+    assert len(xor.limited_passages(collection, gold, 100)) == 30  # more than there are: everything
+    with pytest.raises(DataError, match="gold passage id"):
+        xor.limited_passages(collection, {"999"}, 2)
+
+
+def test_load_eval_gives_a_limited_benchmark_or_the_whole_collection() -> None:
+    bench = load_eval("xor-retrieve", FIXTURES, ["fi", "ja"], corpus_limit=2)
+    assert {q.lang for q in bench.queries} == {"fi", "ja"} and len(bench.queries) == 5
+    assert len(bench.candidates) == 4 + 2 and {c.lang for c in bench.candidates} == {"en"}
+    assert bench.qrels["fi:-3001"] == {"en:1"} and bench.qrels["fi:-3003"] == set()  # no gold known: empty
+    assert bench.answers["ja:-4002"] == ["3,776.24 m", "3776 m"]
+    task = load_eval("xor-retrieve", FIXTURES, ["ko"])
+    assert isinstance(task, xor.XorTask) and len(task.queries) == 2
+    assert task.subset(max_queries=1).queries[0].lang == "ko"
+
+
+def test_a_questions_only_file_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "xor-retrieve"
+    folder.mkdir()
+    (folder / "xor_test_retrieve_eng_span_q_only_v1_1.jsonl").write_text(
+        '{"id": "1", "question": "q", "lang": "fi"}\n', encoding="utf-8"
+    )
+    (folder / "c.tsv").write_text("id\ttext\ttitle\n1\tt\tT\n", encoding="utf-8")
+    with pytest.raises(DataError, match="cannot be scored"):
+        load_eval("xor-retrieve", tmp_path, ["fi"])
+
+
+# ---- evaluation --------------------------------------------------------------------------------------------------
+class AnswerEncoder:
+    """Maps each text to the one-hot direction of the first fixture answer it contains (else a shared direction):
+    a question and the passages holding its answer coincide, so retrieval is perfect by construction."""
+
+    fingerprint = "answer-oracle"
+
+    def __init__(self) -> None:
+        questions = xor.read_questions(XOR_DIR / "xor_dev_retrieve_eng_span_v1_1.jsonl")
+        self.keys = {q.question: q.answers[0] for q in questions}
+        self.answers = sorted({a for q in questions for a in q.answers[:1] if a not in ("yes", "no")})
+
+    def encode(self, texts: list[str], role: str) -> np.ndarray:
+        out = np.zeros((len(texts), len(self.answers) + 1), np.float32)
+        for i, text in enumerate(texts):
+            key = self.keys.get(text, text)
+            hits = [j for j, a in enumerate(self.answers) if a in key]
+            out[i, hits[0] if hits else -1] = 1.0
+        return out
+
+
+def test_in_memory_evaluation_reports_cross_lingual_rows_and_answer_recall() -> None:
+    bench = load_eval("xor-retrieve", FIXTURES, list(xor.XOR_LANGS), corpus_limit=5)
+    summary = evaluate_benchmark(bench, AnswerEncoder()).summary
+    assert summary["monolingual"]["per_language"] == {}
+    pairs = summary["cross_lingual"]["per_pair"]
+    assert set(pairs) == {f"{x}-en" for x in xor.XOR_LANGS}
+    assert all(m["mrr@10"] == 1.0 for m in pairs.values())  # the oracle ranks the gold passage first
+    recall = summary["answer_recall"]
+    assert recall["macro"]["r@2kt"] == 1.0 and recall["macro"]["n_queries"] == 15  # the yes/no question left out
+    assert "passages" in summary["pool"]
+
+
+def test_whole_collection_is_streamed_into_shards_and_matches_in_memory(tmp_path: Path) -> None:
+    task = load_eval("xor-retrieve", FIXTURES, list(xor.XOR_LANGS))
+    full = evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "shards").summary
+    assert full["n_candidates"] == 30 and full["corpus"]["passages"] == 30
+    assert len(list((tmp_path / "shards").rglob("shard-*.npy"))) == 5  # 30 passages / 7 per shard
+    memory = evaluate_benchmark(load_eval("xor-retrieve", FIXTURES, list(xor.XOR_LANGS), corpus_limit=1000),
+                                AnswerEncoder()).summary  # fmt: skip
+    assert full["answer_recall"]["per_language"] == memory["answer_recall"]["per_language"]
+    for pair, m in memory["cross_lingual"]["per_pair"].items():
+        assert full["cross_lingual"]["per_pair"][pair]["mrr@10"] == m["mrr@10"]
+    again = evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "shards").summary
+    assert again["encoded"]["candidates"] == 0  # complete shards are reused, nothing re-encoded
