@@ -24,9 +24,6 @@ from hbt.engine.backbones.tiny_real import write_laser_files
 from hbt.engine.errors import ConfigError, OfflineError, UserError
 from torch import nn
 
-pytest.importorskip("sentencepiece")
-pytest.importorskip("sacremoses")
-
 TEXTS = [
     "Hello, World!",
     "Столица Финляндии — Хельсинки.",
