@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from hbt.engine import ann, bias, metrics
+from hbt.engine.backbones._util import register_text_languages, wants_text_languages
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.miracl import CorpusTask
 from hbt.engine.data.xor import XorTask
@@ -99,6 +100,10 @@ def evaluate_benchmark(
         )  # fmt: skip
     t0 = time.perf_counter()
     bench = in_trec_order(bench)
+    model = getattr(encoder, "model", None)
+    if model is not None and wants_text_languages(model):  # mBART-50: each text gets its language's code
+        languages = {q.text: q.lang for q in bench.queries} | {c.text(text_mode): c.lang for c in bench.candidates}
+        register_text_languages(model, languages)
     bus.stage("encode", f"{bench.name}: {len(bench.queries)} queries, {len(bench.candidates)} candidates")
     q_emb, n_q = encode_unique(encoder, [q.text for q in bench.queries], "query", mode=text_mode, cache=cache, bus=bus)
     texts = [c.text(text_mode) for c in bench.candidates]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
@@ -20,7 +21,7 @@ from hbt.engine.errors import ConfigError, UserError
 from hbt.engine.evaluate import evaluate_benchmark
 from hbt.engine.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
 from hbt.engine.interrupts import Cancelled
-from hbt.engine.io import ensure_dir, read_json, write_json
+from hbt.engine.io import ensure_dir, read_json, write_error, write_json
 from hbt.engine.pairs import PairTable, build_pairs
 from hbt.engine.paths import cache_dir
 from hbt.engine.rundir import RunDir
@@ -106,19 +107,64 @@ def _prior_curve(run: RunDir, up_to: int) -> list[tuple[int, float]]:
 
 
 def _save_model_atomically(model: Any, target: Path) -> None:
+    """Save into `<target>.partial`, then rename: a failed save leaves neither a partial folder nor a torn model.
+    A full disk is a one-line OutputError (safetensors reports it as SafetensorError, not OSError)."""
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     from hbt.engine.backbones.partial import saved_as_plain
 
-    with saved_as_plain(model):
-        model.save(str(partial))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(partial, target)
+    try:
+        with saved_as_plain(model):
+            model.save(str(partial))
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(partial, target)
+    except Exception as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise write_error(target, exc) from exc
+        if "No space left on device" in str(exc) or "os error 28" in str(exc):
+            raise write_error(target, OSError(errno.ENOSPC, "No space left on device")) from exc
+        raise
+
+
+MAX_EPOCHS = 100  # a training budget beyond this many passes over the training pairs is refused
+
+
+def check_budget(config: RunConfig, table: PairTable) -> None:
+    """Refuse a step budget far beyond the training data (say how many epochs it means), before anything runs."""
+    if not config.steps:
+        return
+    epochs = config.steps * config.batch_size / max(len(table), 1)
+    if epochs > MAX_EPOCHS:
+        raise ConfigError(
+            f"--steps {config.steps} x batch {config.batch_size} is {epochs:.3g} epochs over {len(table)} training "
+            f"pairs (at most {MAX_EPOCHS}); lower --steps, or use more training data"
+        )
+
+
+def _remove_stop_checkpoint(run: RunDir, checkpoint: Any) -> None:
+    """Once a cell completes, the checkpoint a Ctrl-C/cancel wrote (run.json `checkpoint`) has served its purpose
+    (periodic `checkpoint_steps` checkpoints stay: they were asked for)."""
+    if isinstance(checkpoint, str):
+        folder = Path(checkpoint)
+        if folder.parent.resolve() == run.checkpoints_dir.resolve():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _training_done(run: RunDir) -> bool:
     """An earlier attempt trained and saved the model (a resume goes straight to evaluation)."""
     return run.training_file.exists() and (run.model_dir / "config.json").exists()
+
+
+def register_pair_languages(model: Any, table: PairTable) -> None:
+    """Backbones whose input depends on the text's language (mBART-50's language codes) learn every training
+    text's language: question -> its language, answer and hard negative -> the answer's."""
+    from hbt.engine.backbones._util import register_text_languages, wants_text_languages
+
+    if wants_text_languages(model):
+        languages = {p.question: p.q_lang for p in table.pairs} | {p.answer: p.a_lang for p in table.pairs}
+        languages |= {p.negative: p.a_lang for p in table.pairs if p.negative is not None}
+        register_text_languages(model, languages)
 
 
 def _train_or_resume(
@@ -142,7 +188,9 @@ def _train_or_resume(
     bus.log(f"training pairs: {table.counts()}")
     if checkpoint:
         bus.log(f"resuming from {checkpoint}")
+    register_pair_languages(model, table)
     result = train(model, table, config, run.checkpoints_dir, bus, cancel, resume_from=checkpoint)
+    distributed.finish_training()  # every rank done: tear the group down in order before rank 0 writes alone
     if checkpoint:
         resumed_at = int(Path(checkpoint).name.split("-")[-1])
         result.loss_curve = [*_prior_curve(run, resumed_at), *result.loss_curve]
@@ -168,15 +216,11 @@ def _train_on_worker_rank(
         return {}  # rank 0 skips training too: its model was saved
     model = model or load_backbone(config.backbone or DEFAULT_BACKBONE)
     checkpoint = last_checkpoint(run.checkpoints_dir) if resume else None
-    train(
-        model,
-        build_training_table(config, dataset_split(config)),
-        config,
-        run.checkpoints_dir,
-        EventBus(),
-        cancel,
-        resume_from=checkpoint,
-    )
+    table = build_training_table(config, dataset_split(config))
+    check_budget(config, table)
+    register_pair_languages(model, table)
+    train(model, table, config, run.checkpoints_dir, EventBus(), cancel, resume_from=checkpoint)
+    distributed.finish_training()  # with rank 0, before it saves: then this rank exits with no live group
     return {}
 
 
@@ -210,6 +254,8 @@ def execute(
         )
     trains = config.strategy != "none"
     table = build_training_table(config, split) if trains and not (resume and _training_done(run)) else None
+    if table is not None:
+        check_budget(config, table)
     if split is not None and table is not None:  # the zero-shot invariant, asserted on what will really be used
         split.check_disjoint(_train_parts_used(config, split), benches[config.train_data])
     bus = bus or EventBus()
@@ -220,6 +266,7 @@ def execute(
         model = load_backbone(backbone, device=None if config.device == "auto" else config.device)
     ensure_dir(out)
     write_json(run.config_file, {**config.to_dict(), "backbone": backbone})
+    stop_checkpoint = run.status().get("checkpoint") if resume and run.status().get("status") == "cancelled" else None
     run.mark("running", pid=os.getpid())
     sink = JsonlSink(run.events_file, kinds={"stage", "train_step", "eval_done", "log", "run_started", "run_finished"})
     bus.subscribe(sink)
@@ -232,7 +279,11 @@ def execute(
         encoder = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
         if config.frozen_cache and share_for_evaluation(model, config.train_top_layers):
             bus.log("evaluation encodes through the shared frozen-bottom cache (top layers only per cell)")
-        cache = EmbeddingCache(cache_dir() / "embeddings.sqlite") if config.strategy == "none" else None
+        cache = (
+            EmbeddingCache(cache_dir() / "embeddings.sqlite", warn=lambda m: bus.log(m, "warning"))
+            if config.strategy == "none"
+            else None
+        )
         datasets: dict[str, Any] = {}
         per_query: dict[str, Any] = {}
         for name in config.eval_data:
@@ -261,6 +312,7 @@ def execute(
         bus.stage("write", str(run.results_file))
         write_json(run.per_query_file, per_query)
         write_json(run.results_file, results)
+        _remove_stop_checkpoint(run, stop_checkpoint)
         run.mark("complete")
         bus.emit(RunFinished(run_dir=str(out), status="complete"))
         return results

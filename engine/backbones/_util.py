@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,16 @@ def text_inputs(inputs: Any, prompt: str | None, owner: str) -> list[str]:
     if prompt:
         texts = [prompt + text for text in texts]
     return texts
+
+
+def register_text_languages(model: Any, languages: Mapping[str, str]) -> bool:
+    """Tell every module of `model` that wants it (mBART-50's language codes) the language of these texts;
+    False when no module does (nothing stored)."""
+    modules = [m for m in (model if hasattr(model, "__iter__") else []) if hasattr(m, "set_text_languages")]
+    for module in modules:
+        module.set_text_languages(languages)
+    return bool(modules)
+
+
+def wants_text_languages(model: Any) -> bool:
+    return any(hasattr(m, "set_text_languages") for m in (model if hasattr(model, "__iter__") else []))

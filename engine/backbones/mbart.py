@@ -9,17 +9,45 @@ class explicitly, so no `trust_remote_code` is needed).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
-from hbt.engine.backbones._util import portable_tokenizer_config, text_inputs
+from hbt.engine.backbones._util import (
+    portable_tokenizer_config,
+    register_text_languages,
+    text_inputs,
+    wants_text_languages,
+)
 from sentence_transformers.sentence_transformer.modules import InputModule, Pooling
 from transformers import AutoTokenizer, MBartConfig, PreTrainedTokenizerBase
 from transformers.models.mbart.modeling_mbart import MBartEncoder
 
 
+def _language_codes() -> dict[str, str]:
+    """ISO 639-1 -> mBART-50 language code ("fi" -> "fi_FI"), from transformers' list of the 52 codes."""
+    from transformers.models.mbart50.tokenization_mbart50 import FAIRSEQ_LANGUAGE_CODES
+
+    return {code.split("_")[0]: code for code in FAIRSEQ_LANGUAGE_CODES}
+
+
+MBART50_CODES = _language_codes()
+
+
+def language_code(lang: str | None) -> str | None:
+    """The mBART-50 code of a language ("ja" -> "ja_XX"; an mBART code passes through), None when it has none."""
+    if not lang:
+        return None
+    return lang if lang in MBART50_CODES.values() else MBART50_CODES.get(lang)
+
+
 class MBartEncoderModule(InputModule):
-    """Token embeddings from an mBART encoder (`features["token_embeddings"]`)."""
+    """Token embeddings from an mBART encoder (`features["token_embeddings"]`).
+
+    Language codes, as mBART-50 expects: each text is `[lang_code] pieces </s>` with its own language's code. The
+    language of a text comes from the input (`{"text": ..., "lang": "fi"}`), else from `set_text_languages` (hbt's
+    evaluation and training register every query, passage and training text with its language), else `src_lang`.
+    A tokenizer without mBART-50's codes (the tiny random model's) adds its own special tokens instead.
+    """
 
     config_file_name = "mbart_encoder_config.json"
     config_keys: list[str] = ["max_seq_length", "src_lang"]  # noqa: RUF012 - a list in ST's Module
@@ -38,6 +66,7 @@ class MBartEncoderModule(InputModule):
         self.tokenizer = tokenizer
         self.max_seq_length = int(min(max_seq_length, encoder.config.max_position_embeddings))
         self.src_lang = src_lang
+        self.text_langs: dict[str, str] = {}  # text -> language, see set_text_languages (not saved)
         if src_lang is not None and hasattr(tokenizer, "src_lang"):
             tokenizer.src_lang = src_lang  # mBART-50 prefixes each text with its language code
 
@@ -71,9 +100,38 @@ class MBartEncoderModule(InputModule):
         return cls(encoder, tokenizer, max_seq_length=max_seq_length, src_lang=src_lang)
 
     # ---- sentence-transformers protocol ----------------------------------------------------------------------
+    def set_text_languages(self, languages: Mapping[str, str]) -> None:
+        """Remember the language of texts (text -> ISO code such as "fi") for their language-code token."""
+        self.text_langs.update(languages)
+
+    def _code_id(self, lang: str | None) -> int | None:
+        code = language_code(lang) or language_code(self.src_lang)
+        if code is None:
+            return None
+        code_id = self.tokenizer.convert_tokens_to_ids(code)
+        return code_id if isinstance(code_id, int) and code_id != self.tokenizer.unk_token_id else None
+
     def preprocess(self, inputs: Sequence[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
         texts = text_inputs(inputs, prompt, type(self).__name__)
-        max_length = kwargs.get("max_length") or self.max_seq_length
+        max_length = int(kwargs.get("max_length") or self.max_seq_length)
+        langs = [
+            item.get("lang") if isinstance(item, dict) else self.text_langs.get(item)  # before any prompt
+            for item in inputs
+        ]
+        code_ids = [self._code_id(lang) for lang in langs]
+        if texts and all(c is not None for c in code_ids):
+            import torch
+
+            pieces = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+            eos = self.tokenizer.eos_token_id
+            rows = [[c, *ids[: max_length - 2], eos] for c, ids in zip(code_ids, pieces, strict=True)]
+            width = max(len(r) for r in rows)
+            input_ids = torch.full((len(rows), width), int(self.tokenizer.pad_token_id), dtype=torch.long)
+            attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for i, row in enumerate(rows):
+                input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+                attention_mask[i, : len(row)] = 1
+            return {"input_ids": input_ids, "attention_mask": attention_mask}
         encoded = self.tokenizer(
             texts, padding=True, truncation="longest_first", max_length=max_length, return_tensors="pt"
         )
@@ -156,4 +214,12 @@ def tiny_mbart_config(vocab_size: int, d_model: int = 32, layers: int = 2, max_p
     )
 
 
-__all__ = ["MBartEncoderModule", "mbart_sentence_model", "tiny_mbart_config"]
+__all__ = [
+    "MBART50_CODES",
+    "MBartEncoderModule",
+    "language_code",
+    "mbart_sentence_model",
+    "register_text_languages",
+    "tiny_mbart_config",
+    "wants_text_languages",
+]
