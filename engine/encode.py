@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -72,38 +75,76 @@ def text_key(role: str, text: str) -> str:
 class EmbeddingCache:
     """SQLite store of embeddings keyed by (model fingerprint, text mode, role, text).
 
-    A new fingerprint (any weight changed) means new keys: stale vectors are never returned.
+    A new fingerprint (any weight changed) means new keys: stale vectors are never returned. The cache is only a
+    cache: a corrupt file is moved aside (`<name>.corrupt-<time>`) with a warning and rebuilt from empty.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, warn: Callable[[str], object] | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS emb (model TEXT, mode TEXT, key TEXT, vec BLOB, PRIMARY KEY (model, mode, key))"
-        )
+        self.path = path
+        self._warn = warn or (lambda message: None)
         self._lock = threading.Lock()
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:
+            self._db = self._rebuild(exc)
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(str(self.path), check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS emb "
+                "(model TEXT, mode TEXT, key TEXT, vec BLOB, PRIMARY KEY (model, mode, key))"
+            )
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _rebuild(self, exc: sqlite3.DatabaseError) -> sqlite3.Connection:
+        """Move the corrupt database (and its WAL files) aside and start an empty one."""
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        os.replace(self.path, aside)
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+        self._warn(f"embedding cache {self.path} was corrupt ({exc}): moved to {aside} and rebuilt")
+        return self._open()
+
+    def _reset(self, exc: sqlite3.DatabaseError) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        self._db = self._rebuild(exc)
 
     def get(self, model: str, mode: str, keys: list[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         with self._lock:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT key, vec FROM emb WHERE model=? AND mode=? AND key IN ({marks})",
-                    [model, mode, *chunk],
-                )
-                for key, blob in rows:
-                    found[key] = np.frombuffer(blob, dtype=np.float32)
+            try:
+                for start in range(0, len(keys), 500):
+                    chunk = keys[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows = self._db.execute(
+                        f"SELECT key, vec FROM emb WHERE model=? AND mode=? AND key IN ({marks})",
+                        [model, mode, *chunk],
+                    )
+                    for key, blob in rows:
+                        found[key] = np.frombuffer(blob, dtype=np.float32)
+            except sqlite3.DatabaseError as exc:  # damage met deeper in the file: start afresh, encode again
+                self._reset(exc)
+                return {}
         return found
 
     def put(self, model: str, mode: str, items: dict[str, np.ndarray]) -> None:
-        with self._lock, self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO emb VALUES (?, ?, ?, ?)",
-                [(model, mode, k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
-            )
+        rows = [(model, mode, k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items.items()]
+        with self._lock:
+            try:
+                with self._db:
+                    self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?, ?)", rows)
+            except sqlite3.DatabaseError as exc:
+                self._reset(exc)
+                with self._db:
+                    self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?, ?)", rows)
 
     def close(self) -> None:
         self._db.close()
@@ -130,7 +171,7 @@ def encode_unique(
     todo = [i for i, k in enumerate(keys) if k not in cached]
     todo.sort(key=lambda i: len(unique[i]), reverse=True)
     vectors: dict[str, np.ndarray] = dict(cached)
-    task = f"encode {role}s"
+    task = f"encode {'queries' if role == 'query' else role + 's'}"
     bus.progress(task, 0, len(todo))
     for start in range(0, len(todo), chunk_size):
         idx = todo[start : start + chunk_size]

@@ -180,7 +180,7 @@ def encode_to_shards(
     writer = ShardWriter(root, shard_size, dtype, {"encoder": encoder.fingerprint, "role": role, "text_mode": mode})
     first: dict[str, int] = {}
     n_encoded = 0
-    task = f"encode {role}s"
+    task = f"encode {'queries' if role == 'query' else role + 's'}"
     bus.progress(task, 0, len(texts))
     for start in range(0, len(texts), shard_size):
         window = texts[start : start + shard_size]

@@ -18,6 +18,7 @@ from hbt.tui.components.heatmap import Heatmap
 from hbt.tui.components.log_pane import LogPane
 from hbt.tui.components.loss_chart import LossChart
 from hbt.tui.components.report_table import ReportTable
+from hbt.tui.screens.confirm import ConfirmScreen
 from hbt.tui.screens.export import ExportScreen
 from hbt.tui.screens.help import HelpScreen
 from hbt.tui.screens.history import HistoryScreen
@@ -222,9 +223,16 @@ async def test_cancel_midway_keeps_finished_cells(
             await asyncio.sleep(0.02)
         assert engine.reached.is_set()
         await pilot.pause()
-        await pilot.press("c")
         state = app.run_state
-        assert state is not None and state.status == "cancelling"
+        await pilot.press("c")  # 'c' is "Cell" on Results: it stops nothing here
+        assert state is not None and state.status == "running" and isinstance(app.screen, RunScreen)
+        await pilot.press("ctrl+c")  # asks first; "n" (or Esc) keeps the grid running
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert state.status == "running" and isinstance(app.screen, RunScreen)
+        await pilot.press("ctrl+c")
+        await pilot.press("y")
+        assert state.status == "cancelling" and isinstance(app.screen, RunScreen)
         engine.resume.set()
         await settle(pilot)
         assert state.status == "cancelled"
@@ -351,7 +359,7 @@ async def test_help_screen_and_theme_toggle(tmp_path: Path, data_folder: Path) -
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         text = app.screen.plain
-        for words in ("Launch", "Cancel run", "Export", "Sort", "Reindex", "Theme"):
+        for words in ("Launch", "Stop grid", "Export", "Sort", "Reindex", "Theme"):
             assert words in text
         await pilot.press("escape")
         assert isinstance(app.screen, SetupScreen)

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from hbt.engine.events import EvalDone, EventBus, Progress, RunFinished, RunStarted, Stage, TrainStep
-from hbt.engine.io import write_json
+from hbt.engine.io import read_json, write_json
 from hbt.engine.presets import Preset
+from hbt.engine.rundir import RunDir
 from hbt.tui.backend import BackboneInfo, Backend, PresetInfo
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC: every fake timestamp derives from it
@@ -152,27 +153,38 @@ class FakeEngine:
             self.reached.set()
             self.resume.wait(timeout=20)
 
-    def __call__(self, preset: Preset, out: Path, bus: EventBus, cancel: Callable[[], bool]) -> dict[str, int]:
+    def __call__(
+        self, preset: Preset, out: Path, bus: EventBus, cancel: Callable[[], bool], resume: bool = False
+    ) -> dict[str, int]:
         self.calls += 1
         langs = tuple(preset.run.langs or ("de", "en"))
         cells = []
-        for backbone, strategy, seed in preset.cells():
-            cid = _cell_id(backbone, strategy, seed)
-            cells.append({"id": cid, "backbone": backbone, "strategy": strategy, "seed": seed, "dir": f"cells/{cid}"})
-        write_json(
-            out / "grid.json",
-            {
-                "schema": "hbt.grid/1",
-                "preset": preset.name,
-                "source": preset.source,
-                "created": T0,
-                "run": preset.run.to_dict(),
-                "cells": cells,
-            },
-        )
+        if resume:  # like the engine: the grid's own cells; complete ones are skipped without an event
+            cells = read_json(out / "grid.json")["cells"]
+        else:
+            for backbone, strategy, seed in preset.cells():
+                cid = _cell_id(backbone, strategy, seed)
+                cells.append(
+                    {"id": cid, "backbone": backbone, "strategy": strategy, "seed": seed, "dir": f"cells/{cid}"}
+                )
+            write_json(
+                out / "grid.json",
+                {
+                    "schema": "hbt.grid/1",
+                    "preset": preset.name,
+                    "source": preset.source,
+                    "created": T0,
+                    "run": preset.run.to_dict(),
+                    "cells": cells,
+                },
+            )
         summary = {"complete": 0, "failed": 0, "skipped": 0}
         t = T0
         for i, cell in enumerate(cells):
+            if resume and RunDir(out / cell["dir"]).is_complete():
+                summary["complete"] += 1
+                summary["skipped"] += 1
+                continue
             if cancel():
                 break
             bus.cell = cell["id"]
@@ -249,6 +261,7 @@ class FakeBackend(Backend):
         self.engine = engine or FakeEngine()
         self.fixed_catalogue = fixed_catalogue
         self.resumed: list[bool] = []  # the resume flag of every run_grid call
+        self.real_data = False  # True: dataset_local looks at the data folder for real
 
     def presets(self) -> list[PresetInfo]:
         return list(FAKE_PRESETS) if self.fixed_catalogue else super().presets()
@@ -256,11 +269,18 @@ class FakeBackend(Backend):
     def backbones(self) -> list[BackboneInfo]:
         return list(FAKE_BACKBONES) if self.fixed_catalogue else super().backbones()
 
+    def dataset_local(self, name: str, data_dir: str | None) -> bool | None:
+        """Like ../shared/data: LAReQA (xquad-r, mlqa-r) is there, TyDi and MIRACL are not (the fake engine reads
+        no data, so the test data folder may be empty)."""
+        if self.real_data:
+            return super().dataset_local(name, data_dir)
+        return None if not data_dir else name in ("xquad-r", "mlqa-r")
+
     def run_grid(
         self, preset: Preset, out: Path, bus: EventBus, cancel: Callable[[], bool], resume: bool = False
     ) -> dict[str, int]:
         self.resumed.append(resume)
-        return self.engine(preset, out, bus, cancel)
+        return self.engine(preset, out, bus, cancel, resume)
 
 
 def make_grid(

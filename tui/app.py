@@ -9,23 +9,25 @@ from __future__ import annotations
 import argparse
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
-from hbt.engine.events import EventBus
+from hbt.engine.events import EventBus, RunFinished
 from hbt.engine.presets import Preset
 from hbt.tui.backend import Backend, error_text
 from hbt.tui.messages import EngineEvent, LaunchGrid, OpenResults
 from hbt.tui.run_state import LogLine, RunState
 from hbt.tui.screens.base import SectionScreen
+from hbt.tui.screens.confirm import ConfirmScreen
 from hbt.tui.screens.help import HelpScreen
 from hbt.tui.screens.history import HistoryScreen
 from hbt.tui.screens.results import ResultsScreen
 from hbt.tui.screens.run import RunScreen
 from hbt.tui.screens.setup import SetupScreen
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -55,6 +57,7 @@ class HbtApp(App[None]):
         Binding("4", "section('history')", "History", show=False),
         Binding("ctrl+t", "toggle_theme", "Theme"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+c", "help_quit", "Stop grid (when one runs)", show=False),
     ]
 
     def __init__(
@@ -82,6 +85,7 @@ class HbtApp(App[None]):
         self.errors: list[str] = []  # every worker error shown to the user (newest last)
         self._cancel = threading.Event()
         self._grid_worker: Worker[dict[str, int]] | None = None
+        self.quitting = False  # quit confirmed while a grid runs: exit once it has stopped
 
     def on_mount(self) -> None:
         self.theme = self.initial_theme
@@ -119,12 +123,120 @@ class HbtApp(App[None]):
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT if self.theme == DARK else DARK
 
+    @property
+    def grid_running(self) -> bool:
+        return self.run_state is not None and self.run_state.running
+
     async def action_quit(self) -> None:
-        self._cancel.set()  # a running grid stops at its next step instead of holding the process open
-        self.exit()
+        """Quit; while a grid runs, ask first, stop it at its next step (checkpointed), then quit."""
+        if not self.grid_running:
+            self.exit()
+            return
+        if self.quitting:  # asked again while stopping: at once (the cell in flight ends as interrupted)
+            self._cancel.set()
+            self.exit()
+            return
+        if isinstance(self.screen, ConfirmScreen):
+            return
+        state = self.run_state
+        assert state is not None
+        self.push_screen(
+            ConfirmScreen(
+                "Quit hbt while the grid runs?",
+                f"{state.name} is running. Quitting stops it at its next training step: finished cells are kept "
+                "and the cell in flight is checkpointed, so History (4, then u) can resume the grid.",
+                yes="Stop and quit",
+            ),
+            self._quit_confirmed,
+        )
+
+    def _quit_confirmed(self, yes: bool | None) -> None:
+        if not yes:
+            return
+        if not self.grid_running:  # it finished while the question was open
+            self.exit()
+            return
+        self.quitting = True
+        self.cancel_run()
+        self.notify("quitting once the grid has stopped at its next step (ctrl+q again: at once)", title="quit")
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: stop the running grid (after asking), as in hbt-bench; otherwise Textual's hint on quitting."""
+        if self.run_state is not None and self.run_state.status == "running":
+            self.action_stop_grid()
+        else:
+            super().action_help_quit()
+
+    def action_stop_grid(self) -> None:
+        state = self.run_state
+        if state is None or state.status != "running" or isinstance(self.screen, ConfirmScreen):
+            return
+        self.push_screen(
+            ConfirmScreen(
+                "Stop the grid?",
+                f"{state.name} stops at its next training step: finished cells are kept and the cell in flight is "
+                "checkpointed; History (4, then u) resumes it.",
+                yes="Stop grid",
+            ),
+            lambda yes: self.cancel_run() if yes else None,
+        )
 
     def on_unmount(self) -> None:
         self._cancel.set()
+
+    # ---- command palette ---------------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The app's own commands in ctrl+p, after Textual's (theme, keys, screenshot, quit); each one is only
+        offered where it can run now."""
+        yield from super().get_system_commands(screen)
+        for mode in SECTIONS:
+            yield SystemCommand(
+                f"Go to {mode.capitalize()}", f"switch to the {mode} section", partial(self.switch_mode, mode)
+            )
+        yield SystemCommand(
+            "Toggle light/dark theme", "switch between textual-dark and textual-light", self.action_toggle_theme
+        )
+        setup = self.section("setup")
+        if isinstance(setup, SetupScreen) and setup.is_mounted and setup.validation.preset is not None:
+            yield SystemCommand(
+                "Launch grid", f"run the grid set up on Setup ({setup.base_name})", self._launch_from_setup
+            )
+        state = self.run_state
+        if state is not None and state.status == "running":
+            yield SystemCommand(
+                "Stop the running grid", f"{state.name}: stop at the next step (asks first)", self.action_stop_grid
+            )
+        if state is not None:
+            yield SystemCommand(
+                "Open results of the current grid", str(state.out), partial(self.open_results, state.out)
+            )
+        history = self.section("history")
+        if isinstance(history, HistoryScreen) and history.is_mounted and (row := history.selected()) is not None:
+            yield SystemCommand("Open the selected run in Results", f"History: {row.name}", history.action_open)
+            if row.kind == "grid":
+                yield SystemCommand("Resume the selected grid", f"History: {row.name}", history.action_resume)
+            yield SystemCommand("Reindex History", "rebuild the results index of the runs root", history.action_reindex)
+        results = self.section("results")
+        if isinstance(results, ResultsScreen) and results.is_mounted and results.report is not None:
+            from hbt.tui.screens.export import NAMES
+            from hbt.tui.screens.results import TABS
+
+            for fmt, name in NAMES.items():
+                yield SystemCommand(
+                    f"Export report as {name}", f"into {results.report.path}", partial(results.export_now, fmt)
+                )
+            for tab in TABS:
+                yield SystemCommand(
+                    f"Results view: {results.tab_title(tab)}",
+                    "show this view of the open results",
+                    partial(results.show_view, tab),
+                )
+
+    def _launch_from_setup(self) -> None:
+        setup = self.section("setup")
+        if isinstance(setup, SetupScreen):
+            setup.action_launch()
 
     # ---- running a grid ----------------------------------------------------------------------------------------
 
@@ -133,12 +245,14 @@ class HbtApp(App[None]):
 
     def launch(self, preset: Preset, out: Path, resume: bool = False) -> bool:
         if self.run_state is not None and self.run_state.running:
-            self.notify("a grid is already running: cancel it first (2, then c)", severity="warning")
+            self.notify("a grid is already running: stop it first (ctrl+c)", severity="warning")
             return False
         state = RunState(name=preset.name, out=Path(out), batch_size=preset.run.batch_size)
         for backbone, strategy, seed in preset.cells():
             state.add_cell(self.backend.cell_id(backbone, strategy, seed), backbone or "default", strategy, seed)
         state.log(f"grid {preset.name}: {len(state.cells)} cells → {out}" + (" (resumed)" if resume else ""))
+        if resume:
+            state.seed(self.backend.grid_snapshot(Path(out)))
         self.run_state = state
         self._cancel = threading.Event()
         self.switch_mode("run")
@@ -162,6 +276,14 @@ class HbtApp(App[None]):
         if self.run_state is None:
             return
         self._updated(self.run_state.apply(message.event))
+        if isinstance(message.event, RunFinished):
+            self._follow()
+
+    def _follow(self) -> None:
+        """Results showing the running grid reloads it (a cell finished, or the grid ended)."""
+        results = self.section("results")
+        if self.run_state is not None and isinstance(results, ResultsScreen):
+            results.follow(self.run_state.out)
 
     def cancel_run(self) -> None:
         state = self.run_state
@@ -175,8 +297,8 @@ class HbtApp(App[None]):
         run = self.section("run")
         if isinstance(run, RunScreen) and run.is_mounted:
             run.apply_update(line)
-        elif isinstance(self.screen, SectionScreen) and self.screen.is_mounted:
-            self.screen.update_status()
+        if isinstance(self.screen, SectionScreen) and self.screen.is_mounted and self.screen is not run:
+            self.screen.update_status()  # the section in view shows the grid's progress in its top bar too
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The app's own workers (worker messages do not bubble: each screen handles its own the same way)."""
@@ -206,6 +328,10 @@ class HbtApp(App[None]):
         elif event.state == WorkerState.CANCELLED:
             state.finish("cancelled")
             self._updated(state.log("grid cancelled", "warning"))
+        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            self._follow()
+            if self.quitting:
+                self.exit()
 
     def show_error(self, error: BaseException | None, title: str = "error", log: bool = True) -> None:
         """A worker's exception: a notification, the app's error list, and the run log when a run exists."""

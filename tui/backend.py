@@ -16,10 +16,12 @@ from typing import Any
 from hbt.engine.errors import ConfigError, UserError
 from hbt.engine.events import EventBus
 from hbt.engine.presets import GRID_STRATEGIES, Preset
+from hbt.tui.run_state import CellSnapshot
 
 CancelCheck = Callable[[], bool]
 GridRunner = Callable[..., dict[str, int]]
 
+DATASET_FOLDERS = {"miracl-judged": "miracl"}  # the folder under the data dir, where it is not the dataset's name
 EXPORT_FORMATS: dict[str, str] = {"md": "report.md", "csv": "report.csv", "json": "report.json", "latex": "report.tex"}
 
 
@@ -152,6 +154,19 @@ class Backend:
     def default_data_dir(self) -> str | None:
         return default_data_dir()
 
+    def dataset_local(self, name: str, data_dir: str | None) -> bool | None:
+        """Whether `data_dir` holds dataset `name` (its folder, as the engine's registry lays it out, with a file in
+        it); None when there is no usable data dir (the engine then fetches online)."""
+        from hbt.engine.data.registry import DATASETS
+
+        if not data_dir or not Path(data_dir).expanduser().is_dir() or name not in DATASETS:
+            return None
+        folder = Path(data_dir).expanduser() / DATASET_FOLDERS.get(name, name)
+        try:
+            return folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
+        except OSError:
+            return False
+
     # ---- building a grid ---------------------------------------------------------------------------------------
 
     def build(self, base: Preset, choices: GridChoices) -> Preset:
@@ -205,7 +220,10 @@ class Backend:
         self, preset: Preset, out: Path, bus: EventBus, cancel: CancelCheck, resume: bool = False
     ) -> dict[str, int]:
         bus.stage("start", "loading the training stack (torch, transformers)")
+        from hbt.engine.environment import quiet_third_party_output
         from hbt.engine.grid import run_grid  # imports torch: only ever called in a worker thread
+
+        quiet_third_party_output()  # no tqdm bar may write over the screen (or onto the shell after a quit)
 
         return run_grid(preset, out, bus, resume=resume, cancel=cancel)
 
@@ -229,6 +247,48 @@ class Backend:
             run=RunConfig.from_dict(doc.get("run", {})),
             source=str(grid / "grid.json"),
         )
+
+    def grid_snapshot(self, grid: Path) -> list[CellSnapshot]:
+        """The state of every cell of a grid directory before it is resumed: complete cells (the engine's own
+        `RunDir.is_complete`, which a resume skips) with their headline metrics and loss curve, the others with the
+        status and reason their run.json recorded ("pending" when the cell never started)."""
+        from hbt.engine.evaluate import headline
+        from hbt.engine.io import read_json
+        from hbt.engine.rundir import RunDir
+
+        try:
+            cells = read_json(grid / "grid.json")["cells"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return []
+        out: list[CellSnapshot] = []
+        for cell in cells if isinstance(cells, list) else []:
+            try:
+                cid, run = str(cell["id"]), RunDir(grid / str(cell["dir"]))
+            except (KeyError, TypeError):
+                continue
+            if not run.path.is_dir():
+                out.append(CellSnapshot(cid, "pending"))
+                continue
+            status = run.status()
+            step = status.get("step") if isinstance(status.get("step"), int) else 0
+            if not run.is_complete():
+                state = str(status.get("status") or "interrupted")
+                out.append(CellSnapshot(cid, state, str(status.get("error") or ""), step))
+                continue
+            metrics: dict[str, float] = {}
+            curve: list[tuple[int, float]] = []
+            try:
+                results = run.results()
+                datasets = results["datasets"]
+                order = [d for d in results.get("config", {}).get("eval_data") or [] if d in datasets]
+                metrics = {k: float(v) for k, v in headline(datasets[(order or list(datasets))[0]]).items()}
+                training = results.get("training") or {}
+                curve = [(int(x), float(y)) for x, y in training.get("loss_curve") or []]
+                step = int(training.get("steps") or (curve[-1][0] if curve else 0))
+            except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+                pass  # complete by the engine's rule; its numbers are shown by Results
+            out.append(CellSnapshot(cid, "complete", step=step, metrics=metrics, loss_curve=curve))
+        return out
 
     def cell_id(self, backbone: str | None, strategy: str, seed: int) -> str:
         from hbt.engine.presets import cell_id

@@ -27,6 +27,21 @@ class CellState:
     loss: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)  # mono_map, cross_map, multi_map
     error: str = ""
+    started: float | None = None  # time of the cell's first event (event.t)
+    finished: float | None = None  # time of its RunFinished
+    kept: bool = False  # complete before this session (a resumed grid skips it)
+
+
+@dataclass(frozen=True)
+class CellSnapshot:
+    """What a grid directory says about one cell before a resume (read by the backend from run.json/results.json)."""
+
+    id: str
+    status: str  # complete | failed | cancelled | interrupted | running | pending (no run directory yet)
+    error: str = ""
+    step: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+    loss_curve: list[tuple[int, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -53,6 +68,7 @@ class RunState:
     batches: dict[str, int] = field(default_factory=dict)
     task: tuple[str, int, int] | None = None  # progress of the current stage's task (e.g. search 5/12)
     error: str = ""
+    last_t: float = 0.0  # time of the newest event
     logs: list[LogLine] = field(default_factory=list)
     # loss per strategy: {strategy: {step: [loss of each cell at that step]}}
     _losses: dict[str, dict[int, list[float]]] = field(default_factory=lambda: defaultdict(dict))
@@ -75,6 +91,25 @@ class RunState:
             self.cells[cell_id] = CellState(cell_id, backbone, strategy, int(seed[1:]) if seed[1:].isdigit() else 0)
         return self.cells[cell_id]
 
+    def seed(self, snapshots: list[CellSnapshot]) -> None:
+        """A resumed grid: cells already complete are shown complete (the engine skips them without events); the
+        others will run again and stay pending, with a log line saying how they stopped."""
+        for snap in snapshots:
+            cell = self.cell(snap.id)
+            if snap.status == "complete":
+                cell.status, cell.kept = "complete", True
+                cell.metrics = dict(snap.metrics)
+                cell.step = cell.total_steps = snap.step
+                cell.loss = snap.loss_curve[-1][1] if snap.loss_curve else None
+                for step, loss in snap.loss_curve:
+                    self._losses[cell.strategy].setdefault(step, []).append(loss)
+            elif snap.status != "pending":
+                where = f" at step {snap.step}" if snap.step else ""
+                reason = f": {snap.error}" if snap.error else ""
+                self.log(f"was {snap.status}{where}{reason}; runs again", "warning", snap.id)
+        kept = sum(1 for c in self.cells.values() if c.kept)
+        self.log(f"resumed: {kept} of {len(self.cells)} cells already complete, kept")
+
     def log(self, message: str, level: str = "info", cell: str = "") -> LogLine:
         line = LogLine(level, message, cell)
         self.logs.append(line)
@@ -84,7 +119,10 @@ class RunState:
 
     def apply(self, event: Event) -> LogLine | None:
         """Fold one event in; returns the log line it produced, if any."""
+        self.last_t = max(self.last_t, event.t)
         cell = self.cell(event.cell) if event.cell else None
+        if cell is not None and cell.started is None:
+            cell.started = event.t
         if cell is not None and cell.status == "pending" and not isinstance(event, RunFinished):
             cell.status = "running"
             self.current = cell.id
@@ -123,6 +161,7 @@ class RunState:
             if cell is not None:
                 cell.status = event.status
                 cell.error = event.error
+                cell.finished = event.t
             self.stage = ""
             level = "error" if event.status == "failed" else "info"
             text = f"{event.status}" + (f": {event.error}" if event.error else "")
@@ -149,6 +188,8 @@ class RunState:
                     cell.error = error
         self.stage = ""
         self.current = ""
+        self.lr = self.samples_per_s = self.epoch = None  # nothing is training any more: no stale live numbers
+        self.task = None
 
     # ---- derived -----------------------------------------------------------------------------------------------
 
@@ -172,3 +213,38 @@ class RunState:
             return None
         steps_per_s = self.samples_per_s / self.batch_size
         return max(cell.total_steps - cell.step, 0) / steps_per_s if steps_per_s > 0 else None
+
+    def grid_eta_s(self) -> float | None:
+        """Seconds left in the whole grid: the cells still to run, each at the mean duration of the cells of its kind
+        (baseline: evaluation only; trained: training + evaluation) finished in this session, plus what is left of
+        the current cell (the training ETA, or its kind's mean minus the time it has run). None until a cell of
+        each kind still to run has finished, when nothing is left to run, or when the grid is not running."""
+        if not self.running:
+            return None
+
+        def kind(c: CellState) -> str:
+            return "eval" if c.strategy == "none" else "train"
+
+        spans: dict[str, list[float]] = {}
+        for c in self.cells.values():
+            if c.status == "complete" and not c.kept and c.started is not None and c.finished is not None:
+                spans.setdefault(kind(c), []).append(max(c.finished - c.started, 0.0))
+        mean = {k: sum(v) / len(v) for k, v in spans.items()}
+        left = 0.0
+        pending = [c for c in self.cells.values() if c.status == "pending"]
+        current = self.current_cell
+        if not pending and current is None:
+            return None
+        for c in pending:
+            if kind(c) not in mean:
+                return None
+            left += mean[kind(c)]
+        if current is not None and current.status == "running":
+            elapsed = max(self.last_t - (current.started or self.last_t), 0.0)
+            if kind(current) in mean:
+                left += max(mean[kind(current)] - elapsed, self.eta_s() or 0.0)
+            elif (eta := self.eta_s()) is not None:
+                left += eta
+            else:
+                return None
+        return left

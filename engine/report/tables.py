@@ -274,8 +274,11 @@ def significance_table(group: Group, tests: _Tests) -> Table | None:
         for t in results:
             row += [t.mean_diff if t else None, t.p_value if t else None]
         rows.append(row)
+    rule = [f"each trained strategy vs the untrained baseline ({BASELINE})"] if BASELINE in group.strategies else []
+    if versus := [b for a, b in pairs if a == "hybrid" and b != BASELINE]:
+        rule.append("hybrid vs " + " and vs ".join(versus))  # only the comparisons this grid has
     notes = [
-        "rule: each trained strategy vs the untrained baseline (none); hybrid vs xx and vs xy",
+        "rule: " + "; ".join(rule),
         "n: queries; Δ: mean over queries of (AP of the first - AP of the second); p: two-sided paired sign-flip "
         f"randomization test ({tests.resamples} resamples, seed {tests.seed}; exact when 2^n <= resamples), "
         "queries aligned by id, AP averaged over seeds; cross: each query's AP averaged over candidate languages; "

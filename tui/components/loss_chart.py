@@ -75,6 +75,26 @@ class LossChart(Widget):
             self._pending = True
             self.call_after_refresh(self._redraw)
 
+    def _set_limits(self, plot: PlotWidget) -> None:
+        """Autoscale, except on a span of zero (one step, or a flat loss), where the plot would draw an axis of
+        width 2e-6 with unreadable ticks: then one step on each side, and 10% of the value above and below."""
+        xs = [x for points in self._curves.values() for x, _ in points]
+        ys = [y for points in self._curves.values() for _, y in points]
+        if xs and min(xs) == max(xs):
+            plot.set_xlimits(xs[0] - 1.0, xs[0] + 1.0)
+        else:
+            plot.set_xlimits(None, None)
+        if ys and min(ys) == max(ys):
+            pad = abs(ys[0]) * 0.1 or 0.5
+            plot.set_ylimits(ys[0] - pad, ys[0] + pad)
+        else:
+            plot.set_ylimits(None, None)
+
+    def limits(self) -> tuple[float, float, float, float]:
+        """The axes' (x min, x max, y min, y max) as drawn (for tests)."""
+        plot = self.query_one(_Plot)
+        return plot._x_min, plot._x_max, plot._y_min, plot._y_max
+
     def _redraw(self) -> None:
         self._pending = False
         if not self.is_mounted:
@@ -90,6 +110,7 @@ class LossChart(Widget):
                 plot.scatter(xs, ys, marker="●", marker_style=colour, label=name)
             else:
                 plot.plot(xs, ys, line_style=colour, hires_mode=HiResMode.BRAILLE, label=name)
+        self._set_limits(plot)
         plot.set_xlabel("step")
         plot.set_ylabel(self.title)
         plot.show_legend(LegendLocation.TOPRIGHT, is_visible=bool(self._curves))

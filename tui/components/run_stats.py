@@ -53,7 +53,10 @@ class RunStats(Static):
         grid.add_row("lr", f"{state.lr:.2e}" if state.lr is not None else "–")
         speed = f"{state.samples_per_s:.1f} samples/s" if state.samples_per_s is not None else "–"
         grid.add_row("speed", speed)
-        grid.add_row("ETA", duration(state.eta_s()) + (" (cell)" if state.eta_s() is not None else ""))
+        cell_eta, grid_eta = state.eta_s(), state.grid_eta_s()
+        eta = [f"{duration(cell_eta)} cell"] if cell_eta is not None else []
+        eta += [f"{duration(grid_eta)} grid"] if grid_eta is not None else []
+        grid.add_row("ETA", " · ".join(eta) or "–")
         grid.add_row("batches", composition(state.batches))
         grid.add_row("X-X", xx_share(state.batches))
         self.update(grid)

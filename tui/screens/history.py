@@ -50,7 +50,8 @@ class HistoryRow:
     def status(self) -> str:
         total = sum(self.statuses.values())
         if self.statuses.get("complete", 0) == total:
-            return "partial" if self.total is not None and total < self.total else "complete"
+            # cells that never started: the grid was stopped (one name with the Run screen: cancelled)
+            return "cancelled" if self.total is not None and total < self.total else "complete"
         for s in ("running", "failed", "cancelled", "interrupted"):
             if self.statuses.get(s):
                 return s

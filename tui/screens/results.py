@@ -56,6 +56,7 @@ class ResultsScreen(SectionScreen):
         self.strategy_index = 0
         self.setting = "mono"
         self.loading = False
+        self.stale = False  # the grid changed while it was loading: load it again once this load ends
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="results-title")
@@ -125,6 +126,9 @@ class ResultsScreen(SectionScreen):
             base, report = event.worker.result  # type: ignore[misc]
             self.base, self.report, self.loading = base, report, False
             self._show()
+            if self.stale and self.path is not None:
+                self.stale = False
+                self.follow(self.path)
         elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
             self.loading = False
             self.report = None
@@ -364,6 +368,34 @@ class ResultsScreen(SectionScreen):
             return
         target = self.report.path
         self.app.push_screen(ExportScreen(target), lambda fmt: self._export(target, fmt) if fmt else None)
+
+    def export_now(self, fmt: str) -> None:
+        """Export the shown report as `fmt` without the dialog (the command palette's export commands)."""
+        if self.report is not None:
+            self._export(self.report.path, fmt)
+
+    def show_view(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = f"tab-{tab}"
+
+    def tab_title(self, tab: str) -> str:
+        return str(self.query_one(TabbedContent).get_tab(f"tab-{tab}").label)
+
+    def follow(self, path: Path) -> None:
+        """The running grid at `path` changed (a cell finished, the grid ended): reload it if it is the one shown, so
+        the header and rows follow the grid live."""
+        if self.path is None or not self.is_mounted:
+            return
+        try:
+            same = self.path.resolve() == Path(path).resolve()
+        except OSError:
+            same = False
+        if not same:
+            return
+        if self.loading:
+            self.stale = True
+        else:
+            self.base = None
+            self.open(self.path, self.scope)
 
     @work(thread=True, group="export", exit_on_error=False)
     def _export(self, target: Path, fmt: str) -> Path:

@@ -23,10 +23,11 @@ class RunScreen(SectionScreen):
     HELP = (
         "The grid being run: one row per cell (backbone × strategy × seed, plus the untrained baseline), the "
         "training loss with one line per strategy, the current cell's learning rate, throughput, ETA and batch "
-        "composition, and the log. Cancel stops at the next training step and keeps the finished cells."
+        "composition, the ETA of the cell and of the whole grid, and the log. ctrl+c stops the grid (after asking) at "
+        "the next training step and keeps the finished cells; History (u) resumes it."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "cancel", "Cancel run"),
+        Binding("ctrl+c", "stop_grid", "Stop grid"),
         Binding("o", "open_results", "Open results"),
     ]
 
@@ -98,14 +99,14 @@ class RunScreen(SectionScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         state = self.hbt.run_state
-        if action == "cancel":
-            return True if state is not None and state.status == "running" else None
+        if action == "stop_grid":  # shown only while there is a grid to stop
+            return state is not None and state.status == "running"
         if action == "open_results":
             return True if state is not None else None
         return True
 
-    def action_cancel(self) -> None:
-        self.hbt.cancel_run()
+    def action_stop_grid(self) -> None:
+        self.hbt.action_stop_grid()
 
     def action_open_results(self) -> None:
         state = self.hbt.run_state

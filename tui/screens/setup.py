@@ -9,10 +9,11 @@ from typing import Any, ClassVar
 
 from hbt.engine.presets import Preset
 from hbt.tui.backend import BackboneInfo, GridChoices, PresetInfo, default_out, error_text
+from hbt.tui.components.selection_lists import ALL, KeyedSelectionList, LanguageList
 from hbt.tui.messages import LaunchGrid
 from hbt.tui.screens.base import SectionScreen
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -23,7 +24,6 @@ from textual.widgets.selection_list import Selection
 
 CUSTOM = "__custom__"
 DEFAULT_BACKBONE = "(default)"  # the engine's offline default backbone (None in a preset)
-ALL = "all"
 STRATEGIES = ("xx", "xy", "hybrid")
 
 # which form field an engine message is about (first match wins), so the field is highlighted
@@ -177,7 +177,7 @@ class SetupScreen(SectionScreen):
                 yield OptionList(id="presets")
             with VerticalScroll(id="form"):
                 yield Static("", id="preset-description")
-                yield Row("backbones", SelectionList[str](id="backbones", compact=True), field="backbones")
+                yield Row("backbones", KeyedSelectionList(id="backbones", compact=True), field="backbones")
                 yield Row(
                     "strategies",
                     Horizontal(
@@ -198,7 +198,7 @@ class SetupScreen(SectionScreen):
                     Label(" P(X-X batch), or proportional", classes="inline-label hint"),
                     field="hybrid-p",
                 )
-                yield Row("languages", SelectionList[str](id="langs", compact=True), field="langs")
+                yield Row("languages", LanguageList(id="langs", compact=True), field="langs")
                 yield Row(
                     "train data",
                     Select[str](
@@ -211,7 +211,7 @@ class SetupScreen(SectionScreen):
                     Input(placeholder="all", id="train-langs", compact=True),
                     field="train-data",
                 )
-                yield Row("eval data", SelectionList[str](id="eval-data", compact=True), field="eval-data")
+                yield Row("eval data", KeyedSelectionList(id="eval-data", compact=True), field="eval-data")
                 yield Row(
                     "data dir",
                     Input(placeholder="online (or $HBT_DATA_DIR)", id="data-dir", compact=True),
@@ -243,7 +243,7 @@ class SetupScreen(SectionScreen):
         self.query_one("#train-data", Select).set_options([(d.name, d.name) for d in backend.datasets() if d.parallel])
         eval_list = self.query_one("#eval-data", SelectionList)
         for d in backend.datasets():
-            eval_list.add_option(Selection(f"{d.name}  ({len(d.languages)} languages)", d.name, False))
+            eval_list.add_option(Selection(self._dataset_label(d.name, len(d.languages)), d.name, False))
         self.query_one("#out", Input).placeholder = f"auto: {default_out(self.hbt.runs_root, '<preset>', 0).parent}/"
         start = self.hbt.start_preset or next(
             (r.name for r in self.preset_rows if r.name == "quick" and not r.error),
@@ -342,6 +342,39 @@ class SetupScreen(SectionScreen):
             label.append("  ⇣ needs download", style="yellow")
         return label
 
+    def _data_dir(self) -> str | None:
+        return self._value("data-dir").strip() or None
+
+    def _dataset_label(self, name: str, n_langs: int) -> Text:
+        """A dataset with its local status, marked like the backbones are."""
+        label = Text.assemble(name, (f"  ({n_langs} languages)", "dim"))
+        local = self.hbt.backend.dataset_local(name, self._data_dir()) if self.is_mounted else None
+        if local is True:
+            label.append("  ✓ local", style="green")
+        elif local is False:
+            label.append("  ✗ not in the data dir", style="yellow")
+        else:
+            label.append("  ⇣ online", style="dim")
+        return label
+
+    @on(Input.Changed, "#data-dir")
+    def _mark_datasets(self) -> None:
+        eval_list = self.query_one("#eval-data", SelectionList)
+        for i, d in enumerate(self.hbt.backend.datasets()):
+            if i < eval_list.option_count:
+                eval_list.replace_option_prompt_at_index(i, self._dataset_label(d.name, len(d.languages)))
+
+    def missing_data(self, preset: Preset) -> Validation | None:
+        """Why the grid cannot find its data in the data dir (a dataset it has no files of), or None."""
+        data_dir = self._data_dir()
+        needed = [(n, "eval-data") for n in preset.run.eval_data]
+        needed += [(preset.run.train_data, "train-data")] if preset.strategies else []
+        for name, wid in needed:
+            if self.hbt.backend.dataset_local(name, data_dir) is False:
+                why = f"{name} is not in the data dir {data_dir} (no files under {name}/): untick it or change the dir"
+                return Validation(None, None, why, wid)
+        return None
+
     def _languages_for(self, datasets: list[str]) -> list[str]:
         langs: dict[str, None] = {}
         for d in self.hbt.backend.datasets():
@@ -363,17 +396,15 @@ class SetupScreen(SectionScreen):
 
     # ---- reacting to changes -----------------------------------------------------------------------------------
 
-    @on(SelectionList.SelectionToggled, "#langs")
-    def _lang_toggled(self, event: SelectionList.SelectionToggled[str]) -> None:
-        langs = self.query_one("#langs", SelectionList)
-        if event.selection.value == ALL and ALL in langs.selected:
-            for value in list(langs.selected):
-                if value != ALL:
-                    langs.deselect(value)
-        elif event.selection.value != ALL and event.selection.value in langs.selected:
-            langs.deselect(ALL)
-        elif not langs.selected:
-            langs.select(ALL)
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """Light the label of the row holding the focus (a class: :focus-within does not restyle a row's label)."""
+        for row in self.query(Row):
+            row.set_class(event.widget in row.query("*"), "-focused")
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        for row in self.query(Row):
+            if event.widget in row.query("*"):
+                row.set_class(self.focused is not None and self.focused in row.query("*"), "-focused")
 
     @on(SelectionList.SelectedChanged, "#eval-data")
     def _eval_changed(self) -> None:
@@ -402,8 +433,7 @@ class SetupScreen(SectionScreen):
     # ---- validation --------------------------------------------------------------------------------------------
 
     def selected_langs(self) -> list[str] | None:
-        selected = list(self.query_one("#langs", SelectionList).selected)
-        return None if ALL in selected or not selected else selected
+        return self.query_one("#langs", LanguageList).chosen()
 
     def choices(self) -> GridChoices:
         """The form as engine choices (a FieldError for a value that does not parse)."""
@@ -446,6 +476,8 @@ class SetupScreen(SectionScreen):
         except Exception as exc:
             message = error_text(exc)
             return Validation(None, None, message, field_for(message))
+        if missing := self.missing_data(preset):
+            return missing
         out_text = self._value("out").strip()
         out = Path(out_text) if out_text else None
         if out is not None and (out / "grid.json").exists():
