@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 
@@ -16,3 +17,25 @@ def world_size() -> int:
 def is_main() -> bool:
     """Rank 0 alone writes events, results, models and indexes; the other ranks only train."""
     return rank() == 0
+
+
+def finish_training() -> None:
+    """End of training on every rank, in order: wait for all ranks, then destroy the process group. A process that
+    exits with a live gloo/NCCL group can abort ("terminate called without an active exception"), and torchrun then
+    kills the other ranks, rank 0 among them while it saves the model. No-op outside a distributed run."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def abandon_group() -> None:
+    """On a failure path (no barrier: another rank may be gone), drop the process group before the process exits."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:
+            pass

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
+import traceback
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from hbt.engine.config import RunConfig
 from hbt.engine.errors import UserError
-from hbt.engine.events import EventBus
+from hbt.engine.events import EventBus, JsonlSink, RunFinished
 from hbt.engine.interrupts import Cancelled
-from hbt.engine.io import read_json, write_json
+from hbt.engine.io import ensure_dir, read_json, write_json, write_text
 from hbt.engine.presets import Preset, cell_id
 from hbt.engine.rundir import RunDir
 from hbt.engine.train import NonFiniteLoss
@@ -35,6 +37,94 @@ def grid_document(preset: Preset) -> dict[str, Any]:
     }
 
 
+def _bad(out: Path, what: str) -> UserError:
+    return UserError(f"{out / 'grid.json'}: {what} (the grid folder's grid.json was edited or damaged)")
+
+
+def read_grid(out: Path) -> dict[str, Any]:
+    """grid.json, checked as untrusted input: every problem is a one-line UserError naming the file; each cell's
+    `dir` must stay inside the grid folder."""
+    try:
+        doc = read_json(out / "grid.json")
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{out / 'grid.json'} is empty or not JSON ({type(exc).__name__}): cannot resume it") from None
+    if not isinstance(doc, dict) or doc.get("schema") != GRID_SCHEMA:
+        raise _bad(out, f"not a grid (expected an object with schema {GRID_SCHEMA!r})")
+    if not isinstance(doc.get("preset"), str):
+        raise _bad(out, "'preset' should be a string")
+    if not isinstance(doc.get("run"), dict):
+        raise _bad(out, "'run' should be an object")
+    try:
+        RunConfig.from_dict(doc["run"]).validate()
+    except (TypeError, ValueError, UserError) as exc:
+        raise _bad(out, f"[run] {exc}") from None
+    cells = doc.get("cells")
+    if not isinstance(cells, list):
+        raise _bad(out, "'cells' should be a list")
+    root = out.resolve()
+    kinds = {"id": str, "strategy": str, "seed": int, "dir": str}
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            raise _bad(out, f"cells[{i}] should be an object")
+        for key, kind in kinds.items():
+            value = cell.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise _bad(out, f"cells[{i}].{key} should be {kind.__name__}, got {value!r}")
+        if cell.get("backbone") is not None and not isinstance(cell["backbone"], str):
+            raise _bad(out, f"cells[{i}].backbone should be a string")
+        target = (out / cell["dir"]).resolve()
+        if not cell["dir"].strip() or Path(cell["dir"]).is_absolute() or root not in target.parents:
+            raise _bad(out, f"cells[{i}].dir {cell['dir']!r} leaves the grid folder")
+    return doc
+
+
+def cell_states(out: Path) -> list[dict[str, Any]]:
+    """Every cell of the grid at `out`: id, dir, status (complete only with a valid results.json) and error."""
+    try:
+        doc = read_grid(out)
+    except UserError:
+        return []
+    states = []
+    for cell in doc["cells"]:
+        run = RunDir(out / cell["dir"])
+        status = run.status()
+        state = "complete" if run.is_complete() else str(status.get("status") or "pending")
+        if state == "complete" or not run.path.exists():
+            state = "complete" if state == "complete" else "pending"
+        error = status.get("error") if isinstance(status.get("error"), str) else ""
+        states.append({"id": cell["id"], "dir": cell["dir"], "status": state, "error": error})
+    return states
+
+
+def _stamp(run: RunDir) -> tuple[int, int] | None:
+    """run.json's mtime and size: unchanged after a failed attempt means the attempt never marked the cell."""
+    try:
+        st = run.status_file.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def record_failure(run: RunDir, error: str, bus: EventBus, traceback_text: str | None = None) -> None:
+    """Mark a cell failed with its one-line reason (and traceback.txt), in run.json and events.jsonl, and tell the
+    display: for a failure met before the cell's own bookkeeping started (config, data, model)."""
+    event = RunFinished(run_dir=str(run.path), status="failed", error=error)
+    bus.emit(event)  # (the bus stamps the cell id on it)
+    extra: dict[str, Any] = {}
+    with contextlib.suppress(UserError):  # a folder that cannot be written (disk full...): the display said why
+        ensure_dir(run.path)
+        if traceback_text:
+            trace = run.path / "traceback.txt"
+            write_text(trace, traceback_text)
+            extra["traceback"] = str(trace)
+        run.mark("failed", error=error, **extra)
+        sink = JsonlSink(run.events_file)
+        try:
+            sink(event)
+        finally:
+            sink.close()
+
+
 def run_grid(
     preset: Preset, out: Path, bus: EventBus, resume: bool = False, cancel: Any = None, runner: Any = None
 ) -> dict[str, int]:
@@ -48,7 +138,12 @@ def run_grid(
     if resume:
         if not grid_file.exists():
             raise UserError(f"{out}: not a grid directory (no grid.json) to resume")
-        doc = read_json(grid_file)
+        doc = read_grid(out)
+        if preset.name != doc["preset"]:
+            raise UserError(
+                f"{out} is a grid of preset {doc['preset']!r}, not {preset.name!r}: "
+                f"resume it with hbt-bench run {doc['preset']} --resume {out}"
+            )
     else:
         if grid_file.exists():
             raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it, or pick another --out")
@@ -86,6 +181,7 @@ def _run_cells(
         config = replace(base, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"])
         bus.cell = cell["id"]
         bus.progress("grid", i, total)
+        attempt = _stamp(run)
         try:
             runner(config, run.path, bus, cancel=cancel, resume=resume)
             summary["complete"] += 1
@@ -95,10 +191,14 @@ def _run_cells(
         except NonFiniteLoss as exc:
             run.mark("failed", error=str(exc), step=exc.step, last_finite_loss=exc.last_finite)
             summary["failed"] += 1
-        except UserError:
+        except UserError as exc:
+            if _stamp(run) == attempt:  # met while preparing (data, model): the cell still says why
+                record_failure(run, str(exc), bus)
             raise
-        except Exception:
-            summary["failed"] += 1  # execute() marked the cell failed and wrote traceback.txt
+        except Exception as exc:
+            if _stamp(run) == attempt:  # execute() did not get to mark it (it failed while preparing)
+                record_failure(run, f"{type(exc).__name__}: {exc}", bus, traceback_text=traceback.format_exc())
+            summary["failed"] += 1  # the cell is marked failed with its reason and traceback.txt
         finally:
             bus.cell = ""
     if not summary["cancelled"]:

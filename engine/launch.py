@@ -116,8 +116,14 @@ class LaunchedRunner:
         if status.get("status") == "cancelled":
             raise Cancelled("during training", status.get("step"), status.get("checkpoint"))
         if status.get("status") == "failed":
-            raise RuntimeError(status.get("error", "the cell failed"))
-        raise RuntimeError(f"{self.launch.launcher} worker group exited with code {proc.returncode}")
+            error = str(status.get("error", "the cell failed"))
+            raise UserError(error) if proc.returncode == 2 else RuntimeError(error)
+        # a rank died (signal, abort) before rank 0 could mark the cell: record it, never leave it 'running'
+        from hbt.engine.grid import record_failure
+
+        error = f"{self.launch.launcher} worker group exited with code {proc.returncode} (a rank died; see its stderr)"
+        record_failure(run, error, bus)
+        raise RuntimeError(error)
 
     @staticmethod
     def _follow(run: RunDir, offset: int, bus: EventBus) -> int:

@@ -11,6 +11,31 @@ from typing import Any
 from hbt.engine.io import read_json, write_json
 
 STATUSES = ("running", "complete", "failed", "cancelled", "interrupted")
+# what an attempt's end leaves in run.json: a new attempt (running) or a success starts without them
+ATTEMPT_KEYS = ("error", "step", "checkpoint", "traceback", "last_finite_loss", "note")
+
+
+def results_problem(path: Path) -> str | None:
+    """Why results.json at `path` is not a usable result (None when it is): missing, unreadable, not an object, or
+    without a dataset's headline metrics. One definition for `--resume` (complete?) and the index (interrupted?)."""
+    try:
+        doc = read_json(path)
+    except FileNotFoundError:
+        return "results.json is missing"
+    except (OSError, ValueError) as exc:
+        return f"results.json unreadable ({type(exc).__name__})"
+    if not isinstance(doc, dict):
+        return "results.json is not a JSON object"
+    datasets = doc.get("datasets")
+    if not isinstance(datasets, dict) or not datasets:
+        return "results.json malformed (no datasets)"
+    try:
+        for summary in datasets.values():
+            for setting in ("monolingual", "cross_lingual", "multilingual"):
+                summary[setting]["macro"]["map"]
+    except (KeyError, TypeError) as exc:
+        return f"results.json malformed ({type(exc).__name__}: {exc})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -54,8 +79,10 @@ class RunDir:
         """run.json, or 'interrupted' when a run left 'running' behind (killed) or has no status at all."""
         try:
             status = read_json(self.status_file)
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (OSError, json.JSONDecodeError):
             return {"status": "interrupted"}
+        if not isinstance(status, dict):
+            return {"status": "interrupted", "note": "run.json is not a JSON object"}
         if status.get("status") == "running" and not self.results_file.exists():
             status.setdefault("note", "no results: the run did not finish")
         return dict(status)
@@ -68,6 +95,9 @@ class RunDir:
                 current = read_json(self.status_file)
             except json.JSONDecodeError:
                 current = {}
+        if status in ("running", "complete"):  # a new attempt, or its success: the last attempt's end is history
+            for key in ATTEMPT_KEYS:
+                current.pop(key, None)
         current.update({"status": status, "updated": time.time(), **extra})
         if status == "running":
             current.setdefault("started", time.time())
@@ -77,4 +107,5 @@ class RunDir:
         return dict(read_json(self.results_file))
 
     def is_complete(self) -> bool:
-        return self.results_file.exists() and self.status().get("status") == "complete"
+        """Marked complete and with a valid results.json (an unreadable one is re-evaluated on --resume)."""
+        return self.status().get("status") == "complete" and results_problem(self.results_file) is None

@@ -29,6 +29,7 @@ from typing import Any
 from hbt.engine.errors import OutputError, UserError
 from hbt.engine.events import RunFinished, RunStarted, read_events
 from hbt.engine.io import write_bytes
+from hbt.engine.rundir import results_problem
 
 INDEX_NAME = "index.sqlite"
 SCHEMA_VERSION = 1
@@ -111,6 +112,12 @@ def _status_from_events(path: Path) -> dict[str, Any]:
     return out
 
 
+def _macro_map(setting: dict[str, Any]) -> float | None:
+    """A setting's macro mAP; None (listed as "—") when it had no queries, e.g. cross-lingual with one language."""
+    macro = setting["macro"]
+    return None if macro.get("n_queries", 1) == 0 else _num(macro["map"])
+
+
 def _headline(results: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     """dataset, datasets and mono/cross/multi macro mAP of the first evaluation dataset; raises on a bad schema."""
     datasets = results["datasets"]
@@ -122,9 +129,9 @@ def _headline(results: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]
     return {
         "dataset": first,
         "datasets": json.dumps(list(dict.fromkeys(order))),
-        "mono_map": _num(summary["monolingual"]["macro"]["map"]),
-        "cross_map": _num(summary["cross_lingual"]["macro"]["map"]),
-        "multi_map": _num(summary["multilingual"]["macro"]["map"]),
+        "mono_map": _macro_map(summary["monolingual"]),
+        "cross_map": _macro_map(summary["cross_lingual"]),
+        "multi_map": _macro_map(summary["multilingual"]),
     }
 
 
@@ -176,6 +183,8 @@ class ResultsStore:
             config, _ = _read_object(run_dir / "config.json")
             status, _ = _read_object(run_dir / "run.json")
             results, problem = _read_object(run_dir / "results.json")
+            if results is not None:  # the same test as --resume's "is this cell complete?"
+                problem = results_problem(run_dir / "results.json")
             status = status or _status_from_events(run_dir / "events.jsonl")
             config = config or dict((results or {}).get("config") or {})
             row["backbone"] = config.get("backbone")

@@ -12,6 +12,7 @@ from typing import Any
 from datasets import Dataset
 from hbt.engine import distributed
 from hbt.engine.config import RunConfig
+from hbt.engine.errors import ConfigError
 from hbt.engine.events import EventBus, TrainStep
 from hbt.engine.interrupts import Cancelled
 from hbt.engine.pairs import PairTable
@@ -33,6 +34,7 @@ class TrainResult:
     composition: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     pairs: dict[str, int] = field(default_factory=dict)
+    validation: dict[str, Any] | None = None  # early stopping: validation loss curve, best step, stopped early
 
     @property
     def final_loss(self) -> float | None:
@@ -46,6 +48,7 @@ class TrainResult:
             "composition": self.composition,
             "seconds": round(self.seconds, 2),
             "pairs": self.pairs,
+            **({"validation": self.validation} if self.validation is not None else {}),
         }
 
 
@@ -61,8 +64,19 @@ class EventCallback(TrainerCallback):
         self.curve: list[tuple[int, float]] = []
         self.t0 = time.perf_counter()
         self.fault: NonFiniteLoss | None = None
+        # after a resume: batch kinds of the epochs before the resumed one, and how many steps they were
+        self.prior: dict[str, int] = {}
+        self.offset = 0
+
+    def composition(self, step: int) -> dict[str, int]:
+        """Batch kinds of the first `step` steps of the whole run (a resumed sampler starts at its epoch)."""
+        sampler = self.factory.last
+        now = sampler.composition(step - self.offset) if sampler else {}
+        return {k: self.prior.get(k, 0) + now.get(k, 0) for k in {**self.prior, **now}}
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kw: Any) -> None:
+        if logs and "eval_loss" in logs:
+            self.bus.log(f"validation loss {float(logs['eval_loss']):.4f} at step {int(state.global_step)}")
         if not logs or "loss" not in logs:
             return
         loss = float(logs["loss"])
@@ -81,7 +95,7 @@ class EventCallback(TrainerCallback):
                 epoch=float(state.epoch or 0.0),
                 loss=loss,
                 lr=float(logs.get("learning_rate", 0.0)),
-                batches=sampler.composition(step) if sampler else {},
+                batches=self.composition(step) if sampler else {},
                 samples_per_s=step * self.batch_size / elapsed if elapsed > 0 else 0.0,
                 strategy=self.strategy,
             )
@@ -106,6 +120,15 @@ def _any_rank(flag: bool) -> bool:
     return bool(value.item())
 
 
+MAX_WARMUP_STEPS = 10_000
+
+
+def warmup_steps(config: RunConfig, total: int) -> int:
+    """Linear warm-up: warmup_ratio of the run, capped at MAX_WARMUP_STEPS (a huge budget must not mean a warm-up of
+    billions of steps at a near-zero learning rate)."""
+    return min(int(config.warmup_ratio * total), MAX_WARMUP_STEPS)
+
+
 def last_checkpoint(out_dir: Path) -> str | None:
     """The newest complete `checkpoint-N` under out_dir: the trainer writes trainer_state.json last, so a folder
     without a readable one was cut off mid-save (kill -9) and is passed over."""
@@ -120,7 +143,45 @@ def last_checkpoint(out_dir: Path) -> str | None:
 
 
 def pairs_dataset(table: PairTable) -> Dataset:
-    return Dataset.from_dict({"anchor": [p.question for p in table.pairs], "positive": [p.answer for p in table.pairs]})
+    """(anchor, positive) columns, plus `negative` when every pair has a hard negative (MNRL scores it as one more
+    candidate of its anchor, and of every other anchor in the batch)."""
+    columns = {"anchor": [p.question for p in table.pairs], "positive": [p.answer for p in table.pairs]}
+    if table.has_negatives:
+        columns["negative"] = [p.negative or "" for p in table.pairs]
+    return Dataset.from_dict(columns)
+
+
+def _validation_args(config: RunConfig, eval_table: PairTable | None) -> dict[str, Any]:
+    """TrainingArguments for early stopping: validation loss every eval_steps, a checkpoint at each evaluation, the
+    lowest-loss checkpoint loaded at the end (transformers' load_best_model_at_end)."""
+    if eval_table is None:
+        return {}
+    return {
+        "eval_strategy": "steps",
+        "eval_steps": config.eval_steps,
+        "per_device_eval_batch_size": config.batch_size,
+        "save_strategy": "steps",
+        "save_steps": config.eval_steps,
+        "load_best_model_at_end": True,
+        "metric_for_best_model": "eval_loss",
+        "greater_is_better": False,
+    }
+
+
+def validation_record(trainer: Any, eval_table: PairTable, config: RunConfig, total: int) -> dict[str, Any]:
+    """What early stopping saw: the validation loss curve, the best step (whose weights the model now holds)."""
+    curve = [(int(e["step"]), float(e["eval_loss"])) for e in trainer.state.log_history if "eval_loss" in e]
+    best = min(curve, key=lambda x: x[1]) if curve else None
+    return {
+        "fraction": config.validation_fraction,
+        "pairs": len(eval_table),
+        "eval_steps": config.eval_steps,
+        "patience": config.early_stopping_patience,
+        "loss_curve": [[s, round(v, 6)] for s, v in curve],
+        "best_step": best[0] if best else None,
+        "best_loss": round(best[1], 6) if best else None,
+        "stopped_early": int(trainer.state.global_step) < total,
+    }
 
 
 def make_loss(model: Any, config: RunConfig, gather: bool = False) -> Any:
@@ -190,6 +251,8 @@ class TrainerBundle:
     callback: EventCallback
     factory: SamplerFactory
     total_steps: int
+    table: PairTable | None = None  # the pairs trained on (the validation pairs held out)
+    eval_table: PairTable | None = None
 
 
 def build_trainer(
@@ -212,11 +275,22 @@ def build_trainer(
     model.max_seq_length = min(config.max_seq_length, model.max_seq_length or config.max_seq_length)
     if config.train_top_layers:  # after max_seq_length: the cache keys are the truncated token sequences
         _train_top_only(model, config, bus, table)
+    eval_table = None
+    if config.validation_fraction:
+        from hbt.engine.pairs import split_validation
+
+        table, eval_table = split_validation(table, config.validation_fraction, config.seed)
+        if len(eval_table) < config.batch_size:
+            raise ConfigError(
+                f"validation split holds {len(eval_table)} pairs, fewer than one batch of {config.batch_size}: "
+                "raise validation_fraction"
+            )
+        bus.log(f"validation: {len(eval_table)} pairs held out, loss every {config.eval_steps} steps")
     options: dict[str, Any] = {"p": config.hybrid_p, "p_end": config.hybrid_p_end, "mix": config.hybrid_mix}
     strategy = make_strategy(config.strategy, **options)
     batches_per_epoch = max(len(table) // config.batch_size, 1)
     total = config.steps if config.steps else math.ceil(batches_per_epoch * (config.epochs or 1))
-    factory = SamplerFactory(table, strategy, config.xx_langs, total_batches=total)
+    factory = SamplerFactory(table, strategy, config.xx_langs, total_batches=total, eval_table=eval_table)
     prompts = getattr(model, "prompts", {}) or {}
     precision = mixed_precision(config, on_cpu)
     args = SentenceTransformerTrainingArguments(
@@ -225,13 +299,12 @@ def build_trainer(
         num_train_epochs=config.epochs or 1,
         per_device_train_batch_size=config.batch_size,
         learning_rate=config.lr,
-        warmup_steps=int(config.warmup_ratio * total),
+        weight_decay=config.weight_decay,
+        warmup_steps=warmup_steps(config, total),
         seed=config.seed,
         data_seed=config.seed,
         logging_steps=1,
         logging_nan_inf_filter=False,  # the trainer would log a NaN step as the window's mean: we must see it
-        save_strategy="steps" if config.checkpoint_steps else "no",
-        save_steps=config.checkpoint_steps or 500,
         save_total_limit=2,
         report_to="none",
         batch_sampler=batch_sampler if batch_sampler is not None else factory,
@@ -241,9 +314,14 @@ def build_trainer(
         ddp_backend="gloo" if on_cpu and distributed.world_size() > 1 else None,
         bf16=precision.get("bf16", False),
         fp16=precision.get("fp16", False),
-        prompts={"anchor": prompts["query"], "positive": prompts["passage"]}
+        prompts={"anchor": prompts["query"], "positive": prompts["passage"], "negative": prompts["passage"]}
         if prompts.get("query") and prompts.get("passage")
         else None,
+        **{
+            "save_strategy": "steps" if config.checkpoint_steps else "no",
+            "save_steps": config.checkpoint_steps or 500,
+            **_validation_args(config, eval_table),  # early stopping saves at every evaluation
+        },
     )
     factory.num_replicas = args.world_size  # global batches hold the strategy across all ranks
     global_batch = config.batch_size * args.world_size
@@ -254,11 +332,37 @@ def build_trainer(
         model=model,
         args=args,
         train_dataset=pairs_dataset(table),
+        eval_dataset=pairs_dataset(eval_table) if eval_table is not None else None,
         loss=make_loss(model, config, gather=args.world_size > 1),
-        callbacks=[callback],
+        callbacks=[callback, *_early_stopping(config)],
     )
     trainer.remove_callback(PrinterCallback)  # progress goes through hbt's event stream, not print()
-    return TrainerBundle(trainer, callback, factory, total)
+    return TrainerBundle(trainer, callback, factory, total, table, eval_table)
+
+
+def _early_stopping(config: RunConfig) -> list[Any]:
+    if config.early_stopping_patience is None:
+        return []
+    from transformers import EarlyStoppingCallback
+
+    return [EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]
+
+
+def _replay_finished_epochs(bundle: TrainerBundle, resume_from: str) -> tuple[dict[str, int], int]:
+    """The trainer resumes by starting the sampler at the checkpoint's epoch (it replays only that epoch's batches):
+    replay the epochs before it from the seeded sampler (same seed and epoch, same batches) so that batch counts
+    cover the whole run. Returns (their batch kinds, their steps)."""
+    state = json.loads((Path(resume_from) / "trainer_state.json").read_text(encoding="utf-8"))
+    per_epoch = len(bundle.trainer.get_train_dataloader())  # the trainer's steps per epoch (no grad accumulation)
+    epochs = int(state.get("global_step", 0)) // per_epoch if per_epoch else 0
+    sampler = bundle.factory.last
+    if not epochs or sampler is None:
+        return {}, 0
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        for _ in sampler:
+            pass
+    return sampler.composition(), epochs * per_epoch
 
 
 def train(
@@ -272,6 +376,8 @@ def train(
 ) -> TrainResult:
     """Fine-tune `model` in place on `table` with the configured strategy; checkpoints go to out_dir."""
     bundle = build_trainer(model, table, config, out_dir, bus, cancel)
+    if resume_from:
+        bundle.callback.prior, bundle.callback.offset = _replay_finished_epochs(bundle, resume_from)
     bus.stage("train", f"{config.strategy}: {bundle.total_steps} steps x {config.batch_size} pairs")
     t0 = time.perf_counter()
     bundle.trainer.train(resume_from_checkpoint=resume_from)
@@ -279,13 +385,18 @@ def train(
     if callback.fault is not None:
         raise callback.fault
     done = int(bundle.trainer.state.global_step)
+    validation = None
+    if bundle.eval_table is not None:
+        validation = validation_record(bundle.trainer, bundle.eval_table, config, bundle.total_steps)
+        bus.log(f"early stopping: best validation loss {validation['best_loss']} at step {validation['best_step']}")
     if done < bundle.total_steps and cancel is not None and cancel():
         raise Cancelled("during training", step=done, checkpoint=last_checkpoint(out_dir))
     sampler = bundle.factory.last
     return TrainResult(
         steps=done,
         loss_curve=callback.curve,
-        composition=sampler.composition(done) if sampler else {},  # the loader fetches ahead: count steps taken
+        composition=callback.composition(done) if sampler else {},  # the loader fetches ahead: count steps taken
         seconds=time.perf_counter() - t0,
-        pairs=table.counts(),
+        pairs=(bundle.table or table).counts(),
+        validation=validation,
     )

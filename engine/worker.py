@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hbt.engine import faults
+from hbt.engine import distributed, faults
 from hbt.engine.config import RunConfig
 from hbt.engine.environment import quiet_third_party_output
 from hbt.engine.errors import UserError
@@ -19,6 +19,7 @@ from hbt.engine.events import EventBus
 from hbt.engine.hub import go_offline_if_unreachable
 from hbt.engine.interrupts import CancelFlag, Cancelled, sigint_cancels
 from hbt.engine.io import read_json
+from hbt.engine.rundir import RunDir
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,11 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             execute(RunConfig.from_dict(read_json(args.config)), args.out, bus, cancel=cancel, resume=args.resume)
     except UserError as exc:
         print(f"hbt: {exc}", file=sys.stderr)
+        if distributed.is_main():  # (also when met while preparing, before execute() marked anything)
+            RunDir(args.out).mark("failed", error=str(exc))
         return exc.exit_code
     except (Cancelled, KeyboardInterrupt):
         return 130
     except Exception:
         return 1  # execute() marked the run failed and wrote traceback.txt
+    finally:
+        distributed.abandon_group()  # (a no-op after a normal end: training already destroyed the group in order)
     return 0
 
 

@@ -42,6 +42,7 @@ DEFAULT_BACKBONE = BUNDLED_NAME
 LASER3_PREFIX = "laser3-"
 TINY_PREFIX = "tiny-random"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_BARE_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a legacy hub id without an org: xlm-roberta-base
 _LASER3_LANG = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")  # FLORES-200 code, as LASER3's file names
 
 
@@ -129,7 +130,9 @@ ALIASES: dict[str, str] = {"me5-small-q4": BUNDLED_NAME, "bundled": BUNDLED_NAME
 
 def _is_hub_id(value: str) -> bool:
     hub_kinds = ("st", "hf-raw", "mbart-encoder")
-    return bool(_HUB_ID.match(value)) or value in {spec.source for spec in _SPECS if spec.kind in hub_kinds}
+    return bool(_HUB_ID.match(value) or _BARE_HUB_ID.match(value)) or value in {
+        spec.source for spec in _SPECS if spec.kind in hub_kinds
+    }
 
 
 def _looks_like_path(value: str) -> bool:
@@ -214,7 +217,7 @@ def resolve_backbone(name: str | None) -> BackboneSpec:
         raise ConfigError(f"backbone directory {key!r} does not exist")
     if key.startswith("bundled:"):
         raise one_of("bundled backbone", key, [BUNDLED_NAME])
-    if _HUB_ID.match(key):
+    if _HUB_ID.match(key) or _BARE_HUB_ID.match(key):
         return BackboneSpec(name=key, source=key, kind="st", pooling="mean", notes="hub model (kind decided on load)")
     allowed = [*sorted(BACKBONES), *sorted(ALIASES), "laser3-<lang>", "<org/model>", "<local dir>"]
     raise one_of("backbone", key, allowed)
@@ -272,11 +275,8 @@ def load_sentence_transformer(path: str | Path, device: str | None = None, local
         known = _hbt_module_classes()
         ours = {ref: known[ref] for ref in refs if ref in known}
     kwargs: dict[str, Any] = {"device": device, "local_files_only": local}
-    if ours:
-        loader = getattr(SentenceTransformer, "_load_with_module_classes", None)
-        if loader is not None:
-            return loader(str(folder), module_classes=ours, **kwargs)
-        return SentenceTransformer(str(folder), trust_remote_code=True, **kwargs)  # pragma: no cover - older ST
+    if ours:  # sentence-transformers >= 6.2 (pinned) resolves given module classes; remote code is never trusted
+        return SentenceTransformer._load_with_module_classes(str(folder), module_classes=ours, **kwargs)
     return SentenceTransformer(str(folder), **kwargs)
 
 
@@ -356,8 +356,23 @@ def load_backbone(name: str | None = None, device: str | None = None) -> Any:
     except OSError as exc:
         if offline and not local:
             raise _offline_error(spec) from exc
-        raise UserError(f"cannot load backbone {spec.name!r}: {str(exc).splitlines()[0]}") from exc
+        raise UserError(f"cannot load backbone {spec.name!r}: {_first_line(exc)}") from exc
+    except UserError:
+        raise
+    except Exception as exc:
+        if not local:
+            raise
+        # a local folder is the user's file: corrupt weights or a bad config.json are a one-line user error
+        raise UserError(
+            f"cannot load backbone {spec.name!r}: {type(exc).__name__}: {_first_line(exc)} "
+            "(corrupt or incomplete model folder?)"
+        ) from exc
     return _apply_spec(model, spec)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _laser_cached(name: str) -> bool:

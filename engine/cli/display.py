@@ -7,16 +7,19 @@ from typing import Any
 import numpy as np
 from hbt.engine.events import Event, Log, RunFinished, Stage, TrainStep
 from hbt.engine.events import Progress as ProgressEvent
+from hbt.engine.text import safe
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 
 class RichListener:
     """Shows Stage/Log lines and Rich progress bars for encoding, search and training."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, err_console: Console | None = None) -> None:
         self.console = console
+        self.err_console = err_console or Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -36,8 +39,8 @@ class RichListener:
         self.progress.stop()
 
     def notice(self, message: str) -> None:
-        """A one-off line above the progress bars (e.g. the first Ctrl-C's 'stopping after this step')."""
-        self.console.print(f"[yellow]hbt: {message}[/]")
+        """A one-off line on stderr (e.g. the first Ctrl-C's 'stopping after this step')."""
+        self.err_console.print(Text(f"hbt: {message}", style="yellow"))
 
     def _task(self, name: str, total: int) -> TaskID:
         if name not in self.tasks:
@@ -59,16 +62,22 @@ class RichListener:
             if event.name in ("encode", "search"):
                 for name in [n for n in self.tasks if n.startswith(prefix) and "train" not in n]:
                     self.progress.remove_task(self.tasks.pop(name))
-            self.console.log(f"{prefix}[cyan]{event.name}[/] {event.detail}")
+            self.console.log(Text.assemble(safe(prefix), (event.name, "cyan"), " ", safe(event.detail)))
         elif isinstance(event, Log):
             style = "yellow" if event.level == "warning" else "dim"
-            self.console.log(f"{prefix}[{style}]{event.message}[/]")
+            self.console.log(Text.assemble(safe(prefix), (safe(event.message), style)))
         elif isinstance(event, RunFinished) and event.status != "complete":
-            self.console.log(f"{prefix}[red]{event.status}[/] {event.error}")
+            self.console.log(Text.assemble(safe(prefix), (event.status, "red"), " ", safe(event.error or "")))
 
 
 def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.4f}"
+
+
+def _macro(setting: dict[str, Any], metric: str = "map") -> float | None:
+    """A setting's macro metric, or None (shown "—") when the setting had no queries (e.g. cross with one language)."""
+    macro = setting["macro"]
+    return None if macro.get("n_queries", 1) == 0 else macro.get(metric)
 
 
 def _dist(x: float | None) -> str:
@@ -131,11 +140,11 @@ def dataset_table(name: str, summary: dict[str, Any]) -> Table:
     table.add_section()
     table.add_row(
         "macro",
-        _fmt(summary["monolingual"]["macro"]["map"]),
-        _fmt(summary["cross_lingual"]["macro"]["map"]),
-        _fmt(summary["multilingual"]["macro"]["map"]),
-        _fmt(summary["multilingual"]["macro"]["mrr@10"]),
-        _fmt(summary["multilingual"]["macro"]["recall@10"]),
+        _fmt(_macro(summary["monolingual"])),
+        _fmt(_macro(summary["cross_lingual"])),
+        _fmt(_macro(summary["multilingual"])),
+        _fmt(_macro(summary["multilingual"], "mrr@10")),
+        _fmt(_macro(summary["multilingual"], "recall@10")),
         _dist(lb.get("rank_distance")),
         f"{lb['own_excess@10']:+.3f}",
         style="bold",

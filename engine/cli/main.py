@@ -197,7 +197,8 @@ def cmd_single(args: argparse.Namespace, console: Any) -> int:
     from hbt.engine.environment import quiet_third_party_output
 
     quiet_third_party_output()
-    from hbt.engine.cli.display import RichListener, print_results
+    from hbt.engine.cli.display import print_results
+    from hbt.engine.cli.plain import listener_for
     from hbt.engine.events import EventBus
     from hbt.engine.run import check_config, execute
 
@@ -206,7 +207,7 @@ def cmd_single(args: argparse.Namespace, console: Any) -> int:
     out = args.out or _default_out(args.command if args.command == "eval" else f"train-{args.strategy}")
     bus = EventBus()
     faults.install(bus)
-    with RichListener(console) as listener, sigint_cancels(CancelFlag(), listener.notice) as cancel:
+    with listener_for(console) as listener, sigint_cancels(CancelFlag(), listener.notice) as cancel:
         bus.subscribe(listener)
         results = execute(config, out, bus, cancel=cancel)
     if args.json:
@@ -270,12 +271,11 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     from hbt.engine.environment import quiet_third_party_output
 
     quiet_third_party_output()
-    from rich.console import Console
-
     from hbt.engine import grid
-    from hbt.engine.cli.display import RichListener
+    from hbt.engine.cli.plain import listener_for
     from hbt.engine.events import EventBus
     from hbt.engine.presets import apply_overrides, load_preset
+    from rich.console import Console
 
     preset = load_preset(args.preset)
     preset = apply_overrides(
@@ -309,7 +309,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
             args.resume = out
     bus = EventBus()
     faults.install(bus)
-    with RichListener(console) as listener, sigint_cancels(CancelFlag(), listener.notice) as cancel:
+    with listener_for(console) as listener, sigint_cancels(CancelFlag(), listener.notice) as cancel:
         bus.subscribe(listener)
         summary = grid.run_grid(preset, out, bus, resume=args.resume is not None, cancel=cancel, runner=runner)
     cells = grid.cell_states(out)

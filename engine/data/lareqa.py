@@ -123,6 +123,8 @@ def parse_language(doc: Any, lang: str, source: str) -> LareqaLanguage:
                         str(title),
                     )
                 )
+    if not questions:
+        raise DataError(f"{source}: no questions (the file holds {len(candidates)} sentences and no qas)")
     return LareqaLanguage(lang, candidates, questions)
 
 
