@@ -50,7 +50,8 @@ FLAG_OF = {
 }
 _OVERRIDE_KEY = {flag.removeprefix("--").replace("-", "_"): key for key, flag in FLAG_OF.items()}
 _POSITIVE_INTS = ("steps", "batch_size", "mini_batch_size", "max_queries", "max_train_pairs", "eval_batch_size",
-                  "max_seq_length", "checkpoint_steps", "train_top_layers")  # fmt: skip
+                  "max_seq_length", "checkpoint_steps", "train_top_layers", "eval_steps",
+                  "early_stopping_patience")  # fmt: skip
 _POSITIVE_FLOATS = ("epochs", "lr", "scale")
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 

@@ -6,6 +6,7 @@ baselines (arXiv 2004.05484): X-X (`xx-mix`: same-language pairs, a batch mixing
 English pairs only). Every batch, whatever the
 strategy, holds no two pairs of the same conflict set (one parallel question group, or several groups that share an
 answer sentence: translations and shared answers would be false negatives for each other) and no repeated text.
+With hard negatives, a pair's negative is a text of the batch too, and it may not answer another question of the batch.
 Same seed and epoch -> same batches.
 """
 
@@ -135,11 +136,19 @@ class _Pool:
             row = self.deferred.pop() if self.deferred else self.queue.pop()
             budget -= 1
             g, qt, at = int(table.conflict[row]), int(table.q_text[row]), int(table.a_text[row])
+            nt, nc = int(table.n_text[row]), int(table.n_conflict[row])  # hard negative (-1: none)
             if g in used_groups or qt in used_texts or at in used_texts or qt == at:
                 skipped.append(row)
                 continue
+            if nt >= 0 and (nt in used_texts or nt in (qt, at) or nc in used_groups or nc == g):
+                skipped.append(row)  # the negative is in the batch already, or answers a question of the batch
+                continue
             used_groups.add(g)
             used_texts.update((qt, at))
+            if nt >= 0:
+                used_texts.add(nt)
+                if nc >= 0:
+                    used_groups.add(nc)
             out.append(row)
         self.deferred.extend(reversed(skipped))
         return out
@@ -263,8 +272,20 @@ class SamplerFactory:
     total_batches: int | None = None
     num_replicas: int = 1
     last: StrategyBatchSampler | None = None
+    eval_table: PairTable | None = None  # the validation pairs (early stopping): same strategy, fixed batches
 
     def __call__(self, dataset: Any, **kwargs: Any) -> StrategyBatchSampler:
+        if self.eval_table is not None and len(dataset) == len(self.eval_table) != len(self.table):
+            # the trainer asks for the validation loader's sampler: seed and epoch fixed, so every evaluation
+            # scores the same batches
+            return StrategyBatchSampler(
+                dataset,
+                table=self.eval_table,
+                strategy=self.strategy,
+                xx_langs=self.xx_langs,
+                num_replicas=self.num_replicas,
+                **kwargs,
+            )
         self.last = StrategyBatchSampler(
             dataset,
             table=self.table,
