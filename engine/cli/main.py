@@ -133,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("path", type=Path)
         if name == "plot":
             p.add_argument("--out", type=Path, help="folder for the PNGs (default: PATH/plots)")
+    p = sub.add_parser("compare", help="a grid's cells beside a paper's published numbers, with the differences")
+    p.add_argument("path", type=Path)
+    p.add_argument("--reference", default="2408.10536", help="published figures: 2408.10536 (default) or 2004.05484")
+    p.add_argument("--format", choices=["rich", "md", "csv", "json", "latex"], default="rich")
+    p.add_argument("--output", type=Path, help="file to write (default: print)")
     p = sub.add_parser("export", help="write a run's or grid's tables as md|csv|json|latex")
     p.add_argument("path", type=Path)
     p.add_argument("--format", choices=["md", "csv", "json", "latex"], default="md")
@@ -330,6 +335,26 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     return 0 if summary["failed"] == 0 else 1
 
 
+def cmd_compare(args: argparse.Namespace, console: Any) -> int:
+    from hbt.engine.io import write_text
+    from hbt.engine.report.export import natural_width, render, rich_table
+    from hbt.engine.report.published import compare_tables
+
+    tables = compare_tables(args.path, args.reference)
+    if args.format == "rich" and args.output is None:
+        for t in tables:
+            console.print(rich_table(t, compact=natural_width(t) > console.width))
+            console.print()
+        return 0
+    text = render(tables, "md" if args.format == "rich" else args.format)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        write_text(args.output, text)
+        console.print(f"wrote {args.output}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace, console: Any) -> int:
     if args.command == "show":
         from hbt.engine.report.export import print_tables
@@ -364,6 +389,7 @@ COMMANDS = {
     "run": cmd_run,
     "list": cmd_list,
     "show": cmd_report,
+    "compare": cmd_compare,
     "export": cmd_report,
     "plot": cmd_report,
     "reindex": cmd_report,
