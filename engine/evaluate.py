@@ -231,6 +231,9 @@ def _search_settings(
         split = [
             (r[cand_lang[g] == own_code], r[cand_lang[g] != own_code]) for g, r in zip(rel_global, ranks, strict=True)
         ]
+        out.per_query[f"rankdist/{x}"] = {  # per-query rank distance: paired tests of the bias claim
+            qid: float(r.max() - r.min()) for qid, r in zip(qids, ranks, strict=True) if len(r) >= 2
+        }
         out.bias_rows[x] = {
             "rank_distance": bias.rank_distance(ranks),
             f"own_share@{BIAS_K}": share,

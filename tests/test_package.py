@@ -37,6 +37,8 @@ def test_wheel_has_only_hbt_at_top_level(tmp_path: Path) -> None:
         "hbt/tui/app.py",
         "hbt/presets/quick.toml",
         "hbt/tui/hbt.tcss",
+        "hbt/engine/report/reference/2408.10536.json",
+        "hbt/engine/report/reference/2004.05484.json",
     ):
         assert required in names, required
     assert not any(n.startswith(("hbt/__init__.py", "engine/", "tui/", "tests/")) for n in names)

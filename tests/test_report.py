@@ -339,3 +339,38 @@ def test_plots_default_folder_and_loss_from_events(tmp_path: Path) -> None:
     paths = write_plots(run)
     assert {p.parent for p in paths} == {run / "plots"}
     assert any(p.name.startswith("loss_") for p in paths)
+
+
+def test_claims_table_gives_a_verdict_per_claim(grid: Path, tables: list[Table]) -> None:
+    """Fixture levels: xx 0.40 < xy 0.45 < hybrid 0.50 in every setting; rank distance 400 * (1 - level)."""
+    claims = find(tables, "claims")
+    assert claims.columns == ["claim", "verdict", "effect", "p", "seed CI", "n"]
+    verdicts = dict(zip(claims.column("claim"), claims.column("verdict"), strict=True))
+    assert verdicts == {
+        "X-X-mono best monolingual": "not reproduced",  # xy and hybrid are significantly better
+        "X-Y best cross-lingual": "not reproduced",
+        "hybrid best multilingual": "reproduced",
+        "hybrid at least as good as X-X-mono and X-Y in every setting": "reproduced",
+        "hybrid lower rank distance than X-X-mono": "reproduced",
+    }
+    effect = claims.cell("hybrid best multilingual", "effect")
+    assert effect == pytest.approx(0.05, abs=0.01)  # the weaker comparison: hybrid vs xy
+    ci = claims.cell("hybrid lower rank distance than X-X-mono", "seed CI")
+    assert isinstance(ci, MeanCI) and ci.mean == pytest.approx(40.0, abs=1e-9) and ci.n == 3
+    assert any(n.startswith("hybrid best multilingual: vs X-X-mono (multi): +0.") for n in claims.notes)
+
+
+def test_claims_need_xx_xy_and_hybrid(tmp_path: Path) -> None:
+    import shutil
+
+    grid = make_grid(tmp_path / "g")
+    for s in (0, 1, 2):
+        shutil.rmtree(grid / "cells" / f"org-tiny_enc__xy__s{s}")
+    assert not [t for t in build_tables(grid) if t.key == "claims"]
+
+
+def test_show_and_export_carry_the_claims(grid: Path) -> None:
+    text = export(grid, "md")
+    assert "The paper's claims" in text and "| hybrid best multilingual | reproduced |" in text
+    data = json.loads(export(grid, "json"))
+    assert any(t["key"] == "claims" for t in data["tables"])

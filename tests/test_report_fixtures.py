@@ -101,6 +101,11 @@ def per_query(strategy: str, seed: int, langs: tuple[str, ...] = LANGS) -> dict[
             f"{x}:q{i}": float(np.clip(level + h + j, 0, 1))
             for i, (h, j) in enumerate(zip(hardness, jitter, strict=True))
         }
+        # per-query rank distance around the cell's language mean (dataset_summary's rank_distance)
+        dist = 400 * (1 - BASE[strategy]) + 10 * LANG_OFF.get(x, 0.01) + 50 * SEED_OFF[seed]
+        out[f"rankdist/{x}"] = {
+            f"{x}:q{i}": float(dist + 100 * h + 10 * j) for i, (h, j) in enumerate(zip(hardness, jitter, strict=True))
+        }
     return out
 
 

@@ -55,6 +55,7 @@ class GroupView:
     per_language: dict[str, Table] = field(default_factory=dict)  # mono | multi
     pairs: dict[str, Table] = field(default_factory=dict)  # strategy -> language-pair table
     bias: Table | None = None
+    claims: Table | None = None  # verdicts on 2408.10536's claims (xx, xy and hybrid present)
 
     @property
     def title(self) -> str:
@@ -130,6 +131,8 @@ def _group_tables(tables: list[Table]) -> list[GroupView]:
             group.pairs[str(t.meta.get("strategy", ""))] = t
         elif t.key == "bias":
             group.bias = t
+        elif t.key == "claims":
+            group.claims = t
     return list(groups.values())
 
 

@@ -9,6 +9,7 @@ For each backbone and evaluation dataset:
    the diagonal is monolingual (queries and candidates in X), the rest cross-lingual (queries X, candidates Y).
 5. `bias`: language bias per strategy: the paper's rank distance (2408.10536 Table 2) first, then hbt's own
    own_excess@10, rank_gap, map_spread (see hbt.engine.bias).
+6. `claims`: verdicts on 2408.10536's claims (grids with xx, xy and hybrid; see hbt.engine.report.claims).
 
 Significance rule (p-values, paired sign-flip randomization test on per-query AP, `stats.paired_permutation_test`):
 - every trained strategy (xx, xy, hybrid, ...) against the `none` baseline of the same backbone;
@@ -388,4 +389,9 @@ def build_tables(
         tables += [per_language_table(group, s, metric) for s in ("mono", "multi")]
         tables += [pair_table(group, s, metric) for s in group.strategies]
         tables.append(bias_table(group))
+        if tests is not None:
+            from hbt.engine.report.claims import claims_table
+
+            if claims := claims_table(group, tests):
+                tables.append(claims)
     return tables
