@@ -61,6 +61,7 @@ class RunConfig:
     freeze_embeddings: bool | None = None  # None: freeze on CPU (memory), train on GPU
     train_top_layers: int | None = None  # train only the top N transformer layers (+ pooling); None: all
     frozen_cache: bool = True  # with train_top_layers: compute the frozen bottom once per unique text (shared)
+    eval_runtime: str = "torch"  # onnx-int8 | onnx-fp32: ONNX Runtime for evaluation encoding (the fast extra)
     max_train_pairs: int | None = None
     hard_negatives: bool = False  # one hard negative per pair: a non-answer sentence of the answer's paragraph
     weight_decay: float = 0.0  # AdamW weight decay (2408.10536: 0.01)
@@ -106,6 +107,8 @@ class RunConfig:
             )
         if self.shard_size is not None and self.shard_size < 1:
             raise ConfigError(f"shard_size must be a positive number of rows, got {self.shard_size}")
+        if self.eval_runtime not in ("torch", "onnx-int8", "onnx-fp32"):
+            raise ConfigError(f"unknown eval_runtime {self.eval_runtime!r} (allowed: torch, onnx-int8, onnx-fp32)")
         if self.index not in INDEXES:
             raise ConfigError(f"unknown index {self.index!r} (allowed: {', '.join(INDEXES)})")
         if not DEVICE.fullmatch(self.device):

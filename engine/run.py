@@ -276,8 +276,17 @@ def execute(
         training = None
         if trains:
             model, training = _train_or_resume(model, table, config, run, bus, cancel, resume)
-        encoder = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
-        if config.frozen_cache and share_for_evaluation(model, config.train_top_layers):
+        encoder: Any = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
+        if config.eval_runtime != "torch":
+            from hbt.engine.onnx_encode import OnnxEncoder
+
+            bus.stage("export", f"{config.eval_runtime} evaluation encoder")
+            encoder = OnnxEncoder(model, encoder.fingerprint, config.eval_runtime, config.eval_batch_size)
+        if (
+            config.eval_runtime == "torch"
+            and config.frozen_cache
+            and share_for_evaluation(model, config.train_top_layers)
+        ):
             bus.log("evaluation encodes through the shared frozen-bottom cache (top layers only per cell)")
         cache = (
             EmbeddingCache(cache_dir() / "embeddings.sqlite", warn=lambda m: bus.log(m, "warning"))
