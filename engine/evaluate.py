@@ -127,7 +127,7 @@ def evaluate_benchmark(
     t_total = time.perf_counter() - t0
 
     summary: dict[str, Any] = {
-        "languages": sorted(s.multi),
+        "languages": sorted(set(s.multi) | {q.lang for q in bench.queries}),
         "n_queries": len(bench.queries),
         "n_candidates": len(bench.candidates),
         "monolingual": {"per_language": s.mono, "macro": metrics.macro(s.mono.values())},

@@ -108,9 +108,43 @@ def monolingual_table(name: str, summary: dict[str, Any]) -> Table:
     return table
 
 
+def cross_lingual_table(name: str, summary: dict[str, Any]) -> Table:
+    """Cross-lingual retrieval only (XOR-Retrieve): per X -> en pair the rank metrics on the gold passages and the
+    official R@2kt / R@5kt."""
+    cross = summary["cross_lingual"]["per_pair"]
+    recall = summary["answer_recall"]
+    pool = summary.get("pool", "")
+    table = Table(title=f"{name}: cross-lingual, {summary['n_queries']} queries, {summary['n_candidates']:,} passages")
+    cols = ("pair", "mAP", "MRR@10", "R@10", "R@100", "gold q", "R@2kt", "R@5kt", "answer q")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "pair" else "right")
+    langs = sorted({key.split("-")[0] for key in cross} | set(recall["per_language"]))
+    for lang in langs:
+        key = next((k for k in cross if k.split("-")[0] == lang), f"{lang}-?")
+        m, r = cross.get(key, {}), recall["per_language"].get(lang, {})
+        table.add_row(
+            key, *(_fmt(m.get(k)) for k in ("map", "mrr@10", "recall@10", "recall@100")), str(m.get("n_queries", 0)),
+            _fmt(r.get("r@2kt")), _fmt(r.get("r@5kt")), str(r.get("n_queries", 0)),
+        )  # fmt: skip
+    table.add_section()
+    macro, rm = summary["cross_lingual"]["macro"], recall["macro"]
+    table.add_row(
+        "macro", *(_fmt(_macro(summary["cross_lingual"], k)) for k in ("map", "mrr@10", "recall@10", "recall@100")),
+        str(macro.get("n_queries", 0)), _fmt(rm.get("r@2kt")), _fmt(rm.get("r@5kt")), str(rm.get("n_queries", 0)),
+        style="bold",
+    )  # fmt: skip
+    table.caption = (
+        f"pool: {pool} · R@kt tokens: {recall['tokenizer']} · "
+        f"encode {summary['timings']['encode_s']:.1f}s · search {summary['timings']['search_s']:.1f}s"
+    )
+    return table
+
+
 def dataset_table(name: str, summary: dict[str, Any]) -> Table:
     """Per query language: mono mAP, mean X->Y mAP, multilingual mAP, MRR@10, R@10, rank distance (2408.10536's
     language bias: max - min rank of a query's parallel answers), own-language excess."""
+    if "answer_recall" in summary:  # XOR-Retrieve: cross-lingual only, with the official R@kt
+        return cross_lingual_table(name, summary)
     if summary.get("pool"):  # retrieval over a corpus (MIRACL, full or judged pool): monolingual metrics
         return monolingual_table(name, summary)
     mono = summary["monolingual"]["per_language"]

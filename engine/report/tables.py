@@ -386,9 +386,14 @@ def build_tables(
         tables.append(summary)
         if tests is not None and (sig := significance_table(group, tests)):
             tables.append(sig)
-        tables += [per_language_table(group, s, metric) for s in ("mono", "multi")]
-        tables += [pair_table(group, s, metric) for s in group.strategies]
-        tables.append(bias_table(group))
+        from hbt.engine.report.xor_tables import cross_only_tables, is_cross_only
+
+        if is_cross_only(group):  # XOR-Retrieve: no mono / multi pool, no bias; cross-lingual + answer recall
+            tables += cross_only_tables(group, metric)
+        else:
+            tables += [per_language_table(group, s, metric) for s in ("mono", "multi")]
+            tables += [pair_table(group, s, metric) for s in group.strategies]
+            tables.append(bias_table(group))
         if tests is not None:
             from hbt.engine.report.claims import claims_table
 
