@@ -147,7 +147,30 @@ def test_a_hub_that_accepts_but_never_answers_is_offline_within_the_limit(
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HBT_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{silent_server}")
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)  # the real https://huggingface.co ...
+    real = socket.create_connection
+    # ... whose every connection lands on a server that accepts and never says a word
+    monkeypatch.setattr(
+        socket, "create_connection", lambda address, *a, **k: real(("127.0.0.1", silent_server), *a, **k)
+    )
+    hub.hub_reachable.cache_clear()
+    t0 = time.monotonic()
+    assert hub.hub_reachable(timeout=1.0) is False
+    assert time.monotonic() - t0 < 3.0
+    hub.hub_reachable.cache_clear()
+
+
+def test_a_dns_lookup_that_hangs_is_bounded_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hbt.engine import hub
+
+    def slow_dns(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(6)
+        raise socket.gaierror("no answer")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HBT_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.invalid")
+    monkeypatch.setattr(socket, "getaddrinfo", slow_dns)
     hub.hub_reachable.cache_clear()
     t0 = time.monotonic()
     assert hub.hub_reachable(timeout=1.0) is False
@@ -474,3 +497,31 @@ def test_the_registry_never_asks_for_remote_code() -> None:
     from hbt.engine.backbones import registry
 
     assert "trust_remote_code=True" not in inspect.getsource(registry)
+
+
+# ---- 12. a dead rank is recorded in the cell -----------------------------------------------------------------------
+
+
+def test_a_worker_group_that_dies_marks_the_cell_failed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rank aborts after rank 0 marked the cell running (as torchrun's SIGABRT/SIGTERM did): the cell must not stay
+    'running'; it is failed with the exit code, in run.json, events.jsonl and on the bus."""
+    import sys
+
+    from hbt.engine.config import RunConfig
+    from hbt.engine.launch import Launch, LaunchedRunner
+
+    script = (
+        "import os, sys; from pathlib import Path; from hbt.engine.rundir import RunDir; "
+        "RunDir(Path(sys.argv[sys.argv.index('--out') + 1])).mark('running', pid=os.getpid()); os.abort()"
+    )
+    monkeypatch.setattr(Launch, "command", lambda self, args: [sys.executable, "-c", script, *args])
+    events: list[Any] = []
+    bus = EventBus()
+    bus.subscribe(events.append)
+    out = tmp_path / "cell"
+    with pytest.raises(RuntimeError, match="worker group exited with code"):
+        LaunchedRunner(Launch("torchrun", nproc=2), poll_s=0.05)(RunConfig(), out, bus)
+    status = RunDir(out).status()
+    assert status["status"] == "failed" and "exited with code" in status["error"] and "a rank died" in status["error"]
+    assert [e.status for e in read_events(RunDir(out).events_file) if isinstance(e, RunFinished)] == ["failed"]
+    assert [e.status for e in events if isinstance(e, RunFinished)] == ["failed"]
