@@ -87,6 +87,7 @@ SPM_LANGUAGES = frozenset(
 LASER3_CODE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 SPECIAL_IDS = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
 _CHUNK = 1 << 20
+MEMO_SIZE = 200_000  # tokenised texts remembered per tokenizer (then forgotten all at once)
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,7 @@ class LaserTextTokenizer:
         self._normalizer.substitutions[21] = ("‘", r'"')
         self._normalizer.substitutions[22] = ("‚", r'"')
         self._spm = spm.SentencePieceProcessor(model_file=str(self.spm_model))
+        self._memo: dict[str, list[str]] = {}  # text -> pieces: training meets the same texts every epoch
 
     def normalise(self, text: str) -> str:
         """Non-printing characters to spaces, Moses punctuation normalisation, lower case."""
@@ -246,7 +248,13 @@ class LaserTextTokenizer:
         return self._normalizer.normalize(text).lower()
 
     def pieces(self, text: str) -> list[str]:
-        return list(self._spm.encode(self.normalise(text), out_type=str))
+        found = self._memo.get(text)
+        if found is None:
+            found = list(self._spm.encode(self.normalise(text), out_type=str))
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[text] = found
+        return found
 
     def ids(self, text: str, dictionary: dict[str, int], unk: int = SPECIAL_IDS["<unk>"]) -> list[int]:
         """Dictionary ids of the pieces (without `</s>`)."""
