@@ -218,17 +218,18 @@ def test_commands_that_never_touch_the_hub_do_not_probe_it(argv: list[str], monk
 
 
 def test_a_bare_hub_id_is_a_hub_id(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hbt.engine.backbones import load_backbone, resolve_backbone
+    from hbt.engine.backbones import load_backbone, registry, resolve_backbone
 
-    spec = resolve_backbone("bert-base-uncased")
+    spec = resolve_backbone("xlm-roberta-base")  # a registered model by its bare hub id
+    assert (spec.source, spec.kind, spec.hub_id) == ("xlm-roberta-base", "hf-raw", "xlm-roberta-base")
+    monkeypatch.setattr(registry, "hub_reachable", lambda *a, **k: False)
+    with pytest.raises(OfflineError, match="'xlm-roberta-base' needs the Hugging Face Hub"):
+        load_backbone("xlm-roberta-base")
+    with pytest.raises(ConfigError, match=r"unknown backbone 'bert-base-uncased'.*as a hub id it needs the Hugging"):
+        resolve_backbone("bert-base-uncased")  # offline and not cached: most likely a typo
+    monkeypatch.setattr(registry, "hub_reachable", lambda *a, **k: True)
+    spec = resolve_backbone("bert-base-uncased")  # any bare id once the hub can answer
     assert spec.source == "bert-base-uncased" and spec.hub_id == "bert-base-uncased"
-    monkeypatch.setenv("HBT_OFFLINE", "1")
-    from hbt.engine import hub
-
-    hub.hub_reachable.cache_clear()
-    with pytest.raises(OfflineError, match="needs the Hugging Face Hub"):
-        load_backbone("bert-base-uncased")
-    hub.hub_reachable.cache_clear()
 
 
 # ---- 4. grid.json is input -----------------------------------------------------------------------------------------

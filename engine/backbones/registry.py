@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,6 +64,8 @@ class BackboneSpec:
     prompts: dict[str, str] = field(default_factory=dict)
     trainable: bool = True
     notes: str = ""
+    # training defaults measured for this backbone (keys of RunConfig: lr, scale); a preset or flag overrides them
+    train_defaults: dict[str, float] = field(default_factory=dict)
 
     @property
     def hub_id(self) -> str | None:
@@ -126,6 +128,19 @@ _SPECS: tuple[BackboneSpec, ...] = (
 BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in _SPECS}
 BACKBONES[BUNDLED_NAME] = _BUNDLED_SPEC
 ALIASES: dict[str, str] = {"me5-small-q4": BUNDLED_NAME, "bundled": BUNDLED_NAME, "default": BUNDLED_NAME}
+
+
+#: training defaults of a backbone that has none measured (sentence-transformers' MNRL scale, a common BERT lr)
+GENERIC_TRAIN_DEFAULTS: dict[str, float] = {"lr": 2e-5, "scale": 20.0}
+
+
+def training_defaults(name: str | None) -> dict[str, float]:
+    """lr and MNRL scale for a backbone: its measured `train_defaults` over the generic ones."""
+    try:
+        spec = resolve_backbone(name)
+    except UserError:
+        return dict(GENERIC_TRAIN_DEFAULTS)
+    return {**GENERIC_TRAIN_DEFAULTS, **spec.train_defaults}
 
 
 def _is_hub_id(value: str) -> bool:
@@ -217,10 +232,18 @@ def resolve_backbone(name: str | None) -> BackboneSpec:
         raise ConfigError(f"backbone directory {key!r} does not exist")
     if key.startswith("bundled:"):
         raise one_of("bundled backbone", key, [BUNDLED_NAME])
-    if _HUB_ID.match(key) or _BARE_HUB_ID.match(key):
+    known = {spec.source: spec for spec in _SPECS if spec.hub_id is not None}
+    if key in known:  # a registered model by its hub id (xlm-roberta-base): its kind and pooling
+        return replace(known[key], name=key)
+    # a hub id: org/model, or a bare legacy id (bert-base-uncased) when the hub or the local cache can have it;
+    # offline, an unknown bare name is more likely a typo of a short name
+    if _HUB_ID.match(key) or (_BARE_HUB_ID.match(key) and (hub_cached(key) or hub_reachable())):
         return BackboneSpec(name=key, source=key, kind="st", pooling="mean", notes="hub model (kind decided on load)")
     allowed = [*sorted(BACKBONES), *sorted(ALIASES), "laser3-<lang>", "<org/model>", "<local dir>"]
-    raise one_of("backbone", key, allowed)
+    error = one_of("backbone", key, allowed)
+    if _BARE_HUB_ID.match(key):
+        error = ConfigError(f"{error}; as a hub id it needs the Hugging Face Hub, which is unreachable")
+    raise error
 
 
 def _offline_names() -> list[str]:
@@ -428,6 +451,7 @@ def list_backbones() -> list[dict[str, Any]]:
                 "trainable": spec.trainable,
                 "available_offline_now": (offline := _available_offline(spec)),
                 "status": _status(spec, offline),
+                "train_defaults": {**GENERIC_TRAIN_DEFAULTS, **spec.train_defaults},
                 "notes": spec.notes,
             }
         )
@@ -442,6 +466,7 @@ def list_backbones() -> list[dict[str, Any]]:
             "trainable": True,
             "available_offline_now": False,
             "status": _status(laser3, False),
+            "train_defaults": dict(GENERIC_TRAIN_DEFAULTS),
             "notes": laser3.notes,
         }
     )
