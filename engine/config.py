@@ -52,9 +52,9 @@ class RunConfig:
     steps: int | None = 50
     epochs: float | None = None
     batch_size: int = 16
-    lr: float = 2e-5
+    lr: float | None = None  # None: the backbone's measured default (registry train_defaults), else 2e-5
     warmup_ratio: float = 0.1
-    scale: float = 20.0  # MNRL scale = 1 / temperature
+    scale: float | None = None  # MNRL scale = 1 / temperature; None: the backbone's default, else 20
     cached_loss: bool = False  # CachedMultipleNegativesRankingLoss (big batches on small memory)
     mini_batch_size: int = 16
     max_seq_length: int = 128

@@ -239,6 +239,9 @@ def execute(
     from hbt.engine.backbones.partial import share_for_evaluation
 
     check_config(config)
+    from hbt.engine.train import with_backbone_defaults
+
+    config = with_backbone_defaults(config)  # results record the lr / scale really used
     if not distributed.is_main():
         return _train_on_worker_rank(config, out, cancel, resume, model)
     run = RunDir(out)

@@ -184,9 +184,27 @@ def validation_record(trainer: Any, eval_table: PairTable, config: RunConfig, to
     }
 
 
+def with_backbone_defaults(config: RunConfig) -> RunConfig:
+    """lr / scale left unset (None) take the backbone's measured training defaults from the registry."""
+    if config.lr is not None and config.scale is not None:
+        return config
+    from dataclasses import replace
+
+    from hbt.engine.backbones.registry import training_defaults
+
+    defaults = training_defaults(config.backbone)
+    return replace(
+        config,
+        lr=config.lr if config.lr is not None else defaults["lr"],
+        scale=config.scale if config.scale is not None else defaults["scale"],
+    )
+
+
 def make_loss(model: Any, config: RunConfig, gather: bool = False) -> Any:
     """In-batch negatives; with `gather` (several devices) every rank's embeddings join the global batch."""
     from sentence_transformers.sentence_transformer import losses
+
+    config = with_backbone_defaults(config)
 
     if config.cached_loss:
         return losses.CachedMultipleNegativesRankingLoss(
@@ -266,6 +284,8 @@ def build_trainer(
 ) -> TrainerBundle:
     """The sentence-transformers trainer for `config`; `batch_sampler` overrides the strategy (benchmarks)."""
     import torch
+
+    config = with_backbone_defaults(config)
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
     on_cpu = not torch.cuda.is_available() or config.device == "cpu"
