@@ -56,6 +56,7 @@ class GroupView:
     pairs: dict[str, Table] = field(default_factory=dict)  # strategy -> language-pair table
     bias: Table | None = None
     claims: Table | None = None  # verdicts on 2408.10536's claims (xx, xy and hybrid present)
+    compare: Table | None = None  # the cells beside 2408.10536's published numbers (hbt-bench compare)
 
     @property
     def title(self) -> str:
@@ -161,12 +162,24 @@ def load_report(path: Path) -> Report:
         if source.complete:
             raise
         tables, message = [], str(exc)
+    groups = _group_tables(tables)
+    if tables:
+        from hbt.engine.report.published import compare_tables
+
+        try:
+            published = compare_tables(source)
+        except UserError:  # the paper has no numbers for these datasets
+            published = []
+        by_key = {(g.backbone, g.dataset): g for g in groups}
+        for t in published:
+            if (group := by_key.get((str(t.meta["backbone"]), str(t.meta["dataset"])))) is not None:
+                group.compare = t
     return Report(
         path=Path(path),
         kind=source.kind,
         name=source.name,
         cells=[_cell_info(c) for c in source.cells],
-        groups=_group_tables(tables),
+        groups=groups,
         source=source,
         message=message,
     )

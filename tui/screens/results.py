@@ -22,7 +22,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-TABS = ("summary", "langs", "pairs", "bias", "loss", "cells")
+TABS = ("summary", "langs", "pairs", "bias", "paper", "loss", "cells")
 
 
 class ResultsScreen(SectionScreen):
@@ -76,6 +76,11 @@ class ResultsScreen(SectionScreen):
                 yield ReportTable(id="bias-table")
                 yield Static("", id="bias-caption", classes="caption")
                 yield ReportTable(id="bias-lang-table")
+            with TabPane("Paper", id="tab-paper"), VerticalScroll():
+                yield ReportTable(id="claims-table")
+                yield Static("", id="claims-notes", classes="notes")
+                yield ReportTable(id="compare-table")
+                yield Static("", id="compare-notes", classes="notes")
             with TabPane("Loss", id="tab-loss"):
                 yield LossChart(id="results-loss")
             with TabPane("Cells", id="tab-cells"), VerticalScroll():
@@ -190,7 +195,8 @@ class ResultsScreen(SectionScreen):
         self._show_cells(self.base or self.report)
         if group is None:
             self.query_one("#summary-notes", Static).update(Text(self.report.message, style="yellow"))
-            for wid in ("#summary-table", "#significance-table", "#langs-table", "#bias-table", "#bias-lang-table"):
+            for wid in ("#summary-table", "#significance-table", "#langs-table", "#bias-table", "#bias-lang-table",
+                        "#claims-table", "#compare-table"):  # fmt: skip
                 self.query_one(wid, ReportTable).show([], [])
             self.query_one(Heatmap).set_matrix([], [], [])
             self.query_one("#results-loss", LossChart).set_curves(self.report.loss_curves())
@@ -199,6 +205,7 @@ class ResultsScreen(SectionScreen):
         self._show_langs(group)
         self._show_pairs(group)
         self._show_bias(group)
+        self._show_paper(group)
         self.query_one("#results-loss", LossChart).set_curves(self.report.loss_curves(group.backbone))
 
     def _show_summary(self, group: GroupView) -> None:
@@ -275,6 +282,16 @@ class ResultsScreen(SectionScreen):
             )
         )
 
+    def _show_paper(self, group: GroupView) -> None:
+        """2408.10536: verdicts on its claims, and this group's cells beside its published numbers."""
+        for name, t, empty in (
+            ("claims", group.claims, "claims: the grid needs xx, xy and hybrid cells"),
+            ("compare", group.compare, "the paper publishes no numbers for this dataset"),
+        ):
+            self.query_one(f"#{name}-table", ReportTable).show(t.columns if t else [], t.rows if t else [])
+            notes = (f"{t.title}\n" + "\n".join(t.notes)) if t else empty
+            self.query_one(f"#{name}-notes", Static).update(Text(notes, style="dim"))
+
     def _show_cells(self, report: Report) -> None:
         columns = ["cell", "backbone", "strategy", "seed", "status", "note"]
         rows: list[list[Any]] = []
@@ -301,6 +318,7 @@ class ResultsScreen(SectionScreen):
             "tab-summary": "#summary-table",
             "tab-langs": "#langs-table",
             "tab-bias": "#bias-table",
+            "tab-paper": "#claims-table",
             "tab-cells": "#cells-table",
         }.get(tab)
         return self.query_one(first, ReportTable) if first else None
