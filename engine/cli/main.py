@@ -97,6 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frozen-cache", action=argparse.BooleanOptionalAction, default=True,
                    help="with --train-top-layers: compute the frozen bottom once per unique text")  # fmt: skip
     p.add_argument("--checkpoint-steps", type=int)
+    p.add_argument(
+        "--hard-negatives",
+        action="store_true",
+        help="one hard negative per pair: another sentence of the answer's paragraph (2408.10536)",
+    )
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (2408.10536: 0.01)")
+    p.add_argument(
+        "--validation-fraction",
+        type=float,
+        help="hold out this share of the training question groups; validation loss every --eval-steps",
+    )
+    p.add_argument("--eval-steps", type=int, default=50, help="steps between validation losses")
+    p.add_argument(
+        "--early-stopping-patience",
+        type=int,
+        help="stop after N validation losses without a new minimum; the best checkpoint is kept",
+    )
     p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("run", help="run a preset's grid: backbones x strategies x seeds (+ zero-shot baselines)")
@@ -193,6 +210,11 @@ def _run_config(args: argparse.Namespace) -> Any:
             train_top_layers=args.train_top_layers,
             frozen_cache=args.frozen_cache,
             checkpoint_steps=args.checkpoint_steps,
+            hard_negatives=args.hard_negatives,
+            weight_decay=args.weight_decay,
+            validation_fraction=args.validation_fraction,
+            eval_steps=args.eval_steps,
+            early_stopping_patience=args.early_stopping_patience,
             seed=args.seed,
         )
     return RunConfig(**values)
