@@ -345,7 +345,7 @@ def test_whole_grid_eta_from_finished_cells() -> None:
     # hybrid pending: 60 s; xy running for 10 s of its 60: 50 s left (more than its 3 training steps at 1 step/s)
     assert state.grid_eta_s() == pytest.approx(110.0)
     stats = RunStats()
-    rendered = []
+    rendered: list[object] = []
     stats.update = rendered.append  # type: ignore[method-assign]
     stats.show(state)
     from rich.console import Console

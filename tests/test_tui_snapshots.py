@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from hbt.tui.app import LIGHT, HbtApp
+from hbt.tui.components.report_table import ReportTable
+from hbt.tui.screens.results import ResultsScreen
 from textual.pilot import Pilot
 
 from tests.test_tui_fakes import T0, FakeBackend, FakeEngine, make_grid
@@ -59,6 +61,26 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def results_rendered(pilot: Pilot, rows: int | None = None) -> None:
+    """Wait for the rendered state of Results, not for a number of pauses: the report loaded, its summary rows in
+    the table and laid out on screen. Under CPU load a worker's result can be handled, and the layout follow it,
+    several frames after the worker ends; a fixed number of pauses then snapshots an empty table."""
+    screen = pilot.app.screen
+    for _ in range(2000):  # a bound on frames, not a time: ends as soon as the state is there
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = pilot.app.screen
+        if isinstance(screen, ResultsScreen) and screen.report is not None and not screen.loading:
+            table = screen.query_one("#summary-table", ReportTable)
+            want = rows if rows is not None else len(table.data)
+            if want and table.row_count == want and table.size.height >= want + 1:
+                break
+    else:
+        raise AssertionError(f"Results never rendered its summary table ({type(screen).__name__})")
+    pilot.app.clear_notifications()
+    await pilot.pause()
+
+
 async def launched(pilot: Pilot) -> None:
     await pilot.pause()
     await pilot.press("ctrl+l")
@@ -88,14 +110,51 @@ def test_run_80x24(snap_compare, stage: Path) -> None:
 
 def test_results_summary(snap_compare, stage: Path) -> None:
     make_grid(stage / "runs", GRID, seeds=(0, 1))
-    assert snap_compare(app(open_path=f"runs/{GRID}"), terminal_size=SIZE, run_before=settle)
+    assert snap_compare(app(open_path=f"runs/{GRID}"), terminal_size=SIZE, run_before=results_rendered)
+
+
+async def test_results_wait_is_for_the_rendered_table_not_a_time(stage: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loaded CPU, played deterministically: the report worker's result is handled 0.3 s after the worker ends.
+    Waiting for the workers and a few pauses (what test_results_summary did) sees no table yet; the wait for the
+    rendered state sees every row."""
+    make_grid(stage / "runs", GRID, seeds=(0, 1))
+    handle = ResultsScreen.on_worker_state_changed
+
+    def late(self: ResultsScreen, event: object) -> None:
+        self.set_timer(0.3, lambda: handle(self, event))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ResultsScreen, "on_worker_state_changed", late)
+    the_app = app(open_path=f"runs/{GRID}")
+    async with the_app.run_test(size=SIZE) as pilot:
+        await results_rendered(pilot)
+        table = the_app.screen.query_one("#summary-table", ReportTable)
+        assert table.first_column() == ["none", "xx", "xy", "hybrid"] and table.size.height >= 5
+
+
+async def test_results_tables_are_laid_out_in_every_app_of_a_process(stage: Path) -> None:
+    """The root of the flaky summary snapshot: with `height: auto`, a report table laid out before it had measured
+    its rows kept a height of 0, which happened to the second app of a process (the significance table vanished).
+    Report tables now set their height from their rows."""
+    make_grid(stage / "runs", GRID, seeds=(0, 1))
+    for _ in range(2):
+        the_app = app(open_path=f"runs/{GRID}")
+        async with the_app.run_test(size=SIZE) as pilot:
+            for _ in range(50):
+                await pilot.app.workers.wait_for_complete()
+                await pilot.pause()
+                if getattr(the_app.screen, "report", None) is not None:
+                    break
+            await pilot.pause()
+            for wid, rows in (("#summary-table", 4), ("#significance-table", 5)):
+                table = the_app.screen.query_one(wid, ReportTable)
+                assert table.row_count == rows and table.size.height == rows + 1, (wid, table.size)
 
 
 def test_results_pairs_heatmap(snap_compare, stage: Path) -> None:
     make_grid(stage / "runs", GRID, langs=("ar", "de", "en", "es", "zh"))
 
     async def before(pilot: Pilot) -> None:
-        await settle(pilot)
+        await results_rendered(pilot)
         await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")  # xy
         await pilot.pause()
 
@@ -106,7 +165,7 @@ def test_results_per_language_sorted_light(snap_compare, stage: Path) -> None:
     make_grid(stage / "runs", GRID, langs=("ar", "de", "en", "es", "zh"))
 
     async def before(pilot: Pilot) -> None:
-        await settle(pilot)
+        await results_rendered(pilot)
         await pilot.press("m")
         table = pilot.app.screen.query_one("#langs-table")
         table.focus()

@@ -101,6 +101,9 @@ class ReportTable(DataTable[Text]):
             self.move_cursor(
                 row=min(cursor.row, self.row_count - 1), column=min(cursor.column, len(self.columns_names) - 1)
             )
+        # an explicit height too (header + rows; max-height still applies): `height: auto` follows the rows only
+        # once the table has measured itself, and a table laid out before that could keep a height of 0
+        self.styles.height = self.row_count + (1 if self.columns_names else 0)
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
