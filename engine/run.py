@@ -205,15 +205,18 @@ def _train_or_resume(
 def _train_on_worker_rank(
     config: RunConfig, out: Path, cancel: Callable[[], bool] | None, resume: bool, model: Any
 ) -> dict[str, Any]:
-    """Ranks other than 0 in a distributed run: train in lockstep, write nothing, evaluate nothing."""
+    """Ranks other than 0 in a distributed run: train in lockstep, then encode this rank's slice of every streamed
+    corpus (rank 0 waits for those shards); write no results, evaluate nothing else."""
     from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone
     from hbt.engine.train import last_checkpoint, train
 
     if config.strategy == "none":
+        _encode_corpus_slices(config, lambda: model or load_backbone(config.backbone or DEFAULT_BACKBONE))
         return {}
     run = RunDir(out)
-    if resume and _training_done(run):
-        return {}  # rank 0 skips training too: its model was saved
+    if resume and _training_done(run):  # rank 0 skips training too: its model was saved
+        _encode_corpus_slices(config, lambda: load_backbone(str(run.model_dir)))
+        return {}
     model = model or load_backbone(config.backbone or DEFAULT_BACKBONE)
     checkpoint = last_checkpoint(run.checkpoints_dir) if resume else None
     table = build_training_table(config, dataset_split(config))
@@ -221,7 +224,33 @@ def _train_on_worker_rank(
     register_pair_languages(model, table)
     train(model, table, config, run.checkpoints_dir, EventBus(), cancel, resume_from=checkpoint)
     distributed.finish_training()  # with rank 0, before it saves: then this rank exits with no live group
+    _encode_corpus_slices(config, lambda: model)
     return {}
+
+
+def _encode_corpus_slices(config: RunConfig, get_model: Callable[[], Any]) -> None:
+    """On a worker rank: the shards j with j % world_size == rank of each streamed corpus (XOR-Retrieve's collection,
+    MIRACL's corpora), written where rank 0 looks for them (the cache folder must be shared across nodes)."""
+    from hbt.engine.backbones import model_fingerprint
+    from hbt.engine.data.miracl import CorpusTask
+    from hbt.engine.data.xor import XorTask
+
+    streamed = [
+        bench
+        for name in config.eval_data
+        if isinstance(bench := load_eval(name, config.data_dir, eval_langs(config, name), config.corpus_limit),
+                      CorpusTask | XorTask)
+    ]  # fmt: skip
+    if not streamed:
+        return
+    model = get_model()
+    encoder = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
+    for bench in streamed:
+        if config.max_queries:
+            bench = bench.subset(max_queries=config.max_queries, seed=EVAL_SUBSET_SEED)
+        evaluate_benchmark(
+            bench, encoder, text_mode=config.text_mode, shard_size=config.shard_size, allow_large=config.allow_large
+        )
 
 
 def execute(

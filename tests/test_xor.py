@@ -200,3 +200,39 @@ def test_whole_collection_is_streamed_into_shards_and_matches_in_memory(tmp_path
         assert full["cross_lingual"]["per_pair"][pair]["mrr@10"] == m["mrr@10"]
     again = evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "shards").summary
     assert again["encoded"]["candidates"] == 0  # complete shards are reused, nothing re-encoded
+
+
+def test_ranks_encode_their_own_shards_and_rank_0_completes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under torchrun / accelerate (2 ranks): rank 1 encodes shards 1, 3 and leaves; rank 0 encodes 0, 2, 4, finds
+    the others on disk, writes the manifest and searches: the same results as one process."""
+    from hbt.engine import distributed
+
+    task = load_eval("xor-retrieve", FIXTURES, list(xor.XOR_LANGS))
+    single = evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "one").summary
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    monkeypatch.setattr(distributed, "rank", lambda: 1)
+    worker = evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "two").summary
+    assert worker["rank"] == "worker" and worker["encoded"]["candidates"] == 14  # shards 1 and 3: 7 + 7 passages
+    names = sorted(p.name for p in (tmp_path / "two").rglob("shard-*.npy"))
+    assert names == ["shard-00001.npy", "shard-00003.npy"] and not list((tmp_path / "two").rglob("manifest.json"))
+    monkeypatch.setattr(distributed, "rank", lambda: 0)
+    main = evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "two").summary
+    assert main["encoded"]["candidates"] == 16  # shards 0, 2, 4: 7 + 7 + 2
+    assert main["cross_lingual"] == single["cross_lingual"] and main["answer_recall"] == single["answer_recall"]
+
+
+def test_a_worker_rank_of_a_run_encodes_its_slice_of_the_collection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hbt.engine import distributed
+    from hbt.engine.config import RunConfig
+    from hbt.engine.run import execute
+
+    monkeypatch.setenv("HBT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    monkeypatch.setattr(distributed, "rank", lambda: 1)
+    monkeypatch.setattr(distributed, "is_main", lambda: False)
+    config = RunConfig(backbone="tiny-random", eval_data=["xor-retrieve"], data_dir=str(FIXTURES), shard_size=7)
+    assert execute(config, tmp_path / "run") == {}
+    shards = sorted(p.name for p in (tmp_path / "cache").rglob("shard-*.npy"))
+    assert shards == ["shard-00001.npy", "shard-00003.npy"] and not (tmp_path / "run").exists()
