@@ -431,3 +431,36 @@ async def test_stopped_grid_has_one_name_and_no_stale_live_numbers(tmp_path: Pat
         history = app.screen
         assert isinstance(history, HistoryScreen)
         assert [r.status for r in history.rows] == ["cancelled"]  # the Run screen's word, not "partial"
+
+
+# ---- engine items shown in the TUI: a failure's reason, terminal safety -------------------------------------------
+
+
+async def test_failure_reasons_show_and_control_characters_are_escaped(tmp_path: Path, data_folder: Path) -> None:
+    """A cell's recorded failure reason reaches History and Results; names and errors read from files never send a
+    control character (ESC, BEL) to the terminal."""
+    runs = tmp_path / "runs"
+    grid = make_grid(runs, "smoke-\x1b[2Jevil", started=T0)
+    failed = grid / "cells" / "tiny-random__xy__s0"
+    (failed / "results.json").unlink()
+    write_json(failed / "run.json", {"status": "failed", "error": "ConfigError: bad backbone\x07 \x1b]0;pwned\x07"})
+    app = make_app(tmp_path, data_folder, FakeBackend(fixed_catalogue=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        (row,) = history.rows
+        assert row.name == "smoke-\\x1b[2Jevil" and row.status == "failed"
+        detail = text_of(history.query_one("#run-detail", Static))
+        assert "bad backbone\\x07 \\x1b]0;pwned\\x07" in detail and "\x1b" not in detail and "\x07" not in detail
+        history.query_one("#runs", DataTable).focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        results = app.screen
+        assert isinstance(results, ResultsScreen) and results.report is not None
+        notes = {r[0]: r[5] for r in results.query_one("#cells-table", ReportTable).data}
+        assert "ConfigError: bad backbone\\x07" in notes["tiny-random__xy__s0"]
+        screen_text = app.export_screenshot()
+        assert "\x1b" not in screen_text and "\x07" not in screen_text
+        assert "smoke-\\x1b[2Jevil" in text_of(results.query_one("#results-title", Static))

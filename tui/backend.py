@@ -16,6 +16,7 @@ from typing import Any
 from hbt.engine.errors import ConfigError, UserError
 from hbt.engine.events import EventBus
 from hbt.engine.presets import GRID_STRATEGIES, Preset
+from hbt.engine.text import safe
 from hbt.tui.run_state import CellSnapshot
 
 CancelCheck = Callable[[], bool]
@@ -71,9 +72,9 @@ class GridChoices:
 def error_text(exc: BaseException) -> str:
     """One line for the user: a UserError's own message, anything else prefixed with its type."""
     if isinstance(exc, UserError):
-        return str(exc)
+        return safe(str(exc))
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return safe(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
 def default_data_dir() -> str | None:
@@ -89,11 +90,11 @@ def display_path(path: Path | str) -> str:
     """A path as the user typed it would look: relative to the working folder when under it."""
     p = Path(path)
     if not p.is_absolute():
-        return str(p)
+        return safe(p)
     try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
+        return safe(p.resolve().relative_to(Path.cwd().resolve()))
     except (ValueError, OSError):
-        return str(p)
+        return safe(p)  # folder names are shown with control characters escaped
 
 
 def default_out(runs_root: Path, preset_name: str, now: float | None = None) -> Path:
@@ -239,7 +240,7 @@ class Backend:
             raise UserError(f"{grid}: not a grid directory (no readable grid.json) to resume") from exc
         cells = doc["cells"]
         return Preset(
-            name=str(doc.get("preset", grid.name)),
+            name=safe(doc.get("preset", grid.name)),
             backbones=list(dict.fromkeys(c["backbone"] for c in cells)),
             strategies=list(dict.fromkeys(c["strategy"] for c in cells if c["strategy"] != "none")),
             seeds=list(dict.fromkeys(c["seed"] for c in cells if c["strategy"] != "none")) or [cells[0]["seed"]],

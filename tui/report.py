@@ -16,6 +16,7 @@ from hbt.engine.errors import UserError
 from hbt.engine.report.source import Cell, Source, load_source, strategy_key
 from hbt.engine.report.stats import MeanCI
 from hbt.engine.report.tables import Table, build_tables
+from hbt.engine.text import safe
 
 BIAS_LANG_KEYS = ("rank_distance", "own_share@10", "pool_share", "own_excess@10", "rank_gap")
 
@@ -139,15 +140,22 @@ def _group_tables(tables: list[Table]) -> list[GroupView]:
 
 def _cell_info(cell: Cell) -> CellInfo:
     started = cell.path.is_dir()  # a planned cell without a run directory has not run yet (not "missing")
-    return CellInfo(
-        id=cell.id,
-        backbone=cell.backbone,
-        strategy=cell.strategy,
+    problem = cell.problem if started else "not run yet"
+    if started and not cell.ok and problem:
+        try:
+            reason = cell.run.status().get("error")  # why it failed, as run.json recorded it
+        except (OSError, ValueError, AttributeError):
+            reason = None
+        problem = f"{problem}: {reason}" if reason else problem
+    return CellInfo(  # strings read from files: control characters escaped for the terminal
+        id=safe(cell.id),
+        backbone=safe(cell.backbone),
+        strategy=safe(cell.strategy),
         seed=cell.seed,
-        status=cell.status if started else "pending",
+        status=safe(cell.status) if started else "pending",
         path=cell.path,
         ok=cell.ok,
-        problem=cell.problem if started else "not run yet",
+        problem=safe(problem) if problem else problem,
         loss_curve=list(cell.loss_curve),
     )
 
@@ -177,7 +185,7 @@ def load_report(path: Path) -> Report:
     return Report(
         path=Path(path),
         kind=source.kind,
-        name=source.name,
+        name=safe(source.name),
         cells=[_cell_info(c) for c in source.cells],
         groups=groups,
         source=source,

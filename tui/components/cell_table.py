@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from hbt.engine.text import safe
 from hbt.tui.run_state import CellState
 from rich.console import JustifyMethod
 from rich.text import Text
@@ -37,7 +38,7 @@ def _num(value: float | None, digits: int = 4) -> Text:
 def row_of(cell: CellState) -> dict[str, Text]:
     step = f"{cell.step}/{cell.total_steps}" if cell.total_steps else ("–" if cell.strategy == "none" else "")
     return {
-        "cell": Text(cell.id),
+        "cell": Text(safe(cell.id)),
         "status": Text(cell.status, style=STATUS_STYLES.get(cell.status, "")),
         "step": Text(step, justify="right"),
         "loss": _num(cell.loss),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hbt.engine.text import safe
 from rich.text import Text
 from textual.widgets import RichLog
 
@@ -35,7 +36,9 @@ class LogPane(RichLog):
         self.plain: list[str] = []
 
     def add(self, message: str, level: str = "info", cell: str = "") -> None:
-        prefix = f"[{short_cell(cell)}] " if cell else ""
+        # messages carry names and errors read from files: control characters are shown escaped, never sent
+        prefix = f"[{safe(short_cell(cell))}] " if cell else ""
+        message = safe(message)
         line = Text(prefix, style="dim")
         line.append(message, style=LEVEL_STYLES.get(level, ""))
         self.plain.append(prefix + message)

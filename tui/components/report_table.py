@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hbt.engine.report.export import format_value
+from hbt.engine.text import safe
 from hbt.tui.report import number
 from rich.console import JustifyMethod
 from rich.text import Text
@@ -81,7 +82,7 @@ class ReportTable(DataTable[Text]):
         for row in self.display_rows():
             cells = []
             for i, value in enumerate(row):
-                text = format_value(value)
+                text = safe(format_value(value))  # labels come from result files: control characters escaped
                 if i == 0:
                     cells.append(Text(text, style="bold" if row[0] in PINNED else ""))
                 elif value is None or number(value) is not None:

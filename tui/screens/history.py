@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hbt.engine.report.source import strategy_key
+from hbt.engine.text import safe
 from hbt.tui.backend import display_path, error_text
 from hbt.tui.components.cell_table import STATUS_STYLES
 from hbt.tui.messages import LaunchGrid
@@ -98,17 +99,17 @@ def _row(key: str, path: Path, kind: str, name: str, cells: list[dict[str, Any]]
         values = [(c[metric], c.get("strategy") or "?") for c in cells if isinstance(c.get(metric), int | float)]
         best[metric] = max(values) if values else None
     started = [c["started"] for c in cells if isinstance(c.get("started"), int | float)]
-    return HistoryRow(
+    return HistoryRow(  # names and errors come from files: control characters escaped for the terminal
         key=key,
         path=path,
         kind=kind,
-        name=name,
-        backbones=list(dict.fromkeys(str(c.get("backbone") or "?") for c in cells)),
-        strategies=sorted({str(c.get("strategy") or "?") for c in cells}, key=strategy_key),
-        statuses=statuses,
-        best=best,
+        name=safe(name),
+        backbones=list(dict.fromkeys(safe(c.get("backbone") or "?") for c in cells)),
+        strategies=sorted({safe(c.get("strategy") or "?") for c in cells}, key=strategy_key),
+        statuses={safe(k): v for k, v in statuses.items()},
+        best={k: None if v is None else (v[0], safe(v[1])) for k, v in best.items()},
         started=min(started) if started else None,
-        errors=[f"{c.get('id')}: {c['error']}" for c in cells if c.get("error")],
+        errors=[safe(f"{c.get('id')}: {c['error']}") for c in cells if c.get("error")],
     )
 
 
