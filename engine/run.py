@@ -142,10 +142,13 @@ def check_budget(config: RunConfig, table: PairTable) -> None:
         )
 
 
-def _remove_stop_checkpoint(run: RunDir, checkpoint: Any) -> None:
-    """Once a cell completes, the checkpoint a Ctrl-C/cancel wrote (run.json `checkpoint`) has served its purpose
-    (periodic `checkpoint_steps` checkpoints stay: they were asked for)."""
-    if isinstance(checkpoint, str):
+def _remove_stop_checkpoints(run: RunDir, config: RunConfig, checkpoint: Any) -> None:
+    """Once a cell completes, the checkpoints a Ctrl-C/cancel wrote have served their purpose: without
+    `checkpoint_steps` every checkpoint is a stop's; with it, the periodic ones stay (they were asked for) and only
+    the stop's (run.json `checkpoint`) goes."""
+    if not config.checkpoint_steps:
+        shutil.rmtree(run.checkpoints_dir, ignore_errors=True)
+    elif isinstance(checkpoint, str):
         folder = Path(checkpoint)
         if folder.parent.resolve() == run.checkpoints_dir.resolve():
             shutil.rmtree(folder, ignore_errors=True)
@@ -353,7 +356,7 @@ def execute(
         bus.stage("write", str(run.results_file))
         write_json(run.per_query_file, per_query)
         write_json(run.results_file, results)
-        _remove_stop_checkpoint(run, stop_checkpoint)
+        _remove_stop_checkpoints(run, config, stop_checkpoint)
         run.mark("complete")
         bus.emit(RunFinished(run_dir=str(out), status="complete"))
         return results

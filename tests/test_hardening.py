@@ -467,6 +467,16 @@ def test_the_first_press_notice_goes_to_stderr() -> None:
     assert out.getvalue() == "" and "hbt: stopping after the current step" in err.getvalue()
 
 
+def test_the_first_press_notice_goes_to_stderr_without_a_terminal_too(capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from hbt.engine.cli.plain import PlainListener
+
+    out = io.StringIO()
+    PlainListener(out).notice("stopping after the current step")
+    assert out.getvalue() == "" and "hbt: stopping after the current step" in capsys.readouterr().err
+
+
 def test_the_stop_message_names_the_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

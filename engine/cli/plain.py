@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from hbt.engine.events import Event, Log, RunFinished, Stage, TrainStep
 from hbt.engine.events import Progress as ProgressEvent
+from hbt.engine.text import safe
 
 
 def _interval() -> float:
@@ -57,13 +58,15 @@ class PlainListener:
     def __exit__(self, *exc: object) -> None:
         self.stream.flush()
 
-    def _line(self, text: str) -> None:
+    def _line(self, text: str, stream: TextIO | None = None) -> None:
         stamp = time.strftime("%H:%M:%S")
-        self.stream.write(f"{stamp} {text}\n")
-        self.stream.flush()
+        out = stream or self.stream
+        out.write(f"{stamp} {safe(text)}\n")  # names and errors come from files: control characters escaped
+        out.flush()
 
     def notice(self, message: str) -> None:
-        self._line(f"hbt: {message}")
+        """A one-off line on stderr (the first Ctrl-C's 'stopping after the current step')."""
+        self._line(f"hbt: {message}", sys.stderr)
 
     def _progress(self, key: str, done: int, total: int, unit: str, extra: str = "") -> None:
         now = self.clock()
