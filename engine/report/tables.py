@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from hbt.engine.config import paper_name
 from hbt.engine.errors import ConfigError
 from hbt.engine.metrics import METRICS
 from hbt.engine.report.source import Cell, Source, load_source, require_results, strategy_key
@@ -246,6 +247,9 @@ def summary_table(group: Group, tests: _Tests | None, metric: str = "map") -> Ta
     ]
     if note := _ci_note(group):
         notes.append(note)
+    named = [f"{s} = {paper_name(s)}" for s in group.strategies if paper_name(s) != s]
+    if named:
+        notes.append("strategies as the papers name them (LAReQA, 2408.10536): " + ", ".join(named))
     if vs_base:
         notes.append(
             "p: against the untrained baseline (none), two-sided paired sign-flip randomization test on per-query AP "
