@@ -350,7 +350,8 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     err = Console(stderr=True)
     for cell in cells:  # every failed cell with its one-line reason (escaped: it comes from a file)
         if cell["status"] == "failed":
-            err.print(f"hbt: cell {safe(cell['id'])} failed: {safe(cell['error'])}", markup=False, highlight=False)
+            line = f"hbt: cell {safe(cell['id'])} failed: {safe(cell['error'])}"
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
     if summary["complete"]:
         print_tables(out, console)
     console.print(f"grid: {out}  ({summary['complete']} complete, {summary['failed']} failed)", markup=False)
