@@ -116,25 +116,14 @@ def evaluate_corpus(
     t_encode = 0.0
     for part in task.languages:
         where = f"{task.name}/{part.lang}"
-        key = {
-            "encoder": encoder.fingerprint,
-            "text_mode": text_mode,
-            "dtype": shard_dtype,
-            "shard_size": size,
-            **part.corpus.signature(),
-        }
-        root = shard_root(Path(shard_dir) if shard_dir else None, task.name, part, key)
         qids = list(part.queries)
         t1 = time.perf_counter()
         bus.stage("encode", f"{where}: {len(qids)} queries")
         q_emb, n = encode_unique(encoder, [part.queries[q] for q in qids], "query", mode=text_mode, cache=cache)
         n_q += n
-        if not (root / MANIFEST).exists():
-            _check_size(part, encoder, root, size, shard_dtype, text_mode, q_emb.shape[1], where, allow_large, bus)
-        bus.stage("encode", f"{where}: corpus {part.corpus.describe()} -> {root}")
-        shards, n = encode_corpus(
-            encoder, part.corpus.passages(text_mode), root, shard_size=size, dtype=shard_dtype, mode=text_mode,
-            key=part.corpus.signature(), cache=None, bus=bus,
+        shards, n = encode_language(
+            task, part, encoder, text_mode=text_mode, shard_size=size, shard_dtype=shard_dtype, shard_dir=shard_dir,
+            allow_large=allow_large, rank=0, world_size=1, bus=bus,
         )  # fmt: skip
         n_c += n
         t_encode += time.perf_counter() - t1
@@ -161,6 +150,45 @@ def evaluate_corpus(
     summary["timings"] = {"encode_s": round(t_encode, 3), "search_s": round(time.perf_counter() - t0 - t_encode, 3)}
     bus.emit(EvalDone(dataset=task.name, summary={"mono_map": summary["monolingual"]["macro"]["map"]}))
     return DatasetResult(summary, per_query)
+
+
+def language_root(
+    task: CorpusTask, part: CorpusLanguage, encoder: Encoder, text_mode: str, size: int, dtype: str, base: Path | None
+) -> Path:
+    key = {"encoder": encoder.fingerprint, "text_mode": text_mode, "dtype": dtype, "shard_size": size}
+    return shard_root(base, task.name, part, key | part.corpus.signature())
+
+
+def encode_language(
+    task: CorpusTask,
+    part: CorpusLanguage,
+    encoder: Encoder,
+    *,
+    text_mode: str = "sentence",
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_dtype: str = "float32",
+    shard_dir: str | Path | None = None,
+    allow_large: bool = False,
+    rank: int = 0,
+    world_size: int = 1,
+    bus: EventBus = NULL_BUS,
+) -> tuple[CorpusShards | None, int]:
+    """A language's corpus into its shard folder (sizes checked up front on rank 0); rank 0 gets the shards."""
+    where = f"{task.name}/{part.lang}"
+    root = language_root(
+        task, part, encoder, text_mode, shard_size, shard_dtype, Path(shard_dir) if shard_dir else None
+    )
+    if rank == 0 and not (root / MANIFEST).exists():
+        _check_size(part, encoder, root, shard_size, shard_dtype, text_mode, where, allow_large, bus)
+    bus.stage(
+        "encode",
+        f"{where}: corpus {part.corpus.describe()} -> {root}"
+        + (f" (rank {rank}/{world_size})" if world_size > 1 else ""),
+    )
+    return encode_corpus(
+        encoder, part.corpus.passages(text_mode), root, shard_size=shard_size, dtype=shard_dtype, mode=text_mode,
+        key=part.corpus.signature(), rank=rank, world_size=world_size, bus=bus,
+    )  # fmt: skip
 
 
 def median(groups: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -205,7 +233,6 @@ def _check_size(
     shard_size: int,
     dtype: str,
     mode: str,
-    dim: int,
     where: str,
     allow_large: bool,
     bus: EventBus,
@@ -217,6 +244,7 @@ def _check_size(
         min(shard_size, n - j * shard_size) for j in _complete(root) if j * shard_size < n
     )  # rows already encoded (a resumed run)
     sample = [t for _, t in itertools.islice(part.corpus.passages(mode), SAMPLE)]
+    dim = encoder.encode(sample[:1], "passage").shape[1] if sample else 0
     est = estimate(n, done, measure_per_passage(encoder, sample), dim, dtype)
     line = est.line(where, _device(encoder))
     bus.stage("estimate", line)

@@ -32,7 +32,7 @@ def test_release_files_load_as_shipped(tmp_path: Path) -> None:
     assert part.qrels["3"] == {"39#1": 1, "39#0": 1, "290#0": 0}  # TREC qrels, tab-separated, 0 = judged irrelevant
     docs = list(part.corpus.docs())
     assert [d[0] for d in docs] == [d for f in CORPUS["en"] for d, _, _ in f]  # both gzipped shards, in order
-    assert part.corpus.count() == 14
+    assert part.corpus.count() == 17
     task = load_eval("miracl", tmp_path, ["en", "de"])
     assert isinstance(task, miracl.CorpusTask) and task.pool == "full corpus"
     assert {c.lang: sorted(c.relevant) for c in task.languages} == {"en": ["0", "1", "2", "3"], "de": ["0", "1", "2"]}
@@ -143,11 +143,11 @@ def test_size_gate_needs_yes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, co
     task = load_eval("miracl", tmp_path, ["de"])
     assert isinstance(task, miracl.CorpusTask)
     monkeypatch.setattr(corpus_eval, "LARGE_S", 0.0)
-    with pytest.raises(ConfigError, match=r"miracl/de: 7 passages \(7 to encode\), about .* pass --yes"):
+    with pytest.raises(ConfigError, match=r"miracl/de: 8 passages \(8 to encode\), about .* pass --yes"):
         evaluate_corpus(task, counting_encoder, shard_dir=tmp_path / "s")  # type: ignore[arg-type]
     assert not list((tmp_path / "s").rglob("shard-*.npy"))  # nothing encoded
     out = evaluate_corpus(task, counting_encoder, shard_dir=tmp_path / "s", allow_large=True)  # type: ignore[arg-type]
-    assert out.summary["corpus"]["de"]["passages"] == 7
+    assert out.summary["corpus"]["de"]["passages"] == 8
 
 
 def test_cli_eval_both_pools(
@@ -165,5 +165,27 @@ def test_cli_eval_both_pools(
     results = json.loads((out / "results.json").read_text())
     full, judged = results["datasets"]["miracl"], results["datasets"]["miracl-judged"]
     assert full["pool"] == "full corpus" and judged["pool"] == "judged passages only"
-    assert full["n_candidates"] == 21 and judged["n_candidates"] == 16
+    assert full["n_candidates"] == 25 and judged["n_candidates"] == 16
     assert set(full["monolingual"]) == {"per_language", "macro", "median"}
+
+
+def test_encode_corpus_by_rank_then_eval_only_searches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two launched ranks each encode their slice (2 of the 4 shards of 8 passages, 2 per shard); eval re-uses them."""
+    monkeypatch.setenv("HBT_CACHE_DIR", str(tmp_path / "cache"))
+    write_release(tmp_path / "data")
+    common = ["--backbone", "tiny-random", "--data-dir", str(tmp_path / "data"), "--langs", "de", "--device", "cpu"]
+    for rank in ("1", "0"):  # rank 0 waits for rank 1's shards, so rank 1 goes first here
+        monkeypatch.setenv("RANK", rank)
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        assert main(["encode-corpus", *common, "--shard-size", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "rank 1/2: miracl/de: 4 passages encoded here; slice on disk" in printed  # shards 1, 3: rows 2-3, 6-7
+    assert "rank 0/2: miracl/de: 4 passages encoded here; 8 passages in" in printed  # shards 0, 2: rows 0-1, 4-5
+    monkeypatch.delenv("RANK")
+    monkeypatch.delenv("WORLD_SIZE")
+    out = tmp_path / "run"
+    assert main(["eval", *common, "--eval-data", "miracl", "--shard-size", "2", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())["datasets"]["miracl"]
+    assert results["encoded"]["candidates"] == 0 and results["corpus"]["de"]["passages"] == 8

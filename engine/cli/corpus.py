@@ -1,0 +1,65 @@
+"""`hbt-bench encode-corpus`: encode MIRACL's full corpora into shards ahead of `eval`.
+
+Launched plainly it encodes every shard; under torchrun / `accelerate launch` (RANK, WORLD_SIZE, LOCAL_RANK) each
+rank encodes its slice (shard j on rank j % WORLD_SIZE) on its own GPU, and rank 0 writes the manifest when all are
+on disk. Interrupted, the same command resumes (complete shards are skipped). `eval` with the same backbone, text
+mode, shard size and data then finds the shards (cache folder, keyed like the embedding cache) and only searches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("encode-corpus", help="encode MIRACL corpora to disk shards (one slice per rank if launched)")
+    p.add_argument("--backbone", help="short name, hub id or local path (default: the offline bundled mE5-small)")
+    p.add_argument("--data-dir", help="folder holding miracl/ (default: $HBT_DATA_DIR, else the hub)")
+    p.add_argument("--langs", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], help="e.g. en,sw")
+    p.add_argument("--text-mode", choices=["sentence", "sentence+context"], default="sentence")
+    p.add_argument("--shard-size", type=int, help="passages per shard (default 100000)")
+    p.add_argument("--eval-batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK when launched on GPUs) | cpu | cuda | mps")
+    p.add_argument("--yes", action="store_true", help="start even when the estimate is above an hour")
+
+
+def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
+    from hbt.engine.environment import quiet_third_party_output
+
+    quiet_third_party_output()
+    from hbt.engine import distributed
+    from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
+    from hbt.engine.cli.display import RichListener
+    from hbt.engine.corpus_eval import DEFAULT_SHARD_SIZE, encode_language
+    from hbt.engine.data.miracl import CorpusTask
+    from hbt.engine.data.registry import load_eval
+    from hbt.engine.encode import SentenceTransformerEncoder
+    from hbt.engine.errors import ConfigError
+    from hbt.engine.events import EventBus
+
+    if args.shard_size is not None and args.shard_size < 1:
+        raise ConfigError(f"--shard-size must be a positive number of passages, got {args.shard_size}")
+    task = load_eval("miracl", args.data_dir, args.langs)
+    assert isinstance(task, CorpusTask)
+    rank, world = distributed.rank(), distributed.world_size()
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else "cpu"
+    model = load_backbone(args.backbone or DEFAULT_BACKBONE, device=device)
+    encoder = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=args.eval_batch_size)
+    bus = EventBus()
+    with RichListener(console) as listener:
+        bus.subscribe(listener)
+        for part in task.languages:
+            shards, n = encode_language(
+                task, part, encoder, text_mode=args.text_mode, shard_size=args.shard_size or DEFAULT_SHARD_SIZE,
+                allow_large=args.yes, rank=rank, world_size=world, bus=bus,
+            )  # fmt: skip
+            where = f"rank {rank}/{world}: " if world > 1 else ""
+            done = f"{shards.pool.n_rows:,} passages in {shards.root}" if shards else "slice on disk"
+            console.print(f"{where}miracl/{part.lang}: {n:,} passages encoded here; {done}")
+    return 0
