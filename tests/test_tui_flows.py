@@ -262,6 +262,8 @@ async def test_results_opened_during_a_run_follow_the_grid(tmp_path: Path, data_
         assert results.query_one("#summary-table", ReportTable).first_column() == ["none", "xx"]
         cells = {r[0]: (r[4], r[5]) for r in results.query_one("#cells-table", ReportTable).data}
         assert cells["tiny-random__hybrid__s0"] == ("pending", "not run yet")  # not "run directory missing"
+        notes = text_of(results.query_one("#summary-notes", Static))
+        assert "tiny-random__hybrid__s0 (not run yet" in notes and "missing" not in notes
         engine.resume.set()
         await settle(pilot, rounds=6)
         assert "4/4 with results" in text_of(results.query_one("#results-title", Static))
@@ -425,7 +427,7 @@ async def test_stopped_grid_has_one_name_and_no_stale_live_numbers(tmp_path: Pat
         assert state is not None and state.status == "cancelled"
         assert not stop_shown()  # no Stop footer once the grid has ended
         stats = str(run.query_one(RunStats).render())
-        assert state.lr is None and "samples/s" not in stats and "e-0" not in stats
+        assert state.lr is None and state.batches == {} and "samples/s" not in stats and "e-0" not in stats
         await pilot.press("4")
         await settle(pilot)
         history = app.screen

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from hbt.engine.events import EventBus, RunFinished
 from hbt.engine.presets import Preset
-from hbt.tui.backend import Backend, error_text
+from hbt.tui.backend import Backend, display_path, error_text
 from hbt.tui.messages import EngineEvent, LaunchGrid, OpenResults
 from hbt.tui.run_state import LogLine, RunState
 from hbt.tui.screens.base import SectionScreen
@@ -250,7 +250,9 @@ class HbtApp(App[None]):
         state = RunState(name=preset.name, out=Path(out), batch_size=preset.run.batch_size)
         for backbone, strategy, seed in preset.cells():
             state.add_cell(self.backend.cell_id(backbone, strategy, seed), backbone or "default", strategy, seed)
-        state.log(f"grid {preset.name}: {len(state.cells)} cells → {out}" + (" (resumed)" if resume else ""))
+        state.log(
+            f"grid {preset.name}: {len(state.cells)} cells → {display_path(out)}" + (" (resumed)" if resume else "")
+        )
         if resume:
             state.seed(self.backend.grid_snapshot(Path(out)))
         self.run_state = state
@@ -317,7 +319,7 @@ class HbtApp(App[None]):
             status = "cancelled" if self._cancel.is_set() else "complete"
             state.finish(status)
             done, failed = summary.get("complete", 0), summary.get("failed", 0)
-            text = f"grid {status}: {done} complete, {failed} failed → {state.out}"
+            text = f"grid {status}: {done} complete, {failed} failed → {display_path(state.out)}"
             self._updated(state.log(text, "warning" if failed or status == "cancelled" else "result"))
             self.notify(text, title="grid", severity="warning" if failed or status == "cancelled" else "information")
         elif event.state == WorkerState.ERROR:

@@ -189,7 +189,7 @@ class RunState:
         self.stage = ""
         self.current = ""
         self.lr = self.samples_per_s = self.epoch = None  # nothing is training any more: no stale live numbers
-        self.task = None
+        self.task, self.batches = None, {}
 
     # ---- derived -----------------------------------------------------------------------------------------------
 

@@ -150,7 +150,7 @@ def load_cell(path: Path, entry: dict[str, Any] | None = None) -> Cell:
     except (OSError, ValueError, AttributeError):  # run.json unreadable or not an object
         status = "interrupted"
     if not path.is_dir():
-        problem = "run directory missing"
+        problem = "not run yet (no run directory)"  # a planned cell that never started is pending, not lost
     elif results is None and run.results_file.exists():
         if status in ("complete", "running"):
             status = "interrupted"  # a torn or malformed results file: the run did not finish writing it
