@@ -536,3 +536,20 @@ def test_a_worker_group_that_dies_marks_the_cell_failed(tmp_path: Path, monkeypa
     assert status["status"] == "failed" and "exited with code" in status["error"] and "a rank died" in status["error"]
     assert [e.status for e in read_events(RunDir(out).events_file) if isinstance(e, RunFinished)] == ["failed"]
     assert [e.status for e in events if isinstance(e, RunFinished)] == ["failed"]
+
+
+def test_grid_tables_show_a_dash_for_a_setting_without_queries(tmp_path: Path) -> None:
+    from hbt.engine.report.export import render
+    from hbt.engine.report.tables import build_tables
+
+    from tests.test_report_fixtures import DATASET, write_run
+
+    run = tmp_path / "run"
+    write_run(run, "hybrid", 0)
+    doc = json.loads((run / "results.json").read_text())
+    doc["datasets"][DATASET]["cross_lingual"]["macro"].update(map=0.0, n_queries=0)  # e.g. one evaluation language
+    (run / "results.json").write_text(json.dumps(doc))
+    summary = next(t for t in build_tables(run) if t.key == "summary")
+    assert summary.cell("hybrid", "cross mAP") is None and summary.cell("hybrid", "mono mAP") is not None
+    row = next(line for line in render([summary], "md").splitlines() if line.startswith("| hybrid"))
+    assert "0.0000" not in row

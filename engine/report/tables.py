@@ -129,7 +129,11 @@ class Group:
         return mean_ci(xs) if xs else None
 
     def setting(self, strategy: str, setting: str, metric: str = "map") -> MeanCI | None:
-        return self.values(strategy, lambda s: s[SETTING_BLOCK[setting]]["macro"][metric])
+        def get(summary: dict[str, Any]) -> Any:
+            macro = summary[SETTING_BLOCK[setting]]["macro"]
+            return None if macro.get("n_queries", 1) == 0 else macro[metric]  # no queries: shown "—", not 0.0
+
+        return self.values(strategy, get)
 
     def language(self, strategy: str, setting: str, lang: str, metric: str = "map") -> MeanCI | None:
         return self.values(strategy, lambda s: s[SETTING_BLOCK[setting]]["per_language"][lang][metric])
