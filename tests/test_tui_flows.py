@@ -234,14 +234,19 @@ async def test_language_toggles_follow_every_key_press(tmp_path: Path, data_fold
         burst(pilot, "space", "up", "up", "space")  # el off, ar off: the last language off means all again
         await settle(pilot)
         assert list(langs.selected) == ["all"] and setup.validation.preset.run.langs is None
-        # fast typing: the bar shows the reason for what the field holds now, never an older value's
+        # fast typing: editing keys apply in the order pressed (Textual's Input ran backspace after the keys typed
+        # behind it), and the bar shows the reason for what the field holds now
         steps = setup.query_one("#steps", Input)
         steps.focus()
         steps.value = ""
-        await pilot.press(*"12x")
-        assert "'12x' is not a whole number" in text_of(setup.query_one("#validation", Static))
-        await pilot.press("backspace")
-        assert setup.validation.preset is not None and "✓" in text_of(setup.query_one("#validation", Static))
+        await pilot.pause()
+        burst(pilot, "1", "2", "x", "backspace", "5")
+        await settle(pilot)
+        assert steps.value == "125" and setup.validation.preset is not None
+        assert setup.validation.preset.run.steps == 125 and "✓" in text_of(setup.query_one("#validation", Static))
+        burst(pilot, "ctrl+u", "x", "left", "9")
+        await settle(pilot)
+        assert steps.value == "9x" and "'9x' is not a whole number" in text_of(setup.query_one("#validation", Static))
 
 
 # ---- 5. Results follows a running grid ----------------------------------------------------------------------------

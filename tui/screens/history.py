@@ -13,6 +13,7 @@ from hbt.engine.report.source import strategy_key
 from hbt.engine.text import safe
 from hbt.tui.backend import display_path, error_text
 from hbt.tui.components.cell_table import STATUS_STYLES
+from hbt.tui.components.keyed_input import KeyedInput
 from hbt.tui.messages import LaunchGrid
 from hbt.tui.screens.base import SectionScreen
 from rich.console import JustifyMethod
@@ -139,7 +140,7 @@ class HistoryScreen(SectionScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="history-bar"):
             yield Label("runs root ", classes="inline-label")
-            yield Input(id="runs-root", compact=True)
+            yield KeyedInput(id="runs-root", compact=True)
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static("", id="run-detail")
 

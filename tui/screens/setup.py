@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from hbt.engine.presets import Preset
 from hbt.tui.backend import BackboneInfo, GridChoices, PresetInfo, default_out, error_text
+from hbt.tui.components.keyed_input import KeyedInput
 from hbt.tui.components.selection_lists import ALL, KeyedSelectionList, LanguageList
 from hbt.tui.messages import LaunchGrid
 from hbt.tui.screens.base import SectionScreen
@@ -194,7 +195,7 @@ class SetupScreen(SectionScreen):
                 )
                 yield Row(
                     "hybrid p",
-                    Input(placeholder="0.5", id="hybrid-p", compact=True, classes="short"),
+                    KeyedInput(placeholder="0.5", id="hybrid-p", compact=True, classes="short"),
                     Label(" P(X-X batch), or proportional", classes="inline-label hint"),
                     field="hybrid-p",
                 )
@@ -208,26 +209,26 @@ class SetupScreen(SectionScreen):
                         compact=True,
                     ),
                     Label(" langs ", classes="inline-label"),
-                    Input(placeholder="all", id="train-langs", compact=True),
+                    KeyedInput(placeholder="all", id="train-langs", compact=True),
                     field="train-data",
                 )
                 yield Row("eval data", KeyedSelectionList(id="eval-data", compact=True), field="eval-data")
                 yield Row(
                     "data dir",
-                    Input(placeholder="online (or $HBT_DATA_DIR)", id="data-dir", compact=True),
+                    KeyedInput(placeholder="online (or $HBT_DATA_DIR)", id="data-dir", compact=True),
                     field="data-dir",
                 )
                 yield Row(
                     "steps",
-                    Input(id="steps", compact=True, classes="short"),
+                    KeyedInput(id="steps", compact=True, classes="short"),
                     Label(" batch ", classes="inline-label"),
-                    Input(id="batch-size", compact=True, classes="short"),
+                    KeyedInput(id="batch-size", compact=True, classes="short"),
                     Label(" queries ", classes="inline-label"),
-                    Input(placeholder="all", id="max-queries", compact=True, classes="short"),
+                    KeyedInput(placeholder="all", id="max-queries", compact=True, classes="short"),
                     field="steps",
                 )
-                yield Row("seeds", Input(placeholder="0, 1, 2", id="seeds", compact=True), field="seeds")
-                yield Row("output", Input(placeholder="auto", id="out", compact=True), field="out")
+                yield Row("seeds", KeyedInput(placeholder="0, 1, 2", id="seeds", compact=True), field="seeds")
+                yield Row("output", KeyedInput(placeholder="auto", id="out", compact=True), field="out")
         with Horizontal(id="launch-bar"):
             yield Static("", id="validation")
             yield Button("Launch", id="launch", variant="success", disabled=True, compact=True)
