@@ -112,16 +112,20 @@ device = "cpu"
 """
 
 
-def test_torchrun_two_ranks_gloo_tiny_model(tmp_path: Path, data_dir: Path) -> None:
+# the shutdown race failed 1 run in 3: two runs here, scripts/stress_distributed.py repeats it more
+@pytest.mark.parametrize("attempt", [0, 1])
+def test_torchrun_two_ranks_gloo_tiny_model(tmp_path: Path, data_dir: Path, attempt: int) -> None:
     (tmp_path / "dist.toml").write_text(PRESET, encoding="utf-8")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "hbt.engine.cli", "run", "dist.toml", "--data-dir", str(data_dir), "--out", "g",
-         "--launcher", "torchrun", "--nproc", str(RANKS), "--master-port", "29533"],
+         "--launcher", "torchrun", "--nproc", str(RANKS), "--master-port", str(29533 + attempt)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "terminate called" not in proc.stderr and "SIGABRT" not in proc.stderr, proc.stderr[-3000:]
     cell = tmp_path / "g" / "cells" / "tiny-random__xx__s0"
+    assert json.loads((cell / "run.json").read_text())["status"] == "complete"
     results = json.loads((cell / "results.json").read_text())
     assert [s for s, _ in results["training"]["loss_curve"]] == [1, 2, 3]
     assert results["training"]["composition"] == {"xx": 3, "xy": 0, "mix": 0}

@@ -553,3 +553,22 @@ def test_grid_tables_show_a_dash_for_a_setting_without_queries(tmp_path: Path) -
     assert summary.cell("hybrid", "cross mAP") is None and summary.cell("hybrid", "mono mAP") is not None
     row = next(line for line in render([summary], "md").splitlines() if line.startswith("| hybrid"))
     assert "0.0000" not in row
+
+
+def test_show_escapes_control_characters_from_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from hbt.engine.report.export import print_tables
+    from rich.console import Console
+
+    from tests.test_report_fixtures import write_run
+
+    run = tmp_path / "run"
+    write_run(run, "hybrid", 0)
+    doc = json.loads((run / "results.json").read_text())
+    doc["config"]["backbone"] = "evil\x1b]0;pwned\x07\x1b[2J"
+    (run / "results.json").write_text(json.dumps(doc))
+    (run / "config.json").write_text(json.dumps(doc["config"]))
+    out = io.StringIO()
+    print_tables(run, Console(file=out, width=400))
+    assert "\x1b" not in out.getvalue() and "\x07" not in out.getvalue()

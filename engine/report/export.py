@@ -222,12 +222,14 @@ def rich_table(t: Table, compact: bool = False) -> Any:
 
     compact: a mean ± CI takes two lines ("0.4123" over "±0.0101") so that wide tables fit narrow terminals.
     """
+    from hbt.engine.text import safe
     from rich.table import Table as RichTable
     from rich.text import Text
 
-    caption = Text("\n".join(t.notes)) if t.notes else None
-    out = RichTable(title=Text(t.title, style="bold"), caption=caption, caption_justify="left")
-    cells = [[_rich_text(v, compact) for v in row] for row in t.rows]
+    # names and notes come from results and grid files: control characters escaped (compact values keep their \n)
+    caption = Text("\n".join(safe(note) for note in t.notes)) if t.notes else None
+    out = RichTable(title=Text(safe(t.title), style="bold"), caption=caption, caption_justify="left")
+    cells = [["\n".join(safe(part) for part in _rich_text(v, compact).split("\n")) for v in row] for row in t.rows]
     for i, name in enumerate(t.columns):
         # labels and headers may wrap at spaces; no word and no value is ever cut
         words = [len(w) for w in name.split()]
@@ -235,7 +237,7 @@ def rich_table(t: Table, compact: bool = False) -> Any:
             words += [len(w) for row in cells for w in row[0].split()]
         else:
             words += [len(line) for row in cells for line in row[i].split("\n")]
-        out.add_column(Text(name), justify="left" if i == 0 else "right", min_width=max(words, default=1))
+        out.add_column(Text(safe(name)), justify="left" if i == 0 else "right", min_width=max(words, default=1))
     for row in cells:
         out.add_row(*(Text(text) for text in row))
     return out
