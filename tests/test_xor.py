@@ -236,3 +236,26 @@ def test_a_worker_rank_of_a_run_encodes_its_slice_of_the_collection(
     assert execute(config, tmp_path / "run") == {}
     shards = sorted(p.name for p in (tmp_path / "cache").rglob("shard-*.npy"))
     assert shards == ["shard-00001.npy", "shard-00003.npy"] and not (tmp_path / "run").exists()
+
+
+def test_grid_report_has_cross_language_and_answer_recall_tables(tmp_path: Path) -> None:
+    from hbt.engine.report.source import Cell
+    from hbt.engine.report.tables import Group
+    from hbt.engine.report.xor_tables import cross_only_tables, is_cross_only
+
+    bench = load_eval("xor-retrieve", FIXTURES, list(xor.XOR_LANGS), corpus_limit=5)
+    summary = evaluate_benchmark(bench, AnswerEncoder()).summary
+    worse = json.loads(json.dumps(summary))
+    worse["cross_lingual"]["per_pair"]["fi-en"]["map"] = 0.5
+    worse["answer_recall"]["per_language"]["fi"]["r@2kt"] = 0.0
+
+    def cell(strategy: str, seed: int, s: dict) -> Cell:
+        return Cell(f"b__{strategy}__s{seed}", tmp_path, "b", strategy, seed, "complete", {"datasets": {"x": s}})
+
+    group = Group("b", "x", {"none": [cell("none", 0, worse)], "hybrid": [cell("hybrid", 1, summary)]})
+    assert is_cross_only(group)
+    cross, r2, r5 = cross_only_tables(group)
+    assert cross.columns == ["pair", "none", "hybrid"] and len(cross.rows) == 8  # 7 pairs + macro
+    assert cross.cell("fi-en", "none").mean == 0.5 and cross.cell("fi-en", "hybrid").mean == 1.0
+    assert r2.cell("fi", "none").mean == 0.0 and r2.cell("macro", "hybrid").mean == 1.0
+    assert r5.meta["metric"] == "r@5kt" and r5.cell("fi", "none").mean == 1.0

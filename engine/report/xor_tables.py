@@ -53,40 +53,41 @@ def cross_language_table(group: Group, metric: str = "map") -> Table:
     )
 
 
-def answer_recall_table(group: Group) -> Table:
+def answer_recall_table(group: Group, key: str) -> Table:
+    """R@2kt or R@5kt (`key`) per query language (rows) and strategy (columns), with the macro row."""
     langs: dict[str, None] = {}
     for cells in group.by_strategy.values():
         for cell in cells:
             for lang in (group.summary(cell).get("answer_recall") or {}).get("per_language") or {}:
                 langs.setdefault(str(lang), None)
 
-    def get(lang: str | None, key: str) -> Any:
+    def get(lang: str | None) -> Any:
         if lang is None:
             return lambda d: d["answer_recall"]["macro"][key]
         return lambda d: d["answer_recall"]["per_language"][lang][key]
 
-    columns = ["language", *(f"{s} {k.replace('r@', 'R@')}" for s in group.strategies for k in RECALL_KEYS)]
-    rows: list[list[Value]] = []
-    for lang in [*sorted(langs), None]:
-        rows.append([lang or "macro", *(group.values(s, get(lang, k)) for s in group.strategies for k in RECALL_KEYS)])
+    rows: list[list[Value]] = [
+        [lang or "macro", *(group.values(s, get(lang)) for s in group.strategies)] for lang in [*sorted(langs), None]
+    ]
+    budget = key.removeprefix("r@").removesuffix("kt")
     notes = [
-        "R@2kt / R@5kt (XOR-Retrieve's official metric): share of questions with a short answer within the first "
-        "2,000 / 5,000 NLTK tokens of the retrieved passages; yes/no questions left out; macro over languages"
+        f"{key.replace('r@', 'R@')} (XOR-Retrieve's official metric): share of questions with a short answer within "
+        f"the first {budget},000 NLTK tokens of the retrieved passages; yes/no questions left out; macro over languages"
     ]
     if note := _ci_note(group):
         notes.append(note)
     return Table(
         "answer_recall",
-        f"Answer recall (R@kt) per query language: {_where(group)}",
-        columns,
+        f"Answer recall {key.replace('r@', 'R@')} per query language: {_where(group)}",
+        ["language", *group.strategies],
         rows,
         notes,
-        {"backbone": group.backbone, "dataset": group.dataset},
+        {"backbone": group.backbone, "dataset": group.dataset, "metric": key},
     )
 
 
 def cross_only_tables(group: Group, metric: str = "map") -> list[Table]:
-    return [cross_language_table(group, metric), answer_recall_table(group)]
+    return [cross_language_table(group, metric), *(answer_recall_table(group, k) for k in RECALL_KEYS)]
 
 
 __all__ = ["answer_recall_table", "cross_language_table", "cross_only_tables", "is_cross_only"]
