@@ -131,6 +131,20 @@ async def test_quit_during_a_run_asks_then_stops_the_grid_before_exiting(tmp_pat
         assert state.cells["tiny-random__xx__s0"].step == 2
 
 
+async def test_a_second_quit_while_stopping_exits_at_once(tmp_path: Path, data_folder: Path) -> None:
+    engine = FakeEngine(steps=4, pause_at=(1, 2))
+    app = make_app(tmp_path, data_folder, FakeBackend(engine))
+    async with app.run_test(size=SIZE) as pilot:
+        await pick_preset(pilot, "smoke")
+        await launch(pilot)
+        await wait_for(engine)
+        await pilot.press("ctrl+q", "y")
+        assert app.quitting and not app._exit
+        await pilot.press("ctrl+q")  # the step is taking long: quit now
+        assert app._exit and app.grid_running and app._cancel.is_set()
+        engine.resume.set()  # the worker thread sees the cancel at its next step and ends
+
+
 async def test_quit_without_a_running_grid_does_not_ask(tmp_path: Path, data_folder: Path) -> None:
     app = make_app(tmp_path, data_folder, FakeBackend(fixed_catalogue=True), start_preset="smoke")
     async with app.run_test(size=SIZE) as pilot:

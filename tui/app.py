@@ -7,6 +7,7 @@ The grid runs in a worker thread; engine events cross to the UI as `EngineEvent`
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -370,13 +371,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def entry(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    HbtApp(
+    app = HbtApp(
         runs_root=args.runs_root,
         data_dir=args.data_dir,
         start_preset=args.preset,
         open_path=args.open,
         theme=LIGHT if args.light else DARK,
-    ).run()
+    )
+    app.run()
+    if app.grid_running:  # quit at once (ctrl+q twice): the worker thread finishes its step before the process ends
+        print("hbt-tui: the grid stops at its next training step; resume it from History (u)", file=sys.stderr)
 
 
 main = entry  # the name older installs of the console script call
