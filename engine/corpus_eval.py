@@ -50,8 +50,12 @@ class Estimate:
         return (
             f"{where}: {self.passages:,} passages ({self.remaining:,} to encode), about {_duration(self.encode_s)} "
             f"on {device} ({self.per_passage_s * 1e3:.2f} ms/passage measured), "
-            f"{self.disk_bytes / 1e9:.2f} GB of shards"
+            f"{_size(self.disk_bytes)} of shards"
         )
+
+
+def _size(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
 def _duration(seconds: float) -> str:
@@ -148,7 +152,9 @@ def evaluate_corpus(
     summary = corpus_summary(task, per_language, corpus_info, n_pool, size, shard_dtype)
     summary["encoded"] = {"queries": n_q, "candidates": n_c}
     summary["timings"] = {"encode_s": round(t_encode, 3), "search_s": round(time.perf_counter() - t0 - t_encode, 3)}
-    bus.emit(EvalDone(dataset=task.name, summary={"mono_map": summary["monolingual"]["macro"]["map"]}))
+    mean = summary["monolingual"]["macro"]
+    headline = {"mono_map": mean["map"], "ndcg@10": mean["ndcg@10"], "recall@100": mean["recall@100"]}
+    bus.emit(EvalDone(dataset=task.name, summary=headline))
     return DatasetResult(summary, per_query)
 
 
