@@ -76,10 +76,11 @@ CORPUS: dict[str, list[list[tuple[str, str, str]]]] = {
                 "The Academy Awards, or Oscars, are awards for artistic and technical merit in the film industry.",
             ),
             ("330#0", "Actrius", "Actrius is a 1997 Catalan film directed by Ventura Pons."),
-            # unjudged passages close to the topics: judged-pool runs never see them, full-corpus runs must beat them
-            ("305#2", "Achilles", "Achilles killed the Trojan prince Hector outside the walls of Troy."),
-            ("303#2", "Alabama", "Montgomery was the first capital of the Confederacy before it moved to Richmond."),
-            ("308#1", "Aristotle", "Alexander the Great was taught by several tutors before he became king."),
+            # unjudged passages close to the topics (some would be relevant: MIRACL's judgements are incomplete);
+            # a judged-pool run never sees them, a full-corpus run ranks them and counts them as not relevant
+            ("305#2", "Achilles", "Who killed Achilles, and how, is told in later poems rather than in the Iliad."),
+            ("2001#0", "Montgomery, Alabama", "Montgomery is the capital city of the U.S. state of Alabama."),
+            ("308#1", "Aristotle", "As a boy, Alexander the Great was taught by Leonidas and by Lysimachus."),
         ],
     ],
     "de": [
@@ -111,7 +112,7 @@ CORPUS: dict[str, list[list[tuple[str, str, str]]]] = {
                 "Abraham Lincoln",
                 "Abraham Lincoln war von 1861 bis 1865 der 16. Präsident der Vereinigten Staaten.",
             ),
-            ("3#2", "Actinium", "Die Entdeckung des Actiniums wird auch Friedrich Oskar Giesel zugeschrieben."),
+            ("3#2", "Actinium", "Friedrich Oskar Giesel entdeckte das Actinium 1902 unabhängig ein zweites Mal."),
         ],
     ],
 }
