@@ -88,6 +88,7 @@ def main() -> None:
     ap.add_argument("--max-train-pairs", type=int, default=150, help="question groups in the training pool")
     ap.add_argument("--eval-langs", default="de,en,zh")
     ap.add_argument("--max-queries", type=int, default=100)
+    ap.add_argument("--no-eval", action="store_true", help="seconds per step and cache only (no mAP)")
     args = ap.parse_args()
     os.environ.setdefault("HBT_FROZEN_CACHE_MB", "4096")
     SHARED.max_bytes = int(os.environ["HBT_FROZEN_CACHE_MB"]) * 2**20
@@ -119,7 +120,8 @@ def main() -> None:
     )
     n_q, n_c = len(bench.queries), len(bench.candidates)
     print(f"zero-shot eval: XQuAD-R {','.join(langs)}, {n_q} queries, {n_c} candidates")
-    base_maps, base_eval_s = evaluate(copy.deepcopy(base), bench, None)
+    nan = {"mono": float("nan"), "multi": float("nan")}
+    base_maps, base_eval_s = (nan, 0.0) if args.no_eval else evaluate(copy.deepcopy(base), bench, None)
     print(f"  done: untrained baseline: eval {base_eval_s:.0f} s, mono {base_maps['mono']:.4f} "
           f"multi {base_maps['multi']:.4f}", flush=True)  # fmt: skip
     rows = []
@@ -131,7 +133,7 @@ def main() -> None:
                 # same batches, same loss and gradients (tests/test_partial.py): the cached run's weights and mAP
                 # are this run's; the weights are compared after the cached run instead of evaluating twice
                 uncached, stats["same_as_next"] = model, 1.0
-                rows.append((name, stats, {"mono": float("nan"), "multi": float("nan")}, 0.0))
+                rows.append((name, stats, nan, 0.0))
                 print(f"  done: {name}: {stats['s_step']:.3f} s/step", flush=True)
                 continue
             if uncached is not None:
@@ -139,7 +141,7 @@ def main() -> None:
                     float((a - b).abs().max()) for a, b in zip(model.parameters(), uncached.parameters(), strict=True)
                 )
                 uncached = None
-            maps, eval_s = evaluate(model, bench, cfg.train_top_layers)
+            maps, eval_s = (nan, 0.0) if args.no_eval else evaluate(model, bench, cfg.train_top_layers)
             rows.append((name, stats, maps, eval_s))
             print(f"  done: {name}: {stats['s_step']:.3f} s/step, cache build {stats['build_s']:.1f} s "
                   f"{stats['size_mb']:.0f} MiB, misses during steps {stats['train_misses']}, eval {eval_s:.0f} s, "
