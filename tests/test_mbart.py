@@ -93,3 +93,18 @@ def test_tokenizer_without_language_codes_keeps_its_own_specials() -> None:
     model = load_backbone("tiny-random-mbart", device="cpu")
     ids = model[0].preprocess([{"text": "hello", "lang": "fi"}])["input_ids"][0].tolist()
     assert ids[0] == 0 and ids[-1] == 2  # <s> ... </s>: the tiny tokenizer has no fi_FI token
+
+
+def test_training_pairs_register_their_languages(mbart_dir: Path) -> None:
+    from types import SimpleNamespace
+
+    from hbt.engine.pairs import Pair
+    from hbt.engine.run import register_pair_languages
+
+    model = load_backbone(str(mbart_dir), device="cpu")
+    pairs = [
+        Pair("fi", "ja", TEXTS["fi"], TEXTS["ja"], "g1", negative="別の文"),
+        Pair("ar", "ar", TEXTS["ar"], "x", "g2"),
+    ]
+    register_pair_languages(model, SimpleNamespace(pairs=pairs))  # type: ignore[arg-type]
+    assert model[0].text_langs == {TEXTS["fi"]: "fi", TEXTS["ja"]: "ja", "別の文": "ja", TEXTS["ar"]: "ar", "x": "ar"}
