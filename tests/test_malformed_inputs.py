@@ -291,7 +291,8 @@ def test_lareqa_unreadable_paths(tmp_path: Path) -> None:
 
 
 def test_lareqa_utf8_bom_is_accepted(tmp_path: Path) -> None:
-    doc = {"data": [{"paragraphs": [{"context": "ab", "sentence_breaks": [[0, 2]], "sentences": ["ab"], "qas": []}]}]}
+    qa = {"id": "q", "question": "a?", "answers": [{"answer_start": 0, "text": "a"}]}  # (no questions is an error)
+    doc = {"data": [{"paragraphs": [{"context": "ab", "sentence_breaks": [[0, 2]], "sentences": ["ab"], "qas": [qa]}]}]}
     path = tmp_path / "en.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps(doc).encode())
     assert len(lareqa.read_language_file(path, "en").candidates) == 1
