@@ -213,12 +213,14 @@ def _train_on_worker_rank(
     from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone
     from hbt.engine.train import last_checkpoint, train
 
+    device = _worker_device(config)
+    backbone = config.backbone or DEFAULT_BACKBONE
     if config.strategy == "none":
-        _encode_corpus_slices(config, lambda: model or load_backbone(config.backbone or DEFAULT_BACKBONE))
+        _encode_corpus_slices(config, lambda: model or load_backbone(backbone, device=device))
         return {}
     run = RunDir(out)
     if resume and _training_done(run):  # rank 0 skips training too: its model was saved
-        _encode_corpus_slices(config, lambda: load_backbone(str(run.model_dir)))
+        _encode_corpus_slices(config, lambda: load_backbone(str(run.model_dir), device=device))
         return {}
     model = model or load_backbone(config.backbone or DEFAULT_BACKBONE)
     checkpoint = last_checkpoint(run.checkpoints_dir) if resume else None
@@ -229,6 +231,15 @@ def _train_on_worker_rank(
     distributed.finish_training()  # with rank 0, before it saves: then this rank exits with no live group
     _encode_corpus_slices(config, lambda: model)
     return {}
+
+
+def _worker_device(config: RunConfig) -> str | None:
+    """This rank's device: its own GPU (cuda:LOCAL_RANK) under auto, not every rank on cuda:0."""
+    if config.device != "auto":
+        return config.device
+    import torch
+
+    return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else None
 
 
 def _encode_corpus_slices(config: RunConfig, get_model: Callable[[], Any]) -> None:
