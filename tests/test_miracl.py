@@ -19,6 +19,7 @@ from hbt.engine.data import miracl
 from hbt.engine.data.registry import load_eval
 from hbt.engine.errors import ConfigError, DataError
 from hbt.engine.evaluate import evaluate_benchmark
+from hbt.engine.metrics import METRICS
 
 from tests.miracl_release import CORPUS, QRELS, TOPICS, write_gz_jsonl, write_release
 
@@ -189,3 +190,29 @@ def test_encode_corpus_by_rank_then_eval_only_searches(
     assert main(["eval", *common, "--eval-data", "miracl", "--shard-size", "2", "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())["datasets"]["miracl"]
     assert results["encoded"]["candidates"] == 0 and results["corpus"]["de"]["passages"] == 8
+
+
+def test_report_tables_name_the_pool_and_show_ndcg_recall(tmp_path: Path) -> None:
+    """`hbt-bench show/export` of a MIRACL run: every title names the pool; nDCG@10 / Recall@100 / mAP per language
+    with mean and median rows (from a results.json written by the real CLI path in test_cli_eval_both_pools' form)."""
+    from hbt.engine.report.tables import build_tables
+
+    per = {"de": {"ndcg@10": 0.8, "recall@100": 1.0, "map": 0.7}, "en": {"ndcg@10": 0.4, "recall@100": 0.5, "map": 0.3}}
+    per = {k: {**dict.fromkeys(METRICS, 0.0), **v, "n_queries": 2} for k, v in per.items()}
+    task = miracl.CorpusTask("miracl", miracl.FULL_POOL, [])
+    summary = corpus_eval.corpus_summary(task, per, {}, 100, 10, "float32")
+    summary |= {"encoded": {"queries": 4, "candidates": 100}, "timings": {"encode_s": 1.0, "search_s": 1.0}}
+    run = tmp_path / "run"
+    run.mkdir()
+    doc = {"schema": "hbt.results/1", "run_id": "run", "datasets": {"miracl": summary}, "training": None}
+    doc["config"] = {"backbone": "b", "strategy": "none", "seed": 0}
+    (run / "results.json").write_text(json.dumps(doc))
+    (run / "config.json").write_text(json.dumps(doc["config"]))
+    (run / "run.json").write_text(json.dumps({"status": "complete"}))
+    tables = {t.key: t for t in build_tables(run)}
+    assert all("(full corpus)" in t.title for t in tables.values()), [t.title for t in tables.values()]
+    ndcg = tables["corpus_ndcg@10"]
+    assert [r[0] for r in ndcg.rows] == ["de", "en", "mean", "median"]
+    assert ndcg.cell("mean", "none").mean == pytest.approx(0.6)  # type: ignore[union-attr]
+    assert ndcg.cell("median", "none").mean == pytest.approx(0.6)  # type: ignore[union-attr]
+    assert "bias" not in tables and tables["corpus_recall@100"].cell("en", "none").mean == 0.5  # type: ignore[union-attr]

@@ -227,7 +227,11 @@ def _ci_note(group: Group) -> str | None:
 
 
 def _where(group: Group) -> str:
-    return f"{group.backbone} on {group.dataset}"
+    """'backbone on dataset', and the pool where the dataset names one (MIRACL: full corpus / judged passages)."""
+    from hbt.engine.report.corpus_tables import pool_of
+
+    pool = pool_of(group)
+    return f"{group.backbone} on {group.dataset}" + (f" ({pool})" if pool else "")
 
 
 def summary_table(group: Group, tests: _Tests | None, metric: str = "map") -> Table:
@@ -394,10 +398,13 @@ def build_tables(
         tables.append(summary)
         if tests is not None and (sig := significance_table(group, tests)):
             tables.append(sig)
+        from hbt.engine.report.corpus_tables import corpus_tables, is_monolingual_corpus
         from hbt.engine.report.xor_tables import cross_only_tables, is_cross_only
 
         if is_cross_only(group):  # XOR-Retrieve: no mono / multi pool, no bias; cross-lingual + answer recall
             tables += cross_only_tables(group, metric)
+        elif is_monolingual_corpus(group):  # MIRACL: nDCG@10, Recall@100, mAP per language, mean and median
+            tables += corpus_tables(group)
         else:
             tables += [per_language_table(group, s, metric) for s in ("mono", "multi")]
             tables += [pair_table(group, s, metric) for s in group.strategies]
