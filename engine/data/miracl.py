@@ -164,7 +164,8 @@ class Corpus:
         if self.hub is not None:
             import datasets
 
-            for row in datasets.load_dataset(self.hub, self.lang, split="train", streaming=True):
+            files = f"hf://datasets/{self.hub}/miracl-corpus-{VERSION}-{self.lang}/docs-*.jsonl.gz"
+            for row in datasets.load_dataset("json", data_files=files, split="train", streaming=True):
                 yield str(row["docid"]), row.get("title") or "", row["text"]
             return
         for path in self.files:
@@ -262,19 +263,12 @@ def locate(root: Path, lang: str) -> MiraclLanguage:
 
 
 def from_hub(lang: str) -> MiraclLanguage:
-    """Topics and qrels from `miracl/miracl` (dev: positive passages relevant, negative ones judged not)."""
-    import datasets
+    """Topics and qrels: the release's own TSV files from the hub dataset `miracl/miracl`, read by the same parsers."""
+    from huggingface_hub import hf_hub_download
 
-    topics: dict[str, str] = {}
-    qrels: dict[str, dict[str, int]] = {}
-    for row in datasets.load_dataset(HUB_TOPICS, lang, split=SPLIT):
-        qid = str(row["query_id"])
-        topics[qid] = row["query"]
-        judged = qrels.setdefault(qid, {})
-        for p in row["negative_passages"]:
-            judged[str(p["docid"])] = 0
-        for p in row["positive_passages"]:
-            judged[str(p["docid"])] = 1
+    topics_path, qrels_path = release_paths(Path(), lang)
+    topics = read_topics(Path(hf_hub_download(HUB_TOPICS, topics_path.as_posix(), repo_type="dataset")))
+    qrels = read_qrels(Path(hf_hub_download(HUB_TOPICS, qrels_path.as_posix(), repo_type="dataset")))
     return MiraclLanguage(lang, topics, qrels, Corpus(lang, hub=HUB_CORPUS), "hub", f"hub:{HUB_TOPICS}")
 
 
