@@ -73,3 +73,45 @@ def test_another_encoding_is_never_mixed_in(tmp_path: Path) -> None:
         encode_corpus(CountingEncoder(fingerprint="other"), iter(PASSAGES), tmp_path, shard_size=5, rank=0)
     with pytest.raises(ConfigError, match="differs in shard_size"):
         encode_corpus(CountingEncoder(), iter(PASSAGES), tmp_path, shard_size=4, rank=0)
+
+
+CHILD = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from hbt.engine.corpus_shards import encode_corpus
+from tests.conftest import CountingEncoder
+from tests.test_corpus_shards import PASSAGES
+
+class Slow(CountingEncoder):
+    def encode(self, texts, role):
+        time.sleep(0.3)
+        return super().encode(texts, role)
+
+encode_corpus(Slow(), iter(PASSAGES), {root!r}, shard_size=5, rank=0, world_size=1)
+"""
+
+
+def test_kill_9_mid_encode_then_resume(tmp_path: Path) -> None:
+    """A real SIGKILL while encoding: complete shards survive, the rerun encodes only the missing ones."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    root = tmp_path / "shards"
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(repo=str(REPO), root=str(root))], cwd=REPO)
+    deadline = time.monotonic() + 120
+    while not (root.exists() and len(complete_shards(root)) >= 2):
+        assert child.poll() is None and time.monotonic() < deadline, "the child ended or stalled before the kill"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    done = complete_shards(root)
+    assert 2 <= len(done) < 5 and not (root / "manifest.json").exists()
+    enc = CountingEncoder()
+    shards, n = encode_corpus(enc, iter(PASSAGES), root, shard_size=5, rank=0, world_size=1)
+    assert n == 23 - 5 * len(done) and len(enc.calls) == n
+    assert shards is not None
+    np.testing.assert_array_equal(shards.pool.to_array(), _expected(enc))
