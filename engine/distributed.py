@@ -35,7 +35,5 @@ def abandon_group() -> None:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        try:
+        with contextlib.suppress(Exception):  # best effort on the way out
             dist.destroy_process_group()
-        except Exception:
-            pass
