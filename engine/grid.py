@@ -105,7 +105,9 @@ def _stamp(run: RunDir) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-def record_failure(run: RunDir, error: str, bus: EventBus, traceback_text: str | None = None) -> None:
+def record_failure(
+    run: RunDir, error: str, bus: EventBus, traceback_text: str | None = None, config: RunConfig | None = None
+) -> None:
     """Mark a cell failed with its one-line reason (and traceback.txt), in run.json and events.jsonl, and tell the
     display: for a failure met before the cell's own bookkeeping started (config, data, model)."""
     event = RunFinished(run_dir=str(run.path), status="failed", error=error)
@@ -113,6 +115,8 @@ def record_failure(run: RunDir, error: str, bus: EventBus, traceback_text: str |
     extra: dict[str, Any] = {}
     with contextlib.suppress(UserError):  # a folder that cannot be written (disk full...): the display said why
         ensure_dir(run.path)
+        if config is not None and not run.config_file.exists():  # so that `list runs` and History show the cell
+            write_json(run.config_file, config.to_dict())
         if traceback_text:
             trace = run.path / "traceback.txt"
             write_text(trace, traceback_text)
@@ -193,11 +197,12 @@ def _run_cells(
             summary["failed"] += 1
         except UserError as exc:
             if _stamp(run) == attempt:  # met while preparing (data, model): the cell still says why
-                record_failure(run, str(exc), bus)
+                record_failure(run, str(exc), bus, config=config)
             raise
         except Exception as exc:
             if _stamp(run) == attempt:  # execute() did not get to mark it (it failed while preparing)
-                record_failure(run, f"{type(exc).__name__}: {exc}", bus, traceback_text=traceback.format_exc())
+                error = f"{type(exc).__name__}: {exc}"
+                record_failure(run, error, bus, traceback_text=traceback.format_exc(), config=config)
             summary["failed"] += 1  # the cell is marked failed with its reason and traceback.txt
         finally:
             bus.cell = ""

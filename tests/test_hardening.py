@@ -58,6 +58,12 @@ def test_failure_while_loading_the_model_is_recorded_in_the_cell(
         assert finished[-1].status == "failed" and finished[-1].error == "RuntimeError: weights exploded"
     shown = [e for e in events if isinstance(e, RunFinished)]
     assert [(e.cell, e.error) for e in shown] == [(c, "RuntimeError: weights exploded") for c in (CELL_NONE, CELL_XX)]
+    from hbt.engine.store import ResultsStore
+
+    rows = ResultsStore(tmp_path).list_runs()  # listed (History, `list runs`) with the reason
+    assert [(r["id"], r["status"], r["error"]) for r in rows] == [
+        (c, "failed", "RuntimeError: weights exploded") for c in (CELL_NONE, CELL_XX)
+    ]
 
 
 def test_cli_names_each_failed_cell_and_its_reason(
