@@ -317,6 +317,7 @@ def test_an_unreadable_results_file_is_not_complete_for_resume_or_listing(tmp_pa
     assert run.is_complete() and json.loads(run.results_file.read_text())["datasets"]
 
 
+@pytest.mark.slow  # ~25 s: trains 8 steps twice (still run in CI)
 def test_resume_clears_old_failure_keys_and_counts_the_whole_run(tmp_path: Path, data_dir: Path) -> None:
     from hbt.engine.events import TrainStep
     from hbt.engine.interrupts import CancelFlag
