@@ -45,7 +45,7 @@ class StepTimer(TrainerCallback):
         self.times.append(time.perf_counter() - self._t)
 
 
-def train_variant(base: Any, table: Any, config: RunConfig, tmp: Path) -> tuple[Any, dict[str, float]]:
+def train_variant(base: Any, table: Any, config: RunConfig, tmp: Path) -> tuple[Any, dict[str, float], list[float]]:
     model = copy.deepcopy(base)
     nbytes, compute_s = SHARED.nbytes, SHARED.stats.compute_s
     t0 = time.perf_counter()
@@ -57,13 +57,14 @@ def train_variant(base: Any, table: Any, config: RunConfig, tmp: Path) -> tuple[
     bundle.trainer.add_callback(timer)
     bundle.trainer.train()
     steps = timer.times[2:] or timer.times  # two warm-up steps left out
-    return model, {
+    stats = {
         "s_step": statistics.median(steps),
         "build_s": build_s if config.train_top_layers and config.frozen_cache else 0.0,
         "setup_s": setup_s,
         "size_mb": size / 2**20,
         "train_misses": SHARED.stats.misses - misses,
     }
+    return model, stats, steps
 
 
 def evaluate(model: Any, bench: Any, n_top: int | None) -> tuple[dict[str, float], float]:
@@ -88,6 +89,7 @@ def main() -> None:
     ap.add_argument("--max-train-pairs", type=int, default=150, help="question groups in the training pool")
     ap.add_argument("--eval-langs", default="de,en,zh")
     ap.add_argument("--max-queries", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=1, help="timing rounds, order alternated (medians pooled)")
     ap.add_argument("--no-eval", action="store_true", help="seconds per step and cache only (no mAP)")
     args = ap.parse_args()
     os.environ.setdefault("HBT_FROZEN_CACHE_MB", "4096")
@@ -125,10 +127,11 @@ def main() -> None:
     print(f"  done: untrained baseline: eval {base_eval_s:.0f} s, mono {base_maps['mono']:.4f} "
           f"multi {base_maps['multi']:.4f}", flush=True)  # fmt: skip
     rows = []
+    times: dict[str, list[float]] = {}
     uncached: Any = None
     with tempfile.TemporaryDirectory() as d:
         for i, (name, cfg) in enumerate(variants):
-            model, stats = train_variant(base, table, cfg, Path(d) / str(i))
+            model, stats, times[name] = train_variant(base, table, cfg, Path(d) / str(i))
             if cfg.train_top_layers and not cfg.frozen_cache:
                 # same batches, same loss and gradients (tests/test_partial.py): the cached run's weights and mAP
                 # are this run's; the weights are compared after the cached run instead of evaluating twice
@@ -147,6 +150,15 @@ def main() -> None:
                   f"{stats['size_mb']:.0f} MiB, misses during steps {stats['train_misses']}, eval {eval_s:.0f} s, "
                   f"mono {maps['mono']:.4f} multi {maps['multi']:.4f}", flush=True)  # fmt: skip
             del model
+        for r in range(1, args.rounds):  # timing-only rounds, order alternated: load drifts, medians pool them
+            order = list(reversed(variants)) if r % 2 else variants
+            for j, (name, cfg) in enumerate(order):
+                model, _, extra = train_variant(base, table, cfg, Path(d) / f"r{r}-{j}")
+                times[name] += extra
+                del model
+            print(f"  round {r + 1} of {args.rounds} done", flush=True)
+    for name, stats, _, _ in rows:
+        stats["s_step"] = statistics.median(times[name])
     full = rows[0][1]["s_step"]
     print()
     head = f"{'setting':<20} {'s/step':>7} {'speed-up':>8} {'cache build':>11} {'cache MiB':>9} "
