@@ -93,6 +93,7 @@ def test_early_stopping_keeps_the_best_checkpoint(tmp_path: Path, data_dir_modul
     config = _config(
         data_dir_module, "hybrid", steps=24, max_train_pairs=120, lr=5e-3, validation_fraction=0.2, eval_steps=2,
         early_stopping_patience=1, weight_decay=0.01, hybrid_p=0.5, xx_langs="balanced", langs=["en"],
+        checkpoint_steps=2,  # periodic checkpoints stay after the cell completes: the test compares with them
     )  # fmt: skip
     out = tmp_path / "run"
     results = execute(config, out)
