@@ -109,7 +109,10 @@ def test_bad_json_and_missing_language(tmp_path: Path) -> None:
 def test_unknown_language_and_dataset_list_the_allowed_values(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown language for xquad-r 'xx' \(allowed: ar, de"):
         load_benchmark("xquad-r", tmp_path, ["xx"])
-    with pytest.raises(ConfigError, match=r"unknown dataset 'squad' \(allowed: miracl, miracl-judged, mlqa-r, tydi, xor-retrieve, xquad-r\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown dataset 'squad' \(allowed: miracl, miracl-judged, mlqa-r, tydi, xor-retrieve, xquad-r\)",
+    ):
         load_benchmark("squad", tmp_path)
 
 

@@ -154,8 +154,16 @@ def dataset_table(name: str, summary: dict[str, Any]) -> Table:
     table = Table(
         title=f"{name}: mAP by query language ({summary['n_queries']} queries, {summary['n_candidates']} candidates)"
     )
-    cols = ("lang", "mono mAP", "cross mAP (X→*)", "multi mAP", "multi MRR@10", "multi R@10", "rank dist")
-    cols += ("own excess@10",)
+    cols = (
+        "lang",
+        "mono mAP",
+        "cross mAP (X→*)",
+        "multi mAP",
+        "multi MRR@10",
+        "multi R@10",
+        "rank dist",
+        "own excess@10",
+    )
     for col in cols:
         table.add_column(col, justify="left" if col == "lang" else "right")
     for lang in summary["languages"]:
