@@ -85,10 +85,11 @@ def estimate(
     return Estimate(passages, remaining, remaining * per_passage_s, disk, per_passage_s)
 
 
-def shard_root(base: Path | None, task: str, part: CorpusLanguage, key: dict[str, Any]) -> Path:
-    """Where a language's shards live: keyed like the embedding cache (model, mode) plus the corpus files."""
+def shard_root(base: Path | None, key: dict[str, Any], *where: str) -> Path:
+    """Where a corpus's shards live (`where`: task, language...): keyed like the embedding cache (model, mode) plus
+    the corpus files."""
     digest = hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=8).hexdigest()
-    return (base or cache_dir() / "corpus") / task / part.lang / digest
+    return (base or cache_dir() / "corpus").joinpath(*where, digest)
 
 
 def _device(encoder: Encoder) -> str:
@@ -162,7 +163,7 @@ def language_root(
     task: CorpusTask, part: CorpusLanguage, encoder: Encoder, text_mode: str, size: int, dtype: str, base: Path | None
 ) -> Path:
     key = {"encoder": encoder.fingerprint, "text_mode": text_mode, "dtype": dtype, "shard_size": size}
-    return shard_root(base, task.name, part, key | part.corpus.signature())
+    return shard_root(base, key | part.corpus.signature(), task.name, part.lang)
 
 
 def encode_language(

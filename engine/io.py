@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from hbt.engine.errors import OutputError
+from hbt.engine.errors import DataError, OutputError, UserError
 
 _DENIED = (errno.EACCES, errno.EPERM)
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
@@ -94,6 +94,27 @@ def write_text(path: str | Path, text: str) -> None:
 def write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_open(path, "wb") as fh:
         fh.write(data)
+
+
+def read_text(
+    path: Path,
+    *,
+    error: type[UserError] = DataError,
+    not_found: str = "file not found",
+    cannot_read: str = "cannot read",
+) -> str:
+    """A user's text file decoded as UTF-8 (a BOM is dropped); every way it can be unreadable is one `error` line
+    naming the file: `<path>: <not_found>`, `<path>: <cannot_read> (<reason>)`, `<path>: not UTF-8 text (...)`."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error(f"{path}: {not_found}") from None
+    except OSError as exc:
+        raise error(f"{path}: {cannot_read} ({exc.strerror or type(exc).__name__})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
 
 
 def read_json(path: str | Path) -> Any:

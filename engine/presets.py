@@ -13,6 +13,7 @@ from typing import Any
 
 from hbt.engine.config import RunConfig
 from hbt.engine.errors import ConfigError, UserError, one_of
+from hbt.engine.io import read_text
 
 
 def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
@@ -269,14 +270,9 @@ def load_preset(name_or_path: str) -> Preset:
         if not path.exists():
             names = [p.stem for p in builtin_dir().glob("*.toml")]
             raise one_of("preset", name_or_path, names)
+    text = read_text(path, error=ConfigError, not_found="preset file not found", cannot_read="cannot read the preset")
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: preset file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the preset ({exc.strerror or type(exc).__name__})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({_one_line(str(exc))})") from None
     return parse_preset(data, str(path))

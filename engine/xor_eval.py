@@ -15,9 +15,7 @@ Two pools (hbt.engine.data.xor):
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,6 @@ from hbt.engine.data.xor import PASSAGE_LANG, XorTask
 from hbt.engine.encode import EmbeddingCache, Encoder, encode_unique
 from hbt.engine.errors import ConfigError
 from hbt.engine.events import NULL_BUS, EvalDone, EventBus
-from hbt.engine.paths import cache_dir
 from hbt.engine.search import top_k
 from hbt.engine.shards import MANIFEST, ShardedPool, search_pool
 
@@ -53,11 +50,6 @@ def benchmark_answer_recall(
     return xor_metric.answer_recall(ranked, bench.answers, {q.id: q.lang for q in bench.queries})
 
 
-def shard_root(base: Path | None, key: dict[str, Any]) -> Path:
-    digest = hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=8).hexdigest()
-    return (base or cache_dir() / "corpus") / "xor-retrieve" / digest
-
-
 def evaluate_xor(
     task: XorTask,
     encoder: Encoder,
@@ -72,7 +64,7 @@ def evaluate_xor(
 ) -> Any:
     """XOR-Retrieve over the whole collection; returns an evaluate.DatasetResult (None-valued metrics on worker
     ranks, which only encode their slice of the shards)."""
-    from hbt.engine.corpus_eval import estimate, measure_per_passage
+    from hbt.engine.corpus_eval import estimate, measure_per_passage, shard_root
     from hbt.engine.corpus_shards import complete_shards, encode_corpus
     from hbt.engine.evaluate import DatasetResult
 
@@ -81,7 +73,7 @@ def evaluate_xor(
     collection = task.collection
     key = {"encoder": encoder.fingerprint, "text_mode": text_mode, "dtype": shard_dtype, "shard_size": size,
            **collection.signature()}  # fmt: skip
-    root = shard_root(Path(shard_dir) if shard_dir else None, key)
+    root = shard_root(Path(shard_dir) if shard_dir else None, key, "xor-retrieve")
     queries = task.queries
     bus.stage("encode", f"{task.name}: {len(queries)} queries")
     q_emb, n_q = encode_unique(encoder, [q.text for q in queries], "query", mode=text_mode, cache=cache)
@@ -169,4 +161,4 @@ def _texts_of_rows(task: XorTask, shards: Any, wanted: set[int]) -> dict[int, st
     return texts
 
 
-__all__ = ["DEFAULT_SHARD_SIZE", "benchmark_answer_recall", "evaluate_xor", "shard_root"]
+__all__ = ["DEFAULT_SHARD_SIZE", "benchmark_answer_recall", "evaluate_xor"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 from hbt.engine.errors import DataError
+from hbt.engine.io import read_text
 
 
 @dataclass(frozen=True)
@@ -130,18 +131,11 @@ def parse_language(doc: Any, lang: str, source: str) -> LareqaLanguage:
 
 def read_json_file(path: Path) -> Any:
     """Decode a JSON data file; every way it can be unreadable becomes a one-line DataError naming it."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
-    if not raw.strip():
+    text = read_text(path)
+    if not text.strip():
         raise DataError(f"{path}: the file is empty (expected JSON)")
     try:
-        return json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:

@@ -31,6 +31,7 @@ from typing import IO, Any, cast
 
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 from hbt.engine.errors import DataError
+from hbt.engine.io import read_text
 
 VERSION = "v1.0"
 SPLIT = "dev"
@@ -55,14 +56,7 @@ def passage_text(title: str, text: str, mode: str) -> str:
 
 def _lines(path: Path) -> list[tuple[int, str]]:
     """(line number, line) for every non-blank line of a small UTF-8 text file; DataError naming the file otherwise."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found (MIRACL needs its topics, qrels and corpus files)") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    text = read_text(path, not_found="file not found (MIRACL needs its topics, qrels and corpus files)")
     return [(n, ln) for n, ln in enumerate(text.split("\n"), 1) if ln.strip()]
 
 

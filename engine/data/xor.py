@@ -32,6 +32,7 @@ from typing import Any
 
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 from hbt.engine.errors import DataError
+from hbt.engine.io import read_text
 
 XOR_LANGS = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
 BASE_URL = "https://nlp.cs.washington.edu/xorqa/XORQA_site/data"
@@ -141,14 +142,7 @@ def parse_question(row: Any, where: str) -> XorQuestion:
 
 def read_questions(path: Path) -> list[XorQuestion]:
     """A JSON Lines file (or a JSON list, as DPR's training files) of XOR-Retrieve questions."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    text = read_text(path)
     rows: list[tuple[str, Any]] = []
     if text.lstrip().startswith("["):
         try:
