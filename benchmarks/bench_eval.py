@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 from hbt.engine.backbones import load_backbone, model_fingerprint
@@ -62,7 +63,7 @@ def main() -> None:
     for x in langs:
         queries = {q.id: q.text for q in bench.queries if q.lang == x}
         for y in langs:
-            corpus = {c.id: c.sentence for c in bench.candidates if c.lang == y}
+            corpus: dict[str, Any] = {c.id: c.sentence for c in bench.candidates if c.lang == y}
             rel = {qid: bench.qrels[qid] & corpus.keys() for qid in queries}
             rel = {k: v for k, v in rel.items() if v}
             ev = InformationRetrievalEvaluator(

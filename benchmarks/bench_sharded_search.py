@@ -162,7 +162,8 @@ def child(method: str, job: Path, out: Path, k: int) -> None:
             top[name] = ann.search(index, queries[a:b], k)
         stats["topk_s"] = time.perf_counter() - t
         if method == "ivf":
-            stats["nlist"], stats["nprobe"] = index.nlist, index.nprobe
+            ivf: Any = index  # an IndexIVF (ann.build_index("ivf", ...)); typed as the faiss base Index
+            stats["nlist"], stats["nprobe"] = ivf.nlist, ivf.nprobe
     stats["total_s"] = time.perf_counter() - t0
     stats["peak_rss_mib"] = _status_mib("VmHWM")
     stats["base_rss_mib"] = base

@@ -20,7 +20,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hbt.engine import bias, metrics
@@ -31,6 +31,9 @@ from hbt.engine.errors import ConfigError
 from hbt.engine.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.paths import cache_dir
 from hbt.engine.shards import MANIFEST, search_pool
+
+if TYPE_CHECKING:
+    from hbt.engine.evaluate import DatasetResult
 
 DEFAULT_SHARD_SIZE = 100_000
 LARGE_S = float(os.environ.get("HBT_LARGE_CORPUS_S", 3600))  # estimated encode seconds that need --yes
@@ -108,7 +111,7 @@ def evaluate_corpus(
     shard_dtype: str = "float32",
     shard_dir: str | Path | None = None,
     allow_large: bool = False,
-) -> Any:
+) -> DatasetResult:
     """Every language of `task` against its whole corpus; returns an evaluate.DatasetResult."""
     from hbt.engine.evaluate import DatasetResult
 

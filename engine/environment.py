@@ -44,4 +44,4 @@ def quiet_third_party_output() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    huggingface_hub.utils.disable_progress_bars()
+    huggingface_hub.utils.disable_progress_bars()  # type: ignore[attr-defined]  # re-exported without __all__

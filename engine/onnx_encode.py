@@ -50,7 +50,8 @@ def export_onnx(model: Any, folder: Path, quantize: bool = True) -> Path:
             self.hf = hf
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.hf(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            states: torch.Tensor = self.hf(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return states
 
     previous = hf.config._attn_implementation
     hf.set_attn_implementation("eager")  # a plain masked softmax exports everywhere
@@ -129,7 +130,8 @@ class OnnxEncoder:
             weights = mask[..., None].astype(np.float32)
             vec = (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(vec, axis=1, keepdims=True)
-        return (vec / np.maximum(norms, 1e-12)).astype(np.float32)
+        unit: np.ndarray = (vec / np.maximum(norms, 1e-12)).astype(np.float32)
+        return unit
 
     def close(self) -> None:
         self._tmp.cleanup()

@@ -110,7 +110,8 @@ class PairTable:
 
     @property
     def is_xx(self) -> np.ndarray:
-        return self.q_lang == self.a_lang
+        same: np.ndarray = self.q_lang == self.a_lang
+        return same
 
     def counts(self) -> dict[str, int]:
         xx = int(self.is_xx.sum())

@@ -303,7 +303,9 @@ def execute(
     if table is not None:
         check_budget(config, table)
     if split is not None and table is not None:  # the zero-shot invariant, asserted on what will really be used
-        split.check_disjoint(_train_parts_used(config, split), benches[config.train_data])
+        held_out = benches[config.train_data]
+        assert isinstance(held_out, Benchmark)  # article splits exist for LAReQA datasets only (dataset_split)
+        split.check_disjoint(_train_parts_used(config, split), held_out)
     bus = bus or EventBus()
     backbone = config.backbone or DEFAULT_BACKBONE
     if model is None and not (trains and table is None):  # (a finished training loads its own saved model)

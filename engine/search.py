@@ -54,7 +54,8 @@ def _product(q: Quantised, r: Quantised) -> np.ndarray:
 
 def _to_float32(dots: np.ndarray, exp_sum: np.ndarray, bits: int) -> np.ndarray:
     """Exact integer dot products back to the scale of the original vectors (a power-of-two shift), as float32."""
-    return np.ldexp(dots, exp_sum - 2 * bits).astype(np.float32)
+    out: np.ndarray = np.ldexp(dots, exp_sum - 2 * bits).astype(np.float32)
+    return out
 
 
 def pair_scores(queries: np.ndarray, rows: np.ndarray, ids: np.ndarray, max_pairs: int = 8192) -> np.ndarray:

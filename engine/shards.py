@@ -72,7 +72,8 @@ class ShardedPool:
 
     def load(self, i: int) -> np.ndarray:
         """Shard i read into memory as float32."""
-        return np.load(self.root / self.files[i]).astype(np.float32, copy=False)
+        shard: np.ndarray = np.load(self.root / self.files[i]).astype(np.float32, copy=False)
+        return shard
 
     def rows(self, idx: np.ndarray) -> np.ndarray:
         """Rows at global indices `idx` (any order) as float32, read through memory maps."""

@@ -205,6 +205,7 @@ def make_loss(model: Any, config: RunConfig, gather: bool = False) -> Any:
     from sentence_transformers.sentence_transformer import losses
 
     config = with_backbone_defaults(config)
+    assert config.scale is not None  # filled from the backbone's defaults when unset
 
     if config.cached_loss:
         return losses.CachedMultipleNegativesRankingLoss(
@@ -237,13 +238,13 @@ def _freeze_embeddings(model: Any) -> int:
 
 def _train_top_only(model: Any, config: RunConfig, bus: EventBus, table: PairTable | None = None) -> None:
     """Only the top N layers train; the frozen bottom runs in inference mode, cached per text unless disabled."""
-    from hbt.engine.backbones.partial import enable_partial, warm_frozen_cache
+    from hbt.engine.backbones.partial import enable_partial, encoder_layers, warm_frozen_cache
 
     n = int(config.train_top_layers or 0)
     module = enable_partial(model, n, cache=None) if not config.frozen_cache else enable_partial(model, n)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     cached = "cached per unique text" if config.frozen_cache else "recomputed every step"
-    bus.log(f"training the top {n} of {len(module.auto_model.encoder.layer)} layers ({trainable:,} parameters); "
+    bus.log(f"training the top {n} of {len(encoder_layers(module.auto_model))} layers ({trainable:,} parameters); "
             f"frozen bottom {cached}")  # fmt: skip
     if config.frozen_cache and table is not None:
         prompts = getattr(model, "prompts", {}) or {}
@@ -286,6 +287,7 @@ def build_trainer(
     import torch
 
     config = with_backbone_defaults(config)
+    assert config.lr is not None  # filled from the backbone's defaults when unset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
     on_cpu = not torch.cuda.is_available() or config.device == "cpu"

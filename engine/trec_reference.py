@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from hbt.engine import metrics
@@ -110,7 +111,7 @@ def reference(bench: Benchmark, q_emb: np.ndarray, c_emb: np.ndarray, chunk: int
     return out
 
 
-def compare(summary: dict, per_query_ap: dict[str, dict[str, float]], ref: Reference) -> dict[str, float]:
+def compare(summary: dict[str, Any], per_query_ap: dict[str, dict[str, float]], ref: Reference) -> dict[str, float]:
     """Largest |hbt - pytrec_eval| per kind of number (keys: per-query AP, each metric's setting means, rank
     distance, own_share@10); every setting of the reference must be in hbt's summary and vice versa."""
     ours: dict[str, dict[str, float]] = {}
@@ -128,9 +129,9 @@ def compare(summary: dict, per_query_ap: dict[str, dict[str, float]], ref: Refer
         ap = per_query_ap[key]
         if set(ap) != set(ref.per_query[key]):
             raise AssertionError(f"{key}: per-query AP for different queries")
-        for qid, m in ref.per_query[key].items():
+        for qid, q_metrics in ref.per_query[key].items():
             # per-query AP is stored rounded to 6 decimals in results.json
-            worst["ap/query"] = max(worst.get("ap/query", 0.0), abs(ap[qid] - m["map"]) - 5e-7)
+            worst["ap/query"] = max(worst.get("ap/query", 0.0), abs(ap[qid] - q_metrics["map"]) - 5e-7)
     bias = summary["language_bias"]["per_language"]
     worst["rank_distance"] = max(abs(bias[x]["rank_distance"] - d) for x, d in ref.rank_distance.items())
     worst["own_share@10"] = max(abs(bias[x]["own_share@10"] - s) for x, s in ref.own_share.items())

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hbt.engine import bias, metrics, xor_metric
@@ -29,6 +29,9 @@ from hbt.engine.errors import ConfigError
 from hbt.engine.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.search import top_k
 from hbt.engine.shards import MANIFEST, ShardedPool, search_pool
+
+if TYPE_CHECKING:
+    from hbt.engine.evaluate import DatasetResult
 
 DEFAULT_SHARD_SIZE = 100_000
 
@@ -61,7 +64,7 @@ def evaluate_xor(
     shard_dtype: str = "float32",
     shard_dir: str | Path | None = None,
     allow_large: bool = False,
-) -> Any:
+) -> DatasetResult:
     """XOR-Retrieve over the whole collection; returns an evaluate.DatasetResult (None-valued metrics on worker
     ranks, which only encode their slice of the shards)."""
     from hbt.engine.corpus_eval import estimate, measure_per_passage, shard_root
@@ -128,7 +131,7 @@ def evaluate_xor(
     }
     answers = {queries[i].id: list(q.answers) for i, q in enumerate(task.questions)}
     recall = xor_metric.answer_recall(ranked, answers, {q.id: q.lang for q in queries})
-    summary = {
+    summary: dict[str, Any] = {
         "pool": task.pool,
         "languages": langs,
         "n_queries": len(queries),

@@ -271,7 +271,8 @@ class Backend:
                 out.append(CellSnapshot(cid, "pending"))
                 continue
             status = run.status()
-            step = status.get("step") if isinstance(status.get("step"), int) else 0
+            recorded = status.get("step")
+            step = recorded if isinstance(recorded, int) else 0
             if not run.is_complete():
                 state = str(status.get("status") or "interrupted")
                 out.append(CellSnapshot(cid, state, str(status.get("error") or ""), step))

@@ -79,7 +79,7 @@ class LaserBiLSTM(InputModule):
         dictionary: dict[str, int] | None = None,
         spm_model: str | Path | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # sentence-transformers Module.__init__(*args, **kwargs)
         if tokenizer_kind not in ("hf", "laser"):
             raise ValueError(f"tokenizer_kind must be 'hf' or 'laser', not {tokenizer_kind!r}")
         self.vocab_size = int(vocab_size)

@@ -245,7 +245,8 @@ class LaserTextTokenizer:
     def normalise(self, text: str) -> str:
         """Non-printing characters to spaces, Moses punctuation normalisation, lower case."""
         text = "".join(" " if _non_printing(c) else c for c in text)
-        return self._normalizer.normalize(text).lower()
+        normalised: str = self._normalizer.normalize(text)
+        return normalised.lower()
 
     def pieces(self, text: str) -> list[str]:
         found = self._memo.get(text)

@@ -61,7 +61,7 @@ class MBartEncoderModule(InputModule):
         max_seq_length: int = 512,
         src_lang: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # sentence-transformers Module.__init__(*args, **kwargs)
         self.auto_model = encoder
         self.tokenizer = tokenizer
         self.max_seq_length = int(min(max_seq_length, encoder.config.max_position_embeddings))

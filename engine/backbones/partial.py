@@ -39,7 +39,7 @@ class PartialState:
     versions: int = -1
 
 
-def _layers(hf: Any) -> nn.ModuleList:
+def encoder_layers(hf: Any) -> nn.ModuleList:
     encoder = getattr(hf, "encoder", None)
     layers = getattr(encoder, "layer", None)
     if (
@@ -68,13 +68,13 @@ class PartialTransformer(Transformer):
     def bottom_modules(self) -> list[nn.Module]:
         state = self._hbt_partial
         assert state is not None
-        layers = _layers(self._hf())
+        layers = encoder_layers(self._hf())
         return [self._hf().embeddings, *layers[: len(layers) - state.n_top]]
 
-    def top_layers(self) -> list[nn.Module]:
+    def topencoder_layers(self) -> list[nn.Module]:
         state = self._hbt_partial
         assert state is not None
-        layers = _layers(self._hf())
+        layers = encoder_layers(self._hf())
         return list(layers[len(layers) - state.n_top :])
 
     def _frozen_tensors(self) -> list[torch.Tensor]:
@@ -118,7 +118,8 @@ class PartialTransformer(Transformer):
         finally:
             for m, mode in zip(modules, modes, strict=True):
                 m.train(mode)
-        return hidden
+        out: torch.Tensor = hidden
+        return out
 
     def bottom_states(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor | None) -> torch.Tensor:
         """[batch, tokens, hidden] outputs of the frozen part, from the cache where present."""
@@ -158,7 +159,7 @@ class PartialTransformer(Transformer):
         ids, mask = features["input_ids"], features["attention_mask"]
         hidden = self.bottom_states(ids, mask, features.get("token_type_ids"))
         ext = self._mask(mask, hidden)
-        for layer in self.top_layers():
+        for layer in self.topencoder_layers():
             hidden = layer(hidden, ext)
         features[self.module_output_name] = hidden
         return features
@@ -170,16 +171,17 @@ def enable_partial(model: Any, n_top: int, cache: FrozenCache | object | None = 
     module = model[0]
     if not isinstance(module, Transformer):
         raise ConfigError(f"train_top_layers needs a transformers backbone, not {type(module).__name__}")
-    layers = _layers(module.auto_model)
+    layers = encoder_layers(module.auto_model)
     if not 1 <= n_top <= len(layers):
         raise ConfigError(f"train_top_layers must be between 1 and {len(layers)} for this backbone, got {n_top}")
     if type(module) is Transformer:
         module.__class__ = PartialTransformer  # same object and weights: the trainer and optimizer see no change
     assert isinstance(module, PartialTransformer)
-    module._hbt_partial = PartialState(n_top, SHARED if cache is _NO_CACHE else cache)  # type: ignore[arg-type]
-    for m in module.bottom_modules():
+    partial: PartialTransformer = module
+    partial._hbt_partial = PartialState(n_top, SHARED if cache is _NO_CACHE else cache)  # type: ignore[arg-type]
+    for m in partial.bottom_modules():
         m.requires_grad_(False)
-    return module
+    return partial
 
 
 def disable_partial(model: Any) -> None:

@@ -374,10 +374,10 @@ def load_backbone(name: str | None = None, device: str | None = None) -> Any:
         elif kind == "mbart-encoder":
             from hbt.engine.backbones.mbart import MBartEncoderModule, mbart_sentence_model
 
-            module = MBartEncoderModule.from_pretrained(
+            encoder = MBartEncoderModule.from_pretrained(
                 spec.source, max_seq_length=spec.max_seq_length, local_files_only=offline
             )
-            model = mbart_sentence_model(module, device=device)
+            model = mbart_sentence_model(encoder, device=device)
         else:
             model = _raw_transformer(spec.source, spec, device)
     except OSError as exc:

@@ -22,6 +22,7 @@ Verdict: "not reproduced" if any comparison contradicts, "reproduced" if all sup
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hbt.engine.config import paper_name
 from hbt.engine.report.stats import MeanCI, mean_ci
@@ -62,7 +63,7 @@ class Comparison:
     outcome: str  # support | contradict | undecided
 
 
-def _seed_value(group: Group, cell_summary: dict, setting: str) -> float:
+def _seed_value(group: Group, cell_summary: dict[str, Any], setting: str) -> float:
     if setting == "rankdist":
         return float(cell_summary["language_bias"]["rank_distance"])
     block = {"mono": "monolingual", "cross": "cross_lingual", "multi": "multilingual"}[setting]

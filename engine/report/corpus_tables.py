@@ -8,6 +8,8 @@ median over languages. Every title names the pool (through tables._where).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from hbt.engine.report.tables import Group, Table, Value, _ci_note, _where, metric_label
 
@@ -46,10 +48,11 @@ def metric_table(group: Group, metric: str) -> Table:
     label = metric_label(metric)
     rows: list[list[Value]] = []
     for lang in group.languages:
-        rows.append(
-            [lang, *(group.values(s, lambda d, x=lang: d["monolingual"]["per_language"][x][metric])
-                     for s in group.strategies)]
-        )  # fmt: skip
+
+        def get(d: dict[str, Any], x: str = lang) -> Any:
+            return d["monolingual"]["per_language"][x][metric]
+
+        rows.append([lang, *(group.values(s, get) for s in group.strategies)])
     rows.append(["mean", *(group.setting(s, "mono", metric) for s in group.strategies)])
     rows.append(["median", *(_median(group, s, metric) for s in group.strategies)])
     notes = [f"monolingual {label}: queries in X against the {pool_of(group)} of X; mean and median over languages"]

@@ -35,10 +35,11 @@ def cross_language_table(group: Group, metric: str = "map") -> Table:
     pairs = _pair_keys(group)
     rows: list[list[Value]] = []
     for lang in sorted(pairs):
-        rows.append(
-            [pairs[lang], *(group.values(s, lambda d, k=pairs[lang]: d["cross_lingual"]["per_pair"][k][metric])
-                            for s in group.strategies)]
-        )  # fmt: skip
+
+        def get(d: dict[str, Any], key: str = pairs[lang]) -> Any:
+            return d["cross_lingual"]["per_pair"][key][metric]
+
+        rows.append([pairs[lang], *(group.values(s, get) for s in group.strategies)])
     rows.append(["macro", *(group.setting(s, "cross", metric) for s in group.strategies)])
     notes = [f"cross-lingual {label}: queries in X against the passages in the other language, gold passages known"]
     if note := _ci_note(group):

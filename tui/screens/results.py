@@ -385,7 +385,12 @@ class ResultsScreen(SectionScreen):
         if self.report is None:
             return
         target = self.report.path
-        self.app.push_screen(ExportScreen(target), lambda fmt: self._export(target, fmt) if fmt else None)
+
+        def chosen(fmt: str | None) -> None:
+            if fmt:
+                self._export(target, fmt)
+
+        self.app.push_screen(ExportScreen(target), chosen)
 
     def export_now(self, fmt: str) -> None:
         """Export the shown report as `fmt` without the dialog (the command palette's export commands)."""
