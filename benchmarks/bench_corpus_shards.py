@@ -1,7 +1,7 @@
 """Whole-corpus evaluation at MIRACL scale: memory bounded by the shard, resume after kill -9 mid-encode.
 
 Encode half (a tiny model): a synthetic corpus of --passages passages (default 1,000,000), generated as a stream
-and never held whole, is encoded by hbt.engine.corpus_shards.encode_corpus in a child process with the tiny random
+and never held whole, is encoded by corpus_shards.encode_corpus in a child process with the tiny random
 BERT (`tiny-random`, dim 32). After --kill-after shards are on disk the child is killed with SIGKILL; a fresh child
 resumes. Checked: the resumed child encodes only the passages of the missing shards, the manifest covers every
 passage in order, and a random sample of rows (from shards written before and after the kill) equals a fresh
@@ -56,7 +56,7 @@ def stream(n: int) -> Iterator[tuple[str, str]]:
 
 def _encoder() -> Any:
     from hbt.engine.backbones import load_backbone, model_fingerprint
-    from hbt.engine.encode import SentenceTransformerEncoder
+    from hbt.engine.encoding.encode import SentenceTransformerEncoder
 
     model = load_backbone("tiny-random", device="cpu")
     return SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=512)
@@ -66,7 +66,7 @@ def _encoder() -> Any:
 
 
 def child_encode(root: Path, n: int, shard_size: int) -> None:
-    from hbt.engine.corpus_shards import encode_corpus
+    from hbt.engine.encoding.corpus_shards import encode_corpus
 
     enc = _encoder()
     enc.encode([passage(0)], "passage")
@@ -80,7 +80,7 @@ def child_encode(root: Path, n: int, shard_size: int) -> None:
 
 
 def child_search(root: Path, job: Path) -> None:
-    from hbt.engine.shards import ShardedPool, search_pool
+    from hbt.engine.retrieval.shards import ShardedPool, search_pool
 
     queries = np.load(job / "queries.npy")
     relevant = [np.array([r]) for r in np.load(job / "relevant.npy")]
@@ -101,7 +101,7 @@ def _child(*args: str) -> list[str]:
 
 
 def encode_half(work: Path, n: int, shard_size: int, kill_after: int) -> None:
-    from hbt.engine.corpus_shards import CorpusShards, complete_shards
+    from hbt.engine.encoding.corpus_shards import CorpusShards, complete_shards
 
     root = work / "encoded"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -152,7 +152,7 @@ def encode_half(work: Path, n: int, shard_size: int, kill_after: int) -> None:
 
 
 def search_half(work: Path, n: int, sizes: list[int], n_queries: int) -> None:
-    from hbt.engine.shards import ShardWriter
+    from hbt.engine.retrieval.shards import ShardWriter
 
     rng = np.random.default_rng(1)
     job = work / "job"

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 from hbt.engine.backbones import load_backbone, model_fingerprint
+from hbt.engine.common.hub import go_offline_if_unreachable
 from hbt.engine.data.registry import load_benchmark
-from hbt.engine.encode import SentenceTransformerEncoder
-from hbt.engine.evaluate import evaluate_benchmark
-from hbt.engine.hub import go_offline_if_unreachable
+from hbt.engine.encoding.encode import SentenceTransformerEncoder
+from hbt.engine.evaluation.evaluate import evaluate_benchmark
 
 
 def main() -> None:

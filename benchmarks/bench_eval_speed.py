@@ -19,12 +19,12 @@ from typing import Any
 import torch
 from hbt.engine.backbones import load_backbone, model_fingerprint
 from hbt.engine.backbones.partial import share_for_evaluation
+from hbt.engine.common.hub import go_offline_if_unreachable
 from hbt.engine.data.registry import load_benchmark
-from hbt.engine.encode import SentenceTransformerEncoder
-from hbt.engine.evaluate import evaluate_benchmark
-from hbt.engine.frozen_cache import SHARED
-from hbt.engine.hub import go_offline_if_unreachable
-from hbt.engine.onnx_encode import OnnxEncoder
+from hbt.engine.encoding.encode import SentenceTransformerEncoder
+from hbt.engine.encoding.onnx_encode import OnnxEncoder
+from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.training.frozen_cache import SHARED
 
 
 def _maps(summary: dict[str, Any]) -> dict[str, float]:

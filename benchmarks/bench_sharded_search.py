@@ -8,7 +8,7 @@ each method's peak RSS is its own ("above start": minus the RSS after imports an
   synthetic: --rows random unit vectors of dim 384 drawn around 2000 centres; --queries queries, each a perturbed
              corpus row (that row relevant): whole-pool ranks and top-10. IVF / HNSW run on a second
              synthetic corpus of --ann-rows rows (building HNSW over 500k rows takes long on a few cores).
-in-memory = hbt.engine.search (the pool loaded whole); sharded = hbt.engine.shards.search_pool (one shard at a time).
+in-memory = hbt.engine.retrieval.search (the pool loaded whole); sharded = shards.search_pool (one shard at a time).
 Both must give identical top-10 ids, scores and ranks; the script checks. IVF / HNSW indexes are built from the
 shards and their recall@10 and query speed are set against exact flat search.
 
@@ -57,7 +57,7 @@ def _write_job(root: Path, queries: np.ndarray, sets: dict[str, list[int]], rel:
 def real_corpus(data_dir: str, root: Path, shard_size: int) -> Path:
     sys.path.insert(0, str(REPO))
     from hbt.engine.data.registry import load_benchmark
-    from hbt.engine.shards import encode_to_shards
+    from hbt.engine.retrieval.shards import encode_to_shards
 
     from tests.conftest import CountingEncoder
 
@@ -77,7 +77,7 @@ def real_corpus(data_dir: str, root: Path, shard_size: int) -> Path:
 
 
 def synthetic_corpus(rows: int, n_queries: int, root: Path, shard_size: int, seed: int = 0) -> Path:
-    from hbt.engine.shards import ShardWriter
+    from hbt.engine.retrieval.shards import ShardWriter
 
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((2000, DIM)).astype(np.float32)
@@ -111,7 +111,7 @@ def _load_job(job: Path) -> tuple[dict[str, Any], np.ndarray, list[np.ndarray], 
 
 def child(method: str, job: Path, out: Path, k: int) -> None:
     import faiss
-    from hbt.engine import ann, search, shards
+    from hbt.engine.retrieval import ann, search, shards
 
     warm = np.ones((64, DIM), np.float32)  # BLAS thread buffers (numpy's and faiss's) count as fixed cost
     _ = warm @ np.ones((4096, DIM), np.float32).T
@@ -215,7 +215,7 @@ def compare(title: str, job: Path, k: int, approximate: bool) -> None:
     head = f"{'top-' + str(k):14}{'recall@' + str(k):>10}{'build (s)':>11}{'search (s)':>12}{'speed-up':>10}"
     print(head + f"{'peak RSS':>10}")
     print(f"{'exact (flat)':14}{1.0:10.4f}{0.0:11.1f}{exact_s:12.2f}{1.0:10.1f}{'':>10}")
-    from hbt.engine.ann import recall_at_k
+    from hbt.engine.retrieval.ann import recall_at_k
 
     for method in ("ivf", "hnsw"):
         st, out = run_child(method, job, k)

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 from hbt.engine.backbones import load_backbone
-from hbt.engine.config import RunConfig
-from hbt.engine.events import EventBus, JsonlSink
-from hbt.engine.hub import go_offline_if_unreachable
-from hbt.engine.run import build_training_table
-from hbt.engine.sampler import StrategyBatchSampler, make_strategy
-from hbt.engine.train import build_trainer
+from hbt.engine.common.events import EventBus, JsonlSink
+from hbt.engine.common.hub import go_offline_if_unreachable
+from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.run import build_training_table
+from hbt.engine.training.sampler import StrategyBatchSampler, make_strategy
+from hbt.engine.training.train import build_trainer
 from sentence_transformers.base.sampler import BatchSamplers
 from transformers import TrainerCallback
 

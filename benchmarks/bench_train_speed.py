@@ -21,15 +21,15 @@ from typing import Any
 
 from hbt.engine.backbones import load_backbone, model_fingerprint
 from hbt.engine.backbones.partial import share_for_evaluation
-from hbt.engine.config import RunConfig
+from hbt.engine.common.events import EventBus
+from hbt.engine.common.hub import go_offline_if_unreachable
 from hbt.engine.data.registry import load_benchmark
-from hbt.engine.encode import SentenceTransformerEncoder
-from hbt.engine.evaluate import evaluate_benchmark
-from hbt.engine.events import EventBus
-from hbt.engine.frozen_cache import SHARED
-from hbt.engine.hub import go_offline_if_unreachable
-from hbt.engine.run import build_training_table
-from hbt.engine.train import build_trainer
+from hbt.engine.encoding.encode import SentenceTransformerEncoder
+from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.run import build_training_table
+from hbt.engine.training.frozen_cache import SHARED
+from hbt.engine.training.train import build_trainer
 from transformers import TrainerCallback
 
 

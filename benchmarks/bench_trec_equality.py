@@ -2,7 +2,7 @@
 
 For each dataset: the bundled model (or --backbone) encodes every unique text once (an embedding cache in a temporary
 folder serves the second read), evaluate_benchmark scores every setting (mono, cross, multi), and
-hbt.engine.trec_reference recomputes them with pytrec_eval from the same scores. Prints the largest |hbt - pytrec_eval|
+evaluation.trec_reference recomputes them with pytrec_eval from the same scores. Prints the largest |hbt - pytrec_eval|
 per metric (target < 1e-6), and how many queries have identical relevant texts (the ties that used to break AP).
 
 Usage: nice -n 5 python benchmarks/bench_trec_equality.py --data-dir ../shared/data [--datasets xquad-r,mlqa-r]
@@ -17,11 +17,11 @@ from collections import Counter
 from pathlib import Path
 
 from hbt.engine.backbones import load_backbone, model_fingerprint
+from hbt.engine.common.hub import go_offline_if_unreachable
 from hbt.engine.data.registry import load_benchmark
-from hbt.engine.encode import EmbeddingCache, SentenceTransformerEncoder, encode_unique
-from hbt.engine.evaluate import evaluate_benchmark
-from hbt.engine.hub import go_offline_if_unreachable
-from hbt.engine.trec_reference import compare, reference
+from hbt.engine.encoding.encode import EmbeddingCache, SentenceTransformerEncoder, encode_unique
+from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.evaluation.trec_reference import compare, reference
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from hbt.engine.backbones import bundled
 from hbt.engine.backbones.bundled import BUNDLED_NAME, BUNDLED_PROMPTS
-from hbt.engine.errors import UserError
+from hbt.engine.common.errors import UserError
 
 LANGS = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
 XQUAD_DIR = Path(os.environ.get("HBT_XQUAD_R_DIR", "/work/shared/data/xquad-r"))
@@ -128,7 +128,7 @@ def bundled_model(bundled_dir: Path) -> Any:
     with pytest.MonkeyPatch.context() as mp:
         for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
             mp.setenv(var, "1")
-        mp.setattr("hbt.engine.hub.hub_reachable", lambda *a, **k: False)
+        mp.setattr("hbt.engine.common.hub.hub_reachable", lambda *a, **k: False)
         mp.setattr(registry, "hub_reachable", lambda *a, **k: False)
         return load_backbone(BUNDLED_NAME, device="cpu")
 

@@ -23,7 +23,7 @@ from hbt.engine.backbones import (
 )
 from hbt.engine.backbones.bundled import bundled_available
 from hbt.engine.backbones.tiny import TINY_ARCHS, TINY_HIDDEN, build_tiny_model, build_tiny_tokenizer
-from hbt.engine.errors import ConfigError, OfflineError
+from hbt.engine.common.errors import ConfigError, OfflineError
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -39,7 +39,7 @@ POOLING = {"bert": "mean", "xlmr": "mean", "mbart": "mean", "laser": "max"}
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test here may touch the network; the real (cached) reachability probe is never called."""
-    monkeypatch.setattr("hbt.engine.hub.hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr("hbt.engine.common.hub.hub_reachable", lambda *a, **k: False)
     monkeypatch.setattr(registry, "hub_reachable", lambda *a, **k: False)
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         monkeypatch.setenv(var, "1")
@@ -56,7 +56,7 @@ def tiny_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_models(tiny_dirs: dict[str, Path]) -> Iterator[dict[str, Any]]:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("hbt.engine.hub.hub_reachable", lambda *a, **k: False)
+        mp.setattr("hbt.engine.common.hub.hub_reachable", lambda *a, **k: False)
         mp.setattr(registry, "hub_reachable", lambda *a, **k: False)
         for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
             mp.setenv(var, "1")

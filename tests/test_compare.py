@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hbt.engine.errors import ConfigError
+from hbt.engine.common.errors import ConfigError
 from hbt.engine.report.published import compare_tables, list_references, load_reference
 from hbt.engine.report.stats import MeanCI
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hbt.engine.corpus_shards import CorpusShards, complete_shards, encode_corpus, vectors_name
-from hbt.engine.errors import ConfigError
-from hbt.engine.shards import ShardedPool
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.encoding.corpus_shards import CorpusShards, complete_shards, encode_corpus, vectors_name
+from hbt.engine.retrieval.shards import ShardedPool
 
 from tests.conftest import CountingEncoder
 
@@ -78,7 +78,7 @@ def test_another_encoding_is_never_mixed_in(tmp_path: Path) -> None:
 CHILD = """
 import sys, time
 sys.path.insert(0, {repo!r})
-from hbt.engine.corpus_shards import encode_corpus
+from hbt.engine.encoding.corpus_shards import encode_corpus
 from tests.conftest import CountingEncoder
 from tests.test_corpus_shards import PASSAGES
 

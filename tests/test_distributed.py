@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from accelerate.data_loader import BatchSamplerShard
 from hbt.engine.data.registry import load_lareqa_parts
-from hbt.engine.launch import Launch
-from hbt.engine.pairs import PairTable, build_pairs
-from hbt.engine.sampler import StrategyBatchSampler, make_strategy
+from hbt.engine.training.launch import Launch
+from hbt.engine.training.pairs import PairTable, build_pairs
+from hbt.engine.training.sampler import StrategyBatchSampler, make_strategy
 
 RANKS = 2
 PER_DEVICE = 8
@@ -80,7 +80,7 @@ def test_launch_commands() -> None:
     torchrun = Launch("torchrun", nproc=4, nnodes=2, node_rank=1, master_addr="10.0.0.1").command(["--out", "x"])
     assert torchrun[1:3] == ["-m", "torch.distributed.run"]
     assert {"--nproc-per-node=4", "--nnodes=2", "--node-rank=1", "--master-addr=10.0.0.1"} <= set(torchrun)
-    assert torchrun[-4:] == ["-m", "hbt.engine.worker", "--out", "x"]
+    assert torchrun[-4:] == ["-m", "hbt.engine.runs.worker", "--out", "x"]
     accel_cmd = Launch("accelerate", nproc=4, nnodes=2, node_rank=1, master_addr="10.0.0.1").command(["--out", "x"])
     assert accel_cmd[:3] == ["accelerate", "launch", "--multi_gpu"]
     assert {"--num_processes=8", "--num_machines=2", "--machine_rank=1", "--main_process_ip=10.0.0.1"} <= set(accel_cmd)

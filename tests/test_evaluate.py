@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hbt.engine.data.registry import load_benchmark
-from hbt.engine.encode import EmbeddingCache
-from hbt.engine.evaluate import evaluate_benchmark
-from hbt.engine.metrics import query_metrics
-from hbt.engine.search import relevant_ranks
+from hbt.engine.encoding.encode import EmbeddingCache
+from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.evaluation.metrics import query_metrics
+from hbt.engine.retrieval.search import relevant_ranks
 
 
 def test_all_settings_encode_each_text_once(data_dir: Path, counting_encoder) -> None:
@@ -78,7 +78,7 @@ def test_embedding_cache_skips_second_encoding(tmp_path: Path, data_dir: Path, c
 
 def test_encoder_halves_its_batch_on_out_of_memory() -> None:
     """Encoding uses the largest batch that fits: a model that runs out of memory above 8 texts ends at 8."""
-    from hbt.engine.encode import SentenceTransformerEncoder
+    from hbt.engine.encoding.encode import SentenceTransformerEncoder
 
     class SmallMemoryModel:
         def __init__(self) -> None:
@@ -100,7 +100,7 @@ def test_encoder_halves_its_batch_on_out_of_memory() -> None:
 
 
 def test_encoder_does_not_swallow_other_errors() -> None:
-    from hbt.engine.encode import SentenceTransformerEncoder
+    from hbt.engine.encoding.encode import SentenceTransformerEncoder
 
     class Broken:
         def __init__(self) -> None:

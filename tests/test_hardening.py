@@ -13,11 +13,11 @@ from typing import Any
 import hbt.engine.backbones.registry  # noqa: F401 - bound to the real hub probe before any test patches it
 import pytest
 from hbt.engine.cli.main import main
-from hbt.engine.errors import ConfigError, DataError, OfflineError, UserError
-from hbt.engine.events import EventBus, RunFinished, read_events
-from hbt.engine.grid import run_grid
-from hbt.engine.presets import load_preset
-from hbt.engine.rundir import RunDir
+from hbt.engine.common.errors import ConfigError, DataError, OfflineError, UserError
+from hbt.engine.common.events import EventBus, RunFinished, read_events
+from hbt.engine.runs.grid import run_grid
+from hbt.engine.runs.presets import load_preset
+from hbt.engine.runs.rundir import RunDir
 
 CELL_NONE = "tiny-random__none__s0"
 CELL_XX = "tiny-random__xx__s0"
@@ -58,7 +58,7 @@ def test_failure_while_loading_the_model_is_recorded_in_the_cell(
         assert finished[-1].status == "failed" and finished[-1].error == "RuntimeError: weights exploded"
     shown = [e for e in events if isinstance(e, RunFinished)]
     assert [(e.cell, e.error) for e in shown] == [(c, "RuntimeError: weights exploded") for c in (CELL_NONE, CELL_XX)]
-    from hbt.engine.store import ResultsStore
+    from hbt.engine.runs.store import ResultsStore
 
     rows = ResultsStore(tmp_path).list_runs()  # listed (History, `list runs`) with the reason
     assert [(r["id"], r["status"], r["error"]) for r in rows] == [
@@ -149,7 +149,7 @@ def silent_server() -> Any:
 def test_a_hub_that_accepts_but_never_answers_is_offline_within_the_limit(
     silent_server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hbt.engine import hub
+    from hbt.engine.common import hub
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HBT_OFFLINE", raising=False)
@@ -167,7 +167,7 @@ def test_a_hub_that_accepts_but_never_answers_is_offline_within_the_limit(
 
 
 def test_a_dns_lookup_that_hangs_is_bounded_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hbt.engine import hub
+    from hbt.engine.common import hub
 
     def slow_dns(*args: Any, **kwargs: Any) -> Any:
         time.sleep(6)
@@ -185,7 +185,7 @@ def test_a_dns_lookup_that_hangs_is_bounded_too(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_the_probe_uses_the_endpoints_host_and_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hbt.engine import hub
+    from hbt.engine.common import hub
 
     class Answer(threading.Thread):
         def __init__(self) -> None:
@@ -214,7 +214,7 @@ def test_the_probe_uses_the_endpoints_host_and_port(monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize("argv", [["list", "presets"], ["list", "datasets"], ["show", "/no/such/grid"]])
 def test_commands_that_never_touch_the_hub_do_not_probe_it(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from hbt.engine import hub
+    from hbt.engine.common import hub
 
     def probe(*args: Any, **kwargs: Any) -> bool:
         raise AssertionError("the hub was probed")
@@ -242,8 +242,8 @@ def test_a_bare_hub_id_is_a_hub_id(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _grid(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    from hbt.engine.grid import grid_document
-    from hbt.engine.io import write_json
+    from hbt.engine.common.io import write_json
+    from hbt.engine.runs.grid import grid_document
 
     grid = tmp_path / "g"
     doc = grid_document(load_preset("smoke"))
@@ -301,7 +301,7 @@ def test_resuming_with_another_preset_says_so(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_an_unreadable_results_file_is_not_complete_for_resume_or_listing(tmp_path: Path, data_dir: Path) -> None:
-    from hbt.engine.store import ResultsStore
+    from hbt.engine.runs.store import ResultsStore
 
     grid = tmp_path / "runs" / "g"
     preset = replace(_preset(data_dir), strategies=[])
@@ -319,8 +319,8 @@ def test_an_unreadable_results_file_is_not_complete_for_resume_or_listing(tmp_pa
 
 @pytest.mark.slow  # ~25 s: trains 8 steps twice (still run in CI)
 def test_resume_clears_old_failure_keys_and_counts_the_whole_run(tmp_path: Path, data_dir: Path) -> None:
-    from hbt.engine.events import TrainStep
-    from hbt.engine.interrupts import CancelFlag
+    from hbt.engine.common.events import TrainStep
+    from hbt.engine.runs.interrupts import CancelFlag
 
     preset = replace(_preset(data_dir, steps=8, max_train_pairs=6), baseline=False)  # 3 batches an epoch
     grid = tmp_path / "g"
@@ -366,7 +366,7 @@ def test_empty_language_values_are_errors(flag: str, value: str, capsys: pytest.
 
 
 def test_a_preset_with_an_empty_language_is_an_error(tmp_path: Path) -> None:
-    from hbt.engine.config import RunConfig
+    from hbt.engine.runs.config import RunConfig
 
     with pytest.raises(ConfigError, match="langs"):
         RunConfig(langs=[""]).validate()
@@ -390,7 +390,7 @@ def test_a_setting_with_no_queries_prints_a_dash(
 
 def test_a_corrupt_embedding_cache_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
     import numpy as np
-    from hbt.engine.encode import EmbeddingCache
+    from hbt.engine.encoding.encode import EmbeddingCache
 
     path = tmp_path / "embeddings.sqlite"
     path.write_bytes(b"this is not a database" * 100)
@@ -422,8 +422,8 @@ def test_a_local_model_with_corrupt_weights_is_a_user_error(tmp_path: Path) -> N
 
 
 def test_a_budget_far_beyond_the_training_data_is_refused(tmp_path: Path, data_dir: Path) -> None:
-    from hbt.engine.config import RunConfig
-    from hbt.engine.run import execute
+    from hbt.engine.runs.config import RunConfig
+    from hbt.engine.runs.run import execute
 
     config = RunConfig(backbone="tiny-random", strategy="xx", train_langs=["de", "en"], langs=["en"],
                        max_train_pairs=40, steps=10**12, batch_size=4, data_dir=str(data_dir))  # fmt: skip
@@ -434,8 +434,8 @@ def test_a_budget_far_beyond_the_training_data_is_refused(tmp_path: Path, data_d
 
 
 def test_warmup_is_capped() -> None:
-    from hbt.engine.config import RunConfig
-    from hbt.engine.train import warmup_steps
+    from hbt.engine.runs.config import RunConfig
+    from hbt.engine.training.train import warmup_steps
 
     assert warmup_steps(RunConfig(steps=100), 100) == 10
     assert warmup_steps(RunConfig(steps=10**9), 10**9) <= 10_000
@@ -447,7 +447,7 @@ def test_warmup_is_capped() -> None:
 def test_strings_from_files_are_printed_with_control_characters_escaped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hbt.engine.io import write_json
+    from hbt.engine.common.io import write_json
 
     monkeypatch.setenv("COLUMNS", "400")
     run = tmp_path / "runs" / "r"
@@ -487,10 +487,10 @@ def test_the_first_press_notice_goes_to_stderr_without_a_terminal_too(capsys: py
 def test_the_stop_message_names_the_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import hbt.engine.grid as grid_module
+    import hbt.engine.runs.grid as grid_module
 
     def stopped(preset: Any, out: Path, bus: Any, **kwargs: Any) -> dict[str, int]:
-        from hbt.engine.io import write_json
+        from hbt.engine.common.io import write_json
 
         write_json(out / "grid.json", grid_module.grid_document(preset))
         RunDir(out / "cells" / CELL_NONE).mark("complete")
@@ -525,11 +525,11 @@ def test_a_worker_group_that_dies_marks_the_cell_failed(tmp_path: Path, monkeypa
     'running'; it is failed with the exit code, in run.json, events.jsonl and on the bus."""
     import sys
 
-    from hbt.engine.config import RunConfig
-    from hbt.engine.launch import Launch, LaunchedRunner
+    from hbt.engine.runs.config import RunConfig
+    from hbt.engine.training.launch import Launch, LaunchedRunner
 
     script = (
-        "import os, sys; from pathlib import Path; from hbt.engine.rundir import RunDir; "
+        "import os, sys; from pathlib import Path; from hbt.engine.runs.rundir import RunDir; "
         "RunDir(Path(sys.argv[sys.argv.index('--out') + 1])).mark('running', pid=os.getpid()); os.abort()"
     )
     monkeypatch.setattr(Launch, "command", lambda self, args: [sys.executable, "-c", script, *args])

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from hbt.engine.common.errors import ConfigError, DataError, OfflineError
 from hbt.engine.data import lareqa
 from hbt.engine.data.registry import load_benchmark
-from hbt.engine.errors import ConfigError, DataError, OfflineError
 
 
 def _breaks(context: str) -> list[list[int]]:

@@ -21,7 +21,7 @@ from hbt.engine.backbones import laser_files, list_backbones, load_backbone
 from hbt.engine.backbones.laser import LaserBiLSTM, laser_sentence_model
 from hbt.engine.backbones.laser_files import LaserTextTokenizer, download, ensure_files, load_checkpoint
 from hbt.engine.backbones.tiny_real import write_laser_files
-from hbt.engine.errors import ConfigError, OfflineError, UserError
+from hbt.engine.common.errors import ConfigError, OfflineError, UserError
 from torch import nn
 
 TEXTS = [

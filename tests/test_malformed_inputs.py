@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 from hbt.engine.cli.main import main
-from hbt.engine.config import RunConfig
+from hbt.engine.common.errors import ConfigError, DataError, OutputError, UserError
+from hbt.engine.common.events import JsonlSink, Log, RunFinished, RunStarted, Stage, read_events
+from hbt.engine.common.io import atomic_open, ensure_dir, write_bytes, write_json, write_text
 from hbt.engine.data import lareqa, miracl, tydi
-from hbt.engine.errors import ConfigError, DataError, OutputError, UserError
-from hbt.engine.events import JsonlSink, Log, RunFinished, RunStarted, Stage, read_events
-from hbt.engine.io import atomic_open, ensure_dir, write_bytes, write_json, write_text
-from hbt.engine.presets import load_preset
-from hbt.engine.store import INDEX_NAME, ResultsStore
+from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.presets import load_preset
+from hbt.engine.runs.store import INDEX_NAME, ResultsStore
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -852,7 +852,7 @@ def test_cli_eval_negative_max_queries_is_a_user_error(tmp_path: Path, capfd: py
     assert not out.exists()
 
 
-# ---- disk and permission faults (engine/io.py) -----------------------------------------------------------------
+# ---- disk and permission faults (engine/common/io.py) ----------------------------------------------------------------
 
 NO_SPACE = OSError(errno.ENOSPC, "No space left on device")
 
@@ -1149,7 +1149,7 @@ def test_store_lists_a_root_it_cannot_write(runs: Path, monkeypatch: pytest.Monk
     def read_only(path: Any, data: bytes) -> None:
         raise OutputError(f"cannot write {path}: read-only file system — choose another --out")
 
-    monkeypatch.setattr("hbt.engine.store.write_bytes", read_only)
+    monkeypatch.setattr("hbt.engine.runs.store.write_bytes", read_only)
     assert stable(ResultsStore(runs).list_runs()) == before
     store = ResultsStore(runs)  # what `hbt-bench list runs` does: refresh, then list
     write_run(runs / "new", "xy", 0)

@@ -11,8 +11,8 @@ from hbt.engine.backbones import load_backbone
 from hbt.engine.backbones.mbart import MBartEncoderModule, language_code
 from hbt.engine.backbones.tiny_real import write_mbart_dir
 from hbt.engine.data.registry import load_eval
-from hbt.engine.encode import SentenceTransformerEncoder
-from hbt.engine.evaluate import evaluate_benchmark
+from hbt.engine.encoding.encode import SentenceTransformerEncoder
+from hbt.engine.evaluation.evaluate import evaluate_benchmark
 
 TEXTS = {
     "fi": "Mikä on Suomen pääkaupunki?",
@@ -98,8 +98,8 @@ def test_tokenizer_without_language_codes_keeps_its_own_specials() -> None:
 def test_training_pairs_register_their_languages(mbart_dir: Path) -> None:
     from types import SimpleNamespace
 
-    from hbt.engine.pairs import Pair
-    from hbt.engine.run import register_pair_languages
+    from hbt.engine.runs.run import register_pair_languages
+    from hbt.engine.training.pairs import Pair
 
     model = load_backbone(str(mbart_dir), device="cpu")
     pairs = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import pytrec_eval
-from hbt.engine import metrics
-from hbt.engine.search import relevant_ranks, top_k
+from hbt.engine.evaluation import metrics
+from hbt.engine.retrieval.search import relevant_ranks, top_k
 
 
 def _random_run(seed: int, n_q: int = 40, n_c: int = 300, dim: int = 16):

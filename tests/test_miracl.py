@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pytrec_eval
-from hbt.engine import corpus_eval
 from hbt.engine.cli.main import main
-from hbt.engine.corpus_eval import evaluate_corpus
+from hbt.engine.common.errors import ConfigError, DataError
 from hbt.engine.data import miracl
 from hbt.engine.data.registry import load_eval
-from hbt.engine.errors import ConfigError, DataError
-from hbt.engine.evaluate import evaluate_benchmark
-from hbt.engine.metrics import METRICS
+from hbt.engine.evaluation import corpus_eval
+from hbt.engine.evaluation.corpus_eval import evaluate_corpus
+from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.evaluation.metrics import METRICS
 
 from tests.miracl_release import CORPUS, QRELS, TOPICS, write_gz_jsonl, write_release
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hbt.engine.backbones import load_backbone
-from hbt.engine.config import RunConfig
-from hbt.engine.encode import SentenceTransformerEncoder
-from hbt.engine.errors import ConfigError
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.encoding.encode import SentenceTransformerEncoder
+from hbt.engine.runs.config import RunConfig
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -18,7 +18,7 @@ TEXTS = ["hello world", "a much longer text about the rivers of Europe, their to
 
 @pytest.mark.parametrize("role", ["query", "passage"])
 def test_onnx_matches_torch_with_prompts_and_padding(role: str) -> None:
-    from hbt.engine.onnx_encode import OnnxEncoder
+    from hbt.engine.encoding.onnx_encode import OnnxEncoder
 
     model = load_backbone("tiny-random")
     want = SentenceTransformerEncoder(model, "fp").encode(TEXTS, role)

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hbt.engine.config import RunConfig
+from hbt.engine.common.errors import ConfigError
 from hbt.engine.data.registry import load_lareqa_parts
-from hbt.engine.errors import ConfigError
-from hbt.engine.pairs import PairTable, build_pairs, split_validation
-from hbt.engine.presets import builtin_dir, load_preset
-from hbt.engine.run import execute
-from hbt.engine.sampler import StrategyBatchSampler, make_strategy
+from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.presets import builtin_dir, load_preset
+from hbt.engine.runs.run import execute
+from hbt.engine.training.pairs import PairTable, build_pairs, split_validation
+from hbt.engine.training.sampler import StrategyBatchSampler, make_strategy
 from safetensors.torch import load_file
 
 LANGS = ["de", "en", "es"]

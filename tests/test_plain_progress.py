@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from hbt.engine.cli.plain import PlainListener, eta, listener_for
-from hbt.engine.events import Log, Progress, Stage, TrainStep
+from hbt.engine.common.events import Log, Progress, Stage, TrainStep
 from rich.console import Console
 
 LINE = re.compile(r"^\d\d:\d\d:\d\d ")

@@ -11,13 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hbt.engine.config import RunConfig
-from hbt.engine.events import EventBus, TrainStep
-from hbt.engine.grid import run_grid
-from hbt.engine.interrupts import CancelFlag, Cancelled
-from hbt.engine.presets import load_preset
-from hbt.engine.run import execute
-from hbt.engine.rundir import RunDir
+from hbt.engine.common.events import EventBus, TrainStep
+from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.grid import run_grid
+from hbt.engine.runs.interrupts import CancelFlag, Cancelled
+from hbt.engine.runs.presets import load_preset
+from hbt.engine.runs.run import execute
+from hbt.engine.runs.rundir import RunDir
 
 PRESET = """
 [preset]

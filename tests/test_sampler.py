@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from hbt.engine.common.errors import ConfigError
 from hbt.engine.data.registry import load_lareqa_parts
-from hbt.engine.errors import ConfigError
-from hbt.engine.pairs import Pair, PairTable, build_pairs
-from hbt.engine.sampler import StrategyBatchSampler, make_strategy
+from hbt.engine.training.pairs import Pair, PairTable, build_pairs
+from hbt.engine.training.sampler import StrategyBatchSampler, make_strategy
 
 LANGS = ["ar", "de", "en", "es", "hi", "vi", "zh"]
 

@@ -10,16 +10,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-from hbt.engine import ann
 from hbt.engine.cli.main import _run_config, build_parser
-from hbt.engine.config import RunConfig
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.io import read_json
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.registry import load_benchmark
-from hbt.engine.errors import ConfigError
-from hbt.engine.evaluate import evaluate_benchmark
-from hbt.engine.io import read_json
-from hbt.engine.search import relevant_ranks, scores, top_k
-from hbt.engine.shards import MANIFEST, ShardedPool, ShardWriter, encode_to_shards, search_pool
+from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.retrieval import ann
+from hbt.engine.retrieval.search import relevant_ranks, scores, top_k
+from hbt.engine.retrieval.shards import MANIFEST, ShardedPool, ShardWriter, encode_to_shards, search_pool
+from hbt.engine.runs.config import RunConfig
 
 from tests.conftest import CountingEncoder
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hbt.engine.errors import UserError
-from hbt.engine.store import INDEX_NAME, ResultsStore
+from hbt.engine.common.errors import UserError
+from hbt.engine.runs.store import INDEX_NAME, ResultsStore
 
 from tests.test_report_fixtures import BACKBONE, DATASET, cell_dir, make_grid, read_results, write_run
 

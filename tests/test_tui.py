@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from hbt.engine.io import read_json, write_json
+from hbt.engine.common.io import read_json, write_json
 from hbt.tui.app import DARK, LIGHT, HbtApp
 from hbt.tui.backend import Backend
 from hbt.tui.components.cell_table import CellTable

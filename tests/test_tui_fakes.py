@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hbt.engine.events import EvalDone, EventBus, Progress, RunFinished, RunStarted, Stage, TrainStep
-from hbt.engine.io import read_json, write_json
-from hbt.engine.presets import Preset
-from hbt.engine.rundir import RunDir
+from hbt.engine.common.events import EvalDone, EventBus, Progress, RunFinished, RunStarted, Stage, TrainStep
+from hbt.engine.common.io import read_json, write_json
+from hbt.engine.runs.presets import Preset
+from hbt.engine.runs.rundir import RunDir
 from hbt.tui.backend import BackboneInfo, Backend, PresetInfo
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC: every fake timestamp derives from it
@@ -125,7 +125,7 @@ def write_cell(
 
 
 class FakeEngine:
-    """Stands in for hbt.engine.grid.run_grid: the same events in the same order, a real grid directory.
+    """Stands in for hbt.engine.runs.grid.run_grid: the same events in the same order, a real grid directory.
 
     pause_at=(cell index, step): block there until `resume` is set (`reached` tells the test it got there).
     fail_at=(cell index, step): raise `error` there (after the events before it).

@@ -8,8 +8,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from hbt.engine.events import EventBus, Progress, RunFinished, Stage, TrainStep
-from hbt.engine.io import write_json
+from hbt.engine.common.events import EventBus, Progress, RunFinished, Stage, TrainStep
+from hbt.engine.common.io import write_json
 from hbt.tui.components.cell_table import CellTable
 from hbt.tui.components.loss_chart import LossChart
 from hbt.tui.components.report_table import ReportTable
@@ -400,7 +400,7 @@ async def test_loss_chart_with_one_point_draws_sane_axes(tmp_path: Path, data_fo
 
 def test_progress_names_queries_not_querys() -> None:
     import numpy as np
-    from hbt.engine.encode import encode_unique
+    from hbt.engine.encoding.encode import encode_unique
 
     class Encoder:
         fingerprint = "fake"

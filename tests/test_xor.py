@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hbt.engine import xor_metric
+from hbt.engine.common.errors import DataError
 from hbt.engine.data import xor
 from hbt.engine.data.registry import load_eval
-from hbt.engine.errors import DataError
-from hbt.engine.evaluate import evaluate_benchmark
+from hbt.engine.evaluation import xor_metric
+from hbt.engine.evaluation.evaluate import evaluate_benchmark
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 XOR_DIR = FIXTURES / "xor-retrieve"
@@ -205,7 +205,7 @@ def test_whole_collection_is_streamed_into_shards_and_matches_in_memory(tmp_path
 def test_ranks_encode_their_own_shards_and_rank_0_completes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Under torchrun / accelerate (2 ranks): rank 1 encodes shards 1, 3 and leaves; rank 0 encodes 0, 2, 4, finds
     the others on disk, writes the manifest and searches: the same results as one process."""
-    from hbt.engine import distributed
+    from hbt.engine.training import distributed
 
     task = load_eval("xor-retrieve", FIXTURES, list(xor.XOR_LANGS))
     single = evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "one").summary
@@ -224,9 +224,9 @@ def test_ranks_encode_their_own_shards_and_rank_0_completes(tmp_path: Path, monk
 def test_a_worker_rank_of_a_run_encodes_its_slice_of_the_collection(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hbt.engine import distributed
-    from hbt.engine.config import RunConfig
-    from hbt.engine.run import execute
+    from hbt.engine.runs.config import RunConfig
+    from hbt.engine.runs.run import execute
+    from hbt.engine.training import distributed
 
     monkeypatch.setenv("HBT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(distributed, "world_size", lambda: 2)

@@ -15,8 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
-from hbt.engine.events import EventBus, RunFinished
-from hbt.engine.presets import Preset
+from hbt.engine.common.events import EventBus, RunFinished
+from hbt.engine.runs.presets import Preset
 from hbt.tui.backend import Backend, display_path, error_text
 from hbt.tui.messages import EngineEvent, LaunchGrid, OpenResults
 from hbt.tui.run_state import LogLine, RunState

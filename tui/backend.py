@@ -13,10 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.errors import ConfigError, UserError
-from hbt.engine.events import EventBus
-from hbt.engine.presets import GRID_STRATEGIES, Preset
-from hbt.engine.text import safe
+from hbt.engine.common.errors import ConfigError, UserError
+from hbt.engine.common.events import EventBus
+from hbt.engine.common.text import safe
+from hbt.engine.runs.presets import GRID_STRATEGIES, Preset
 from hbt.tui.run_state import CellSnapshot
 
 CancelCheck = Callable[[], bool]
@@ -108,7 +108,7 @@ class Backend:
     # ---- catalogue ---------------------------------------------------------------------------------------------
 
     def presets(self) -> list[PresetInfo]:
-        from hbt.engine import presets
+        from hbt.engine.runs import presets
 
         try:
             return [PresetInfo(name, desc, n) for name, desc, n in presets.list_presets()]
@@ -123,7 +123,7 @@ class Backend:
             return rows
 
     def load_preset(self, name: str) -> Preset:
-        from hbt.engine.presets import load_preset
+        from hbt.engine.runs.presets import load_preset
 
         return load_preset(name)
 
@@ -172,7 +172,7 @@ class Backend:
 
     def build(self, base: Preset, choices: GridChoices) -> Preset:
         """The preset `base` with the Setup screen's choices applied and validated (a UserError when invalid)."""
-        from hbt.engine.presets import apply_overrides
+        from hbt.engine.runs.presets import apply_overrides
 
         if not choices.backbones:
             raise ConfigError("pick at least one backbone")
@@ -210,7 +210,7 @@ class Backend:
 
     def check_cells(self, preset: Preset) -> None:
         """What only shows per cell: train/eval overlap, a non-parallel training set, the hybrid p range."""
-        from hbt.engine.run import check_config
+        from hbt.engine.runs.run import check_config
 
         for strategy in dict.fromkeys(s for _, s, _ in preset.cells()):
             check_config(replace(preset.run, strategy=strategy))
@@ -221,8 +221,8 @@ class Backend:
         self, preset: Preset, out: Path, bus: EventBus, cancel: CancelCheck, resume: bool = False
     ) -> dict[str, int]:
         bus.stage("start", "loading the training stack (torch, transformers)")
-        from hbt.engine.environment import quiet_third_party_output
-        from hbt.engine.grid import run_grid  # imports torch: only ever called in a worker thread
+        from hbt.engine.runs.environment import quiet_third_party_output
+        from hbt.engine.runs.grid import run_grid  # imports torch: only ever called in a worker thread
 
         quiet_third_party_output()  # no tqdm bar may write over the screen (or onto the shell after a quit)
 
@@ -230,9 +230,9 @@ class Backend:
 
     def grid_preset(self, grid: Path) -> Preset:
         """The preset a grid directory was started with (its grid.json), to resume it as it began."""
-        from hbt.engine.config import RunConfig
-        from hbt.engine.errors import UserError
-        from hbt.engine.io import read_json
+        from hbt.engine.common.errors import UserError
+        from hbt.engine.common.io import read_json
+        from hbt.engine.runs.config import RunConfig
 
         try:
             doc = read_json(grid / "grid.json")
@@ -253,9 +253,9 @@ class Backend:
         """The state of every cell of a grid directory before it is resumed: complete cells (the engine's own
         `RunDir.is_complete`, which a resume skips) with their headline metrics and loss curve, the others with the
         status and reason their run.json recorded ("pending" when the cell never started)."""
-        from hbt.engine.evaluate import headline
-        from hbt.engine.io import read_json
-        from hbt.engine.rundir import RunDir
+        from hbt.engine.common.io import read_json
+        from hbt.engine.evaluation.evaluate import headline
+        from hbt.engine.runs.rundir import RunDir
 
         try:
             cells = read_json(grid / "grid.json")["cells"]
@@ -293,7 +293,7 @@ class Backend:
         return out
 
     def cell_id(self, backbone: str | None, strategy: str, seed: int) -> str:
-        from hbt.engine.presets import cell_id
+        from hbt.engine.runs.presets import cell_id
 
         return cell_id(backbone, strategy, seed)
 
@@ -314,7 +314,7 @@ class Backend:
         return output
 
     def list_runs(self, root: Path, reindex: bool = False) -> list[dict[str, Any]]:
-        from hbt.engine.store import ResultsStore
+        from hbt.engine.runs.store import ResultsStore
 
         store = ResultsStore(root)
         if not root.is_dir():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hbt.engine.events import Event
-from hbt.engine.presets import Preset
+from hbt.engine.common.events import Event
+from hbt.engine.runs.presets import Preset
 from textual.message import Message
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.errors import UserError
+from hbt.engine.common.errors import UserError
+from hbt.engine.common.text import safe
 from hbt.engine.report.source import Cell, Source, load_source, strategy_key
 from hbt.engine.report.stats import MeanCI
 from hbt.engine.report.tables import Table, build_tables
-from hbt.engine.text import safe
 
 BIAS_LANG_KEYS = ("rank_distance", "own_share@10", "pool_share", "own_excess@10", "rank_gap")
 

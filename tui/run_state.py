@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hbt.engine.events import EvalDone, Event, Log, Progress, RunFinished, RunStarted, Stage, TrainStep
+from hbt.engine.common.events import EvalDone, Event, Log, Progress, RunFinished, RunStarted, Stage, TrainStep
 
 FINAL = ("complete", "failed", "cancelled")
 

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 from hbt.engine.backbones._util import portable_tokenizer_config
-from hbt.engine.errors import UserError
-from hbt.engine.io import read_json, write_json
+from hbt.engine.common.errors import UserError
+from hbt.engine.common.io import read_json, write_json
 
 BUNDLED_NAME = "bundled:multilingual-e5-small-q4"
 BUNDLED_DIRNAME = "multilingual-e5-small-q4"

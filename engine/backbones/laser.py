@@ -33,8 +33,8 @@ from hbt.engine.backbones.laser_files import (
     ensure_files,
     load_checkpoint,
 )
-from hbt.engine.errors import UserError
-from hbt.engine.io import read_json, write_json
+from hbt.engine.common.errors import UserError
+from hbt.engine.common.io import read_json, write_json
 from sentence_transformers.sentence_transformer.modules import InputModule
 from torch import nn
 

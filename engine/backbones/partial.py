@@ -4,7 +4,7 @@
 `PartialTransformer` (same object, same weights, same tokenizer and save format): its forward runs the frozen
 bottom (embeddings + the first L-N layers) in inference mode (eval: no dropout; no_grad) and then the top N layers
 with gradients. The bottom's output for a given text never changes, so with a cache (default: the process-wide
-`hbt.engine.frozen_cache.SHARED`) it is computed once per unique token sequence and a training step runs only the
+`frozen_cache.SHARED`) it is computed once per unique token sequence and a training step runs only the
 top N layers forward and backward. Everything else (sentence-transformers' trainer, losses, pooling, `encode`)
 is unchanged: the module maps tokenised texts to token embeddings like the module it replaces.
 
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from hbt.engine.errors import ConfigError
-from hbt.engine.frozen_cache import SHARED, FrozenCache, token_key
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.training.frozen_cache import SHARED, FrozenCache, token_key
 from sentence_transformers.base.modules.transformer import Transformer
 from torch import nn
 

@@ -31,8 +31,8 @@ from hbt.engine.backbones.bundled import (
     ensure_bundled_model,
     hbt_cache_root,
 )
-from hbt.engine.errors import ConfigError, OfflineError, UserError, one_of
-from hbt.engine.hub import go_offline_if_unreachable, hub_reachable
+from hbt.engine.common.errors import ConfigError, OfflineError, UserError, one_of
+from hbt.engine.common.hub import go_offline_if_unreachable, hub_reachable
 
 Kind = Literal["st", "hf-raw", "mbart-encoder", "laser", "bundled", "tiny"]
 KINDS: tuple[str, ...] = ("st", "hf-raw", "mbart-encoder", "laser", "bundled", "tiny")

@@ -19,7 +19,7 @@ from typing import Any
 
 from hbt.engine.backbones._util import portable_tokenizer_config
 from hbt.engine.backbones.bundled import hbt_cache_root
-from hbt.engine.errors import UserError, one_of
+from hbt.engine.common.errors import UserError, one_of
 
 TINY_ARCHS = ("bert", "xlmr", "mbart", "laser")
 TINY_HIDDEN = 32

@@ -26,18 +26,18 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
-    from hbt.engine.environment import quiet_third_party_output
+    from hbt.engine.runs.environment import quiet_third_party_output
 
     quiet_third_party_output()
-    from hbt.engine import distributed
     from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
     from hbt.engine.cli.display import RichListener
-    from hbt.engine.corpus_eval import DEFAULT_SHARD_SIZE, encode_language
+    from hbt.engine.common.errors import ConfigError
+    from hbt.engine.common.events import EventBus
     from hbt.engine.data.miracl import CorpusTask
     from hbt.engine.data.registry import load_eval
-    from hbt.engine.encode import SentenceTransformerEncoder
-    from hbt.engine.errors import ConfigError
-    from hbt.engine.events import EventBus
+    from hbt.engine.encoding.encode import SentenceTransformerEncoder
+    from hbt.engine.evaluation.corpus_eval import DEFAULT_SHARD_SIZE, encode_language
+    from hbt.engine.training import distributed
 
     if args.shard_size is not None and args.shard_size < 1:
         raise ConfigError(f"--shard-size must be a positive number of passages, got {args.shard_size}")

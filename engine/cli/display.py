@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hbt.engine.events import Event, Log, RunFinished, Stage, TrainStep
-from hbt.engine.events import Progress as ProgressEvent
-from hbt.engine.text import safe
+from hbt.engine.common.events import Event, Log, RunFinished, Stage, TrainStep
+from hbt.engine.common.events import Progress as ProgressEvent
+from hbt.engine.common.text import safe
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from hbt.engine import faults
-from hbt.engine.errors import ConfigError, UserError
-from hbt.engine.interrupts import CancelFlag, Cancelled, sigint_cancels
-from hbt.engine.text import safe
+from hbt.engine.common import faults
+from hbt.engine.common.errors import ConfigError, UserError
+from hbt.engine.common.text import safe
+from hbt.engine.runs.interrupts import CancelFlag, Cancelled, sigint_cancels
 
 
 def _csv(value: str) -> list[str]:
@@ -172,7 +172,7 @@ def _default_out(kind: str) -> Path:
 
 
 def _run_config(args: argparse.Namespace) -> Any:
-    from hbt.engine.config import RunConfig
+    from hbt.engine.runs.config import RunConfig
 
     values = {
         "backbone": args.backbone,
@@ -221,13 +221,13 @@ def _run_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_single(args: argparse.Namespace, console: Any) -> int:
-    from hbt.engine.environment import quiet_third_party_output
+    from hbt.engine.runs.environment import quiet_third_party_output
 
     quiet_third_party_output()
     from hbt.engine.cli.display import print_results
     from hbt.engine.cli.plain import listener_for
-    from hbt.engine.events import EventBus
-    from hbt.engine.run import check_config, execute
+    from hbt.engine.common.events import EventBus
+    from hbt.engine.runs.run import check_config, execute
 
     config = _run_config(args)
     check_config(config)
@@ -256,7 +256,7 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
         for s in DATASETS.values():
             table.add_row(s.name, " ".join(s.languages), "yes" if s.parallel else "no", s.layout, s.source, s.licence)
     elif args.what == "metrics":
-        from hbt.engine.metrics import METRIC_HELP
+        from hbt.engine.evaluation.metrics import METRIC_HELP
 
         table = Table("metric", "meaning")
         for name, text in METRIC_HELP.items():
@@ -269,13 +269,13 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
         for row in rows:
             table.add_row(*(str(v) for v in row.values()))
     elif args.what == "presets":
-        from hbt.engine.presets import list_presets
+        from hbt.engine.runs.presets import list_presets
 
         table = Table("preset", "description", "cells")
         for name, description, cells in list_presets():
             table.add_row(name, description, str(cells))
     else:
-        from hbt.engine.store import ResultsStore
+        from hbt.engine.runs.store import ResultsStore
 
         store = ResultsStore(args.root)
         store.refresh()  # pick up runs written since the last listing
@@ -295,13 +295,13 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_run(args: argparse.Namespace, console: Any) -> int:
-    from hbt.engine.environment import quiet_third_party_output
+    from hbt.engine.runs.environment import quiet_third_party_output
 
     quiet_third_party_output()
-    from hbt.engine import grid
     from hbt.engine.cli.plain import listener_for
-    from hbt.engine.events import EventBus
-    from hbt.engine.presets import apply_overrides, load_preset
+    from hbt.engine.common.events import EventBus
+    from hbt.engine.runs import grid
+    from hbt.engine.runs.presets import apply_overrides, load_preset
     from rich.console import Console
 
     preset = load_preset(args.preset)
@@ -327,7 +327,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     out = args.resume or args.out or _default_out(preset.name)
     runner = None
     if args.launcher != "none":
-        from hbt.engine.launch import Launch, LaunchedRunner, wait_for_grid
+        from hbt.engine.training.launch import Launch, LaunchedRunner, wait_for_grid
 
         launch = Launch(args.launcher, args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port)
         runner = LaunchedRunner(launch)
@@ -359,7 +359,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_compare(args: argparse.Namespace, console: Any) -> int:
-    from hbt.engine.io import write_text
+    from hbt.engine.common.io import write_text
     from hbt.engine.report.export import natural_width, render, rich_table
     from hbt.engine.report.published import compare_tables
 
@@ -397,7 +397,7 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
         for path in write_plots(args.path, args.out):
             console.print(f"wrote {path}")
     else:
-        from hbt.engine.store import ResultsStore
+        from hbt.engine.runs.store import ResultsStore
 
         n = ResultsStore(args.root).reindex()
         console.print(f"indexed {n} runs under {args.root}")
@@ -434,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command in HUB_COMMANDS:  # the others never load a model or a dataset: no network probe
-            from hbt.engine.hub import go_offline_if_unreachable
+            from hbt.engine.common.hub import go_offline_if_unreachable
 
             go_offline_if_unreachable()
         return COMMANDS[args.command](args, console)
@@ -461,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _save_traceback() -> str:
     import traceback
 
-    from hbt.engine.paths import cache_dir
+    from hbt.engine.common.paths import cache_dir
 
     path = cache_dir() / "logs" / f"traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)

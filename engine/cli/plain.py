@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from hbt.engine.events import Event, Log, RunFinished, Stage, TrainStep
-from hbt.engine.events import Progress as ProgressEvent
-from hbt.engine.text import safe
+from hbt.engine.common.events import Event, Log, RunFinished, Stage, TrainStep
+from hbt.engine.common.events import Progress as ProgressEvent
+from hbt.engine.common.text import safe
 
 
 def _interval() -> float:

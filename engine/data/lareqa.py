@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hbt.engine.common.errors import DataError
+from hbt.engine.common.io import read_text
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
-from hbt.engine.errors import DataError
-from hbt.engine.io import read_text
 
 
 @dataclass(frozen=True)

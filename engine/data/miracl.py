@@ -2,7 +2,7 @@
 
 Two pools, both monolingual (queries in X against passages in X):
 - full (dataset `miracl`, MIRACL's own setting and the paper's): the language's whole corpus, streamed, encoded into
-  on-disk shards (hbt.engine.corpus_shards) and searched shard by shard;
+  on-disk shards (hbt.engine.encoding.corpus_shards) and searched shard by shard;
 - judged (dataset `miracl-judged`): only the passages judged for the language's dev topics (relevant or not), held
   in memory. Smaller, and easier than the real task: its numbers are not comparable with published MIRACL numbers.
 
@@ -29,9 +29,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
+from hbt.engine.common.errors import DataError
+from hbt.engine.common.io import read_text
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
-from hbt.engine.errors import DataError
-from hbt.engine.io import read_text
 
 VERSION = "v1.0"
 SPLIT = "dev"
@@ -281,7 +281,7 @@ class CorpusLanguage:
 
 @dataclass
 class CorpusTask:
-    """A monolingual retrieval task over whole passage corpora (per language), evaluated by hbt.engine.corpus_eval."""
+    """A monolingual retrieval task over whole passage corpora (per language), evaluated by evaluation.corpus_eval."""
 
     name: str
     pool: str  # shown in every table

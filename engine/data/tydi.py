@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from hbt.engine.common.errors import DataError
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 from hbt.engine.data.lareqa import read_json_file
-from hbt.engine.errors import DataError
 
 TYDI_LANGS = {
     "arabic": "ar", "bengali": "bn", "english": "en", "finnish": "fi", "indonesian": "id", "japanese": "ja",

@@ -16,7 +16,7 @@ only one) and `xor-retrieve/*.tsv` (the collection). Online: the same files from
 
 Pools. `corpus_limit=N` keeps every gold passage plus N others (a seeded uniform sample, streamed: memory O(N)) and
 evaluates in memory (hbt's rank metrics where gold passages are known, plus R@2kt/R@5kt). Without it the whole
-collection is the pool: `XorTask`, streamed into on-disk shards by hbt.engine.xor_eval (rank-sliced, resumable).
+collection is the pool: `XorTask`, streamed into on-disk shards by evaluation.xor_eval (rank-sliced, resumable).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hbt.engine.common.errors import DataError
+from hbt.engine.common.io import read_text
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
-from hbt.engine.errors import DataError
-from hbt.engine.io import read_text
 
 XOR_LANGS = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
 BASE_URL = "https://nlp.cs.washington.edu/xorqa/XORQA_site/data"
@@ -72,7 +72,7 @@ class Collection:
 
 @dataclass
 class XorTask:
-    """XOR-Retrieve over the whole collection (streamed at evaluation by hbt.engine.xor_eval)."""
+    """XOR-Retrieve over the whole collection (streamed at evaluation by hbt.engine.evaluation.xor_eval)."""
 
     name: str
     questions: list[XorQuestion]

@@ -24,9 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hbt.engine.config import paper_name
 from hbt.engine.report.stats import MeanCI, mean_ci
 from hbt.engine.report.tables import Group, Table, Value, _Tests
+from hbt.engine.runs.config import paper_name
 
 ALPHA = 0.05
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.errors import ConfigError
-from hbt.engine.io import write_text
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.io import write_text
 from hbt.engine.report.stats import MeanCI
 from hbt.engine.report.tables import Table, Value, build_tables
 
@@ -222,7 +222,7 @@ def rich_table(t: Table, compact: bool = False) -> Any:
 
     compact: a mean ± CI takes two lines ("0.4123" over "±0.0101") so that wide tables fit narrow terminals.
     """
-    from hbt.engine.text import safe
+    from hbt.engine.common.text import safe
     from rich.table import Table as RichTable
     from rich.text import Text
 

@@ -22,7 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
-from hbt.engine.io import write_bytes
+from hbt.engine.common.io import write_bytes
 from hbt.engine.report.source import STRATEGY_ORDER, Cell, load_source, require_results, strategy_key
 from hbt.engine.report.stats import MeanCI
 from hbt.engine.report.tables import BIAS_KEYS, SETTING_NAME, SETTINGS, Group, groups

@@ -16,11 +16,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.config import paper_name
-from hbt.engine.errors import one_of
+from hbt.engine.common.errors import one_of
 from hbt.engine.report.source import Source, load_source
 from hbt.engine.report.stats import MeanCI
 from hbt.engine.report.tables import Group, Table, Value, groups, metric_label
+from hbt.engine.runs.config import paper_name
 
 DEFAULT_REFERENCE = "2408.10536"
 # hbt backbone names -> the model a paper reports (sizes the papers do not state are not distinguished)
@@ -203,7 +203,7 @@ def compare_tables(path: str | Path | Source, reference: str = DEFAULT_REFERENCE
     source = path if isinstance(path, Source) else load_source(path)
     tables = [t for g in groups(source) if (t := compare_table(g, ref)) is not None]
     if not tables:
-        from hbt.engine.errors import ConfigError
+        from hbt.engine.common.errors import ConfigError
 
         have = sorted({c.dataset for c in ref.cells})
         raise ConfigError(f"{reference} publishes no numbers for this grid's datasets (it has: {', '.join(have)})")

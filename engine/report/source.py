@@ -12,10 +12,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.errors import UserError
-from hbt.engine.events import TrainStep, read_events
-from hbt.engine.io import read_json
-from hbt.engine.rundir import RunDir
+from hbt.engine.common.errors import UserError
+from hbt.engine.common.events import TrainStep, read_events
+from hbt.engine.common.io import read_json
+from hbt.engine.runs.rundir import RunDir
 
 STRATEGY_ORDER = ("none", "en-en", "xx-mix", "xx", "xy", "hybrid")
 _READ_ERRORS = (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError)

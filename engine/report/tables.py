@@ -8,7 +8,7 @@ For each backbone and evaluation dataset:
 4. `pairs`: per strategy, the language-pair mAP matrix: query language rows x candidate language columns;
    the diagonal is monolingual (queries and candidates in X), the rest cross-lingual (queries X, candidates Y).
 5. `bias`: language bias per strategy: the paper's rank distance (2408.10536 Table 2) first, then hbt's own
-   own_excess@10, rank_gap, map_spread (see hbt.engine.bias).
+   own_excess@10, rank_gap, map_spread (see hbt.engine.evaluation.bias).
 6. `claims`: verdicts on 2408.10536's claims (grids with xx, xy and hybrid; see hbt.engine.report.claims).
 
 Significance rule (p-values, paired sign-flip randomization test on per-query AP, `stats.paired_permutation_test`):
@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from hbt.engine.config import paper_name
-from hbt.engine.errors import ConfigError
-from hbt.engine.metrics import METRICS
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.evaluation.metrics import METRICS
 from hbt.engine.report.source import Cell, Source, load_source, require_results, strategy_key
 from hbt.engine.report.stats import DEFAULT_RESAMPLES, MeanCI, PairedTest, average_over_seeds, mean_ci
 from hbt.engine.report.stats import paired_permutation_test as _permutation_test
+from hbt.engine.runs.config import paper_name
 
 Value: TypeAlias = str | int | float | MeanCI | None
 

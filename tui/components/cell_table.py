@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hbt.engine.text import safe
+from hbt.engine.common.text import safe
 from hbt.tui.run_state import CellState
 from rich.console import JustifyMethod
 from rich.text import Text

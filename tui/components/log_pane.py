@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hbt.engine.text import safe
+from hbt.engine.common.text import safe
 from rich.text import Text
 from textual.widgets import RichLog
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from hbt.engine.common.text import safe
 from hbt.engine.report.export import format_value
-from hbt.engine.text import safe
 from hbt.tui.report import number
 from rich.console import JustifyMethod
 from rich.text import Text

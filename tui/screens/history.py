@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from hbt.engine.common.text import safe
 from hbt.engine.report.source import strategy_key
-from hbt.engine.text import safe
 from hbt.tui.backend import display_path, error_text
 from hbt.tui.components.cell_table import STATUS_STYLES
 from hbt.tui.components.keyed_input import KeyedInput

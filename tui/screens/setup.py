@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hbt.engine.presets import Preset
+from hbt.engine.runs.presets import Preset
 from hbt.tui.backend import BackboneInfo, GridChoices, PresetInfo, default_out, error_text
 from hbt.tui.components.keyed_input import KeyedInput
 from hbt.tui.components.selection_lists import ALL, KeyedSelectionList, LanguageList

@@ -11,9 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.config import RunConfig
-from hbt.engine.errors import ConfigError, UserError, one_of
-from hbt.engine.io import read_text
+from hbt.engine.common.errors import ConfigError, UserError, one_of
+from hbt.engine.common.io import read_text
+from hbt.engine.runs.config import RunConfig
 
 
 def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
@@ -238,7 +238,7 @@ def _check(preset: Preset, label: typing.Callable[[str], str]) -> None:
                 resolve_backbone(backbone)
             except UserError as exc:
                 fail("[preset] backbones", exc)
-    from hbt.engine.run import check_config
+    from hbt.engine.runs.run import check_config
 
     for strategy in preset.strategies[:1] or ["none"]:  # strategy-specific checks need a training strategy
         try:

@@ -11,20 +11,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hbt.engine import distributed, environment
-from hbt.engine.config import RunConfig
+from hbt.engine.common.errors import ConfigError, UserError
+from hbt.engine.common.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
+from hbt.engine.common.io import ensure_dir, read_json, write_error, write_json
+from hbt.engine.common.paths import cache_dir
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.registry import check_langs, load_eval, load_lareqa_parts, resolve_data_dir, spec
 from hbt.engine.data.split import ArticleSplit, evaluation_side, split_by_article, training_side
-from hbt.engine.encode import EmbeddingCache, SentenceTransformerEncoder
-from hbt.engine.errors import ConfigError, UserError
-from hbt.engine.evaluate import evaluate_benchmark
-from hbt.engine.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
-from hbt.engine.interrupts import Cancelled
-from hbt.engine.io import ensure_dir, read_json, write_error, write_json
-from hbt.engine.pairs import PairTable, build_pairs
-from hbt.engine.paths import cache_dir
-from hbt.engine.rundir import RunDir
+from hbt.engine.encoding.encode import EmbeddingCache, SentenceTransformerEncoder
+from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.runs import environment
+from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.interrupts import Cancelled
+from hbt.engine.runs.rundir import RunDir
+from hbt.engine.training import distributed
+from hbt.engine.training.pairs import PairTable, build_pairs
 
 RESULTS_SCHEMA = "hbt.results/1"
 EVAL_SUBSET_SEED = 0  # the evaluation subset never depends on the training seed
@@ -181,7 +182,7 @@ def _train_or_resume(
 ) -> tuple[Any, dict[str, Any]]:
     """Train (or pick up where an interrupted attempt stopped): returns the trained model and its training record."""
     from hbt.engine.backbones import load_backbone
-    from hbt.engine.train import last_checkpoint, train
+    from hbt.engine.training.train import last_checkpoint, train
 
     if table is None:
         bus.log(f"training already finished: loading {run.model_dir}")
@@ -211,7 +212,7 @@ def _train_on_worker_rank(
     """Ranks other than 0 in a distributed run: train in lockstep, then encode this rank's slice of every streamed
     corpus (rank 0 waits for those shards); write no results, evaluate nothing else."""
     from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone
-    from hbt.engine.train import last_checkpoint, train
+    from hbt.engine.training.train import last_checkpoint, train
 
     device = _worker_device(config)
     backbone = config.backbone or DEFAULT_BACKBONE
@@ -282,7 +283,7 @@ def execute(
     from hbt.engine.backbones.partial import share_for_evaluation
 
     check_config(config)
-    from hbt.engine.train import with_backbone_defaults
+    from hbt.engine.training.train import with_backbone_defaults
 
     config = with_backbone_defaults(config)  # results record the lr / scale really used
     if not distributed.is_main():
@@ -326,7 +327,7 @@ def execute(
             model, training = _train_or_resume(model, table, config, run, bus, cancel, resume)
         encoder: Any = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
         if config.eval_runtime != "torch":
-            from hbt.engine.onnx_encode import OnnxEncoder
+            from hbt.engine.encoding.onnx_encode import OnnxEncoder
 
             bus.stage("export", f"{config.eval_runtime} evaluation encoder")
             encoder = OnnxEncoder(model, encoder.fingerprint, config.eval_runtime, config.eval_batch_size)

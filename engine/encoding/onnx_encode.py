@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hbt.engine.errors import UserError
+from hbt.engine.common.errors import UserError
 
 RUNTIMES = ("torch", "onnx-int8", "onnx-fp32")
 

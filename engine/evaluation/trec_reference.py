@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from hbt.engine import metrics
 from hbt.engine.data.benchmark import Benchmark
-from hbt.engine.search import Quantised, scores
+from hbt.engine.evaluation import metrics
+from hbt.engine.retrieval.search import Quantised, scores
 
 TREC_MEASURES = {"map", "recip_rank", "ndcg_cut_10", "recall_1", "recall_5", "recall_10", "recall_100"}
 

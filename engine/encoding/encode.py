@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from hbt.engine.events import NULL_BUS, EventBus
+from hbt.engine.common.events import NULL_BUS, EventBus
 
 ROLES = ("query", "passage")
 

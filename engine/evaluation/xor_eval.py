@@ -6,9 +6,9 @@ Two pools (hbt.engine.data.xor):
   benchmark (cross_lingual "<x>-en" rows from the gold passages, where the questions file has them) and calls
   `benchmark_answer_recall` for the official R@2kt / R@5kt over the top DEPTH passages;
 - the whole collection (an XorTask, ~18M passages for enwiki_20190201_w100.tsv): `evaluate_xor` streams the TSV
-  into on-disk shards with hbt.engine.corpus_shards.encode_corpus (rank r of a torchrun / accelerate launch encodes
+  into on-disk shards with encoding.corpus_shards.encode_corpus (rank r of a torchrun / accelerate launch encodes
   shards j with j % world_size == r; a restart skips complete shards; shards are kept under the cache keyed by model,
-  text mode and collection file), searches them one shard at a time (hbt.engine.shards.search_pool: the top DEPTH
+  text mode and collection file), searches them one shard at a time (retrieval.shards.search_pool: the top DEPTH
   per question and the exact rank of every gold passage), then streams the TSV once more for the texts of the
   retrieved passages (at most questions x DEPTH of them) to score R@kt.
 """
@@ -21,17 +21,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from hbt.engine import bias, metrics, xor_metric
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.xor import PASSAGE_LANG, XorTask
-from hbt.engine.encode import EmbeddingCache, Encoder, encode_unique
-from hbt.engine.errors import ConfigError
-from hbt.engine.events import NULL_BUS, EvalDone, EventBus
-from hbt.engine.search import top_k
-from hbt.engine.shards import MANIFEST, ShardedPool, search_pool
+from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
+from hbt.engine.evaluation import bias, metrics, xor_metric
+from hbt.engine.retrieval.search import top_k
+from hbt.engine.retrieval.shards import MANIFEST, ShardedPool, search_pool
 
 if TYPE_CHECKING:
-    from hbt.engine.evaluate import DatasetResult
+    from hbt.engine.evaluation.evaluate import DatasetResult
 
 DEFAULT_SHARD_SIZE = 100_000
 
@@ -67,9 +67,9 @@ def evaluate_xor(
 ) -> DatasetResult:
     """XOR-Retrieve over the whole collection; returns an evaluate.DatasetResult (None-valued metrics on worker
     ranks, which only encode their slice of the shards)."""
-    from hbt.engine.corpus_eval import estimate, measure_per_passage, shard_root
-    from hbt.engine.corpus_shards import complete_shards, encode_corpus
-    from hbt.engine.evaluate import DatasetResult
+    from hbt.engine.encoding.corpus_shards import complete_shards, encode_corpus
+    from hbt.engine.evaluation.corpus_eval import estimate, measure_per_passage, shard_root
+    from hbt.engine.evaluation.evaluate import DatasetResult
 
     size = shard_size or DEFAULT_SHARD_SIZE
     t0 = time.perf_counter()
@@ -88,7 +88,7 @@ def evaluate_xor(
         est = estimate(n, done, measure_per_passage(encoder, sample), q_emb.shape[1], shard_dtype)
         line = est.line(task.name, str(getattr(getattr(encoder, "model", None), "device", "this device")))
         bus.stage("estimate", line)
-        from hbt.engine.corpus_eval import LARGE_S
+        from hbt.engine.evaluation.corpus_eval import LARGE_S
 
         if est.encode_s > LARGE_S and not allow_large:
             raise ConfigError(f"{line}: pass --yes (or allow_large = true in the preset's [run]) to start it, "

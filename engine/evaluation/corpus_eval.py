@@ -1,10 +1,10 @@
 """Monolingual retrieval against whole passage corpora (MIRACL as published: nDCG@10 and Recall@100 per language).
 
 Per language: the queries are encoded in memory; the corpus is streamed into on-disk shards
-(hbt.engine.corpus_shards: sliced across ranks, resumable, kept under the cache folder keyed by the model fingerprint,
+(encoding.corpus_shards: sliced across ranks, resumable, kept under the cache folder keyed by the model fingerprint,
 text mode and corpus files, so a second evaluation of the same model re-uses them) and searched one shard at a time
-(hbt.engine.shards.search_pool: exact ranks of every relevant passage in the whole corpus). Metrics per query from
-those ranks (hbt.engine.metrics), per language their mean, over languages their mean and median.
+(retrieval.shards.search_pool: exact ranks of every relevant passage in the whole corpus). Metrics per query from
+those ranks (evaluation.metrics), per language their mean, over languages their mean and median.
 
 Sizes up front: before encoding, the corpus's passage count, the encode time estimated from a short measured sample
 on this device, and the disk the shards will take are printed; above LARGE_S seconds the run stops with a one-line
@@ -23,17 +23,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from hbt.engine import bias, metrics
-from hbt.engine.corpus_shards import CorpusShards, encode_corpus
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
+from hbt.engine.common.paths import cache_dir
 from hbt.engine.data.miracl import CorpusLanguage, CorpusTask
-from hbt.engine.encode import EmbeddingCache, Encoder, encode_unique
-from hbt.engine.errors import ConfigError
-from hbt.engine.events import NULL_BUS, EvalDone, EventBus
-from hbt.engine.paths import cache_dir
-from hbt.engine.shards import MANIFEST, search_pool
+from hbt.engine.encoding.corpus_shards import CorpusShards, encode_corpus
+from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
+from hbt.engine.evaluation import bias, metrics
+from hbt.engine.retrieval.shards import MANIFEST, search_pool
 
 if TYPE_CHECKING:
-    from hbt.engine.evaluate import DatasetResult
+    from hbt.engine.evaluation.evaluate import DatasetResult
 
 DEFAULT_SHARD_SIZE = 100_000
 LARGE_S = float(os.environ.get("HBT_LARGE_CORPUS_S", 3600))  # estimated encode seconds that need --yes
@@ -113,7 +113,7 @@ def evaluate_corpus(
     allow_large: bool = False,
 ) -> DatasetResult:
     """Every language of `task` against its whole corpus; returns an evaluate.DatasetResult."""
-    from hbt.engine.evaluate import DatasetResult
+    from hbt.engine.evaluation.evaluate import DatasetResult
 
     size = shard_size or DEFAULT_SHARD_SIZE
     t0 = time.perf_counter()
@@ -266,7 +266,7 @@ def _check_size(
 
 
 def _complete(root: Path) -> set[int]:
-    from hbt.engine.corpus_shards import complete_shards
+    from hbt.engine.encoding.corpus_shards import complete_shards
 
     return complete_shards(root) if root.exists() else set()
 

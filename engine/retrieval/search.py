@@ -7,7 +7,7 @@ count or other rows share the computation (float32 GEMM results do change with a
 row on its own to integers (a per-row power-of-two scale, 2^-b of the row's largest component: as fine as float32 for
 unit vectors) and multiplies them in float64, where every product and partial sum is an integer below 2^53, so the
 sum is exact in any order. faiss finds the top-k candidates; they are re-scored the same way. This is what lets
-hbt.engine.shards search a pool shard by shard and give bit-identical results.
+hbt.engine.retrieval.shards search a pool shard by shard and give bit-identical results.
 """
 
 from __future__ import annotations

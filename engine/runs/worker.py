@@ -1,6 +1,6 @@
-"""One grid cell as a (possibly distributed) worker process: `python -m hbt.engine.worker --config C --out DIR`.
+"""One grid cell as a (possibly distributed) worker process: `python -m hbt.engine.runs.worker --config C --out DIR`.
 
-Started by `hbt.engine.launch` under torchrun / `accelerate launch` (every rank runs this; rank 0 alone writes).
+Started by `training.launch` under torchrun / `accelerate launch` (every rank runs this; rank 0 alone writes).
 Exit codes: 0 complete, 2 user error, 130 cancelled, 1 failed (the run dir says why).
 """
 
@@ -11,24 +11,25 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hbt.engine import distributed, faults
-from hbt.engine.config import RunConfig
-from hbt.engine.environment import quiet_third_party_output
-from hbt.engine.errors import UserError
-from hbt.engine.events import EventBus
-from hbt.engine.hub import go_offline_if_unreachable
-from hbt.engine.interrupts import CancelFlag, Cancelled, sigint_cancels
-from hbt.engine.io import read_json
-from hbt.engine.rundir import RunDir
+from hbt.engine.common import faults
+from hbt.engine.common.errors import UserError
+from hbt.engine.common.events import EventBus
+from hbt.engine.common.hub import go_offline_if_unreachable
+from hbt.engine.common.io import read_json
+from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.environment import quiet_third_party_output
+from hbt.engine.runs.interrupts import CancelFlag, Cancelled, sigint_cancels
+from hbt.engine.runs.rundir import RunDir
+from hbt.engine.training import distributed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hbt.engine.worker")
+    parser = argparse.ArgumentParser(prog="python -m hbt.engine.runs.worker")
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
-    from hbt.engine.run import execute
+    from hbt.engine.runs.run import execute
 
     go_offline_if_unreachable()
     quiet_third_party_output()

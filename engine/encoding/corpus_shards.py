@@ -9,7 +9,7 @@ Under torchrun / `accelerate launch` (RANK, WORLD_SIZE) rank r encodes the shard
 rank streams the whole input (cheap beside encoding) and skips the other ranks' passages without keeping them.
 A restart (after kill -9, a crash, a lost node) skips every complete shard without encoding it; a half-written
 shard left only a temp file, which is removed. When every shard exists, rank 0 writes `manifest.json` (the
-hbt-shards/1 format of hbt.engine.shards, so ShardedPool.open and search_pool read it) plus the passage count.
+hbt-shards/1 format of hbt.engine.retrieval.shards, so ShardedPool.open and search_pool read it) plus the passage count.
 
 `corpus.json`, written first, holds the encoding key: the model fingerprint, role, text mode, shard size, dtype
 and whatever the caller adds (e.g. the corpus files' names and sizes), the same key as the embedding cache
@@ -29,12 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hbt.engine import distributed
-from hbt.engine.encode import EmbeddingCache, Encoder, encode_unique
-from hbt.engine.errors import ConfigError, DataError
-from hbt.engine.events import NULL_BUS, EventBus
-from hbt.engine.io import atomic_open, ensure_dir, read_json, write_json
-from hbt.engine.shards import DTYPES, FORMAT, MANIFEST, ShardedPool
+from hbt.engine.common.errors import ConfigError, DataError
+from hbt.engine.common.events import NULL_BUS, EventBus
+from hbt.engine.common.io import atomic_open, ensure_dir, read_json, write_json
+from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
+from hbt.engine.retrieval.shards import DTYPES, FORMAT, MANIFEST, ShardedPool
+from hbt.engine.training import distributed
 
 KEY_FILE = "corpus.json"
 KEY_FORMAT = "hbt-corpus/1"

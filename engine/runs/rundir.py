@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.io import read_json, write_json
+from hbt.engine.common.io import read_json, write_json
 
 STATUSES = ("running", "complete", "failed", "cancelled", "interrupted")
 # what an attempt's end leaves in run.json: a new attempt (running) or a success starts without them

@@ -10,14 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.config import RunConfig
-from hbt.engine.errors import UserError
-from hbt.engine.events import EventBus, JsonlSink, RunFinished
-from hbt.engine.interrupts import Cancelled
-from hbt.engine.io import ensure_dir, read_json, write_json, write_text
-from hbt.engine.presets import Preset, cell_id
-from hbt.engine.rundir import RunDir
-from hbt.engine.train import NonFiniteLoss
+from hbt.engine.common.errors import UserError
+from hbt.engine.common.events import EventBus, JsonlSink, RunFinished
+from hbt.engine.common.io import ensure_dir, read_json, write_json, write_text
+from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.interrupts import Cancelled
+from hbt.engine.runs.presets import Preset, cell_id
+from hbt.engine.runs.rundir import RunDir
+from hbt.engine.training.train import NonFiniteLoss
 
 GRID_SCHEMA = "hbt.grid/1"
 
@@ -134,8 +134,8 @@ def run_grid(
 ) -> dict[str, int]:
     """Run every cell not yet complete. A cell whose loss goes NaN, or that crashes, is marked failed and the grid
     goes on; a user error (bad data dir, offline) stops the grid, since every cell would meet it. `runner` runs a
-    cell (default: in this process; `hbt.engine.launch.LaunchedRunner` under torchrun / accelerate)."""
-    from hbt.engine.run import check_config, execute
+    cell (default: in this process; `hbt.engine.training.launch.LaunchedRunner` under torchrun / accelerate)."""
+    from hbt.engine.runs.run import check_config, execute
 
     grid_file = out / "grid.json"
     fresh = False

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from hbt.engine.errors import DataError, OutputError, UserError
+from hbt.engine.common.errors import DataError, OutputError, UserError
 
 _DENIED = (errno.EACCES, errno.EPERM)
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))

@@ -11,9 +11,9 @@ import math
 
 import faiss
 import numpy as np
-from hbt.engine.config import INDEXES
-from hbt.engine.errors import ConfigError
-from hbt.engine.shards import ShardedPool
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.retrieval.shards import ShardedPool
+from hbt.engine.runs.config import INDEXES
 
 APPROXIMATE = tuple(i for i in INDEXES if i != "exact")
 

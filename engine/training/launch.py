@@ -1,5 +1,5 @@
 """Run a grid cell on several processes/devices/machines: hbt re-launches its own worker entry point
-(`python -m hbt.engine.worker`) under `torchrun` or `accelerate launch`; DDP itself is the sentence-transformers
+(`python -m hbt.engine.runs.worker`) under `torchrun` or `accelerate launch`; DDP itself is the sentence-transformers
 trainer's. The grid process follows the cell's events.jsonl (written by rank 0) and re-emits the events, so the CLI,
 the TUI and the files see one event stream whichever way a cell runs."""
 
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.config import RunConfig
-from hbt.engine.errors import ConfigError, UserError
-from hbt.engine.events import EventBus, event_from_dict
-from hbt.engine.interrupts import Cancelled
-from hbt.engine.io import ensure_dir, write_json
-from hbt.engine.rundir import RunDir
+from hbt.engine.common.errors import ConfigError, UserError
+from hbt.engine.common.events import EventBus, event_from_dict
+from hbt.engine.common.io import ensure_dir, write_json
+from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.interrupts import Cancelled
+from hbt.engine.runs.rundir import RunDir
 
 LAUNCHERS = ("none", "torchrun", "accelerate")
 WORKER_CONFIG = "launch-config.json"
@@ -55,7 +55,7 @@ class Launch:
                 sys.executable, "-m", "torch.distributed.run",
                 f"--nproc-per-node={self.nproc}", f"--nnodes={self.nnodes}", f"--node-rank={self.node_rank}",
                 f"--master-addr={self.master_addr}", f"--master-port={self.master_port}",
-                "-m", "hbt.engine.worker", *worker_args,
+                "-m", "hbt.engine.runs.worker", *worker_args,
             ]  # fmt: skip
         if self.launcher == "accelerate":
             world = self.nproc * self.nnodes
@@ -63,9 +63,9 @@ class Launch:
                 "accelerate", "launch", *(["--multi_gpu"] if world > 1 else []),
                 f"--num_processes={world}", f"--num_machines={self.nnodes}",
                 f"--machine_rank={self.node_rank}", f"--main_process_ip={self.master_addr}",
-                f"--main_process_port={self.master_port}", "-m", "hbt.engine.worker", *worker_args,
+                f"--main_process_port={self.master_port}", "-m", "hbt.engine.runs.worker", *worker_args,
             ]  # fmt: skip
-        return [sys.executable, "-m", "hbt.engine.worker", *worker_args]
+        return [sys.executable, "-m", "hbt.engine.runs.worker", *worker_args]
 
 
 def wait_for_grid(out: Path, timeout_s: float = 600.0) -> None:
@@ -78,7 +78,7 @@ def wait_for_grid(out: Path, timeout_s: float = 600.0) -> None:
 
 
 class LaunchedRunner:
-    """Runs one cell as a launched worker group; same call shape as `hbt.engine.run.execute`."""
+    """Runs one cell as a launched worker group; same call shape as `hbt.engine.runs.run.execute`."""
 
     def __init__(self, launch: Launch, poll_s: float = 0.5) -> None:
         self.launch = launch.validate()
@@ -119,7 +119,7 @@ class LaunchedRunner:
             error = str(status.get("error", "the cell failed"))
             raise UserError(error) if proc.returncode == 2 else RuntimeError(error)
         # a rank died (signal, abort) before rank 0 could mark the cell: record it, never leave it 'running'
-        from hbt.engine.grid import record_failure
+        from hbt.engine.runs.grid import record_failure
 
         error = f"{self.launch.launcher} worker group exited with code {proc.returncode} (a rank died; see its stderr)"
         record_failure(run, error, bus)

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
-from hbt.engine import distributed
-from hbt.engine.config import RunConfig
-from hbt.engine.errors import ConfigError
-from hbt.engine.events import EventBus, TrainStep
-from hbt.engine.interrupts import Cancelled
-from hbt.engine.pairs import PairTable
-from hbt.engine.sampler import SamplerFactory, make_strategy
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.events import EventBus, TrainStep
+from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.interrupts import Cancelled
+from hbt.engine.training import distributed
+from hbt.engine.training.pairs import PairTable
+from hbt.engine.training.sampler import SamplerFactory, make_strategy
 from transformers import PrinterCallback, TrainerCallback
 
 
@@ -299,7 +299,7 @@ def build_trainer(
         _train_top_only(model, config, bus, table)
     eval_table = None
     if config.validation_fraction:
-        from hbt.engine.pairs import split_validation
+        from hbt.engine.training.pairs import split_validation
 
         table, eval_table = split_validation(table, config.validation_fraction, config.seed)
         if len(eval_table) < config.batch_size:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from hbt.engine.errors import ConfigError
-from hbt.engine.pairs import PairTable
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.training.pairs import PairTable
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
 

@@ -8,7 +8,7 @@ Search reads one shard at a time (widened to float32) and keeps, per query, a ru
 the rows ranked ahead of each relevant row. Peak memory is about
     shard_size x dim x 8 bytes (the shard + faiss's copy) + chunk x tile x 4 bytes (one score block)
 plus the queries and per-relevant-row counters, whatever the pool size. Results are bit-identical to
-hbt.engine.search on the same vectors (widened to float32): each score depends only on its two vectors (see
+hbt.engine.retrieval.search on the same vectors (widened to float32): each score depends only on its two vectors (see
 search.py), and ties follow search.py's rule: top-k and ranks sort by score descending, equal scores by ascending
 row id (one total order, so duplicate texts take consecutive ranks).
 """
@@ -23,11 +23,11 @@ from typing import Any
 
 import faiss
 import numpy as np
-from hbt.engine.encode import EmbeddingCache, Encoder, encode_unique
-from hbt.engine.errors import ConfigError
-from hbt.engine.events import NULL_BUS, EventBus
-from hbt.engine.io import atomic_open, read_json, write_json
-from hbt.engine.search import Quantised, canonical_search, scores
+from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.events import NULL_BUS, EventBus
+from hbt.engine.common.io import atomic_open, read_json, write_json
+from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
+from hbt.engine.retrieval.search import Quantised, canonical_search, scores
 
 FORMAT = "hbt-shards/1"
 MANIFEST = "manifest.json"

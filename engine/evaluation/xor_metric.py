@@ -35,7 +35,7 @@ def tokenizer() -> tuple[str, Callable[[str], list[str]]]:
         import nltk
         from nltk.tokenize import word_tokenize
     except ImportError as exc:
-        from hbt.engine.errors import UserError
+        from hbt.engine.common.errors import UserError
 
         raise UserError("XOR-Retrieve's R@kt needs nltk: pip install nltk") from exc
     try:

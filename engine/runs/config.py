@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from hbt.engine.errors import ConfigError
+from hbt.engine.common.errors import ConfigError
 
 STRATEGIES = ("none", "xx", "xy", "hybrid", "xx-mix", "en-en")  # xx-mix, en-en: LAReQA's X-X and En-En
 # what the papers call them (LAReQA 2004.05484, 2408.10536): tables and the reference comparison show these

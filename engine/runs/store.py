@@ -7,7 +7,7 @@ results.json or events.jsonl; the walk does not descend into a run directory (it
 hold config.json files) nor into hidden folders.
 
 Writes are atomic: the database is built or updated in memory, serialized, and written with
-`hbt.engine.io.write_bytes` (temp file + rename), so a reader never sees a half-written index and no journal file
+`hbt.engine.common.io.write_bytes` (temp file + rename), so a reader never sees a half-written index and no journal file
 is ever left beside it. Writers on one machine serialize on an advisory lock of the root folder. A corrupt or
 outdated index file (bad bytes anywhere: it is integrity-checked on load) is rebuilt on the next read, and a
 root that cannot be written is still listed (from an index built in memory). A torn or malformed results.json marks
@@ -26,10 +26,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.errors import OutputError, UserError
-from hbt.engine.events import RunFinished, RunStarted, read_events
-from hbt.engine.io import write_bytes
-from hbt.engine.rundir import results_problem
+from hbt.engine.common.errors import OutputError, UserError
+from hbt.engine.common.events import RunFinished, RunStarted, read_events
+from hbt.engine.common.io import write_bytes
+from hbt.engine.runs.rundir import results_problem
 
 INDEX_NAME = "index.sqlite"
 SCHEMA_VERSION = 1

@@ -16,15 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hbt.engine import ann, bias, metrics
 from hbt.engine.backbones._util import register_text_languages, wants_text_languages
+from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.miracl import CorpusTask
 from hbt.engine.data.xor import XorTask
-from hbt.engine.encode import EmbeddingCache, Encoder, encode_unique
-from hbt.engine.events import NULL_BUS, EvalDone, EventBus
-from hbt.engine.search import relevant_ranks, top_k, trec_order
-from hbt.engine.shards import ShardedPool, encode_to_shards, search_pool
+from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
+from hbt.engine.evaluation import bias, metrics
+from hbt.engine.retrieval import ann
+from hbt.engine.retrieval.search import relevant_ranks, top_k, trec_order
+from hbt.engine.retrieval.shards import ShardedPool, encode_to_shards, search_pool
 
 BIAS_K = 10
 
@@ -76,7 +77,7 @@ def evaluate_benchmark(
     shard_dir: str | Path | None = None,
     allow_large: bool = False,
 ) -> DatasetResult:
-    """All settings of one benchmark (a CorpusTask, e.g. MIRACL's full corpora: hbt.engine.corpus_eval).
+    """All settings of one benchmark (a CorpusTask, e.g. MIRACL's full corpora: hbt.engine.evaluation.corpus_eval).
 
     shard_size: stream the candidate embeddings to on-disk shards of that many rows (in shard_dir, else a temporary
     folder) and search them one at a time: memory bounded by the shard, results identical to the in-memory path
@@ -85,14 +86,14 @@ def evaluate_benchmark(
     recall@10 against exact search; ranks and every rank metric (mAP, ...) stay exact.
     """
     if isinstance(bench, XorTask):  # XOR-Retrieve over its whole passage collection
-        from hbt.engine.xor_eval import evaluate_xor
+        from hbt.engine.evaluation.xor_eval import evaluate_xor
 
         return evaluate_xor(
             bench, encoder, text_mode=text_mode, cache=cache, bus=bus, shard_size=shard_size,
             shard_dtype=shard_dtype, shard_dir=shard_dir, allow_large=allow_large,
         )  # fmt: skip
     if isinstance(bench, CorpusTask):
-        from hbt.engine.corpus_eval import evaluate_corpus
+        from hbt.engine.evaluation.corpus_eval import evaluate_corpus
 
         return evaluate_corpus(
             bench, encoder, text_mode=text_mode, cache=cache, bus=bus, shard_size=shard_size,
@@ -121,7 +122,7 @@ def evaluate_benchmark(
         s = _search_settings(bench, q_emb, candidates, index, bus)
         answer_recall = None
         if bench.answers:  # XOR-Retrieve: the official R@2kt / R@5kt beside the rank metrics
-            from hbt.engine.xor_eval import benchmark_answer_recall
+            from hbt.engine.evaluation.xor_eval import benchmark_answer_recall
 
             answer_recall = benchmark_answer_recall(bench, q_emb, candidates, bus)
     t_total = time.perf_counter() - t0
