@@ -1,9 +1,9 @@
-"""Malformed benchmark data files: one clear line naming the file and the field, exit code 2 (issue 7).
+"""Malformed benchmark data files: one clear line naming the file and the field (issue 7).
 
 Property-based (hypothesis): valid LAReQA (SQuAD-format JSON), TyDi QA and MIRACL files are generated, then broken
 (bad or truncated JSON, missing fields, wrong types, offsets outside the context, empty files, non-UTF-8 bytes,
-bad lines). The loaders must raise a DataError whose single-line message names the file (and the field or line);
-the CLI must print exactly one `hbt: ` line on stderr and exit 2 without leaving an output folder.
+bad lines). The loaders must raise a DataError whose single-line message names the file (and the field or line).
+The same files through the CLI: tests/test_malformed_cli.py.
 """
 
 from __future__ import annotations
@@ -19,20 +19,7 @@ from hbt.engine.data import lareqa, miracl, tydi
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.malformed_common import (
-    BYTE_MUTATIONS,
-    CLI,
-    FAST,
-    _eval,
-    _high_byte,
-    assert_one_line,
-    assert_user_error,
-    base_preset,
-    cli,
-    fresh_dir,
-    toml_text,
-    write_lareqa,
-)
+from tests.malformed_common import BYTE_MUTATIONS, FAST, _high_byte, assert_one_line, fresh_dir, write_lareqa
 
 JSON = dict[str, Any]
 # a wrong-typed value for each kind of field
@@ -475,74 +462,3 @@ def test_every_bad_miracl_line(name: str, line: str, needle: str, tmp_path: Path
     with pytest.raises(DataError) as err:
         miracl.load_dir(tmp_path / "miracl", ["en"])
     assert_one_line(err.value, f"{folder / name}:2:", needle)
-
-
-# ---- the CLI end to end ----------------------------------------------------------------------------------------
-
-
-def _data_dir_with(root: Path, kind: str, bad: Any) -> list[str]:
-    """A data dir whose `kind` dataset is malformed; returns the eval flags that load it."""
-    if kind == "tydi":
-        write_tydi(root, bad)
-        return ["--eval-data", "tydi", "--langs", "en"]
-    if kind == "miracl":
-        write_miracl(root, bad)
-        return ["--eval-data", "miracl", "--langs", "en"]
-    write_lareqa(root, bad, name=kind)
-    return ["--eval-data", kind, "--langs", "en"]
-
-
-@CLI
-@given(doc=lareqa_docs(), mutate=st.sampled_from(LAREQA_MUTATIONS), data=st.data())
-def test_cli_bad_lareqa_exits_2_with_one_hbt_line(
-    doc: JSON, mutate: Callable[..., Any], data: st.DataObject, capfd: pytest.CaptureFixture[str]
-) -> None:
-    bad, needles = mutate(doc, data)
-    with fresh_dir() as root:
-        flags = _data_dir_with(root, data.draw(st.sampled_from(["xquad-r", "mlqa-r"])), bad)
-        code, lines, printed = cli(_eval(root, flags, root / "o"), capfd)
-    assert code == 2 and "Traceback" not in printed, printed
-    hbt = [ln for ln in lines if ln.startswith("hbt: ")]
-    assert len(hbt) == 1 and hbt == lines[-1:], lines
-    assert "en.json" in hbt[0] and all(n in hbt[0] for n in needles), (needles, hbt)
-
-
-BAD_DATA = {
-    "xquad-r": {"data": [{"paragraphs": [{"context": "ab", "sentence_breaks": [[0, 5]], "sentences": ["ab"]}]}]},
-    "tydi": {"data": [{"paragraphs": [{"context": 3, "qas": []}]}]},
-    "miracl": {"topics.tsv": ["q0\tquery"], "qrels.tsv": ["q0 Q0 d0 maybe"], "corpus.jsonl": ['{"docid": "d0"}']},
-}
-
-
-@pytest.mark.parametrize("kind", sorted(BAD_DATA))
-def test_cli_bad_data_file_exits_2(kind: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    flags = _data_dir_with(tmp_path / "data", kind, BAD_DATA[kind])
-    code, lines, printed = cli(_eval(tmp_path / "data", flags, tmp_path / "o"), capfd)
-    assert code == 2 and "Traceback" not in printed, printed
-    assert lines[-1].startswith("hbt: ") and str(tmp_path / "data") in lines[-1], lines
-    assert sum(ln.startswith("hbt: ") for ln in lines) == 1
-
-
-@pytest.mark.parametrize("kind", sorted(BAD_DATA))
-def test_cli_bad_data_file_leaves_nothing_and_one_stderr_line(
-    kind: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
-    flags = _data_dir_with(tmp_path / "data", kind, BAD_DATA[kind])
-    out = tmp_path / "o"
-    code, lines, printed = cli(_eval(tmp_path / "data", flags, out), capfd)
-    assert_user_error(code, lines, printed, str(tmp_path / "data"))
-    assert not out.exists(), sorted(p.name for p in out.iterdir())
-
-
-def test_cli_run_preset_with_bad_data_leaves_nothing(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    data = tmp_path / "data"
-    write_lareqa(data, BAD_DATA["xquad-r"])
-    preset = base_preset()
-    preset["run"].update(langs=["en"], data_dir=str(data))
-    preset["preset"].update(strategies=[])  # the zero-shot baseline only: no training data needed
-    path = tmp_path / "p.toml"
-    path.write_text(toml_text(preset), encoding="utf-8")
-    out = tmp_path / "o"
-    code, lines, printed = cli(["run", str(path), "--out", str(out)], capfd)
-    assert code == 2 and "Traceback" not in printed and lines[-1].startswith("hbt: "), printed
-    assert not out.exists(), sorted(str(p.relative_to(out)) for p in out.rglob("*"))
