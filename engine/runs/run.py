@@ -7,7 +7,9 @@ import os
 import shutil
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -268,28 +270,32 @@ def _encode_corpus_slices(config: RunConfig, get_model: Callable[[], Any]) -> No
         )
 
 
-def execute(
-    config: RunConfig,
-    out: Path,
-    bus: EventBus | None = None,
-    cancel: Callable[[], bool] | None = None,
-    model: Any = None,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """Run one cell into `out` and return its results document. The run dir is marked failed on error,
-    cancelled on a cancel request (after a checkpoint), interrupted on a second Ctrl-C. With `resume`, training
-    restarts from the last checkpoint in `out` (or is skipped when its model was already saved)."""
-    from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
-    from hbt.engine.backbones.partial import share_for_evaluation
+@dataclass
+class _Prepared:
+    """What `_prepare` checked and loaded before anything is written: the effective config, the evaluation sets,
+    the training table (None when no training runs now) and the model (None when a finished training's is loaded)."""
 
-    check_config(config)
-    from hbt.engine.training.train import with_backbone_defaults
+    config: RunConfig
+    backbone: str
+    benches: dict[str, Any]
+    table: PairTable | None
+    model: Any
 
-    config = with_backbone_defaults(config)  # results record the lr / scale really used
-    if not distributed.is_main():
-        return _train_on_worker_rank(config, out, cancel, resume, model)
-    run = RunDir(out)
-    # read and check every data file before anything is written or loaded: a bad file leaves no output behind
+    @property
+    def trains(self) -> bool:
+        return self.config.strategy != "none"
+
+    @property
+    def recorded_config(self) -> dict[str, Any]:
+        """The config as run.json, RunStarted and results.json record it (with the backbone really used)."""
+        return {**self.config.to_dict(), "backbone": self.backbone}
+
+
+def _prepare(config: RunConfig, run: RunDir, bus: EventBus, model: Any, resume: bool) -> _Prepared:
+    """The fail-fast part of a run: read and check every data file, the training budget and the zero-shot split, and
+    load the model, before anything is written (a bad file, an unreachable hub or a bad path leaves no output)."""
+    from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone
+
     split = dataset_split(config)
     benches = {}
     for name in config.eval_data:
@@ -307,73 +313,28 @@ def execute(
         held_out = benches[config.train_data]
         assert isinstance(held_out, Benchmark)  # article splits exist for LAReQA datasets only (dataset_split)
         split.check_disjoint(_train_parts_used(config, split), held_out)
-    bus = bus or EventBus()
     backbone = config.backbone or DEFAULT_BACKBONE
     if model is None and not (trains and table is None):  # (a finished training loads its own saved model)
-        # before any output: an unreachable hub or a bad path is a user error that leaves nothing behind
         bus.stage("load-model", backbone)
         model = load_backbone(backbone, device=None if config.device == "auto" else config.device)
-    ensure_dir(out)
-    write_json(run.config_file, {**config.to_dict(), "backbone": backbone})
-    stop_checkpoint = run.status().get("checkpoint") if resume and run.status().get("status") == "cancelled" else None
+    return _Prepared(config=config, backbone=backbone, benches=benches, table=table, model=model)
+
+
+@contextmanager
+def recorded_status(run: RunDir, bus: EventBus, config: dict[str, Any]) -> Iterator[None]:
+    """Record a run's life in its folder: run.json says running (with this pid), then complete when the block ends,
+    or cancelled (with the step and checkpoint), interrupted (a second Ctrl-C) or failed (a user error's line, or an
+    unexpected error's type and message with its traceback in traceback.txt, named on the exception for the CLI);
+    events.jsonl gets the block's events between RunStarted and RunFinished. Every exception is re-raised."""
+    out = run.path
     run.mark("running", pid=os.getpid())
     sink = JsonlSink(run.events_file, kinds={"stage", "train_step", "eval_done", "log", "run_started", "run_finished"})
     bus.subscribe(sink)
-    t0 = time.perf_counter()
     try:
-        bus.emit(RunStarted(run_dir=str(out), config={**config.to_dict(), "backbone": backbone}))
-        training = None
-        if trains:
-            model, training = _train_or_resume(model, table, config, run, bus, cancel, resume)
-        encoder: Any = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
-        if config.eval_runtime != "torch":
-            from hbt.engine.encoding.onnx_encode import OnnxEncoder
-
-            bus.stage("export", f"{config.eval_runtime} evaluation encoder")
-            encoder = OnnxEncoder(model, encoder.fingerprint, config.eval_runtime, config.eval_batch_size)
-        if (
-            config.eval_runtime == "torch"
-            and config.frozen_cache
-            and share_for_evaluation(model, config.train_top_layers)
-        ):
-            bus.log("evaluation encodes through the shared frozen-bottom cache (top layers only per cell)")
-        cache = (
-            EmbeddingCache(cache_dir() / "embeddings.sqlite", warn=lambda m: bus.log(m, "warning"))
-            if config.strategy == "none"
-            else None
-        )
-        datasets: dict[str, Any] = {}
-        per_query: dict[str, Any] = {}
-        for name in config.eval_data:
-            if cancel is not None and cancel():
-                raise Cancelled("before evaluating " + name)
-            bus.stage("load-data", name)
-            outcome = evaluate_benchmark(
-                benches[name], encoder, text_mode=config.text_mode, cache=cache, bus=bus,
-                shard_size=config.shard_size, index=config.index, allow_large=config.allow_large,
-            )  # fmt: skip
-            if spec(name).pool:  # every table names the pool (full corpus / judged passages)
-                outcome.summary["pool"] = spec(name).pool
-            datasets[name] = outcome.summary
-            per_query[name] = outcome.per_query_ap
-        if cache:
-            cache.close()
-        results = {
-            "schema": RESULTS_SCHEMA,
-            "run_id": out.name,
-            "config": {**config.to_dict(), "backbone": backbone},
-            "environment": environment.describe(),
-            "timings": {"total_s": round(time.perf_counter() - t0, 2)},
-            "training": training,
-            "datasets": datasets,
-        }
-        bus.stage("write", str(run.results_file))
-        write_json(run.per_query_file, per_query)
-        write_json(run.results_file, results)
-        _remove_stop_checkpoints(run, config, stop_checkpoint)
+        bus.emit(RunStarted(run_dir=str(out), config=config))
+        yield
         run.mark("complete")
         bus.emit(RunFinished(run_dir=str(out), status="complete"))
-        return results
     except UserError as exc:
         run.mark("failed", error=str(exc))
         bus.emit(RunFinished(run_dir=str(out), status="failed", error=str(exc)))
@@ -399,3 +360,96 @@ def execute(
     finally:
         bus.unsubscribe(sink)
         sink.close()
+
+
+def _train_evaluate_write(
+    plan: _Prepared,
+    run: RunDir,
+    bus: EventBus,
+    cancel: Callable[[], bool] | None,
+    resume: bool,
+    stop_checkpoint: Any,
+) -> dict[str, Any]:
+    """The body of a run: train (or resume), build the evaluation encoder, evaluate every dataset, write
+    per_query.json and results.json, drop the checkpoints a stop left; returns the results document."""
+    from hbt.engine.backbones import model_fingerprint
+    from hbt.engine.backbones.partial import share_for_evaluation
+
+    config, model = plan.config, plan.model
+    t0 = time.perf_counter()
+    training = None
+    if plan.trains:
+        model, training = _train_or_resume(model, plan.table, config, run, bus, cancel, resume)
+    encoder: Any = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
+    if config.eval_runtime != "torch":
+        from hbt.engine.encoding.onnx_encode import OnnxEncoder
+
+        bus.stage("export", f"{config.eval_runtime} evaluation encoder")
+        encoder = OnnxEncoder(model, encoder.fingerprint, config.eval_runtime, config.eval_batch_size)
+    if config.eval_runtime == "torch" and config.frozen_cache and share_for_evaluation(model, config.train_top_layers):
+        bus.log("evaluation encodes through the shared frozen-bottom cache (top layers only per cell)")
+    cache = (
+        EmbeddingCache(cache_dir() / "embeddings.sqlite", warn=lambda m: bus.log(m, "warning"))
+        if config.strategy == "none"
+        else None
+    )
+    datasets: dict[str, Any] = {}
+    per_query: dict[str, Any] = {}
+    for name in config.eval_data:
+        if cancel is not None and cancel():
+            raise Cancelled("before evaluating " + name)
+        bus.stage("load-data", name)
+        outcome = evaluate_benchmark(
+            plan.benches[name], encoder, text_mode=config.text_mode, cache=cache, bus=bus,
+            shard_size=config.shard_size, index=config.index, allow_large=config.allow_large,
+        )  # fmt: skip
+        if spec(name).pool:  # every table names the pool (full corpus / judged passages)
+            outcome.summary["pool"] = spec(name).pool
+        datasets[name] = outcome.summary
+        per_query[name] = outcome.per_query_ap
+    if cache:
+        cache.close()
+    results = {
+        "schema": RESULTS_SCHEMA,
+        "run_id": run.path.name,
+        "config": plan.recorded_config,
+        "environment": environment.describe(),
+        "timings": {"total_s": round(time.perf_counter() - t0, 2)},
+        "training": training,
+        "datasets": datasets,
+    }
+    bus.stage("write", str(run.results_file))
+    write_json(run.per_query_file, per_query)
+    write_json(run.results_file, results)
+    _remove_stop_checkpoints(run, config, stop_checkpoint)
+    return results
+
+
+def execute(
+    config: RunConfig,
+    out: Path,
+    bus: EventBus | None = None,
+    cancel: Callable[[], bool] | None = None,
+    model: Any = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Run one cell into `out` and return its results document. The run dir is marked failed on error,
+    cancelled on a cancel request (after a checkpoint), interrupted on a second Ctrl-C. With `resume`, training
+    restarts from the last checkpoint in `out` (or is skipped when its model was already saved).
+    Three steps: `_prepare` (fail fast, nothing written), `recorded_status` (run.json and the events around the
+    body) and `_train_evaluate_write` (the body)."""
+    from hbt.engine.training.train import with_backbone_defaults
+
+    check_config(config)
+    config = with_backbone_defaults(config)  # results record the lr / scale really used
+    if not distributed.is_main():
+        return _train_on_worker_rank(config, out, cancel, resume, model)
+    run = RunDir(out)
+    bus = bus or EventBus()
+    plan = _prepare(config, run, bus, model, resume)
+    ensure_dir(out)
+    write_json(run.config_file, plan.recorded_config)
+    stop_checkpoint = run.status().get("checkpoint") if resume and run.status().get("status") == "cancelled" else None
+    with recorded_status(run, bus, plan.recorded_config):
+        results = _train_evaluate_write(plan, run, bus, cancel, resume, stop_checkpoint)
+    return results
