@@ -79,14 +79,14 @@ def main() -> None:
             )
             scores = ev(model)
             key = next(k for k in scores if k.endswith(f"map@{len(corpus)}"))
-            ref = ours["monolingual"]["per_language"][x] if x == y else ours["cross_lingual"]["per_pair"][f"{x}-{y}"]
+            ref = ours.pair(x, y) or {}
             diffs.append(abs(scores[key] - ref["map"]))
     t_ir = time.perf_counter() - t
 
     print(f"encode unique texts once:           {t_encode:8.1f} s")
     print(
         f"hbt all settings (mono+cross+multi): {t_ours:8.1f} s   ({len(langs)} mono, "
-        f"{len(ours['cross_lingual']['per_pair'])} cross, multilingual pool)"
+        f"{len(ours.cross.per_pair)} cross, multilingual pool)"
     )
     print(f"IR evaluator pair by pair (no multi): {t_ir:7.1f} s   ({len(langs) ** 2} pairs)")
     print(f"ratio hbt / encode-once:             {t_ours / t_encode:8.3f}   (target <= 1.15)")

@@ -24,12 +24,12 @@ from hbt.engine.data.registry import load_benchmark
 from hbt.engine.encoding.encode import SentenceTransformerEncoder
 from hbt.engine.encoding.onnx_encode import OnnxEncoder
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.evaluation.results import SETTINGS, DatasetSummary
 from hbt.engine.training.frozen_cache import SHARED
 
 
-def _maps(summary: dict[str, Any]) -> dict[str, float]:
-    return {k: summary[s]["macro"]["map"] for k, s in
-            (("mono", "monolingual"), ("cross", "cross_lingual"), ("multi", "multilingual"))}  # fmt: skip
+def _maps(summary: DatasetSummary) -> dict[str, float]:
+    return {setting: summary.block(setting).macro["map"] for setting in SETTINGS}
 
 
 def _cell(base: Any, n_top: int, seed: int) -> Any:

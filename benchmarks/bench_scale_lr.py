@@ -26,6 +26,7 @@ from hbt.engine.common.hub import go_offline_if_unreachable
 from hbt.engine.data.registry import load_benchmark
 from hbt.engine.encoding.encode import SentenceTransformerEncoder
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.evaluation.results import SETTINGS
 from hbt.engine.runs.config import RunConfig
 from hbt.engine.runs.run import build_training_table
 from hbt.engine.training.frozen_cache import SHARED
@@ -35,8 +36,7 @@ from hbt.engine.training.train import build_trainer
 def _maps(model: Any, bench: Any, n_top: int) -> dict[str, float]:
     share_for_evaluation(model, n_top)
     s = evaluate_benchmark(bench, SentenceTransformerEncoder(model, "bench")).summary
-    return {"mono": s["monolingual"]["macro"]["map"], "cross": s["cross_lingual"]["macro"]["map"],
-            "multi": s["multilingual"]["macro"]["map"]}  # fmt: skip
+    return {setting: s.block(setting).macro["map"] for setting in SETTINGS}
 
 
 def main() -> None:

@@ -72,10 +72,7 @@ def evaluate(model: Any, bench: Any, n_top: int | None) -> tuple[dict[str, float
     share_for_evaluation(model, n_top)  # top-N models: evaluation texts' bottom outputs shared across variants
     t0 = time.perf_counter()
     summary = evaluate_benchmark(bench, SentenceTransformerEncoder(model, fingerprint)).summary
-    maps = {
-        "mono": summary["monolingual"]["macro"]["map"],
-        "multi": summary["multilingual"]["macro"]["map"],
-    }
+    maps = {"mono": summary.mono.macro["map"], "multi": summary.multi.macro["map"]}
     return maps, time.perf_counter() - t0
 
 

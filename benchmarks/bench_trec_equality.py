@@ -21,6 +21,7 @@ from hbt.engine.common.hub import go_offline_if_unreachable
 from hbt.engine.data.registry import load_benchmark
 from hbt.engine.encoding.encode import EmbeddingCache, SentenceTransformerEncoder, encode_unique
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.evaluation.results import SETTINGS
 from hbt.engine.evaluation.trec_reference import compare, reference
 
 
@@ -56,8 +57,8 @@ def main() -> None:
                 f"{name}: {len(bench.queries)} queries, {len(bench.candidates)} candidates, {dup} queries with "
                 f"identical relevant texts; hbt eval {t_eval:.0f}s, pytrec_eval {t_ref:.0f}s"
             )
-            maps = " / ".join(f"{s[k]['macro']['map']:.4f}" for k in ("monolingual", "cross_lingual", "multilingual"))
-            print(f"  mAP mono/cross/multi {maps}; rank distance {s['language_bias']['rank_distance']:.1f}")
+            maps = " / ".join(f"{s.block(k).macro['map']:.4f}" for k in SETTINGS)
+            print(f"  mAP mono/cross/multi {maps}; rank distance {s.bias.overall['rank_distance']:.1f}")
             for key, value in sorted(worst.items()):
                 print(f"  max |hbt - pytrec_eval| {key:<14} {value:.2e}")
             failed |= max(worst.values()) >= 1e-6

@@ -79,9 +79,13 @@ def test_eval_writes_results_and_prints_json(tmp_path: Path, data_dir: Path, cap
     assert doc == on_disk
     s = on_disk["datasets"]["xquad-r"]
     assert set(s["monolingual"]["per_language"]) == {"de", "en", "zh"}
-    assert len(s["cross_lingual"]["per_pair"]) == 6
+    assert {x: sorted(ys) for x, ys in s["cross_lingual"]["per_pair"].items()} == {
+        "de": ["en", "zh"],
+        "en": ["de", "zh"],
+        "zh": ["de", "en"],
+    }  # nested: query language -> candidate language
     assert s["multilingual"]["per_language"]["de"]["n_queries"] == 10
-    assert on_disk["schema"] == "hbt.results/1" and on_disk["training"] is None
+    assert on_disk["schema"] == "hbt.results/2" and on_disk["training"] is None
     assert on_disk["environment"]["versions"]["torch"]
     per_query = json.loads((out / "per_query.json").read_text())
     assert len(per_query["xquad-r"]["multi/de"]) == 10

@@ -15,6 +15,7 @@ import pytest
 from hbt.engine.cli.main import main
 from hbt.engine.common.errors import ConfigError, DataError, OfflineError, UserError
 from hbt.engine.common.events import EventBus, RunFinished, read_events
+from hbt.engine.evaluation.results import MISSING
 from hbt.engine.runs.grid import run_grid
 from hbt.engine.runs.presets import load_preset
 from hbt.engine.runs.rundir import RunDir
@@ -382,7 +383,7 @@ def test_a_setting_with_no_queries_prints_a_dash(
     assert rc == 0
     out = capsys.readouterr().out
     macro = next(line for line in out.splitlines() if "macro" in line)
-    assert macro.split("│")[3].strip() == "—", macro  # the cross-lingual column: no X->Y pair with one language
+    assert macro.split("│")[3].strip() == MISSING, macro  # the cross-lingual column: no X->Y pair with one language
 
 
 # ---- 7. caches are rebuildable -------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from hbt.engine.evaluation import corpus_eval
 from hbt.engine.evaluation.corpus_eval import evaluate_corpus
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
 from hbt.engine.evaluation.metrics import METRICS
+from hbt.engine.evaluation.results import RESULTS_SCHEMA
 
 from tests.miracl_release import CORPUS, QRELS, TOPICS, write_gz_jsonl, write_release
 
@@ -106,10 +107,10 @@ def test_full_corpus_and_judged_pool_differ_as_hand_computed(tmp_path: Path) -> 
 
     task = load_eval("miracl", data, ["en"])
     assert isinstance(task, miracl.CorpusTask)
-    full = evaluate_corpus(task, FixedEncoder(), shard_size=2, shard_dir=tmp_path / "shards").summary
+    full = evaluate_corpus(task, FixedEncoder(), shard_size=2, shard_dir=tmp_path / "shards").summary.to_json()
     judged_bench = load_eval("miracl-judged", data, ["en"])
     assert not isinstance(judged_bench, miracl.CorpusTask)
-    judged = evaluate_benchmark(judged_bench, FixedEncoder()).summary
+    judged = evaluate_benchmark(judged_bench, FixedEncoder()).summary.to_json()
     f, j = full["monolingual"]["per_language"]["en"], judged["monolingual"]["per_language"]["en"]
     assert f["ndcg@10"] == pytest.approx(full_ndcg, abs=1e-6)
     assert j["ndcg@10"] == pytest.approx(judged_ndcg, abs=1e-6)
@@ -129,8 +130,8 @@ def test_corpus_path_equals_in_memory_full_pool(tmp_path: Path, counting_encoder
     write_release(tmp_path)
     task = load_eval("miracl", tmp_path, ["en", "de"])
     assert isinstance(task, miracl.CorpusTask)
-    sharded = evaluate_corpus(task, counting_encoder, shard_size=3, shard_dir=tmp_path / "s").summary  # type: ignore[arg-type]
-    memory = evaluate_benchmark(miracl.load_dir(tmp_path / "miracl", ["en", "de"]), counting_encoder).summary  # type: ignore[arg-type]
+    sharded = evaluate_corpus(task, counting_encoder, shard_size=3, shard_dir=tmp_path / "s").summary.to_json()  # type: ignore[arg-type]
+    memory = evaluate_benchmark(miracl.load_dir(tmp_path / "miracl", ["en", "de"]), counting_encoder).summary.to_json()  # type: ignore[arg-type]
     for lang in ("en", "de"):
         a, b = sharded["monolingual"]["per_language"][lang], memory["monolingual"]["per_language"][lang]
         assert a == pytest.approx(b), lang
@@ -148,7 +149,7 @@ def test_size_gate_needs_yes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, co
         evaluate_corpus(task, counting_encoder, shard_dir=tmp_path / "s")  # type: ignore[arg-type]
     assert not list((tmp_path / "s").rglob("shard-*.npy"))  # nothing encoded
     out = evaluate_corpus(task, counting_encoder, shard_dir=tmp_path / "s", allow_large=True)  # type: ignore[arg-type]
-    assert out.summary["corpus"]["de"]["passages"] == 8
+    assert out.summary.corpus is not None and out.summary.corpus["de"]["passages"] == 8
 
 
 def test_cli_eval_both_pools(
@@ -200,11 +201,11 @@ def test_report_tables_name_the_pool_and_show_ndcg_recall(tmp_path: Path) -> Non
     per = {"de": {"ndcg@10": 0.8, "recall@100": 1.0, "map": 0.7}, "en": {"ndcg@10": 0.4, "recall@100": 0.5, "map": 0.3}}
     per = {k: {**dict.fromkeys(METRICS, 0.0), **v, "n_queries": 2} for k, v in per.items()}
     task = miracl.CorpusTask("miracl", miracl.FULL_POOL, [])
-    summary = corpus_eval.corpus_summary(task, per, {}, 100, 10, "float32")
+    summary = corpus_eval.corpus_summary(task, per, {}, 100, 10, "float32").to_json()
     summary |= {"encoded": {"queries": 4, "candidates": 100}, "timings": {"encode_s": 1.0, "search_s": 1.0}}
     run = tmp_path / "run"
     run.mkdir()
-    doc = {"schema": "hbt.results/1", "run_id": "run", "datasets": {"miracl": summary}, "training": None}
+    doc = {"schema": RESULTS_SCHEMA, "run_id": "run", "datasets": {"miracl": summary}, "training": None}
     doc["config"] = {"backbone": "b", "strategy": "none", "seed": 0}
     (run / "results.json").write_text(json.dumps(doc))
     (run / "config.json").write_text(json.dumps(doc["config"]))

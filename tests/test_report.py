@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hbt.engine.common.errors import ConfigError, UserError
+from hbt.engine.evaluation.results import split_pair
 from hbt.engine.report.export import export, print_tables, render
 from hbt.engine.report.stats import MeanCI, average_over_seeds, mean_ci, paired_permutation_test
-from hbt.engine.report.tables import Table, build_tables, split_pair
+from hbt.engine.report.tables import Table, build_tables
 
 from tests.test_report_fixtures import BACKBONE, DATASET, LANGS, cell_dir, make_grid, read_results, write_run
 

@@ -16,6 +16,7 @@ from hbt.engine.common.io import read_json
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.registry import load_benchmark
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.evaluation.results import SETTINGS, DatasetSummary
 from hbt.engine.retrieval import ann
 from hbt.engine.retrieval.search import relevant_ranks, scores, top_k
 from hbt.engine.retrieval.shards import MANIFEST, ShardedPool, ShardWriter, encode_to_shards, search_pool
@@ -54,13 +55,13 @@ def _bench(data_dir: Path) -> Benchmark:
 
 
 @functools.cache
-def _in_memory(data_dir: Path, fp16: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+def _in_memory(data_dir: Path, fp16: bool) -> tuple[DatasetSummary, dict[str, Any]]:
     result = evaluate_benchmark(_bench(data_dir), MemoEncoder(fp16_passages=fp16))
     return result.summary, result.per_query_ap
 
 
-def _comparable(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in summary.items() if k not in ("timings", "search")}
+def _comparable(summary: DatasetSummary) -> dict[str, Any]:
+    return {k: v for k, v in summary.to_json().items() if k not in ("timings", "search")}
 
 
 @functools.cache
@@ -134,7 +135,7 @@ def test_sharded_evaluation_has_identical_metrics(data_dir: Path, tmp_path: Path
     assert _comparable(result.summary) == _comparable(summary)  # mono/cross/multi, every metric, bias
     assert result.per_query_ap == per_query
     search = {"shard_size": shard_size, "shard_dtype": "float32", "index": "exact", "recall@10": 1.0}
-    assert result.summary["search"] == search
+    assert result.summary.search == search
     if isinstance(encoder, CountingEncoder):  # streaming still encodes each unique text exactly once
         assert max(Counter(encoder.calls).values()) == 1
         assert {t for r, t in encoder.calls if r == "passage"} == {c.sentence for c in _bench(data_dir).candidates}
@@ -147,7 +148,7 @@ def test_sharded_evaluation_of_partly_parallel_data(data_dir: Path) -> None:
     sharded = evaluate_benchmark(bench, MemoEncoder(), shard_size=1500)
     assert _comparable(sharded.summary) == _comparable(memory.summary)
     assert sharded.per_query_ap == memory.per_query_ap
-    assert sharded.summary["cross_lingual"]["per_pair"]["es-de"]["n_queries"] < len(bench.queries_in("es"))
+    assert sharded.summary.cross.per_pair["es", "de"]["n_queries"] < len(bench.queries_in("es"))
 
 
 def test_float16_shards_equal_in_memory_search_on_float16_vectors(data_dir: Path, tmp_path: Path) -> None:
@@ -160,8 +161,8 @@ def test_float16_shards_equal_in_memory_search_on_float16_vectors(data_dir: Path
     assert np.load(tmp_path / "shard-00000.npy", mmap_mode="r").dtype == np.float16
     # and float16 storage moves mAP by little against float32 (measured <= 4e-6 on this subset)
     exact = _in_memory(data_dir, False)[0]
-    for setting in ("monolingual", "cross_lingual", "multilingual"):
-        assert result.summary[setting]["macro"]["map"] == pytest.approx(exact[setting]["macro"]["map"], abs=1e-4)
+    for setting in SETTINGS:
+        assert result.summary.macro(setting) == pytest.approx(exact.macro(setting), abs=1e-4)
 
 
 def test_manifest_and_streaming_encode(tmp_path: Path, counting_encoder: CountingEncoder) -> None:
@@ -213,9 +214,9 @@ def test_approximate_indexes_report_recall(data_dir: Path, tmp_path: Path) -> No
 def test_evaluation_with_hnsw_keeps_exact_metrics(data_dir: Path) -> None:
     summary, _ = _in_memory(data_dir, False)
     result = evaluate_benchmark(_bench(data_dir), MemoEncoder(), index="hnsw").summary
-    assert 0.95 <= result["search"]["recall@10"] <= 1.0
-    for setting in ("monolingual", "cross_lingual", "multilingual"):
-        assert result[setting] == summary[setting]  # ranks stay exact; only the top-k is approximate
+    assert result.search is not None and 0.95 <= result.search["recall@10"] <= 1.0
+    for setting in SETTINGS:
+        assert result.block(setting) == summary.block(setting)  # ranks stay exact; only the top-k is approximate
 
 
 def test_config_and_cli_options() -> None:

@@ -57,7 +57,7 @@ def test_duplicate_candidates_evaluate_like_pytrec_eval(counting_encoder) -> Non
     qrels = {"en:q": {"en:1:0:0", "de:1:0:0"}, "de:q": {"en:1:0:0", "de:1:0:0"}}
     bench = Benchmark("dup", queries, cands, qrels)
     result = evaluate_benchmark(bench, counting_encoder)
-    for m in result.summary["multilingual"]["per_language"].values():
+    for m in result.summary.multi.per_language.values():
         assert m["map"] <= 1.0
     # docno descending: en:2:0:0, en:1:0:0, de:2:0:0, de:1:0:0 -> the relevant copies at ranks 2 and 3 or 4
     q_emb, _ = encode_unique(counting_encoder, [q.text for q in queries], "query")
@@ -98,4 +98,4 @@ def test_real_subset_with_duplicate_answers_equals_pytrec_eval(
     c_emb, _ = encode_unique(counting_encoder, [c.sentence for c in bench.candidates], "passage")
     worst = compare(result.summary, result.per_query_ap, reference(bench, q_emb, c_emb))
     assert max(worst.values()) < 1e-6, worst
-    assert all(m["map"] <= 1.0 for m in result.summary["multilingual"]["per_language"].values())
+    assert all(m["map"] <= 1.0 for m in result.summary.multi.per_language.values())

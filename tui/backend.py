@@ -16,7 +16,7 @@ from typing import Any
 from hbt.engine.common.errors import ConfigError, UserError
 from hbt.engine.common.events import EventBus
 from hbt.engine.common.text import safe
-from hbt.engine.runs.presets import GRID_STRATEGIES, Preset
+from hbt.engine.runs.presets import Preset
 from hbt.tui.run_state import CellSnapshot
 
 CancelCheck = Callable[[], bool]
@@ -171,20 +171,19 @@ class Backend:
     # ---- building a grid ---------------------------------------------------------------------------------------
 
     def build(self, base: Preset, choices: GridChoices) -> Preset:
-        """The preset `base` with the Setup screen's choices applied and validated (a UserError when invalid)."""
+        """The preset `base` with the Setup screen's choices applied and validated by the engine's one path
+        (`apply_overrides`: the grid's checks and `check_config` for every strategy); a UserError whose `key` names
+        the field at fault when invalid. Only an empty choice is refused here, in the screen's own words."""
         from hbt.engine.runs.presets import apply_overrides
 
         if not choices.backbones:
-            raise ConfigError("pick at least one backbone")
+            raise ConfigError("pick at least one backbone", key="backbones")
         if not choices.eval_data:
-            raise ConfigError("pick at least one evaluation dataset")
+            raise ConfigError("pick at least one evaluation dataset", key="eval_data")
         if not choices.strategies and not choices.baseline:
-            raise ConfigError("nothing to run: pick a strategy or keep the untrained baseline")
+            raise ConfigError("nothing to run: pick a strategy or keep the untrained baseline", key="strategies")
         if not choices.seeds:
-            raise ConfigError("seeds: give at least one integer")
-        for s in choices.strategies:
-            if s not in GRID_STRATEGIES:
-                raise ConfigError(f"unknown strategy {s!r} (allowed: {', '.join(GRID_STRATEGIES)})")
+            raise ConfigError("seeds: give at least one integer", key="seeds")
         run = replace(
             base.run,
             train_data=choices.train_data,
@@ -199,21 +198,14 @@ class Backend:
         preset = replace(base, baseline=choices.baseline, run=run)
         preset = apply_overrides(
             preset,
+            name_flags=False,
             seeds=choices.seeds,
             backbones=list(choices.backbones),
             strategies=list(choices.strategies),
             steps=choices.steps,
             batch_size=choices.batch_size,
         )
-        self.check_cells(preset)
         return preset
-
-    def check_cells(self, preset: Preset) -> None:
-        """What only shows per cell: train/eval overlap, a non-parallel training set, the hybrid p range."""
-        from hbt.engine.runs.run import check_config
-
-        for strategy in dict.fromkeys(s for _, s, _ in preset.cells()):
-            check_config(replace(preset.run, strategy=strategy))
 
     # ---- running -----------------------------------------------------------------------------------------------
 
@@ -254,7 +246,7 @@ class Backend:
         `RunDir.is_complete`, which a resume skips) with their headline metrics and loss curve, the others with the
         status and reason their run.json recorded ("pending" when the cell never started)."""
         from hbt.engine.common.io import read_json
-        from hbt.engine.evaluation.evaluate import headline
+        from hbt.engine.evaluation.results import first_dataset, headline, read_datasets
         from hbt.engine.runs.rundir import RunDir
 
         try:
@@ -281,9 +273,9 @@ class Backend:
             curve: list[tuple[int, float]] = []
             try:
                 results = run.results()
-                datasets = results["datasets"]
-                order = [d for d in results.get("config", {}).get("eval_data") or [] if d in datasets]
-                metrics = {k: float(v) for k, v in headline(datasets[(order or list(datasets))[0]]).items()}
+                datasets = read_datasets(results)
+                first = first_dataset(datasets, results.get("config", {}).get("eval_data") or [])
+                metrics = {k: v for k, v in headline(datasets[first]).items() if v is not None}
                 training = results.get("training") or {}
                 curve = [(int(x), float(y)) for x, y in training.get("loss_curve") or []]
                 step = int(training.get("steps") or (curve[-1][0] if curve else 0))

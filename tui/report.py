@@ -14,11 +14,13 @@ from typing import Any
 
 from hbt.engine.common.errors import UserError
 from hbt.engine.common.text import safe
-from hbt.engine.report.source import Cell, Source, load_source, strategy_key
+from hbt.engine.common.vocabulary import strategy_key
+from hbt.engine.evaluation.results import BIAS_LANGUAGE_KEYS
+from hbt.engine.report.source import Cell, Source, load_source
 from hbt.engine.report.stats import MeanCI
 from hbt.engine.report.tables import Table, build_tables
 
-BIAS_LANG_KEYS = ("rank_distance", "own_share@10", "pool_share", "own_excess@10", "rank_gap")
+BIAS_LANG_KEYS = BIAS_LANGUAGE_KEYS
 
 
 def number(value: Any) -> float | None:
@@ -103,10 +105,8 @@ class Report:
         for cell in cells:
             if cell.backbone != group.backbone or cell.strategy != strategy:
                 continue
-            block = (cell.datasets.get(group.dataset) or {}).get("language_bias") or {}
-            for lang, values in (block.get("per_language") or {}).items():
-                if not isinstance(values, dict):
-                    continue
+            summary = cell.datasets.get(group.dataset)
+            for lang, values in (summary.bias.per_language if summary else {}).items():
                 for key in BIAS_LANG_KEYS:
                     v = number(values.get(key))
                     if v is not None:

@@ -150,8 +150,8 @@ class RunState:
             return self.log(self.stage, "stage", event.cell)
         if isinstance(event, EvalDone):
             if cell is not None:
-                cell.metrics.update({k: float(v) for k, v in event.summary.items()})
-            shown = "  ".join(f"{k} {v:.4f}" for k, v in event.summary.items())
+                cell.metrics.update({k: float(v) for k, v in event.summary.items() if v is not None})
+            shown = "  ".join(f"{k} {'–' if v is None else f'{v:.4f}'}" for k, v in event.summary.items())
             return self.log(f"{event.dataset}: {shown}", "result", event.cell)
         if isinstance(event, Log):
             return self.log(event.message, event.level, event.cell)

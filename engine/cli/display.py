@@ -8,9 +8,20 @@ import numpy as np
 from hbt.engine.common.events import Event, Log, RunFinished, Stage, TrainStep
 from hbt.engine.common.events import Progress as ProgressEvent
 from hbt.engine.common.text import safe
+from hbt.engine.evaluation.results import (
+    MAP_SPREAD,
+    N_QUERIES,
+    OWN_EXCESS,
+    RANK_DISTANCE,
+    RANK_GAP,
+    SETTINGS,
+    DatasetSummary,
+    pair_label,
+    read_datasets,
+)
+from hbt.engine.report.tables import Table, Value, metric_of
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from rich.text import Text
 
 
@@ -70,137 +81,124 @@ class RichListener:
             self.console.log(Text.assemble(safe(prefix), (event.status, "red"), " ", safe(event.error or "")))
 
 
-def _fmt(x: float | None) -> str:
-    return "—" if x is None else f"{x:.4f}"
+def _timings(summary: DatasetSummary) -> str:
+    t = summary.timings or {}
+    if "encode_s" not in t or "search_s" not in t:
+        return ""
+    return f"encode {t['encode_s']:.1f}s · search {t['search_s']:.1f}s"
 
 
-def _macro(setting: dict[str, Any], metric: str = "map") -> float | None:
-    """A setting's macro metric, or None (shown "—") when the setting had no queries (e.g. cross with one language)."""
-    macro = setting["macro"]
-    return None if macro.get("n_queries", 1) == 0 else macro.get(metric)
+def _caption(*parts: str) -> list[str]:
+    return [" · ".join(p for p in parts if p)]
 
 
-def _dist(x: float | None) -> str:
-    return "—" if x is None else f"{x:.1f}"
-
-
-def monolingual_table(name: str, summary: dict[str, Any]) -> Table:
+def monolingual_table(name: str, summary: DatasetSummary) -> Table:
     """Monolingual retrieval over a corpus (MIRACL): nDCG@10, Recall@100 and mAP per language, mean and median."""
-    per = summary["monolingual"]["per_language"]
-    pool = summary.get("pool", "")
-    table = Table(
-        title=f"{name} ({pool}): monolingual, {summary['n_queries']} queries, {summary['n_candidates']:,} passages"
-    )
+    per = summary.mono.per_language
     keys = ("ndcg@10", "recall@100", "map", "mrr@10")
-    for col in ("lang", "nDCG@10", "Recall@100", "mAP", "MRR@10", "queries"):
-        table.add_column(col, justify="left" if col == "lang" else "right")
-    for lang in sorted(per):
-        m = per[lang]
-        table.add_row(lang, *(_fmt(m[k]) for k in keys), str(m["n_queries"]))
-    table.add_section()
-    rows = [m for m in per.values() if m.get("n_queries")]
+    rows: list[list[Value]] = [[x, *(per[x].get(k) for k in keys), int(per[x].get(N_QUERIES, 0))] for x in sorted(per)]
+    counted = [m for m in per.values() if m.get(N_QUERIES)]
     for label, agg in (("mean", np.mean), ("median", np.median)):
-        values = [_fmt(float(agg([m[k] for m in rows]))) if rows else "—" for k in keys]
-        table.add_row(label, *values, str(sum(m["n_queries"] for m in rows)), style="bold")
-    table.caption = (
-        f"pool: {pool} · encode {summary['timings']['encode_s']:.1f}s · search {summary['timings']['search_s']:.1f}s"
+        values: list[Value] = [float(agg([m[k] for m in counted])) if counted else None for k in keys]
+        rows.append([label, *values, int(sum(m[N_QUERIES] for m in counted))])
+    return Table(
+        "run_monolingual",
+        f"{name} ({summary.pool or ''}): monolingual, {summary.n_queries} queries, {summary.n_candidates:,} passages",
+        ["lang", "nDCG@10", "Recall@100", "mAP", "MRR@10", "queries"],
+        rows,
+        _caption(f"pool: {summary.pool or ''}", _timings(summary)),
+        {"dataset": name},
     )
-    return table
 
 
-def cross_lingual_table(name: str, summary: dict[str, Any]) -> Table:
+def cross_lingual_table(name: str, summary: DatasetSummary) -> Table:
     """Cross-lingual retrieval only (XOR-Retrieve): per X -> en pair the rank metrics on the gold passages and the
     official R@2kt / R@5kt."""
-    cross = summary["cross_lingual"]["per_pair"]
-    recall = summary["answer_recall"]
-    pool = summary.get("pool", "")
-    table = Table(title=f"{name}: cross-lingual, {summary['n_queries']} queries, {summary['n_candidates']:,} passages")
-    cols = ("pair", "mAP", "MRR@10", "R@10", "R@100", "gold q", "R@2kt", "R@5kt", "answer q")
-    for col in cols:
-        table.add_column(col, justify="left" if col == "pair" else "right")
-    langs = sorted({key.split("-")[0] for key in cross} | set(recall["per_language"]))
-    for lang in langs:
-        key = next((k for k in cross if k.split("-")[0] == lang), f"{lang}-?")
-        m, r = cross.get(key, {}), recall["per_language"].get(lang, {})
-        table.add_row(
-            key, *(_fmt(m.get(k)) for k in ("map", "mrr@10", "recall@10", "recall@100")), str(m.get("n_queries", 0)),
-            _fmt(r.get("r@2kt")), _fmt(r.get("r@5kt")), str(r.get("n_queries", 0)),
-        )  # fmt: skip
-    table.add_section()
-    macro, rm = summary["cross_lingual"]["macro"], recall["macro"]
-    table.add_row(
-        "macro", *(_fmt(_macro(summary["cross_lingual"], k)) for k in ("map", "mrr@10", "recall@10", "recall@100")),
-        str(macro.get("n_queries", 0)), _fmt(rm.get("r@2kt")), _fmt(rm.get("r@5kt")), str(rm.get("n_queries", 0)),
-        style="bold",
-    )  # fmt: skip
-    table.caption = (
-        f"pool: {pool} · R@kt tokens: {recall['tokenizer']} · "
-        f"encode {summary['timings']['encode_s']:.1f}s · search {summary['timings']['search_s']:.1f}s"
+    pairs = summary.cross.per_pair
+    keys = ("map", "mrr@10", "recall@10", "recall@100")
+    rows: list[list[Value]] = []
+    for lang in sorted({x for x, _ in pairs} | set(summary.recall_languages())):
+        pair = next((p for p in pairs if p[0] == lang), None)
+        m = pairs[pair] if pair else {}
+        rows.append([
+            pair_label(pair) if pair else f"{lang}-?", *(m.get(k) for k in keys), int(m.get(N_QUERIES, 0)),
+            summary.recall(lang, "r@2kt"), summary.recall(lang, "r@5kt"), int(summary.recall(lang, N_QUERIES) or 0),
+        ])  # fmt: skip
+    rows.append([
+        "macro", *(summary.macro("cross", k) for k in keys), int(summary.cross.macro.get(N_QUERIES, 0)),
+        summary.recall(None, "r@2kt"), summary.recall(None, "r@5kt"), int(summary.recall(None, N_QUERIES) or 0),
+    ])  # fmt: skip
+    tokenizer = (summary.answer_recall or {}).get("tokenizer", "")
+    return Table(
+        "run_cross_lingual",
+        f"{name}: cross-lingual, {summary.n_queries} queries, {summary.n_candidates:,} passages",
+        ["pair", "mAP", "MRR@10", "R@10", "R@100", "gold q", "R@2kt", "R@5kt", "answer q"],
+        rows,
+        _caption(f"pool: {summary.pool or ''}", f"R@kt tokens: {tokenizer}", _timings(summary)),
+        {"dataset": name},
     )
-    return table
 
 
-def dataset_table(name: str, summary: dict[str, Any]) -> Table:
+def _signed(x: float | None) -> str | None:
+    return None if x is None else f"{x:+.3f}"
+
+
+def _dist(x: float | None) -> str | None:
+    return None if x is None else f"{x:.1f}"
+
+
+def dataset_table(name: str, summary: DatasetSummary) -> Table:
     """Per query language: mono mAP, mean X->Y mAP, multilingual mAP, MRR@10, R@10, rank distance (2408.10536's
     language bias: max - min rank of a query's parallel answers), own-language excess."""
-    if "answer_recall" in summary:  # XOR-Retrieve: cross-lingual only, with the official R@kt
+    if summary.is_cross_only:  # XOR-Retrieve: cross-lingual only, with the official R@kt
         return cross_lingual_table(name, summary)
-    if summary.get("pool"):  # retrieval over a corpus (MIRACL, full or judged pool): monolingual metrics
+    if summary.pool:  # retrieval over a corpus (MIRACL, full or judged pool): monolingual metrics
         return monolingual_table(name, summary)
-    mono = summary["monolingual"]["per_language"]
-    multi = summary["multilingual"]["per_language"]
-    cross = summary["cross_lingual"]["per_pair"]
-    bias = summary["language_bias"]["per_language"]
-    table = Table(
-        title=f"{name}: mAP by query language ({summary['n_queries']} queries, {summary['n_candidates']} candidates)"
+    bias = summary.bias.per_language
+    rows: list[list[Value]] = []
+    for lang in summary.languages:
+        xy = [m["map"] for m in summary.cross.from_query(lang).values()]
+        multi = summary.language("multi", lang)
+        rows.append([
+            lang, metric_of(summary.language("mono", lang), "map"), float(np.mean(xy)) if xy else None,
+            *(metric_of(multi, k) for k in ("map", "mrr@10", "recall@10")),
+            _dist(metric_of(bias.get(lang), RANK_DISTANCE)), _signed(metric_of(bias.get(lang), OWN_EXCESS)),
+        ])  # fmt: skip
+    overall = summary.bias.overall
+    rows.append([
+        "macro", *(summary.macro(s) for s in SETTINGS), summary.macro("multi", "mrr@10"),
+        summary.macro("multi", "recall@10"), _dist(overall.get(RANK_DISTANCE)), _signed(overall.get(OWN_EXCESS)),
+    ])  # fmt: skip
+    gap, spread = overall.get(RANK_GAP), overall.get(MAP_SPREAD)
+    return Table(
+        "run_summary",
+        f"{name}: mAP by query language ({summary.n_queries} queries, {summary.n_candidates} candidates)",
+        [
+            "lang",
+            "mono mAP",
+            "cross mAP (X→*)",
+            "multi mAP",
+            "multi MRR@10",
+            "multi R@10",
+            "rank dist",
+            "own excess@10",
+        ],
+        rows,
+        _caption(
+            f"rank gap {gap:+.1f}" if gap is not None else "",
+            f"mAP spread {spread:.4f}" if spread is not None else "",
+            _timings(summary),
+        ),
+        {"dataset": name},
     )
-    cols = (
-        "lang",
-        "mono mAP",
-        "cross mAP (X→*)",
-        "multi mAP",
-        "multi MRR@10",
-        "multi R@10",
-        "rank dist",
-        "own excess@10",
-    )
-    for col in cols:
-        table.add_column(col, justify="left" if col == "lang" else "right")
-    for lang in summary["languages"]:
-        xy = [m["map"] for key, m in cross.items() if key.split("-")[0] == lang]
-        table.add_row(
-            lang,
-            _fmt(mono.get(lang, {}).get("map")),
-            _fmt(float(np.mean(xy)) if xy else None),
-            _fmt(multi.get(lang, {}).get("map")),
-            _fmt(multi.get(lang, {}).get("mrr@10")),
-            _fmt(multi.get(lang, {}).get("recall@10")),
-            _dist(bias.get(lang, {}).get("rank_distance")),
-            f"{bias[lang]['own_excess@10']:+.3f}" if lang in bias else "—",
-        )
-    lb = summary["language_bias"]
-    table.add_section()
-    table.add_row(
-        "macro",
-        _fmt(_macro(summary["monolingual"])),
-        _fmt(_macro(summary["cross_lingual"])),
-        _fmt(_macro(summary["multilingual"])),
-        _fmt(_macro(summary["multilingual"], "mrr@10")),
-        _fmt(_macro(summary["multilingual"], "recall@10")),
-        _dist(lb.get("rank_distance")),
-        f"{lb['own_excess@10']:+.3f}",
-        style="bold",
-    )
-    table.caption = (
-        f"rank gap {lb['rank_gap']:+.1f} · mAP spread {lb['map_spread']:.4f} · "
-        f"encode {summary['timings']['encode_s']:.1f}s · search {summary['timings']['search_s']:.1f}s"
-    )
-    return table
 
 
 def print_results(console: Console, results: dict[str, Any]) -> None:
-    for name, summary in results["datasets"].items():
-        console.print(dataset_table(name, summary))
+    """Every dataset of a results document, rendered like the report's tables (export.rich_table)."""
+    from hbt.engine.report.export import rich_table
+
+    for name, summary in read_datasets(results).items():
+        console.print(rich_table(dataset_table(name, summary)))
     training = results.get("training")
     if training:
         curve = training["loss_curve"]

@@ -14,6 +14,15 @@ from typing import Any, NoReturn
 from hbt.engine.common import faults
 from hbt.engine.common.errors import ConfigError, UserError
 from hbt.engine.common.text import safe
+from hbt.engine.common.vocabulary import (
+    DEVICE_HELP,
+    GRID_STRATEGIES,
+    HYBRID_MIXES,
+    INDEXES,
+    PRECISIONS,
+    TEXT_MODES,
+    XX_LANGS,
+)
 from hbt.engine.runs.interrupts import CancelFlag, Cancelled, sigint_cancels
 
 
@@ -53,14 +62,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder holding the datasets (default: $HBT_DATA_DIR, else download)")
     p.add_argument("--langs", type=_csv, help="evaluation languages, e.g. ar,de,en (default: all)")
     p.add_argument("--max-queries", type=int, help="at most N parallel question groups per eval dataset")
-    p.add_argument("--text-mode", choices=["sentence", "sentence+context"], default="sentence")
+    p.add_argument("--text-mode", choices=TEXT_MODES, default="sentence")
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--shard-size", type=int, help="stream candidate embeddings to disk shards of N rows (huge pools)")
-    p.add_argument("--index", choices=["exact", "ivf", "hnsw"], default="exact", help="top-k search (mAP stays exact)")
+    p.add_argument("--index", choices=INDEXES, default="exact", help="top-k search (mAP stays exact)")
     p.add_argument("--yes", action="store_true", help="start encoding a corpus estimated above an hour (MIRACL)")
     p.add_argument("--corpus-limit", type=int,
                    help="xor-retrieve: gold passages + N sampled others instead of the whole collection")  # fmt: skip
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda|mps")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--out", type=Path, help="run directory (default: runs/<time>-<kind>)")
     p.add_argument("--json", action="store_true", help="print the results document as JSON")
 
@@ -74,11 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="fine-tune with a batch strategy, then evaluate zero-shot")
     _common(p)
-    p.add_argument("--strategy", required=True, choices=["xx", "xy", "hybrid", "xx-mix", "en-en"])
+    p.add_argument("--strategy", required=True, choices=GRID_STRATEGIES)
     p.add_argument("--hybrid-p", type=_p, default=0.5, help="P(X-X batch), or 'proportional' (default 0.5)")
     p.add_argument("--hybrid-p-end", type=float, help="linear schedule for p towards this value")
-    p.add_argument("--hybrid-mix", choices=["batch", "within"], default="batch")
-    p.add_argument("--xx-langs", choices=["proportional", "balanced"], default="proportional")
+    p.add_argument("--hybrid-mix", choices=HYBRID_MIXES, default="batch")
+    p.add_argument("--xx-langs", choices=XX_LANGS, default="proportional")
     p.add_argument("--train-data", default="mlqa-r")
     p.add_argument("--split-by-article", action="store_true",
                    help="train and evaluate on one dataset: half of its articles held out for evaluation")  # fmt: skip
@@ -130,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--train-top-layers", type=int, help="train only the top N transformer layers (CPU speed)")
     p.add_argument("--max-queries", type=int)
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: the preset's)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="mixed precision on GPU")
+    p.add_argument("--device", help=f"{DEVICE_HELP} (default: the preset's)")
+    p.add_argument("--precision", choices=PRECISIONS, help="mixed precision on GPU")
     p.add_argument("--launcher", choices=["none", "torchrun", "accelerate"], default="none",
                    help="run each cell's training on several processes/GPUs/machines (DDP)")  # fmt: skip
     p.add_argument("--nproc", type=int, default=1, help="processes per node (one per GPU)")
@@ -227,7 +236,8 @@ def cmd_single(args: argparse.Namespace, console: Any) -> int:
     from hbt.engine.cli.display import print_results
     from hbt.engine.cli.plain import listener_for
     from hbt.engine.common.events import EventBus
-    from hbt.engine.runs.run import check_config, execute
+    from hbt.engine.runs.config import check_config
+    from hbt.engine.runs.run import execute
 
     config = _run_config(args)
     check_config(config)
@@ -275,6 +285,8 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
         for name, description, cells in list_presets():
             table.add_row(name, description, str(cells))
     else:
+        from hbt.engine.evaluation.results import HEADLINE_FIELD, SETTINGS
+        from hbt.engine.report.export import format_value
         from hbt.engine.runs.store import ResultsStore
 
         store = ResultsStore(args.root)
@@ -284,10 +296,7 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
         for r in runs:  # every string comes from a file: escaped, never read as Rich markup
             table.add_row(
                 *(Text(safe(r.get(k, ""))) for k in ("id", "backbone", "strategy", "seed", "status")),
-                *(
-                    f"{r[k]:.4f}" if isinstance(r.get(k), float) else "—"
-                    for k in ("mono_map", "cross_map", "multi_map")
-                ),
+                *(format_value(r.get(HEADLINE_FIELD[s])) for s in SETTINGS),
                 Text(safe(r.get("path", ""))),
             )
     console.print(table)

@@ -56,7 +56,7 @@ class TrainStep(Event):
 class EvalDone(Event):
     kind: ClassVar[str] = "eval_done"
     dataset: str
-    summary: dict[str, float]  # {"mono_map": .., "cross_map": .., "multi_map": ..}
+    summary: dict[str, float | None]  # results.headline: {"mono_map": .., ...}; None: the setting had no queries
 
 
 @dataclass(frozen=True, kw_only=True)

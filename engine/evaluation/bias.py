@@ -19,6 +19,7 @@ Overall: the means of these over query languages, and map_spread = max - min mul
 from __future__ import annotations
 
 import numpy as np
+from hbt.engine.evaluation.results import MAP_SPREAD, OWN_EXCESS, RANK_DISTANCE, RANK_GAP
 
 
 def rank_distances(ranks: list[np.ndarray]) -> np.ndarray:
@@ -45,9 +46,6 @@ def rank_gap(rank_lists: list[tuple[np.ndarray, np.ndarray]]) -> float:
 
 def summarise(per_lang: dict[str, dict[str, float]], multi_map: dict[str, float]) -> dict[str, float]:
     maps = list(multi_map.values())
-    return {
-        "rank_distance": float(np.mean([v["rank_distance"] for v in per_lang.values()])) if per_lang else 0.0,
-        "own_excess@10": float(np.mean([v["own_excess@10"] for v in per_lang.values()])) if per_lang else 0.0,
-        "rank_gap": float(np.mean([v["rank_gap"] for v in per_lang.values()])) if per_lang else 0.0,
-        "map_spread": float(max(maps) - min(maps)) if maps else 0.0,
-    }
+    out = {k: float(np.mean([v[k] for v in per_lang.values()])) if per_lang else 0.0
+           for k in (RANK_DISTANCE, OWN_EXCESS, RANK_GAP)}  # fmt: skip
+    return out | {MAP_SPREAD: float(max(maps) - min(maps)) if maps else 0.0}

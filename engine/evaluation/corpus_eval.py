@@ -29,7 +29,8 @@ from hbt.engine.common.paths import cache_dir
 from hbt.engine.data.miracl import CorpusLanguage, CorpusTask
 from hbt.engine.encoding.corpus_shards import CorpusShards, encode_corpus
 from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
-from hbt.engine.evaluation import bias, metrics
+from hbt.engine.evaluation import metrics
+from hbt.engine.evaluation.results import N_QUERIES, DatasetSummary, LanguageBlock, PairBlock, headline, query_key
 from hbt.engine.retrieval.shards import MANIFEST, search_pool
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ def evaluate_corpus(
         found = search_pool(shards.pool, {part.lang: q_emb[keep]}, {part.lang: rel}, k=K, bus=bus)
         query_rows = [metrics.query_metrics(r) for r in found.ranks[part.lang]]
         per_language[part.lang] = metrics.mean_metrics(query_rows)
-        per_query[f"mono/{part.lang}"] = {
+        per_query[query_key("mono", part.lang)] = {
             f"{part.lang}:{qids[i]}": round(m["map"], 6) for i, m in zip(keep, query_rows, strict=True)
         }
         n_pool += shards.pool.n_rows
@@ -154,11 +155,9 @@ def evaluate_corpus(
             "queries_without_relevant_in_corpus": len(qids) - len(keep),
         }
     summary = corpus_summary(task, per_language, corpus_info, n_pool, size, shard_dtype)
-    summary["encoded"] = {"queries": n_q, "candidates": n_c}
-    summary["timings"] = {"encode_s": round(t_encode, 3), "search_s": round(time.perf_counter() - t0 - t_encode, 3)}
-    mean = summary["monolingual"]["macro"]
-    headline = {"mono_map": mean["map"], "ndcg@10": mean["ndcg@10"], "recall@100": mean["recall@100"]}
-    bus.emit(EvalDone(dataset=task.name, summary=headline))
+    summary.encoded = {"queries": n_q, "candidates": n_c}
+    summary.timings = {"encode_s": round(t_encode, 3), "search_s": round(time.perf_counter() - t0 - t_encode, 3)}
+    bus.emit(EvalDone(dataset=task.name, summary=headline(summary)))
     return DatasetResult(summary, per_query)
 
 
@@ -203,9 +202,9 @@ def encode_language(
 
 def median(groups: dict[str, dict[str, float]]) -> dict[str, float]:
     """Median over languages of each metric (as the mean in metrics.macro, languages without queries left out)."""
-    rows = [g for g in groups.values() if g.get("n_queries", 0) > 0]
+    rows = [g for g in groups.values() if g.get(N_QUERIES, 0) > 0]
     out = {m: float(np.median([r[m] for r in rows])) if rows else 0.0 for m in metrics.METRICS}
-    out["n_queries"] = int(sum(r["n_queries"] for r in rows))
+    out[N_QUERIES] = int(sum(r[N_QUERIES] for r in rows))
     return out
 
 
@@ -216,24 +215,19 @@ def corpus_summary(
     n_pool: int,
     shard_size: int,
     shard_dtype: str,
-) -> dict[str, Any]:
-    """The results block: monolingual only (per language, mean, median); the multilingual blocks stay empty."""
-    return {
-        "pool": task.pool,
-        "languages": sorted(per_language),
-        "n_queries": int(sum(m["n_queries"] for m in per_language.values())),
-        "n_candidates": n_pool,
-        "monolingual": {
-            "per_language": per_language,
-            "macro": metrics.macro(per_language.values()),
-            "median": median(per_language),
-        },
-        "cross_lingual": {"per_pair": {}, "macro": metrics.macro([])},
-        "multilingual": {"per_language": {}, "macro": metrics.macro([]), "all": metrics.mean_metrics([])},
-        "language_bias": {"per_language": {}, **bias.summarise({}, {})},
-        "corpus": corpus,
-        "search": {"shard_size": shard_size, "shard_dtype": shard_dtype, "index": "exact", f"recall@{K}": 1.0},
-    }
+) -> DatasetSummary:
+    """The results block: monolingual only (per language, mean, median); the other settings stay empty."""
+    return DatasetSummary(
+        pool=task.pool,
+        languages=sorted(per_language),
+        n_queries=int(sum(m[N_QUERIES] for m in per_language.values())),
+        n_candidates=n_pool,
+        mono=LanguageBlock(per_language, metrics.macro(per_language.values()), median=median(per_language)),
+        cross=PairBlock({}, metrics.macro([])),
+        multi=LanguageBlock({}, metrics.macro([]), all=metrics.mean_metrics([])),
+        corpus=corpus,
+        search={"shard_size": shard_size, "shard_dtype": shard_dtype, "index": "exact", f"recall@{K}": 1.0},
+    )
 
 
 def _check_size(

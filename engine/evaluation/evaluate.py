@@ -13,7 +13,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from hbt.engine.backbones._util import register_text_languages, wants_text_languages
@@ -23,18 +22,31 @@ from hbt.engine.data.miracl import CorpusTask
 from hbt.engine.data.xor import XorTask
 from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
 from hbt.engine.evaluation import bias, metrics
+from hbt.engine.evaluation.results import (
+    BIAS_K,
+    OWN_EXCESS,
+    OWN_SHARE,
+    POOL_SHARE,
+    RANK_DISTANCE,
+    RANK_GAP,
+    BiasBlock,
+    DatasetSummary,
+    LanguageBlock,
+    Pair,
+    PairBlock,
+    headline,
+    query_key,
+)
 from hbt.engine.retrieval import ann
 from hbt.engine.retrieval.search import relevant_ranks, top_k, trec_order
 from hbt.engine.retrieval.shards import ShardedPool, encode_to_shards, search_pool
-
-BIAS_K = 10
 
 
 @dataclass
 class DatasetResult:
     """Metrics of one benchmark in every setting, plus per-query AP (for paired significance tests)."""
 
-    summary: dict[str, Any]
+    summary: DatasetSummary
     per_query_ap: dict[str, dict[str, float]] = field(default_factory=dict)  # setting key -> query id -> AP
 
 
@@ -56,7 +68,7 @@ class _Settings:
     """Every setting's metrics of one benchmark (the search half of evaluate_benchmark)."""
 
     mono: dict[str, dict[str, float]] = field(default_factory=dict)
-    cross: dict[str, dict[str, float]] = field(default_factory=dict)
+    cross: dict[Pair, dict[str, float]] = field(default_factory=dict)
     multi: dict[str, dict[str, float]] = field(default_factory=dict)
     multi_rows: list[dict[str, float]] = field(default_factory=list)
     bias_rows: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -127,29 +139,22 @@ def evaluate_benchmark(
             answer_recall = benchmark_answer_recall(bench, q_emb, candidates, bus)
     t_total = time.perf_counter() - t0
 
-    summary: dict[str, Any] = {
-        "languages": sorted(set(s.multi) | {q.lang for q in bench.queries}),
-        "n_queries": len(bench.queries),
-        "n_candidates": len(bench.candidates),
-        "monolingual": {"per_language": s.mono, "macro": metrics.macro(s.mono.values())},
-        "cross_lingual": {"per_pair": s.cross, "macro": metrics.macro(s.cross.values())},
-        "multilingual": {
-            "per_language": s.multi,
-            "macro": metrics.macro(s.multi.values()),
-            "all": metrics.mean_metrics(s.multi_rows),
-        },
-        "language_bias": {
-            "per_language": s.bias_rows,
-            **bias.summarise(s.bias_rows, {x: m["map"] for x, m in s.multi.items()}),
-        },
-        "encoded": {"queries": n_q, "candidates": n_c},
-        "timings": {"encode_s": round(t_encode, 3), "search_s": round(t_total - t_encode, 3)},
-    }
+    summary = DatasetSummary(
+        languages=sorted(set(s.multi) | {q.lang for q in bench.queries}),
+        n_queries=len(bench.queries),
+        n_candidates=len(bench.candidates),
+        mono=LanguageBlock(s.mono, metrics.macro(s.mono.values())),
+        cross=PairBlock(s.cross, metrics.macro(s.cross.values())),
+        multi=LanguageBlock(s.multi, metrics.macro(s.multi.values()), all=metrics.mean_metrics(s.multi_rows)),
+        bias=BiasBlock(s.bias_rows, bias.summarise(s.bias_rows, {x: m["map"] for x, m in s.multi.items()})),
+        encoded={"queries": n_q, "candidates": n_c},
+        timings={"encode_s": round(t_encode, 3), "search_s": round(t_total - t_encode, 3)},
+    )
     if answer_recall is not None:
-        summary["answer_recall"] = answer_recall
-        summary["pool"] = f"{len(bench.candidates):,} passages: the gold ones + a seeded sample (--corpus-limit)"
+        summary.answer_recall = answer_recall
+        summary.pool = f"{len(bench.candidates):,} passages: the gold ones + a seeded sample (--corpus-limit)"
     if shard_size or index != "exact":
-        summary["search"] = {
+        summary.search = {
             "shard_size": shard_size,
             "shard_dtype": shard_dtype if shard_size else None,
             "index": index,
@@ -207,12 +212,15 @@ def _search_settings(
             else:  # rank among the candidates in y = rank in the pool of y
                 code = pool_langs.index(y)
                 ranks = [gr[cand_lang[r] == code] for gr, r in zip(found.group_ranks[x], rel_global, strict=True)]
-            key = f"mono/{x}" if x == y else f"cross/{x}-{y}"
+            key = query_key("mono", x) if x == y else query_key("cross", x, y)
             ap: dict[str, float] = {}
             result, _ = _setting_metrics(ranks, qids, ap)
             if result["n_queries"]:
                 out.per_query[key] = ap
-                (out.mono if x == y else out.cross)[x if x == y else f"{x}-{y}"] = result
+                if x == y:
+                    out.mono[x] = result
+                else:
+                    out.cross[x, y] = result
             done += 1
             bus.progress("search", done, total)
         if x not in pool_langs:  # no candidate in the query's language (XOR-Retrieve): cross-lingual rows only
@@ -220,7 +228,7 @@ def _search_settings(
             bus.progress("search", done, total)
             continue
         ranks = relevant_ranks(qx, c_emb, rel_global) if found is None else found.ranks[x]
-        out.multi[x], rows = _setting_metrics(ranks, qids, out.per_query.setdefault(f"multi/{x}", {}))
+        out.multi[x], rows = _setting_metrics(ranks, qids, out.per_query.setdefault(query_key("multi", x), {}))
         out.multi_rows += rows
         own_code = pool_langs.index(x)
         top = top_k(qx, c_emb, BIAS_K)[1] if found is None else found.top_ids[x]
@@ -232,26 +240,18 @@ def _search_settings(
         split = [
             (r[cand_lang[g] == own_code], r[cand_lang[g] != own_code]) for g, r in zip(rel_global, ranks, strict=True)
         ]
-        out.per_query[f"rankdist/{x}"] = {  # per-query rank distance: paired tests of the bias claim
+        out.per_query[query_key("rankdist", x)] = {  # per-query rank distance: paired tests of the bias claim
             qid: float(r.max() - r.min()) for qid, r in zip(qids, ranks, strict=True) if len(r) >= 2
         }
         out.bias_rows[x] = {
-            "rank_distance": bias.rank_distance(ranks),
-            f"own_share@{BIAS_K}": share,
-            "pool_share": pool_share,
-            f"own_excess@{BIAS_K}": share - pool_share,
-            "rank_gap": bias.rank_gap(split),
+            RANK_DISTANCE: bias.rank_distance(ranks),
+            OWN_SHARE: share,
+            POOL_SHARE: pool_share,
+            OWN_EXCESS: share - pool_share,
+            RANK_GAP: bias.rank_gap(split),
         }
         done += 1
         bus.progress("search", done, total)
     if approx is not None and bench.queries:
         out.recall = recall_sum / len(bench.queries)
     return out
-
-
-def headline(summary: dict[str, Any]) -> dict[str, float]:
-    return {
-        "mono_map": summary["monolingual"]["macro"]["map"],
-        "cross_map": summary["cross_lingual"]["macro"]["map"],
-        "multi_map": summary["multilingual"]["macro"]["map"],
-    }

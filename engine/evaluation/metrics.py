@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+from hbt.engine.evaluation.results import METRICS, N_QUERIES
 
-METRICS = ("map", "mrr@10", "ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100")
 METRIC_HELP = {
     "map": "mean average precision over the whole pool (LAReQA's headline metric)",
     "mrr@10": "mean reciprocal rank of the first relevant item, 0 beyond rank 10",
@@ -54,13 +54,13 @@ def query_metrics(ranks: np.ndarray) -> dict[str, float]:
 def mean_metrics(per_query: Iterable[dict[str, float]]) -> dict[str, float]:
     rows = list(per_query)
     out = {m: float(np.mean([r[m] for r in rows])) if rows else 0.0 for m in METRICS}
-    out["n_queries"] = len(rows)
+    out[N_QUERIES] = len(rows)
     return out
 
 
 def macro(groups: Iterable[dict[str, float]]) -> dict[str, float]:
     """Unweighted mean over languages (or language pairs) of their mean metrics."""
-    rows = [g for g in groups if g.get("n_queries", 0) > 0]
+    rows = [g for g in groups if g.get(N_QUERIES, 0) > 0]
     out = {m: float(np.mean([r[m] for r in rows])) if rows else 0.0 for m in METRICS}
-    out["n_queries"] = int(sum(r["n_queries"] for r in rows))
+    out[N_QUERIES] = int(sum(r[N_QUERIES] for r in rows))
     return out

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.evaluation import metrics
+from hbt.engine.evaluation.results import OWN_SHARE, RANK_DISTANCE, DatasetSummary, query_key
 from hbt.engine.retrieval.search import Quantised, scores
 
 TREC_MEASURES = {"map", "recip_rank", "ndcg_cut_10", "recall_1", "recall_5", "recall_10", "recall_100"}
@@ -73,8 +73,8 @@ def reference(bench: Benchmark, q_emb: np.ndarray, c_emb: np.ndarray, chunk: int
     )
     for x in langs:
         qi = [i for i, q in enumerate(bench.queries) if q.lang == x]
-        targets = [(f"mono/{x}" if y == x else f"cross/{x}-{y}", by_lang[y]) for y in pool_langs]
-        targets.append((f"multi/{x}", np.arange(len(cand_ids))))
+        targets = [(query_key("mono", x) if y == x else query_key("cross", x, y), by_lang[y]) for y in pool_langs]
+        targets.append((query_key("multi", x), np.arange(len(cand_ids))))
         distances: list[int] = []
         own: list[float] = []
         for key, rows in targets:
@@ -92,7 +92,7 @@ def reference(bench: Benchmark, q_emb: np.ndarray, c_emb: np.ndarray, chunk: int
                 runs: dict[str, dict[str, float]] = {}
                 for qid, run, row in _runs(Quantised(q_emb[part]), qids, c_emb[rows], ids, rel):
                     runs[qid] = run
-                    if key.startswith("multi/"):
+                    if key == query_key("multi", x):
                         order = np.lexsort((docno_rank, -row))  # trec_eval's ranking of the whole pool
                         rank = np.empty(len(order), np.int64)
                         rank[order] = np.arange(1, len(order) + 1)
@@ -111,13 +111,10 @@ def reference(bench: Benchmark, q_emb: np.ndarray, c_emb: np.ndarray, chunk: int
     return out
 
 
-def compare(summary: dict[str, Any], per_query_ap: dict[str, dict[str, float]], ref: Reference) -> dict[str, float]:
+def compare(summary: DatasetSummary, per_query_ap: dict[str, dict[str, float]], ref: Reference) -> dict[str, float]:
     """Largest |hbt - pytrec_eval| per kind of number (keys: per-query AP, each metric's setting means, rank
     distance, own_share@10); every setting of the reference must be in hbt's summary and vice versa."""
-    ours: dict[str, dict[str, float]] = {}
-    ours.update({f"mono/{x}": m for x, m in summary["monolingual"]["per_language"].items()})
-    ours.update({f"cross/{p}": m for p, m in summary["cross_lingual"]["per_pair"].items()})
-    ours.update({f"multi/{x}": m for x, m in summary["multilingual"]["per_language"].items()})
+    ours = summary.by_query_key()
     if set(ours) != set(ref.settings):
         raise AssertionError(f"settings differ: {sorted(set(ours) ^ set(ref.settings))}")
     worst: dict[str, float] = {}
@@ -132,7 +129,7 @@ def compare(summary: dict[str, Any], per_query_ap: dict[str, dict[str, float]], 
         for qid, q_metrics in ref.per_query[key].items():
             # per-query AP is stored rounded to 6 decimals in results.json
             worst["ap/query"] = max(worst.get("ap/query", 0.0), abs(ap[qid] - q_metrics["map"]) - 5e-7)
-    bias = summary["language_bias"]["per_language"]
-    worst["rank_distance"] = max(abs(bias[x]["rank_distance"] - d) for x, d in ref.rank_distance.items())
-    worst["own_share@10"] = max(abs(bias[x]["own_share@10"] - s) for x, s in ref.own_share.items())
+    bias = summary.bias.per_language
+    worst[RANK_DISTANCE] = max(abs(bias[x][RANK_DISTANCE] - d) for x, d in ref.rank_distance.items())
+    worst[OWN_SHARE] = max(abs(bias[x][OWN_SHARE] - s) for x, s in ref.own_share.items())
     return worst

@@ -26,7 +26,8 @@ from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.xor import PASSAGE_LANG, XorTask
 from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
-from hbt.engine.evaluation import bias, metrics, xor_metric
+from hbt.engine.evaluation import metrics, xor_metric
+from hbt.engine.evaluation.results import DatasetSummary, LanguageBlock, Pair, PairBlock, headline, query_key
 from hbt.engine.retrieval.search import top_k
 from hbt.engine.retrieval.shards import MANIFEST, ShardedPool, search_pool
 
@@ -100,7 +101,7 @@ def evaluate_xor(
     )  # fmt: skip
     t_encode = time.perf_counter() - t0
     if shards is None:  # a worker rank: its slice is on disk, rank 0 searches
-        return DatasetResult({"rank": "worker", "encoded": {"queries": n_q, "candidates": n_c}})
+        return DatasetResult(DatasetSummary.worker({"queries": n_q, "candidates": n_c}))
     bus.stage("search", f"{task.name}: {shards.pool.n_rows:,} passages in {len(shards.pool.files)} shards")
     rows = shards.rows_of({p for q in task.questions for p in q.gold})
     langs = sorted({q.lang for q in queries})
@@ -111,14 +112,14 @@ def evaluate_xor(
     }
     depth = min(xor_metric.DEPTH, shards.pool.n_rows)
     found = search_pool(shards.pool, {x: q_emb[ids] for x, ids in idx.items()}, rel, k=depth, bus=bus)
-    cross: dict[str, dict[str, float]] = {}
+    cross: dict[Pair, dict[str, float]] = {}
     per_query: dict[str, dict[str, float]] = {}
     for x, ids in idx.items():
         scored = [(queries[i].id, r) for i, r in zip(ids, found.ranks[x], strict=True) if len(r)]
         if scored:
             rows_m = [metrics.query_metrics(r) for _, r in scored]
-            cross[f"{x}-{PASSAGE_LANG}"] = metrics.mean_metrics(rows_m)
-            per_query[f"cross/{x}-{PASSAGE_LANG}"] = {
+            cross[x, PASSAGE_LANG] = metrics.mean_metrics(rows_m)
+            per_query[query_key("cross", x, PASSAGE_LANG)] = {
                 q: round(m["map"], 6) for (q, _), m in zip(scored, rows_m, strict=True)
             }
     bus.stage("answer-recall", f"{task.name}: texts of the top {depth} passages")
@@ -131,22 +132,21 @@ def evaluate_xor(
     }
     answers = {queries[i].id: list(q.answers) for i, q in enumerate(task.questions)}
     recall = xor_metric.answer_recall(ranked, answers, {q.id: q.lang for q in queries})
-    summary: dict[str, Any] = {
-        "pool": task.pool,
-        "languages": langs,
-        "n_queries": len(queries),
-        "n_candidates": shards.pool.n_rows,
-        "monolingual": {"per_language": {}, "macro": metrics.macro([])},
-        "cross_lingual": {"per_pair": cross, "macro": metrics.macro(cross.values())},
-        "multilingual": {"per_language": {}, "macro": metrics.macro([]), "all": metrics.mean_metrics([])},
-        "language_bias": {"per_language": {}, **bias.summarise({}, {})},
-        "answer_recall": recall,
-        "corpus": {"passages": shards.pool.n_rows, "shards": str(shards.root)},
-        "encoded": {"queries": n_q, "candidates": n_c},
-        "search": {"shard_size": size, "shard_dtype": shard_dtype, "index": "exact"},
-        "timings": {"encode_s": round(t_encode, 3), "search_s": round(time.perf_counter() - t0 - t_encode, 3)},
-    }
-    bus.emit(EvalDone(dataset=task.name, summary={"cross_map": summary["cross_lingual"]["macro"]["map"]}))
+    summary = DatasetSummary(
+        pool=task.pool,
+        languages=langs,
+        n_queries=len(queries),
+        n_candidates=shards.pool.n_rows,
+        mono=LanguageBlock({}, metrics.macro([])),
+        cross=PairBlock(cross, metrics.macro(cross.values())),
+        multi=LanguageBlock({}, metrics.macro([]), all=metrics.mean_metrics([])),
+        answer_recall=recall,
+        corpus={"passages": shards.pool.n_rows, "shards": str(shards.root)},
+        encoded={"queries": n_q, "candidates": n_c},
+        search={"shard_size": size, "shard_dtype": shard_dtype, "index": "exact"},
+        timings={"encode_s": round(t_encode, 3), "search_s": round(time.perf_counter() - t0 - t_encode, 3)},
+    )
+    bus.emit(EvalDone(dataset=task.name, summary=headline(summary)))
     return DatasetResult(summary, per_query)
 
 

@@ -22,11 +22,11 @@ Verdict: "not reproduced" if any comparison contradicts, "reproduced" if all sup
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from hbt.engine.common.vocabulary import MAIN_STRATEGIES, paper_name
+from hbt.engine.evaluation.results import RANK_DISTANCE, RANKDIST, DatasetSummary, as_setting
 from hbt.engine.report.stats import MeanCI, mean_ci
 from hbt.engine.report.tables import Group, Table, Value, _Tests
-from hbt.engine.runs.config import paper_name
 
 ALPHA = 0.05
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
@@ -49,7 +49,7 @@ CLAIMS = (
           ("mono", "cross", "multi")),
     Claim("hybrid lower rank distance than X-X-mono", "better", "hybrid", ("xx",), ("rankdist",)),
 )  # fmt: skip
-NEEDED = ("xx", "xy", "hybrid")
+NEEDED = MAIN_STRATEGIES  # 2408.10536's three: X-X-mono, X-Y, hybrid
 
 
 @dataclass
@@ -63,11 +63,12 @@ class Comparison:
     outcome: str  # support | contradict | undecided
 
 
-def _seed_value(group: Group, cell_summary: dict[str, Any], setting: str) -> float:
-    if setting == "rankdist":
-        return float(cell_summary["language_bias"]["rank_distance"])
-    block = {"mono": "monolingual", "cross": "cross_lingual", "multi": "multilingual"}[setting]
-    return float(cell_summary[block]["macro"]["map"])
+def _seed_value(group: Group, cell_summary: DatasetSummary | None, setting: str) -> float:
+    if cell_summary is None:
+        raise KeyError(group.dataset)
+    if setting == RANKDIST:
+        return float(cell_summary.bias.overall[RANK_DISTANCE])
+    return float(cell_summary.block(as_setting(setting)).macro["map"])
 
 
 def seed_difference(group: Group, a: str, b: str, setting: str) -> MeanCI | None:

@@ -8,63 +8,43 @@ median over languages. Every title names the pool (through tables._where).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
-from hbt.engine.report.tables import Group, Table, Value, _ci_note, _where, metric_label
+from hbt.engine.evaluation.results import N_QUERIES, DatasetSummary
+from hbt.engine.report.tables import Group, Table, _where, language_rows, metric_label, strategy_table
 
 CORPUS_METRICS = ("ndcg@10", "recall@100", "map")
 
 
 def pool_of(group: Group) -> str:
     """The pool the group's summaries were ranked against ('' for the pooled LAReQA-style datasets)."""
-    for cells in group.by_strategy.values():
-        for cell in cells:
-            if pool := group.summary(cell).get("pool"):
-                return str(pool)
-    return ""
+    return next((s.pool for s in group.summaries() if s.pool), "")
 
 
 def is_monolingual_corpus(group: Group) -> bool:
     """MIRACL-like: a pool named and no multilingual setting (its per-language block is empty)."""
-    if not pool_of(group):
-        return False
-    return all(
-        not (group.summary(c).get("multilingual") or {}).get("per_language")
-        for cells in group.by_strategy.values()
-        for c in cells
-    )
+    return bool(pool_of(group)) and all(s.is_monolingual_corpus for s in group.summaries())
 
 
-def _median(group: Group, strategy: str, metric: str) -> Value:
-    def get(summary: dict[str, object]) -> float:
-        per = summary["monolingual"]["per_language"]  # type: ignore[index]
-        return float(np.median([m[metric] for m in per.values() if m.get("n_queries", 0) > 0]))
+def _median(metric: str) -> Callable[[DatasetSummary], float]:
+    def get(summary: DatasetSummary) -> float:
+        per = summary.mono.per_language.values()
+        return float(np.median([m[metric] for m in per if m.get(N_QUERIES, 0) > 0]))
 
-    return group.values(strategy, get)
+    return get
 
 
 def metric_table(group: Group, metric: str) -> Table:
     label = metric_label(metric)
-    rows: list[list[Value]] = []
-    for lang in group.languages:
-
-        def get(d: dict[str, Any], x: str = lang) -> Any:
-            return d["monolingual"]["per_language"][x][metric]
-
-        rows.append([lang, *(group.values(s, get) for s in group.strategies)])
-    rows.append(["mean", *(group.setting(s, "mono", metric) for s in group.strategies)])
-    rows.append(["median", *(_median(group, s, metric) for s in group.strategies)])
-    notes = [f"monolingual {label}: queries in X against the {pool_of(group)} of X; mean and median over languages"]
-    if note := _ci_note(group):
-        notes.append(note)
-    return Table(
+    return strategy_table(
+        group,
         f"corpus_{metric}",
         f"{label} per language: {_where(group)}",
-        ["language", *group.strategies],
-        rows,
-        notes,
-        {"backbone": group.backbone, "dataset": group.dataset, "setting": "mono", "metric": metric},
+        "language",
+        [*language_rows("mono", metric, group.languages, total="mean"), ("median", _median(metric))],
+        [f"monolingual {label}: queries in X against the {pool_of(group)} of X; mean and median over languages"],
+        {"setting": "mono", "metric": metric},
     )
 
 

@@ -18,13 +18,13 @@ from typing import Any
 
 from hbt.engine.common.errors import ConfigError
 from hbt.engine.common.io import write_text
+from hbt.engine.evaluation.results import MISSING
 from hbt.engine.report.stats import MeanCI
 from hbt.engine.report.tables import Table, Value, build_tables
 
 FORMATS = ("md", "csv", "json", "latex")
 REPORT_SCHEMA = "hbt.report/1"
 DECIMALS = 4
-MISSING = "–"
 
 
 def format_value(value: Value, decimals: int | None = DECIMALS, missing: str = MISSING) -> str:

@@ -23,9 +23,11 @@ matplotlib.use("Agg")
 
 import numpy as np
 from hbt.engine.common.io import write_bytes
-from hbt.engine.report.source import STRATEGY_ORDER, Cell, load_source, require_results, strategy_key
+from hbt.engine.common.vocabulary import STRATEGY_ORDER, strategy_key
+from hbt.engine.evaluation.results import BIAS_KEYS, SETTING_NAME, SETTINGS
+from hbt.engine.report.source import Cell, load_source, require_results
 from hbt.engine.report.stats import MeanCI
-from hbt.engine.report.tables import BIAS_KEYS, SETTING_NAME, SETTINGS, Group, groups
+from hbt.engine.report.tables import Group, groups
 from matplotlib.figure import Figure
 
 DPI = 100

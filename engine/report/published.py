@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from hbt.engine.common.errors import one_of
+from hbt.engine.common.vocabulary import paper_name
 from hbt.engine.report.source import Source, load_source
 from hbt.engine.report.stats import MeanCI
-from hbt.engine.report.tables import Group, Table, Value, groups, metric_label
-from hbt.engine.runs.config import paper_name
+from hbt.engine.report.tables import Group, Table, Value, groups, metric_label, metric_of
 
 DEFAULT_REFERENCE = "2408.10536"
 # hbt backbone names -> the model a paper reports (sizes the papers do not state are not distinguished)
@@ -100,7 +100,7 @@ def our_value(group: Group, strategy: str, setting: str, metric: str, aggregate:
     if metric == "rank_distance":
         return group.bias(strategy, "rank_distance")
     if aggregate == "micro" and setting == "multi":
-        return group.values(strategy, lambda s: s["multilingual"]["all"][metric])
+        return group.values(strategy, lambda s: metric_of(s.multi.all, metric))
     return group.setting(strategy, setting, metric)
 
 

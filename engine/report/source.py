@@ -15,15 +15,10 @@ from typing import Any
 from hbt.engine.common.errors import UserError
 from hbt.engine.common.events import TrainStep, read_events
 from hbt.engine.common.io import read_json
+from hbt.engine.evaluation.results import DatasetSummary, read_datasets
 from hbt.engine.runs.rundir import RunDir
 
-STRATEGY_ORDER = ("none", "en-en", "xx-mix", "xx", "xy", "hybrid")
 _READ_ERRORS = (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError)
-
-
-def strategy_key(strategy: str) -> tuple[int, str]:
-    """Sort key: none, en-en, xx-mix, xx, xy, hybrid, then any other strategy by name."""
-    return (STRATEGY_ORDER.index(strategy), "") if strategy in STRATEGY_ORDER else (len(STRATEGY_ORDER), strategy)
 
 
 def _read_dict(path: Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -39,18 +34,12 @@ def _read_dict(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     return data, None
 
 
-def _valid_results(doc: dict[str, Any]) -> str | None:
-    datasets = doc.get("datasets")
-    if not isinstance(datasets, dict) or not datasets:
-        return "results.json has no datasets"
-    for name, summary in datasets.items():
-        if not isinstance(summary, dict):
-            return f"results.json dataset {name!r} is malformed"
-        for setting in ("monolingual", "cross_lingual", "multilingual"):
-            block = summary.get(setting)
-            if not isinstance(block, dict) or not isinstance(block.get("macro"), dict):
-                return f"results.json dataset {name!r} has no {setting} block"
-    return None
+def _read_results(doc: dict[str, Any]) -> tuple[dict[str, DatasetSummary], str | None]:
+    """Every dataset's summary, or ({}, why the file is malformed) (results.DatasetSummary.from_json's reason)."""
+    try:
+        return read_datasets(doc), None
+    except ValueError as exc:
+        return {}, str(exc) if str(exc).startswith("results.json") else f"results.json {exc}"
 
 
 @dataclass
@@ -65,6 +54,7 @@ class Cell:
     status: str
     results: dict[str, Any] | None = None
     problem: str | None = None  # why there are no usable results
+    summaries: dict[str, DatasetSummary] = field(default_factory=dict)  # results.json's datasets, validated
 
     @property
     def run(self) -> RunDir:
@@ -74,9 +64,12 @@ class Cell:
     def ok(self) -> bool:
         return self.results is not None
 
-    @property
-    def datasets(self) -> dict[str, Any]:
-        return dict((self.results or {}).get("datasets") or {})
+    @cached_property
+    def datasets(self) -> dict[str, DatasetSummary]:
+        """Each evaluation dataset's summary (the typed results model), in results.json's order."""
+        if self.summaries or self.results is None:
+            return self.summaries
+        return _read_results(self.results)[0]  # a Cell made from a results document
 
     @cached_property
     def per_query(self) -> dict[str, Any] | None:
@@ -140,8 +133,9 @@ def load_cell(path: Path, entry: dict[str, Any] | None = None) -> Cell:
     entry = entry or {}
     config, _ = _read_dict(run.config_file)
     results, problem = _read_dict(run.results_file)
+    summaries: dict[str, DatasetSummary] = {}
     if results is not None:
-        problem = _valid_results(results)
+        summaries, problem = _read_results(results)
         if problem:
             results = None
     config = config or dict((results or {}).get("config") or {})
@@ -169,6 +163,7 @@ def load_cell(path: Path, entry: dict[str, Any] | None = None) -> Cell:
         status=status,
         results=results,
         problem=problem,
+        summaries=summaries,
     )
 
 

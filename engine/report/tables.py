@@ -28,20 +28,23 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from hbt.engine.common.errors import ConfigError
-from hbt.engine.evaluation.metrics import METRICS
-from hbt.engine.report.source import Cell, Source, load_source, require_results, strategy_key
+from hbt.engine.common.vocabulary import BASELINE, HYBRID_PARTS, paper_name, strategy_key
+from hbt.engine.evaluation.results import (
+    BIAS_KEYS,
+    METRICS,
+    SETTING_NAME,
+    SETTINGS,
+    DatasetSummary,
+    Metrics,
+    Setting,
+    parse_query_key,
+)
+from hbt.engine.report.source import Cell, Source, load_source, require_results
 from hbt.engine.report.stats import DEFAULT_RESAMPLES, MeanCI, PairedTest, average_over_seeds, mean_ci
 from hbt.engine.report.stats import paired_permutation_test as _permutation_test
-from hbt.engine.runs.config import paper_name
 
 Value: TypeAlias = str | int | float | MeanCI | None
 
-SETTINGS = ("mono", "cross", "multi")
-SETTING_BLOCK = {"mono": "monolingual", "cross": "cross_lingual", "multi": "multilingual"}
-SETTING_NAME = {"mono": "monolingual", "cross": "cross-lingual", "multi": "multilingual"}
-BIAS_KEYS = ("rank_distance", "own_excess@10", "rank_gap", "map_spread")
-BASELINE = "none"
-HYBRID_VS = ("xx", "xy")
 
 
 @dataclass
@@ -75,17 +78,13 @@ def comparisons(strategies: Sequence[str]) -> list[tuple[str, str]]:
     present = set(strategies)
     out = [(s, BASELINE) for s in strategies if s != BASELINE and BASELINE in present]
     if "hybrid" in present:
-        out += [("hybrid", other) for other in HYBRID_VS if other in present]
+        out += [("hybrid", other) for other in HYBRID_PARTS if other in present]
     return out
 
 
-def split_pair(key: str, langs: Sequence[str]) -> tuple[str, str]:
-    """'X-Y' into (X, Y), using the known languages so that codes with a dash (zh-cn) split right."""
-    for x in sorted(langs, key=len, reverse=True):
-        if key.startswith(x + "-") and key[len(x) + 1 :] in langs:
-            return x, key[len(x) + 1 :]
-    x, _, y = key.partition("-")
-    return x, y
+def metric_of(metrics: Metrics | None, metric: str) -> float | None:
+    """One metric of a metrics block, None when the block or the metric is absent."""
+    return None if metrics is None else metrics.get(metric)
 
 
 def metric_label(metric: str) -> str:
@@ -107,44 +106,41 @@ class Group:
     @property
     def languages(self) -> list[str]:
         langs: dict[str, None] = {}
-        for cells in self.by_strategy.values():
-            for cell in cells:
-                for lang in self.summary(cell).get("languages") or []:
-                    langs.setdefault(str(lang), None)
+        for summary in self.summaries():
+            for lang in summary.languages:
+                langs.setdefault(lang, None)
         return list(langs)
 
-    def summary(self, cell: Cell) -> dict[str, Any]:
-        return dict(cell.datasets.get(self.dataset) or {})
+    def summary(self, cell: Cell) -> DatasetSummary | None:
+        return cell.datasets.get(self.dataset)
 
-    def values(self, strategy: str, get: Callable[[dict[str, Any]], Any]) -> MeanCI | None:
-        """Mean ± CI over the seeds of `strategy` of get(dataset summary); seeds lacking the value are left out."""
+    def summaries(self) -> list[DatasetSummary]:
+        """Every cell's summary of this dataset, strategies in order."""
+        return [s for cells in self.by_strategy.values() for c in cells if (s := self.summary(c)) is not None]
+
+    def values(self, strategy: str, get: Callable[[DatasetSummary], Any]) -> MeanCI | None:
+        """Mean ± CI over the seeds of `strategy` of get(dataset summary); seeds lacking the value (None) are left
+        out."""
         xs = []
         for cell in self.by_strategy.get(strategy, []):
-            try:
-                v = get(self.summary(cell))
-            except (KeyError, TypeError, IndexError):
-                continue
+            summary = self.summary(cell)
+            v = get(summary) if summary is not None else None
             if isinstance(v, int | float) and not isinstance(v, bool):
                 xs.append(float(v))
         return mean_ci(xs) if xs else None
 
-    def setting(self, strategy: str, setting: str, metric: str = "map") -> MeanCI | None:
-        def get(summary: dict[str, Any]) -> Any:
-            macro = summary[SETTING_BLOCK[setting]]["macro"]
-            return None if macro.get("n_queries", 1) == 0 else macro[metric]  # no queries: shown "—", not 0.0
+    def setting(self, strategy: str, setting: Setting, metric: str = "map") -> MeanCI | None:
+        """The setting's macro metric; a setting without queries is None (shown missing, not 0.0)."""
+        return self.values(strategy, lambda s: s.macro(setting, metric))
 
-        return self.values(strategy, get)
-
-    def language(self, strategy: str, setting: str, lang: str, metric: str = "map") -> MeanCI | None:
-        return self.values(strategy, lambda s: s[SETTING_BLOCK[setting]]["per_language"][lang][metric])
+    def language(self, strategy: str, setting: Setting, lang: str, metric: str = "map") -> MeanCI | None:
+        return self.values(strategy, lambda s: metric_of(s.language(setting, lang), metric))
 
     def pair(self, strategy: str, x: str, y: str, metric: str = "map") -> MeanCI | None:
-        if x == y:
-            return self.language(strategy, "mono", x, metric)
-        return self.values(strategy, lambda s: s["cross_lingual"]["per_pair"][f"{x}-{y}"][metric])
+        return self.values(strategy, lambda s: metric_of(s.pair(x, y), metric))
 
     def bias(self, strategy: str, key: str) -> MeanCI | None:
-        return self.values(strategy, lambda s: s["language_bias"][key])
+        return self.values(strategy, lambda s: s.bias.overall.get(key))
 
     def n_seeds(self, strategy: str) -> int:
         return len(self.by_strategy.get(strategy, []))
@@ -163,10 +159,9 @@ class Group:
         acc: dict[str, list[float]] = defaultdict(list)
         try:
             for key, aps in block.items():
-                kind, _, rest = str(key).partition("/")
+                kind, x, _ = parse_query_key(str(key), langs)
                 if kind != setting or not isinstance(aps, dict):
                     continue
-                x = split_pair(rest, langs)[0] if setting == "cross" else rest
                 for qid, ap in aps.items():
                     acc[f"{x}/{qid}"].append(float(ap))
         except (TypeError, ValueError):
@@ -309,23 +304,44 @@ def significance_table(group: Group, tests: _Tests) -> Table | None:
     )
 
 
-def per_language_table(group: Group, setting: str, metric: str = "map") -> Table:
-    label = metric_label(metric)
-    rows: list[list[Value]] = []
-    for lang in group.languages:
-        rows.append([lang, *(group.language(s, setting, lang, metric) for s in group.strategies)])
-    rows.append(["macro", *(group.setting(s, setting, metric) for s in group.strategies)])
-    what = "queries in X against candidates in X" if setting == "mono" else "queries in X against the pool of all"
-    notes = [f"{SETTING_NAME[setting]}: {what}"]
+Getter: TypeAlias = Callable[[DatasetSummary], Any]
+
+
+def strategy_table(
+    group: Group, key: str, title: str, first: str, rows: Sequence[tuple[str, Getter]], notes: list[str],
+    meta: dict[str, Any],
+) -> Table:  # fmt: skip
+    """One value per row and strategy (mean ± CI over seeds): the one builder of every per-language table (here,
+    corpus_tables, xor_tables). `rows`: (first cell, what to read from a cell's summary)."""
+    body: list[list[Value]] = [[label, *(group.values(s, get) for s in group.strategies)] for label, get in rows]
     if note := _ci_note(group):
-        notes.append(note)
-    return Table(
+        notes = [*notes, note]
+    meta = {"backbone": group.backbone, "dataset": group.dataset, **meta}
+    return Table(key, title, [first, *group.strategies], body, notes, meta)
+
+
+def language_rows(
+    setting: Setting, metric: str, langs: Sequence[str], total: str = "macro"
+) -> list[tuple[str, Getter]]:
+    """Rows of `metric` per query language in `setting`, then the setting's macro row (labelled `total`)."""
+
+    def of(lang: str) -> Getter:
+        return lambda s: metric_of(s.language(setting, lang), metric)
+
+    return [*((lang, of(lang)) for lang in langs), (total, lambda s: s.macro(setting, metric))]
+
+
+def per_language_table(group: Group, setting: Setting, metric: str = "map") -> Table:
+    label = metric_label(metric)
+    what = "queries in X against candidates in X" if setting == "mono" else "queries in X against the pool of all"
+    return strategy_table(
+        group,
         "per_language",
         f"{SETTING_NAME[setting].capitalize()} {label} per language: {_where(group)}",
-        ["language", *group.strategies],
-        rows,
-        notes,
-        {"backbone": group.backbone, "dataset": group.dataset, "setting": setting, "metric": metric},
+        "language",
+        language_rows(setting, metric, group.languages),
+        [f"{SETTING_NAME[setting]}: {what}"],
+        {"setting": setting, "metric": metric},
     )
 
 

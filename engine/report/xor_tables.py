@@ -8,82 +8,65 @@ pair and bias tables it gets:
 
 from __future__ import annotations
 
-from typing import Any
-
-from hbt.engine.report.tables import Group, Table, Value, _ci_note, _where, metric_label
+from hbt.engine.evaluation.results import Pair, pair_label
+from hbt.engine.report.tables import Getter, Group, Table, _where, metric_label, metric_of, strategy_table
 
 RECALL_KEYS = ("r@2kt", "r@5kt")
 
 
 def is_cross_only(group: Group) -> bool:
     """The dataset's summaries carry XOR-Retrieve's answer recall (cross-lingual rows only)."""
-    return any("answer_recall" in group.summary(c) for cells in group.by_strategy.values() for c in cells)
+    return any(s.is_cross_only for s in group.summaries())
 
 
-def _pair_keys(group: Group) -> dict[str, str]:
-    """query language -> its 'X-Y' pair key (one candidate language per query language)."""
-    keys: dict[str, str] = {}
-    for cells in group.by_strategy.values():
-        for cell in cells:
-            for key in (group.summary(cell).get("cross_lingual") or {}).get("per_pair") or {}:
-                keys.setdefault(str(key).partition("-")[0], str(key))
-    return keys
+def _pairs(group: Group) -> dict[str, Pair]:
+    """query language -> its (query, candidate) pair (one candidate language per query language)."""
+    pairs: dict[str, Pair] = {}
+    for summary in group.summaries():
+        for pair in summary.cross.per_pair:
+            pairs.setdefault(pair[0], pair)
+    return pairs
 
 
 def cross_language_table(group: Group, metric: str = "map") -> Table:
     label = metric_label(metric)
-    pairs = _pair_keys(group)
-    rows: list[list[Value]] = []
-    for lang in sorted(pairs):
+    pairs = _pairs(group)
 
-        def get(d: dict[str, Any], key: str = pairs[lang]) -> Any:
-            return d["cross_lingual"]["per_pair"][key][metric]
+    def of(pair: Pair) -> Getter:
+        return lambda s: metric_of(s.cross.per_pair.get(pair), metric)
 
-        rows.append([pairs[lang], *(group.values(s, get) for s in group.strategies)])
-    rows.append(["macro", *(group.setting(s, "cross", metric) for s in group.strategies)])
-    notes = [f"cross-lingual {label}: queries in X against the passages in the other language, gold passages known"]
-    if note := _ci_note(group):
-        notes.append(note)
-    return Table(
+    rows = [(pair_label(pairs[x]), of(pairs[x])) for x in sorted(pairs)]
+    return strategy_table(
+        group,
         "cross_language",
         f"Cross-lingual {label} per query language: {_where(group)}",
-        ["pair", *group.strategies],
-        rows,
-        notes,
-        {"backbone": group.backbone, "dataset": group.dataset, "setting": "cross", "metric": metric},
+        "pair",
+        [*rows, ("macro", lambda s: s.macro("cross", metric))],
+        [f"cross-lingual {label}: queries in X against the passages in the other language, gold passages known"],
+        {"setting": "cross", "metric": metric},
     )
 
 
 def answer_recall_table(group: Group, key: str) -> Table:
     """R@2kt or R@5kt (`key`) per query language (rows) and strategy (columns), with the macro row."""
-    langs: dict[str, None] = {}
-    for cells in group.by_strategy.values():
-        for cell in cells:
-            for lang in (group.summary(cell).get("answer_recall") or {}).get("per_language") or {}:
-                langs.setdefault(str(lang), None)
+    langs = dict.fromkeys(x for s in group.summaries() for x in s.recall_languages())
 
-    def get(lang: str | None) -> Any:
-        if lang is None:
-            return lambda d: d["answer_recall"]["macro"][key]
-        return lambda d: d["answer_recall"]["per_language"][lang][key]
+    def of(lang: str | None) -> Getter:
+        return lambda s: s.recall(lang, key)
 
-    rows: list[list[Value]] = [
-        [lang or "macro", *(group.values(s, get(lang)) for s in group.strategies)] for lang in [*sorted(langs), None]
-    ]
     budget = key.removeprefix("r@").removesuffix("kt")
-    notes = [
-        f"{key.replace('r@', 'R@')} (XOR-Retrieve's official metric): share of questions with a short answer within "
-        f"the first {budget},000 NLTK tokens of the retrieved passages; yes/no questions left out; macro over languages"
-    ]
-    if note := _ci_note(group):
-        notes.append(note)
-    return Table(
+    return strategy_table(
+        group,
         "answer_recall",
         f"Answer recall {key.replace('r@', 'R@')} per query language: {_where(group)}",
-        ["language", *group.strategies],
-        rows,
-        notes,
-        {"backbone": group.backbone, "dataset": group.dataset, "metric": key},
+        "language",
+        [(lang or "macro", of(lang)) for lang in [*sorted(langs), None]],
+        [
+            f"{key.replace('r@', 'R@')} (XOR-Retrieve's official metric): share of questions with a short answer "
+            f"within the first {budget},000 NLTK tokens of the retrieved passages; yes/no questions left out; macro "
+            "over languages"
+        ],
+        {"metric": key},
     )
 
 

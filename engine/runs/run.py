@@ -22,14 +22,14 @@ from hbt.engine.data.registry import check_langs, load_eval, load_lareqa_parts, 
 from hbt.engine.data.split import ArticleSplit, evaluation_side, split_by_article, training_side
 from hbt.engine.encoding.encode import EmbeddingCache, SentenceTransformerEncoder
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
+from hbt.engine.evaluation.results import RESULTS_SCHEMA
 from hbt.engine.runs import environment
-from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.config import RunConfig, check_config
 from hbt.engine.runs.interrupts import Cancelled
 from hbt.engine.runs.rundir import RunDir
 from hbt.engine.training import distributed
 from hbt.engine.training.pairs import PairTable, build_pairs
 
-RESULTS_SCHEMA = "hbt.results/1"
 EVAL_SUBSET_SEED = 0  # the evaluation subset never depends on the training seed
 
 
@@ -44,34 +44,6 @@ def eval_langs(config: RunConfig, dataset: str) -> list[str]:
             f"{dataset} has none of the languages {','.join(config.langs)} (it has {','.join(available)})"
         )
     return chosen
-
-
-def check_config(config: RunConfig) -> None:
-    """Validate everything that can be checked before loading a model (fail fast, one line)."""
-    config.validate()
-    resolve_data_dir(config.data_dir)
-    for name in config.eval_data:
-        spec(name)
-    if config.langs:
-        known = {lang for name in config.eval_data for lang in spec(name).languages}
-        for lang in config.langs:
-            if lang not in known:
-                raise ConfigError(
-                    f"unknown language {lang!r} for {', '.join(config.eval_data)} (allowed: {', '.join(sorted(known))})"
-                )
-    if config.strategy != "none":
-        if not spec(config.train_data).parallel:
-            raise ConfigError(f"train_data {config.train_data!r} is not parallel QA (allowed: mlqa-r, xquad-r)")
-        train_langs = check_langs(config.train_data, config.train_langs)
-        needs_xy = config.strategy == "xy" or (config.strategy == "hybrid" and config.hybrid_p != 1)
-        if needs_xy and len(train_langs) < 2:
-            raise ConfigError(
-                f"strategy {config.strategy} needs X-Y pairs, so at least two training languages "
-                f"(got {','.join(train_langs)}): add some with --train-langs"
-            )
-        if config.strategy == "en-en" and "en" not in train_langs:
-            got = ",".join(train_langs)
-            raise ConfigError(f"strategy en-en trains on English pairs: add en to --train-langs (got {got})")
 
 
 def dataset_split(config: RunConfig) -> ArticleSplit | None:
@@ -404,8 +376,8 @@ def _train_evaluate_write(
             shard_size=config.shard_size, index=config.index, allow_large=config.allow_large,
         )  # fmt: skip
         if spec(name).pool:  # every table names the pool (full corpus / judged passages)
-            outcome.summary["pool"] = spec(name).pool
-        datasets[name] = outcome.summary
+            outcome.summary.pool = spec(name).pool
+        datasets[name] = outcome.summary.to_json()
         per_query[name] = outcome.per_query_ap
     if cache:
         cache.close()

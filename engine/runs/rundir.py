@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hbt.engine.common.io import read_json, write_json
+from hbt.engine.evaluation.results import read_datasets
 
 STATUSES = ("running", "complete", "failed", "cancelled", "interrupted")
 # what an attempt's end leaves in run.json: a new attempt (running) or a success starts without them
@@ -24,17 +25,10 @@ def results_problem(path: Path) -> str | None:
         return "results.json is missing"
     except (OSError, ValueError) as exc:
         return f"results.json unreadable ({type(exc).__name__})"
-    if not isinstance(doc, dict):
-        return "results.json is not a JSON object"
-    datasets = doc.get("datasets")
-    if not isinstance(datasets, dict) or not datasets:
-        return "results.json malformed (no datasets)"
     try:
-        for summary in datasets.values():
-            for setting in ("monolingual", "cross_lingual", "multilingual"):
-                summary[setting]["macro"]["map"]
-    except (KeyError, TypeError) as exc:
-        return f"results.json malformed ({type(exc).__name__}: {exc})"
+        read_datasets(doc)
+    except ValueError as exc:
+        return f"results.json malformed ({exc})"
     return None
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from hbt.engine.common.errors import OutputError, UserError
 from hbt.engine.common.events import RunFinished, RunStarted, read_events
 from hbt.engine.common.io import write_bytes
+from hbt.engine.evaluation.results import HEADLINE_FIELD, SETTINGS, first_dataset, headline, read_datasets
 from hbt.engine.runs.rundir import results_problem
 
 INDEX_NAME = "index.sqlite"
@@ -48,9 +49,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("error", "TEXT"),
     ("dataset", "TEXT"),  # the first evaluation dataset (the headline metrics are its macro mAP)
     ("datasets", "TEXT"),  # JSON list of every evaluation dataset with results
-    ("mono_map", "REAL"),
-    ("cross_map", "REAL"),
-    ("multi_map", "REAL"),
+    *((HEADLINE_FIELD[s], "REAL") for s in SETTINGS),  # mono_map, cross_map, multi_map
     ("steps", "INTEGER"),
     ("final_loss", "REAL"),
     ("signature", "TEXT"),  # mtime and size of config.json, run.json, results.json: what refresh() compares
@@ -112,27 +111,14 @@ def _status_from_events(path: Path) -> dict[str, Any]:
     return out
 
 
-def _macro_map(setting: dict[str, Any]) -> float | None:
-    """A setting's macro mAP; None (listed as "—") when it had no queries, e.g. cross-lingual with one language."""
-    macro = setting["macro"]
-    return None if macro.get("n_queries", 1) == 0 else _num(macro["map"])
-
-
 def _headline(results: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    """dataset, datasets and mono/cross/multi macro mAP of the first evaluation dataset; raises on a bad schema."""
-    datasets = results["datasets"]
-    if not isinstance(datasets, dict) or not datasets:
-        raise ValueError("results.json has no datasets")
-    order = [d for d in config.get("eval_data") or [] if d in datasets] + [d for d in datasets]
-    first = order[0]
-    summary = datasets[first]
-    return {
-        "dataset": first,
-        "datasets": json.dumps(list(dict.fromkeys(order))),
-        "mono_map": _macro_map(summary["monolingual"]),
-        "cross_map": _macro_map(summary["cross_lingual"]),
-        "multi_map": _macro_map(summary["multilingual"]),
-    }
+    """dataset, datasets and mono/cross/multi macro mAP of the first evaluation dataset (results.headline: None,
+    listed as "—", when a setting had no queries); a ValueError on a bad schema."""
+    datasets = read_datasets(results)
+    preferred = config.get("eval_data") or []
+    first = first_dataset(datasets, preferred)
+    order = [d for d in preferred if d in datasets] + list(datasets)
+    return {"dataset": first, "datasets": json.dumps(list(dict.fromkeys(order))), **headline(datasets[first])}
 
 
 class ResultsStore:

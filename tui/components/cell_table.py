@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from hbt.engine.common.text import safe
+from hbt.engine.evaluation.results import HEADLINE_FIELD, MISSING, SETTINGS
 from hbt.tui.run_state import CellState
 from rich.console import JustifyMethod
 from rich.text import Text
@@ -32,19 +33,17 @@ COLUMNS = (  # key, label, width (None: the longest cell id)
 
 
 def _num(value: float | None, digits: int = 4) -> Text:
-    return Text("–" if value is None else f"{value:.{digits}f}", justify="right")
+    return Text(MISSING if value is None else f"{value:.{digits}f}", justify="right")
 
 
 def row_of(cell: CellState) -> dict[str, Text]:
-    step = f"{cell.step}/{cell.total_steps}" if cell.total_steps else ("–" if cell.strategy == "none" else "")
+    step = f"{cell.step}/{cell.total_steps}" if cell.total_steps else (MISSING if cell.strategy == "none" else "")
     return {
         "cell": Text(safe(cell.id)),
         "status": Text(cell.status, style=STATUS_STYLES.get(cell.status, "")),
         "step": Text(step, justify="right"),
         "loss": _num(cell.loss),
-        "mono": _num(cell.metrics.get("mono_map")),
-        "cross": _num(cell.metrics.get("cross_map")),
-        "multi": _num(cell.metrics.get("multi_map")),
+        **{s: _num(cell.metrics.get(HEADLINE_FIELD[s])) for s in SETTINGS},
     }
 
 

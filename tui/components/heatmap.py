@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hbt.engine.evaluation.results import MISSING
 from rich.text import Text
 from textual.app import RenderResult
 from textual.color import Color, Gradient
@@ -86,7 +87,7 @@ class Heatmap(Widget):
             out.append(label.ljust(label_w), style="bold")
             for j, value in enumerate(row):
                 if value is None:
-                    out.append("–".center(cell_w), style="dim")
+                    out.append(MISSING.center(cell_w), style="dim")
                     continue
                 bg = cell_colour(value, low, high)
                 fg = bg.get_contrast_text(1.0)

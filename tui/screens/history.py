@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hbt.engine.common.text import safe
-from hbt.engine.report.source import strategy_key
+from hbt.engine.common.vocabulary import strategy_key
+from hbt.engine.evaluation.results import HEADLINE_FIELD, SETTINGS
 from hbt.tui.backend import display_path, error_text
 from hbt.tui.components.cell_table import STATUS_STYLES
 from hbt.tui.components.keyed_input import KeyedInput
@@ -25,7 +26,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-METRICS = (("mono_map", "mono"), ("cross_map", "cross"), ("multi_map", "multi"))
+METRICS = tuple((HEADLINE_FIELD[s], s) for s in SETTINGS)  # (mono_map, mono), ...
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hbt.engine.report.tables import SETTING_NAME
+from hbt.engine.evaluation.results import SETTING_NAME
 from hbt.tui.backend import display_path, error_text
 from hbt.tui.components.heatmap import Heatmap
 from hbt.tui.components.log_pane import short_cell
