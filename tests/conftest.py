@@ -19,6 +19,14 @@ if os.environ.get("HBT_DATA_DIR"):  # tests change directory: pin a relative dat
 
 
 @pytest.fixture
+def data_folder(tmp_path: Path) -> Path:
+    """An empty data folder (the TUI tests' --data-dir)."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
 def data_dir() -> Path:
     if not (SHARED_DATA / "xquad-r" / "en.json").exists():
         pytest.skip(f"real LAReQA data not found at {SHARED_DATA} (set HBT_TEST_DATA_DIR to its folder)")

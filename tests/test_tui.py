@@ -7,6 +7,8 @@ grid directory); `test_real_smoke_preset` runs the real engine on the smoke pres
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -32,13 +34,6 @@ from tests.conftest import SHARED_DATA
 from tests.test_tui_fakes import T0, FakeBackend, FakeEngine, make_grid
 
 SIZE = (100, 30)
-
-
-@pytest.fixture
-def data_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    return folder
 
 
 def make_app(tmp_path: Path, data_folder: Path, backend: Backend, **kw: object) -> HbtApp:
@@ -72,15 +67,81 @@ async def launch(pilot: Pilot) -> RunScreen:
     return screen
 
 
+async def wait_for(engine: FakeEngine) -> None:
+    for _ in range(500):
+        if engine.reached.is_set():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the fake engine never reached its pause point")
+
+
+# One app session brought to a screen: `async with smoke_launched(...) as (app, pilot, run):` and so on.
+
+
+@contextlib.asynccontextmanager
+async def setup_screen(
+    tmp_path: Path, data_folder: Path, backend: Backend | None = None, size: tuple[int, int] = SIZE
+) -> AsyncIterator[tuple[HbtApp, Pilot, SetupScreen]]:
+    """The app started on the smoke preset (a fake backend with a fixed catalogue unless given), at Setup."""
+    app = make_app(tmp_path, data_folder, backend or FakeBackend(fixed_catalogue=True), start_preset="smoke")
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        setup = app.screen
+        assert isinstance(setup, SetupScreen)
+        yield app, pilot, setup
+
+
+@contextlib.asynccontextmanager
+async def smoke_picked(
+    tmp_path: Path, data_folder: Path, backend: Backend
+) -> AsyncIterator[tuple[HbtApp, Pilot, SetupScreen]]:
+    """The app started on Setup with the smoke preset picked from the presets list."""
+    app = make_app(tmp_path, data_folder, backend)
+    async with app.run_test(size=SIZE) as pilot:
+        yield app, pilot, await pick_preset(pilot, "smoke")
+
+
+@contextlib.asynccontextmanager
+async def smoke_launched(
+    tmp_path: Path, data_folder: Path, backend: Backend
+) -> AsyncIterator[tuple[HbtApp, Pilot, RunScreen]]:
+    """The smoke preset picked and launched on `backend` (a fake grid runner), at the Run screen."""
+    async with smoke_picked(tmp_path, data_folder, backend) as (app, pilot, _):
+        yield app, pilot, await launch(pilot)
+
+
+@contextlib.asynccontextmanager
+async def paused_grid(
+    tmp_path: Path, data_folder: Path, pause_at: tuple[int, int]
+) -> AsyncIterator[tuple[HbtApp, Pilot, RunScreen, FakeEngine]]:
+    """The smoke preset launched on a 4-step fake engine paused at (cell, step) until `engine.resume` is set."""
+    engine = FakeEngine(steps=4, pause_at=pause_at)
+    async with smoke_launched(tmp_path, data_folder, FakeBackend(engine)) as (app, pilot, run):
+        await wait_for(engine)
+        yield app, pilot, run, engine
+
+
+@contextlib.asynccontextmanager
+async def history_screen(
+    tmp_path: Path, data_folder: Path, backend: Backend | None = None
+) -> AsyncIterator[tuple[HbtApp, Pilot, HistoryScreen]]:
+    """The app started and switched to History (key 4), its run list loaded."""
+    app = make_app(tmp_path, data_folder, backend or FakeBackend(fixed_catalogue=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        yield app, pilot, history
+
+
 # ---- Setup --------------------------------------------------------------------------------------------------------
 
 
 async def test_setup_lists_presets_and_validates_the_smoke_preset(
     tmp_path: Path, data_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = make_app(tmp_path, data_folder, FakeBackend())
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await pick_preset(pilot, "smoke")
+    async with smoke_picked(tmp_path, data_folder, FakeBackend()) as (_, _, screen):
         names = [r.name for r in screen.preset_rows]
         assert {"smoke", "quick"} <= set(names)
         result = screen.validate()
@@ -93,9 +154,7 @@ async def test_setup_lists_presets_and_validates_the_smoke_preset(
 async def test_setup_explains_invalid_choices_and_blocks_launch(
     tmp_path: Path, data_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = make_app(tmp_path, data_folder, FakeBackend())
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await pick_preset(pilot, "smoke")
+    async with smoke_picked(tmp_path, data_folder, FakeBackend()) as (app, pilot, screen):
         launch_button = screen.query_one("#launch", Button)
         cases = [
             ("steps", "abc", "steps", "not a whole number"),
@@ -133,11 +192,7 @@ async def test_setup_explains_invalid_choices_and_blocks_launch(
 async def test_flow_run_chart_results_sort_export(
     tmp_path: Path, data_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = FakeEngine(steps=4)
-    app = make_app(tmp_path, data_folder, FakeBackend(engine))
-    async with app.run_test(size=SIZE) as pilot:
-        await pick_preset(pilot, "smoke")
-        run = await launch(pilot)
+    async with smoke_launched(tmp_path, data_folder, FakeBackend(FakeEngine(steps=4))) as (app, pilot, run):
         await settle(pilot)
         state = app.run_state
         assert state is not None and state.status == "complete"
@@ -212,16 +267,7 @@ async def test_flow_run_chart_results_sort_export(
 async def test_cancel_midway_keeps_finished_cells(
     tmp_path: Path, data_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = FakeEngine(steps=4, pause_at=(2, 2))  # in the third cell (xy), at step 2
-    app = make_app(tmp_path, data_folder, FakeBackend(engine))
-    async with app.run_test(size=SIZE) as pilot:
-        await pick_preset(pilot, "smoke")
-        run = await launch(pilot)
-        for _ in range(200):
-            if engine.reached.is_set():
-                break
-            await asyncio.sleep(0.02)
-        assert engine.reached.is_set()
+    async with paused_grid(tmp_path, data_folder, (2, 2)) as (app, pilot, run, engine):  # third cell (xy), step 2
         await pilot.pause()
         state = app.run_state
         await pilot.press("c")  # 'c' is "Cell" on Results: it stops nothing here
@@ -259,10 +305,7 @@ async def test_worker_error_is_shown_and_the_app_stays_usable(
     tmp_path: Path, data_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = FakeBackend(FakeEngine(steps=3, fail_at=(1, 2)))
-    app = make_app(tmp_path, data_folder, backend)
-    async with app.run_test(size=SIZE) as pilot:
-        await pick_preset(pilot, "smoke")
-        run = await launch(pilot)
+    async with smoke_launched(tmp_path, data_folder, backend) as (app, pilot, run):
         await settle(pilot)
         state = app.run_state
         assert state is not None and state.status == "failed"
@@ -301,12 +344,7 @@ async def test_history_lists_grids_and_reopens_them(tmp_path: Path, data_folder:
     runs = tmp_path / "runs"
     make_grid(runs, "smoke-older", started=T0)
     newer = make_grid(runs, "smoke-newer", started=T0 + 3600)
-    app = make_app(tmp_path, data_folder, FakeBackend(fixed_catalogue=True))
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        await settle(pilot)
-        history = app.screen
-        assert isinstance(history, HistoryScreen)
+    async with history_screen(tmp_path, data_folder) as (app, pilot, history):
         assert [r.name for r in history.rows] == ["smoke-newer", "smoke-older"]
         table = history.query_one("#runs", DataTable)
         assert table.row_count == 2
@@ -331,12 +369,8 @@ async def test_history_resumes_an_interrupted_grid(tmp_path: Path, data_folder: 
     (cut / "results.json").unlink()
     write_json(cut / "run.json", {"status": "cancelled", "step": 2})
     backend = FakeBackend(FakeEngine(steps=4), fixed_catalogue=True)
-    app = make_app(tmp_path, data_folder, backend)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        await settle(pilot)
-        history = app.screen
-        assert isinstance(history, HistoryScreen) and [r.name for r in history.rows] == ["smoke-cut"]
+    async with history_screen(tmp_path, data_folder, backend) as (app, pilot, history):
+        assert [r.name for r in history.rows] == ["smoke-cut"]
         history.query_one("#runs", DataTable).focus()
         await pilot.press("u")
         await settle(pilot)
@@ -347,9 +381,7 @@ async def test_history_resumes_an_interrupted_grid(tmp_path: Path, data_folder: 
 
 
 async def test_help_screen_and_theme_toggle(tmp_path: Path, data_folder: Path) -> None:
-    app = make_app(tmp_path, data_folder, FakeBackend(fixed_catalogue=True), start_preset="smoke")
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with setup_screen(tmp_path, data_folder) as (app, pilot, _):
         assert app.theme == DARK
         await pilot.press("ctrl+t")
         assert app.theme == LIGHT
@@ -369,10 +401,8 @@ async def test_help_screen_and_theme_toggle(tmp_path: Path, data_folder: Path) -
 async def test_every_screen_fits_small_and_large_terminals(
     tmp_path: Path, data_folder: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
 ) -> None:
-    app = make_app(tmp_path, data_folder, FakeBackend(FakeEngine(steps=3), fixed_catalogue=True), start_preset="smoke")
-    async with app.run_test(size=size) as pilot:
-        await pilot.pause()
-        screen = app.screen
+    backend = FakeBackend(FakeEngine(steps=3), fixed_catalogue=True)
+    async with setup_screen(tmp_path, data_folder, backend, size) as (app, pilot, screen):
         width, height = size
         launch_button = screen.query_one("#launch", Button)
         assert launch_button.region.right <= width and launch_button.region.bottom <= height - 1

@@ -4,7 +4,6 @@ running grid, Setup's lists/validation/datasets/ETA, and the polish items (one-p
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -25,25 +24,8 @@ from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, SelectionList, Static
 
-from tests.test_tui import launch, make_app, pick_preset, settle
+from tests.test_tui import history_screen, paused_grid, settle, setup_screen, wait_for
 from tests.test_tui_fakes import T0, FakeBackend, FakeEngine, make_grid
-
-SIZE = (100, 30)
-
-
-@pytest.fixture
-def data_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "data"
-    folder.mkdir()
-    return folder
-
-
-async def wait_for(engine: FakeEngine) -> None:
-    for _ in range(500):
-        if engine.reached.is_set():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the fake engine never reached its pause point")
 
 
 def burst(pilot: Pilot, *keys: str) -> None:
@@ -78,12 +60,9 @@ async def test_resume_from_history_shows_complete_cells_as_complete(tmp_path: Pa
     (cut / "results.json").unlink()
     write_json(cut / "run.json", {"status": "cancelled", "step": 2, "error": "cancelled at step 2"})
     engine = FakeEngine(steps=4, pause_at=(3, 3))  # the resumed hybrid cell, at step 3
-    app = make_app(tmp_path, data_folder, FakeBackend(engine, fixed_catalogue=True))
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        await settle(pilot)
-        assert isinstance(app.screen, HistoryScreen)
-        app.screen.query_one("#runs", DataTable).focus()
+    backend = FakeBackend(engine, fixed_catalogue=True)
+    async with history_screen(tmp_path, data_folder, backend) as (app, pilot, history):
+        history.query_one("#runs", DataTable).focus()
         await pilot.press("u")
         await wait_for(engine)
         await pilot.pause()
@@ -111,12 +90,7 @@ async def test_resume_from_history_shows_complete_cells_as_complete(tmp_path: Pa
 
 
 async def test_quit_during_a_run_asks_then_stops_the_grid_before_exiting(tmp_path: Path, data_folder: Path) -> None:
-    engine = FakeEngine(steps=4, pause_at=(1, 2))
-    app = make_app(tmp_path, data_folder, FakeBackend(engine))
-    async with app.run_test(size=SIZE) as pilot:
-        await pick_preset(pilot, "smoke")
-        await launch(pilot)
-        await wait_for(engine)
+    async with paused_grid(tmp_path, data_folder, (1, 2)) as (app, pilot, _, engine):
         await pilot.press("ctrl+q")
         assert isinstance(app.screen, ConfirmScreen) and not app._exit
         await pilot.press("escape")  # keep running
@@ -132,12 +106,7 @@ async def test_quit_during_a_run_asks_then_stops_the_grid_before_exiting(tmp_pat
 
 
 async def test_a_second_quit_while_stopping_exits_at_once(tmp_path: Path, data_folder: Path) -> None:
-    engine = FakeEngine(steps=4, pause_at=(1, 2))
-    app = make_app(tmp_path, data_folder, FakeBackend(engine))
-    async with app.run_test(size=SIZE) as pilot:
-        await pick_preset(pilot, "smoke")
-        await launch(pilot)
-        await wait_for(engine)
+    async with paused_grid(tmp_path, data_folder, (1, 2)) as (app, pilot, _, engine):
         await pilot.press("ctrl+q", "y")
         assert app.quitting and not app._exit
         await pilot.press("ctrl+q")  # the step is taking long: quit now
@@ -146,9 +115,7 @@ async def test_a_second_quit_while_stopping_exits_at_once(tmp_path: Path, data_f
 
 
 async def test_quit_without_a_running_grid_does_not_ask(tmp_path: Path, data_folder: Path) -> None:
-    app = make_app(tmp_path, data_folder, FakeBackend(fixed_catalogue=True), start_preset="smoke")
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    async with setup_screen(tmp_path, data_folder) as (app, pilot, _):
         await pilot.press("ctrl+q")
         assert app._exit
 
@@ -157,11 +124,7 @@ async def test_single_letter_keys_are_inert_in_text_fields(tmp_path: Path, data_
     runs = tmp_path / "runs"
     make_grid(runs, "smoke-a", started=T0)
     backend = FakeBackend(FakeEngine(steps=2), fixed_catalogue=True)
-    app = make_app(tmp_path, data_folder, backend, start_preset="smoke")
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        setup = app.screen
-        assert isinstance(setup, SetupScreen)
+    async with setup_screen(tmp_path, data_folder, backend) as (app, pilot, setup):
         seeds = setup.query_one("#seeds", Input)
         seeds.focus()
         seeds.value = ""
@@ -195,9 +158,8 @@ async def palette(pilot: Pilot, query: str) -> list[str]:
 
 
 async def test_command_palette_launches_exports_and_switches_views(tmp_path: Path, data_folder: Path) -> None:
-    app = make_app(tmp_path, data_folder, FakeBackend(FakeEngine(steps=2), fixed_catalogue=True), start_preset="smoke")
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+    backend = FakeBackend(FakeEngine(steps=2), fixed_catalogue=True)
+    async with setup_screen(tmp_path, data_folder, backend) as (app, pilot, _):
         titles = await palette(pilot, "launch grid")
         assert any("Launch grid" in t for t in titles), titles
         await pilot.press("enter")
@@ -230,11 +192,7 @@ async def test_command_palette_launches_exports_and_switches_views(tmp_path: Pat
 
 async def test_language_toggles_follow_every_key_press(tmp_path: Path, data_folder: Path) -> None:
     """Key presses handled back to back, before the list's toggle messages are: no toggle is lost."""
-    app = make_app(tmp_path, data_folder, FakeBackend(fixed_catalogue=True), start_preset="smoke")
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        setup = app.screen
-        assert isinstance(setup, SetupScreen)
+    async with setup_screen(tmp_path, data_folder) as (_, pilot, setup):
         langs = setup.query_one("#langs", SelectionList)
         values = [langs.get_option_at_index(i).value for i in range(langs.option_count)]
         assert values[:4] == ["all", "ar", "de", "el"] and list(langs.selected) == ["de", "en"]
@@ -267,12 +225,7 @@ async def test_language_toggles_follow_every_key_press(tmp_path: Path, data_fold
 
 
 async def test_results_opened_during_a_run_follow_the_grid(tmp_path: Path, data_folder: Path) -> None:
-    engine = FakeEngine(steps=4, pause_at=(2, 2))
-    app = make_app(tmp_path, data_folder, FakeBackend(engine))
-    async with app.run_test(size=SIZE) as pilot:
-        await pick_preset(pilot, "smoke")
-        await launch(pilot)
-        await wait_for(engine)
+    async with paused_grid(tmp_path, data_folder, (2, 2)) as (app, pilot, _, engine):
         await pilot.press("o")
         results = app.screen
         assert isinstance(results, ResultsScreen)
@@ -294,10 +247,7 @@ async def test_results_opened_during_a_run_follow_the_grid(tmp_path: Path, data_
 
 
 async def test_setup_lists_show_focus_and_grow_with_the_window(tmp_path: Path, data_folder: Path) -> None:
-    app = make_app(tmp_path, data_folder, FakeBackend(fixed_catalogue=True), start_preset="smoke")
-    async with app.run_test(size=(100, 50)) as pilot:
-        await pilot.pause()
-        setup = app.screen
+    async with setup_screen(tmp_path, data_folder, size=(100, 50)) as (_, pilot, setup):
         langs = setup.query_one("#langs", SelectionList)
         assert langs.option_count == 12 and langs.size.height >= 12  # every language visible in a tall window
         label = setup.query_one("#row-langs .row-label", Static)
@@ -310,11 +260,7 @@ async def test_setup_lists_show_focus_and_grow_with_the_window(tmp_path: Path, d
 
 
 async def test_setup_long_reasons_wrap_and_missing_datasets_block_launch(tmp_path: Path, data_folder: Path) -> None:
-    app = make_app(tmp_path, data_folder, FakeBackend(fixed_catalogue=True), start_preset="smoke")
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        setup = app.screen
-        assert isinstance(setup, SetupScreen)
+    async with setup_screen(tmp_path, data_folder) as (app, pilot, setup):
         bar = setup.query_one("#validation", Static)
         long_dir = str(tmp_path / ("a-data-folder-that-does-not-exist-" * 3))
         setup.set_field("data-dir", long_dir)
@@ -382,8 +328,7 @@ def test_whole_grid_eta_from_finished_cells() -> None:
 
 
 async def test_loss_chart_with_one_point_draws_sane_axes(tmp_path: Path, data_folder: Path) -> None:
-    app = make_app(tmp_path, data_folder, FakeBackend(fixed_catalogue=True), start_preset="smoke")
-    async with app.run_test(size=SIZE) as pilot:
+    async with setup_screen(tmp_path, data_folder) as (app, pilot, _):
         await pilot.press("2")
         await pilot.pause()
         chart = app.screen.query_one("#loss", LossChart)
@@ -427,12 +372,7 @@ def test_significance_rule_names_only_the_comparisons_made(tmp_path: Path) -> No
 
 
 async def test_stopped_grid_has_one_name_and_no_stale_live_numbers(tmp_path: Path, data_folder: Path) -> None:
-    engine = FakeEngine(steps=4, pause_at=(1, 2))
-    app = make_app(tmp_path, data_folder, FakeBackend(engine))
-    async with app.run_test(size=SIZE) as pilot:
-        await pick_preset(pilot, "smoke")
-        run = await launch(pilot)
-        await wait_for(engine)
+    async with paused_grid(tmp_path, data_folder, (1, 2)) as (app, pilot, run, engine):
         await pilot.pause()
 
         def stop_shown() -> bool:
@@ -465,12 +405,7 @@ async def test_failure_reasons_show_and_control_characters_are_escaped(tmp_path:
     failed = grid / "cells" / "tiny-random__xy__s0"
     (failed / "results.json").unlink()
     write_json(failed / "run.json", {"status": "failed", "error": "ConfigError: bad backbone\x07 \x1b]0;pwned\x07"})
-    app = make_app(tmp_path, data_folder, FakeBackend(fixed_catalogue=True))
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        await settle(pilot)
-        history = app.screen
-        assert isinstance(history, HistoryScreen)
+    async with history_screen(tmp_path, data_folder) as (app, pilot, history):
         (row,) = history.rows
         assert row.name == "smoke-\\x1b[2Jevil" and row.status == "failed"
         detail = text_of(history.query_one("#run-detail", Static))
