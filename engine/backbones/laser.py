@@ -26,6 +26,7 @@ from typing import Any, Self
 
 import torch
 from hbt.engine.backbones._util import text_inputs
+from hbt.engine.backbones.folder_module import FolderModule
 from hbt.engine.backbones.laser_files import (
     LASER_INSTALL_HINT,
     LaserTextTokenizer,
@@ -35,7 +36,6 @@ from hbt.engine.backbones.laser_files import (
 )
 from hbt.engine.common.errors import UserError
 from hbt.engine.common.io import read_json, write_json
-from sentence_transformers.sentence_transformer.modules import InputModule
 from torch import nn
 
 SPM_FILE = "laser.spm"
@@ -43,9 +43,10 @@ DICTIONARY_FILE = "laser_dictionary.json"
 HF_TOKENIZER_FILE = "tokenizer.json"
 
 
-class LaserBiLSTM(InputModule):
+class LaserBiLSTM(FolderModule):
     """Embedding + BiLSTM + max-pool. Outputs `token_embeddings` and `sentence_embedding`."""
 
+    folder_kind = "LASER module"
     config_file_name = "laser_config.json"
     config_keys: list[str] = [  # noqa: RUF012 - declared as a list by sentence-transformers' Module
         "vocab_size",
@@ -172,38 +173,13 @@ class LaserBiLSTM(InputModule):
             write_json(out / DICTIONARY_FILE, self.dictionary)
 
     @classmethod
-    def load(
-        cls,
-        model_name_or_path: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        init_defaults: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> Self:
-        hub_kwargs: dict[str, Any] = {
-            "subfolder": subfolder,
-            "token": token,
-            "cache_folder": cache_folder,
-            "revision": revision,
-            "local_files_only": local_files_only,
-        }
-        config = cls.load_config(model_name_or_path, **hub_kwargs)
-        directory = cls.load_dir_path(model_name_or_path, **hub_kwargs)
-        if directory is None:
-            raise FileNotFoundError(f"no LASER module at {model_name_or_path!r}")
-        folder = Path(directory)
+    def from_folder(cls, folder: Path, config: dict[str, Any]) -> Self:
         if config.get("tokenizer_kind", "hf") == "hf":
             from tokenizers import Tokenizer
 
-            module = cls(**config, tokenizer=Tokenizer.from_file(str(folder / HF_TOKENIZER_FILE)))
-        else:
-            dictionary = {str(k): int(v) for k, v in read_json(folder / DICTIONARY_FILE).items()}
-            module = cls(**config, dictionary=dictionary, spm_model=folder / SPM_FILE)
-        cls.load_torch_weights(model_name_or_path, model=module, **hub_kwargs)
-        return module
+            return cls(**config, tokenizer=Tokenizer.from_file(str(folder / HF_TOKENIZER_FILE)))
+        dictionary = {str(k): int(v) for k, v in read_json(folder / DICTIONARY_FILE).items()}
+        return cls(**config, dictionary=dictionary, spm_model=folder / SPM_FILE)
 
     # ---- real LASER weights ----------------------------------------------------------------------------------
     @classmethod

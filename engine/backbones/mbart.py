@@ -10,6 +10,7 @@ class explicitly, so no `trust_remote_code` is needed).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Self
 
 from hbt.engine.backbones._util import (
@@ -18,7 +19,8 @@ from hbt.engine.backbones._util import (
     text_inputs,
     wants_text_languages,
 )
-from sentence_transformers.sentence_transformer.modules import InputModule, Pooling
+from hbt.engine.backbones.folder_module import FolderModule
+from sentence_transformers.sentence_transformer.modules import Pooling
 from transformers import AutoTokenizer, MBartConfig, PreTrainedTokenizerBase
 from transformers.models.mbart.modeling_mbart import MBartEncoder
 
@@ -40,7 +42,7 @@ def language_code(lang: str | None) -> str | None:
     return lang if lang in MBART50_CODES.values() else MBART50_CODES.get(lang)
 
 
-class MBartEncoderModule(InputModule):
+class MBartEncoderModule(FolderModule):
     """Token embeddings from an mBART encoder (`features["token_embeddings"]`).
 
     Language codes, as mBART-50 expects: each text is `[lang_code] pieces </s>` with its own language's code. The
@@ -50,6 +52,7 @@ class MBartEncoderModule(InputModule):
     """
 
     config_file_name = "mbart_encoder_config.json"
+    folder_kind = "mBART encoder module"
     config_keys: list[str] = ["max_seq_length", "src_lang"]  # noqa: RUF012 - a list in ST's Module
     save_in_root = True
     tokenizer: PreTrainedTokenizerBase
@@ -155,33 +158,10 @@ class MBartEncoderModule(InputModule):
         portable_tokenizer_config(output_path)
 
     @classmethod
-    def load(
-        cls,
-        model_name_or_path: str,
-        subfolder: str = "",
-        token: bool | str | None = None,
-        cache_folder: str | None = None,
-        revision: str | None = None,
-        local_files_only: bool = False,
-        init_defaults: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> Self:
-        hub_kwargs: dict[str, Any] = {
-            "subfolder": subfolder,
-            "token": token,
-            "cache_folder": cache_folder,
-            "revision": revision,
-            "local_files_only": local_files_only,
-        }
-        directory = cls.load_dir_path(model_name_or_path, **hub_kwargs)
-        if directory is None:
-            raise FileNotFoundError(f"no mBART encoder module at {model_name_or_path!r}")
-        config = cls.load_config(model_name_or_path, **hub_kwargs)
-        hf_config = MBartConfig.from_pretrained(directory)
-        tokenizer = AutoTokenizer.from_pretrained(directory)
-        module = cls(MBartEncoder(hf_config), tokenizer, **config)
-        cls.load_torch_weights(model_name_or_path, model=module, **hub_kwargs)
-        return module
+    def from_folder(cls, folder: Path, config: dict[str, Any]) -> Self:
+        hf_config = MBartConfig.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        return cls(MBartEncoder(hf_config), tokenizer, **config)
 
 
 def mbart_sentence_model(module: MBartEncoderModule, device: str | None = None) -> Any:
