@@ -22,6 +22,7 @@ from hbt.engine.data.miracl import CorpusTask
 from hbt.engine.data.xor import XorTask
 from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
 from hbt.engine.evaluation import bias, metrics
+from hbt.engine.evaluation.language_pools import LanguagePools, setting_ranks
 from hbt.engine.evaluation.results import (
     BIAS_K,
     OWN_EXCESS,
@@ -38,8 +39,8 @@ from hbt.engine.evaluation.results import (
     query_key,
 )
 from hbt.engine.retrieval import ann
-from hbt.engine.retrieval.search import relevant_ranks, top_k, trec_order
-from hbt.engine.retrieval.shards import ShardedPool, encode_to_shards, search_pool
+from hbt.engine.retrieval.search import trec_order
+from hbt.engine.retrieval.shards import ShardedPool, encode_to_shards
 
 
 @dataclass
@@ -176,23 +177,11 @@ def in_trec_order(bench: Benchmark) -> Benchmark:
 def _search_settings(
     bench: Benchmark, q_emb: np.ndarray, candidates: np.ndarray | ShardedPool, index: str, bus: EventBus
 ) -> _Settings:
-    """In memory: search per setting. Sharded: one pass over the shards, then the same per-setting bookkeeping."""
-    langs = sorted({q.lang for q in bench.queries})
-    pool_langs = sorted({c.lang for c in bench.candidates})
-    cand_pos = {c.id: i for i, c in enumerate(bench.candidates)}
-    cand_lang = np.array([pool_langs.index(c.lang) for c in bench.candidates], dtype=np.int64)
-    pools = {y: np.asarray(bench.candidate_indices(y), dtype=np.int64) for y in pool_langs}
-    local = {y: {int(g): j for j, g in enumerate(idx)} for y, idx in pools.items()}
-    q_sets = {x: [i for i, q in enumerate(bench.queries) if q.lang == x] for x in langs}
-    rels = {
-        x: [np.array(sorted(cand_pos[c] for c in bench.qrels[bench.queries[i].id]), dtype=np.int64) for i in idx]
-        for x, idx in q_sets.items()
-    }
-    c_emb = candidates if isinstance(candidates, np.ndarray) else np.zeros((0, q_emb.shape[1]), np.float32)
-    found = None
-    if isinstance(candidates, ShardedPool):
-        sets = {x: q_emb[idx] for x, idx in q_sets.items()}
-        found = search_pool(candidates, sets, rels, k=BIAS_K, groups=cand_lang, bus=bus)
+    """Every setting's metrics from one LanguagePools view of the benchmark and its ranks (in memory: searched per
+    setting; sharded: one pass over the shards up front), read by one loop."""
+    pools = LanguagePools.of(bench)
+    found = setting_ranks(pools, q_emb, candidates, k=BIAS_K, bus=bus)
+    langs, pool_langs, cand_lang = pools.langs, pools.pool_langs, pools.cand_lang
     approx = None
     if index != "exact":
         bus.stage("index", f"{bench.name}: {index}")
@@ -202,16 +191,11 @@ def _search_settings(
     out = _Settings()
     done, total = 0, len(langs) * (len(pool_langs) + 1)
     for x in langs:
-        qids = [bench.queries[i].id for i in q_sets[x]]
-        qx = q_emb[q_sets[x]]
-        rel_global = rels[x]
+        qids = [bench.queries[i].id for i in pools.query_rows[x]]
+        qx = q_emb[pools.query_rows[x]]
+        rel_global = pools.relevant[x]
         for y in pool_langs:
-            if found is None:
-                rel_local = [np.array([local[y][g] for g in r if g in local[y]], dtype=np.int64) for r in rel_global]
-                ranks = relevant_ranks(qx, c_emb[pools[y]], rel_local)
-            else:  # rank among the candidates in y = rank in the pool of y
-                code = pool_langs.index(y)
-                ranks = [gr[cand_lang[r] == code] for gr, r in zip(found.group_ranks[x], rel_global, strict=True)]
+            ranks = found.pair_ranks(x, y)
             key = query_key("mono", x) if x == y else query_key("cross", x, y)
             ap: dict[str, float] = {}
             result, _ = _setting_metrics(ranks, qids, ap)
@@ -227,11 +211,11 @@ def _search_settings(
             done += 1
             bus.progress("search", done, total)
             continue
-        ranks = relevant_ranks(qx, c_emb, rel_global) if found is None else found.ranks[x]
+        ranks = found.ranks(x)
         out.multi[x], rows = _setting_metrics(ranks, qids, out.per_query.setdefault(query_key("multi", x), {}))
         out.multi_rows += rows
-        own_code = pool_langs.index(x)
-        top = top_k(qx, c_emb, BIAS_K)[1] if found is None else found.top_ids[x]
+        own_code = pools.code(x)
+        top = found.top_ids(x)
         if approx is not None:
             exact_top, top = top, ann.search(approx, qx, BIAS_K)[1]
             recall_sum += ann.recall_at_k(top, exact_top, BIAS_K) * len(qx)
