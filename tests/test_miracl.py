@@ -19,8 +19,7 @@ from hbt.engine.data.registry import load_eval
 from hbt.engine.evaluation import corpus_eval
 from hbt.engine.evaluation.corpus_eval import evaluate_corpus
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
-from hbt.engine.evaluation.metrics import METRICS
-from hbt.engine.evaluation.results import RESULTS_SCHEMA
+from hbt.engine.evaluation.results import METRICS, RESULTS_SCHEMA
 
 from tests.miracl_release import CORPUS, QRELS, TOPICS, write_gz_jsonl, write_release
 

@@ -30,7 +30,15 @@ from hbt.engine.data.miracl import CorpusLanguage, CorpusTask
 from hbt.engine.encoding.corpus_shards import CorpusShards, encode_corpus
 from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
 from hbt.engine.evaluation import metrics
-from hbt.engine.evaluation.results import N_QUERIES, DatasetSummary, LanguageBlock, PairBlock, headline, query_key
+from hbt.engine.evaluation.results import (
+    METRICS,
+    N_QUERIES,
+    DatasetSummary,
+    LanguageBlock,
+    PairBlock,
+    headline,
+    query_key,
+)
 from hbt.engine.retrieval.shards import MANIFEST, search_pool
 
 if TYPE_CHECKING:
@@ -203,7 +211,7 @@ def encode_language(
 def median(groups: dict[str, dict[str, float]]) -> dict[str, float]:
     """Median over languages of each metric (as the mean in metrics.macro, languages without queries left out)."""
     rows = [g for g in groups.values() if g.get(N_QUERIES, 0) > 0]
-    out = {m: float(np.median([r[m] for r in rows])) if rows else 0.0 for m in metrics.METRICS}
+    out = {m: float(np.median([r[m] for r in rows])) if rows else 0.0 for m in METRICS}
     out[N_QUERIES] = int(sum(r[N_QUERIES] for r in rows))
     return out
 

@@ -310,7 +310,7 @@ class DatasetSummary:
         if macro.get(N_QUERIES, 1) == 0:
             return None
         value = macro.get(metric)
-        return float(value) if _number(value) else None
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
     def language(self, setting: Setting, lang: str) -> Metrics | None:
         """Metrics of the queries in `lang` (mono, multi; cross-lingual rows are per pair: None)."""
@@ -339,7 +339,7 @@ class DatasetSummary:
         if lang is not None and isinstance(block, dict):
             block = block.get(lang)
         value = block.get(key) if isinstance(block, dict) else None
-        return float(value) if _number(value) else None
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
     @property
     def is_cross_only(self) -> bool:

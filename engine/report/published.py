@@ -18,6 +18,7 @@ from typing import Any
 
 from hbt.engine.common.errors import one_of
 from hbt.engine.common.vocabulary import paper_name
+from hbt.engine.evaluation.results import as_setting
 from hbt.engine.report.source import Source, load_source
 from hbt.engine.report.stats import MeanCI
 from hbt.engine.report.tables import Group, Table, Value, groups, metric_label, metric_of
@@ -101,7 +102,7 @@ def our_value(group: Group, strategy: str, setting: str, metric: str, aggregate:
         return group.bias(strategy, "rank_distance")
     if aggregate == "micro" and setting == "multi":
         return group.values(strategy, lambda s: metric_of(s.multi.all, metric))
-    return group.setting(strategy, setting, metric)
+    return group.setting(strategy, as_setting(setting), metric)
 
 
 def _config(group: Group) -> dict[str, Any]:

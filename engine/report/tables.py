@@ -46,7 +46,6 @@ from hbt.engine.report.stats import paired_permutation_test as _permutation_test
 Value: TypeAlias = str | int | float | MeanCI | None
 
 
-
 @dataclass
 class Table:
     """A rendered-agnostic table: title, column names, rows of values (str, number, MeanCI or None), notes."""
