@@ -12,16 +12,18 @@ import argparse
 import os
 from typing import Any
 
+from hbt.engine.common.vocabulary import DEVICE_HELP, TEXT_MODES
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("encode-corpus", help="encode MIRACL corpora to disk shards (one slice per rank if launched)")
     p.add_argument("--backbone", help="short name, hub id or local path (default: the offline bundled mE5-small)")
     p.add_argument("--data-dir", help="folder holding miracl/ (default: $HBT_DATA_DIR, else the hub)")
     p.add_argument("--langs", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], help="e.g. en,sw")
-    p.add_argument("--text-mode", choices=["sentence", "sentence+context"], default="sentence")
+    p.add_argument("--text-mode", choices=TEXT_MODES, default="sentence")
     p.add_argument("--shard-size", type=int, help="passages per shard (default 100000)")
     p.add_argument("--eval-batch-size", type=int, default=64)
-    p.add_argument("--device", default="auto", help="auto (cuda:LOCAL_RANK when launched on GPUs) | cpu | cuda | mps")
+    p.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (auto: cuda:LOCAL_RANK when launched on GPUs)")
     p.add_argument("--yes", action="store_true", help="start even when the estimate is above an hour")
 
 
@@ -33,6 +35,7 @@ def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
     from hbt.engine.cli.display import RichListener
     from hbt.engine.common.errors import ConfigError
     from hbt.engine.common.events import EventBus
+    from hbt.engine.common.vocabulary import check_device
     from hbt.engine.data.miracl import CorpusTask
     from hbt.engine.data.registry import load_eval
     from hbt.engine.encoding.encode import SentenceTransformerEncoder
@@ -40,7 +43,10 @@ def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
     from hbt.engine.training import distributed
 
     if args.shard_size is not None and args.shard_size < 1:
-        raise ConfigError(f"--shard-size must be a positive number of passages, got {args.shard_size}")
+        raise ConfigError(
+            f"--shard-size must be a positive number of passages, got {args.shard_size}", key="shard_size"
+        )
+    check_device(args.device)
     task = load_eval("miracl", args.data_dir, args.langs)
     assert isinstance(task, CorpusTask)
     rank, world = distributed.rank(), distributed.world_size()

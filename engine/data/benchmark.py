@@ -29,9 +29,6 @@ class Candidate:
         return self.sentence
 
 
-TEXT_MODES = ("sentence", "sentence+context")
-
-
 @dataclass
 class Benchmark:
     """A retrieval benchmark over a multilingual pool. qrels: query id -> relevant candidate ids (any language)."""

@@ -91,6 +91,16 @@ def check_langs(name: str, langs: list[str] | None) -> list[str]:
     return list(dict.fromkeys(langs))
 
 
+def check_eval_langs(names: list[str], langs: list[str] | None) -> None:
+    """Every evaluation language must belong to at least one of the evaluation datasets `names`."""
+    known = {lang for name in names for lang in spec(name).languages}
+    for lang in langs or []:
+        if lang not in known:
+            raise ConfigError(
+                f"unknown language {lang!r} for {', '.join(names)} (allowed: {', '.join(sorted(known))})", key="langs"
+            )
+
+
 def _need_network(name: str) -> None:
     if not hub_reachable():
         raise OfflineError(

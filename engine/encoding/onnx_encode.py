@@ -20,8 +20,6 @@ from typing import Any
 import numpy as np
 from hbt.engine.common.errors import UserError
 
-RUNTIMES = ("torch", "onnx-int8", "onnx-fp32")
-
 
 def _require() -> Any:
     try:

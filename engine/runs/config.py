@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from hbt.engine.common.errors import ConfigError
-
-STRATEGIES = ("none", "xx", "xy", "hybrid", "xx-mix", "en-en")  # xx-mix, en-en: LAReQA's X-X and En-En
-# what the papers call them (LAReQA 2004.05484, 2408.10536): tables and the reference comparison show these
-PAPER_NAMES = {
-    "none": "zero-shot",
-    "xx": "X-X-mono",
-    "xy": "X-Y",
-    "hybrid": "hybrid",
-    "xx-mix": "X-X",
-    "en-en": "En-En",
-}
-
-
-def paper_name(strategy: str) -> str:
-    return PAPER_NAMES.get(strategy, strategy)
-
-
-DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-POSITIVE = ("steps", "epochs", "batch_size", "lr", "scale", "mini_batch_size", "max_seq_length", "max_train_pairs",
-            "max_queries", "eval_batch_size", "checkpoint_steps", "train_top_layers", "eval_steps",
-            "early_stopping_patience")  # fmt: skip
-INDEXES = ("exact", "ivf", "hnsw")  # top-k search over the multilingual pool (ranks and mAP are always exact)
+from hbt.engine.common.errors import ConfigError, UserError
+from hbt.engine.common.vocabulary import (
+    EVAL_RUNTIMES,
+    HYBRID_MIXES,
+    INDEXES,
+    POSITIVE,
+    PRECISIONS,
+    TEXT_MODES,
+    XX_LANGS,
+    bad_value,
+    check_choice,
+    check_device,
+    check_positive,
+    check_strategy,
+    check_unit,
+)
 
 
 @dataclass
@@ -81,58 +74,51 @@ class RunConfig:
     precision: str = "auto"  # auto (bf16 on a GPU that has it, else fp16; fp32 on CPU/MPS) | fp32 | bf16 | fp16
 
     def validate(self) -> RunConfig:
+        """The checks of the settings themselves (no data, no model); every ConfigError carries its field as `key`.
+        `check_config` runs these and the checks against the datasets."""
         for key in ("langs", "train_langs", "eval_data"):
             values = getattr(self, key)
+            if key == "eval_data" and values == []:
+                raise bad_value(key, "must name at least one dataset")
             if values is not None and (not values or not all(isinstance(v, str) and v.strip() for v in values)):
                 hint = "; leave it out for all languages" if key != "eval_data" else ""
-                raise ConfigError(f"{key} has an empty value ({values!r}){hint}")
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {self.strategy!r} (allowed: {', '.join(STRATEGIES)})")
-        if self.text_mode not in ("sentence", "sentence+context"):
-            raise ConfigError(f"unknown text mode {self.text_mode!r} (allowed: sentence, sentence+context)")
-        if self.hybrid_mix not in ("batch", "within"):
-            raise ConfigError(f"unknown hybrid mix {self.hybrid_mix!r} (allowed: batch, within)")
-        if self.xx_langs not in ("proportional", "balanced"):
-            raise ConfigError(f"unknown xx_langs {self.xx_langs!r} (allowed: balanced, proportional)")
+                raise bad_value(key, f"has an empty value ({values!r}){hint}")
+        check_strategy(self.strategy)
+        check_choice("text_mode", "text mode", self.text_mode, TEXT_MODES)
+        check_choice("hybrid_mix", "hybrid mix", self.hybrid_mix, HYBRID_MIXES)
+        check_choice("xx_langs", "xx_langs", self.xx_langs, XX_LANGS)
         if isinstance(self.hybrid_p, str) and self.hybrid_p != "proportional":
-            raise ConfigError(f"hybrid_p must be a number in [0, 1] or 'proportional', got {self.hybrid_p!r}")
-        if isinstance(self.hybrid_p, float | int) and not 0 <= float(self.hybrid_p) <= 1:
-            raise ConfigError(f"hybrid_p must be in [0, 1], got {self.hybrid_p}")
+            raise bad_value("hybrid_p", f"must be a number in [0, 1] or 'proportional', got {self.hybrid_p!r}")
+        if not isinstance(self.hybrid_p, str):
+            check_unit("hybrid_p", self.hybrid_p)
         if self.batch_size < 2:
-            raise ConfigError(f"batch_size must be at least 2 for in-batch negatives, got {self.batch_size}")
+            raise bad_value("batch_size", f"must be at least 2 for in-batch negatives, got {self.batch_size}")
         if self.strategy != "none" and self.train_data in self.eval_data and not self.split_by_article:
-            raise ConfigError(
-                f"train_data {self.train_data!r} is also an eval dataset: zero-shot evaluation needs disjoint data "
-                "(pick another eval dataset, or set split_by_article = true to hold out half of its articles)"
+            raise bad_value(
+                "train_data",
+                f"{self.train_data!r} is also an eval dataset: zero-shot evaluation needs disjoint data "
+                "(pick another eval dataset, or set split_by_article = true to hold out half of its articles)",
             )
         if self.shard_size is not None and self.shard_size < 1:
-            raise ConfigError(f"shard_size must be a positive number of rows, got {self.shard_size}")
-        if self.eval_runtime not in ("torch", "onnx-int8", "onnx-fp32"):
-            raise ConfigError(f"unknown eval_runtime {self.eval_runtime!r} (allowed: torch, onnx-int8, onnx-fp32)")
-        if self.index not in INDEXES:
-            raise ConfigError(f"unknown index {self.index!r} (allowed: {', '.join(INDEXES)})")
-        if not DEVICE.fullmatch(self.device):
-            raise ConfigError(f"unknown device {self.device!r} (allowed: auto, cpu, cuda, cuda:N, mps)")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"unknown precision {self.precision!r} (allowed: {', '.join(PRECISIONS)})")
+            raise bad_value("shard_size", f"must be a positive number of rows, got {self.shard_size}")
+        check_choice("eval_runtime", "eval_runtime", self.eval_runtime, EVAL_RUNTIMES)
+        check_choice("index", "index", self.index, INDEXES)
+        check_device(self.device)
+        check_choice("precision", "precision", self.precision, PRECISIONS)
         for key in POSITIVE:
-            value = getattr(self, key)
-            if value is not None and not value > 0:  # `not >` also catches NaN
-                raise ConfigError(f"{key} must be positive, got {value}")
+            check_positive(key, getattr(self, key))
         if self.corpus_limit is not None and self.corpus_limit < 0:
-            raise ConfigError(f"corpus_limit must be 0 or more passages, got {self.corpus_limit}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.hybrid_p_end is not None and not 0 <= self.hybrid_p_end <= 1:
-            raise ConfigError(f"hybrid_p_end must be in [0, 1], got {self.hybrid_p_end}")
+            raise bad_value("corpus_limit", f"must be 0 or more passages, got {self.corpus_limit}")
+        check_unit("warmup_ratio", self.warmup_ratio, closed=False)
+        check_unit("hybrid_p_end", self.hybrid_p_end)
         if self.validation_fraction is not None and not 0 < self.validation_fraction < 0.5:
-            raise ConfigError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
+            raise bad_value("validation_fraction", f"must be in (0, 0.5), got {self.validation_fraction}")
         if self.early_stopping_patience is not None and self.validation_fraction is None:
-            raise ConfigError("early_stopping_patience needs a validation split: set validation_fraction too")
+            raise bad_value("early_stopping_patience", "needs a validation split: set validation_fraction too")
         if not self.weight_decay >= 0:
-            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
+            raise bad_value("weight_decay", f"must be >= 0, got {self.weight_decay}")
         if self.steps is None and self.epochs is None:
-            raise ConfigError("give steps or epochs")
+            raise ConfigError("give steps or epochs", key="steps")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,3 +128,49 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def check_config(config: RunConfig) -> RunConfig:
+    """The one validation of a run's settings: everything that can be checked before loading a model (fail fast, one
+    line). The CLI (`eval`, `train`), the presets (every grid strategy, so `run` and the TUI's Setup screen), the grid
+    runner and `execute` all call it. Every error carries the offending field as `key`."""
+    from hbt.engine.data.registry import DATASETS, check_eval_langs, check_langs, resolve_data_dir, spec
+
+    config.validate()
+    with _about("data_dir"):
+        resolve_data_dir(config.data_dir)
+    with _about("eval_data"):
+        for name in config.eval_data:
+            spec(name)
+    check_eval_langs(config.eval_data, config.langs)
+    if config.strategy != "none":
+        with _about("train_data"):
+            if not spec(config.train_data).parallel:
+                parallel = ", ".join(sorted(name for name, s in DATASETS.items() if s.parallel))
+                raise bad_value("train_data", f"{config.train_data!r} is not parallel QA (allowed: {parallel})")
+        with _about("train_langs"):
+            train_langs = check_langs(config.train_data, config.train_langs)
+        needs_xy = config.strategy == "xy" or (config.strategy == "hybrid" and config.hybrid_p != 1)
+        if needs_xy and len(train_langs) < 2:
+            raise ConfigError(
+                f"strategy {config.strategy} needs X-Y pairs, so at least two training languages "
+                f"(got {','.join(train_langs)}): add some with --train-langs",
+                key="train_langs",
+            )
+        if config.strategy == "en-en" and "en" not in train_langs:
+            got = ",".join(train_langs)
+            raise ConfigError(
+                f"strategy en-en trains on English pairs: add en to --train-langs (got {got})", key="train_langs"
+            )
+    return config
+
+
+@contextmanager
+def _about(key: str) -> Iterator[None]:
+    """Attach `key` to a UserError raised inside that names no key of its own (a registry or file check)."""
+    try:
+        yield
+    except UserError as exc:
+        if exc.key is None:
+            exc.key = key
+        raise

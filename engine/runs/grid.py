@@ -135,7 +135,8 @@ def run_grid(
     """Run every cell not yet complete. A cell whose loss goes NaN, or that crashes, is marked failed and the grid
     goes on; a user error (bad data dir, offline) stops the grid, since every cell would meet it. `runner` runs a
     cell (default: in this process; `hbt.engine.training.launch.LaunchedRunner` under torchrun / accelerate)."""
-    from hbt.engine.runs.run import check_config, execute
+    from hbt.engine.runs.config import check_config
+    from hbt.engine.runs.run import execute
 
     grid_file = out / "grid.json"
     fresh = False

@@ -13,7 +13,8 @@ from typing import Any
 
 from hbt.engine.common.errors import ConfigError, UserError, one_of
 from hbt.engine.common.io import read_text
-from hbt.engine.runs.config import RunConfig
+from hbt.engine.common.vocabulary import GRID_STRATEGIES, bad_value, check_strategy
+from hbt.engine.runs.config import RunConfig, check_config
 
 
 def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
@@ -31,7 +32,6 @@ PRESET_KEYS = {
     "baseline": bool,
 }
 PRESET_ELEMENTS = {"backbones": str, "strategies": str, "seeds": int}  # the type of each list's items
-GRID_STRATEGIES = ("xx", "xy", "hybrid", "xx-mix", "en-en")
 SECTIONS = ("preset", "run")
 PER_CELL = {"backbone": "[preset] backbones", "strategy": "[preset] strategies", "seed": "[preset] seeds"}
 # the CLI flags of `hbt-bench run` that override a preset key (their errors name the flag, not the file)
@@ -50,11 +50,6 @@ FLAG_OF = {
     "[preset] seeds": "--seeds",
 }
 _OVERRIDE_KEY = {flag.removeprefix("--").replace("-", "_"): key for key, flag in FLAG_OF.items()}
-_POSITIVE_INTS = ("steps", "batch_size", "mini_batch_size", "max_queries", "max_train_pairs", "eval_batch_size",
-                  "max_seq_length", "checkpoint_steps", "train_top_layers", "eval_steps",
-                  "early_stopping_patience")  # fmt: skip
-_POSITIVE_FLOATS = ("epochs", "lr", "scale")
-_DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
 
 
 @dataclass
@@ -121,16 +116,17 @@ def _wrong_type(value: Any, expected: tuple[type, ...]) -> bool:
     return (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected)
 
 
-def _check_type(where: str, value: Any, expected: tuple[type, ...], element: type | None = None) -> None:
-    """ConfigError `<where>: expected <types>, got <type> <value>`; list items are checked against `element`."""
+def _check_type(where: str, key: str, value: Any, expected: tuple[type, ...], element: type | None = None) -> None:
+    """ConfigError `<where>: expected <types>, got <type> <value>` for field `key`; list items are checked against
+    `element`."""
     if _wrong_type(value, expected):
         names = " or ".join(sorted({_type_name(t) for t in expected if not (t is int and float in expected)}))
-        raise ConfigError(f"{where}: expected {names}, got {_type_name(type(value))} {_show(value)}")
+        raise ConfigError(f"{where}: expected {names}, got {_type_name(type(value))} {_show(value)}", key=key)
     if element is not None and isinstance(value, list):
         for i, item in enumerate(value):
             if _wrong_type(item, (element,)):
                 raise ConfigError(
-                    f"{where}[{i}]: expected {_type_name(element)}, got {_type_name(type(item))} {_show(item)}"
+                    f"{where}[{i}]: expected {_type_name(element)}, got {_type_name(type(item))} {_show(item)}", key=key
                 )
 
 
@@ -144,19 +140,22 @@ def parse_preset(data: dict[str, Any], source: str) -> Preset:
     head: dict[str, Any] = data.get("preset", {})
     for key, value in head.items():
         if key not in PRESET_KEYS:
-            raise ConfigError(f"{source}: unknown key [preset] {key!r} (allowed: {', '.join(sorted(PRESET_KEYS))})")
-        _check_type(f"{source}: [preset] {key}", value, (PRESET_KEYS[key],), PRESET_ELEMENTS.get(key))
+            allowed = ", ".join(sorted(PRESET_KEYS))
+            raise ConfigError(f"{source}: unknown key [preset] {key!r} (allowed: {allowed})", key=key)
+        _check_type(f"{source}: [preset] {key}", key, value, (PRESET_KEYS[key],), PRESET_ELEMENTS.get(key))
     run_values: dict[str, Any] = data.get("run", {})
     for key, value in run_values.items():
         if key in PER_CELL:
-            raise ConfigError(f"{source}: [run] {key} is set per grid cell: use {PER_CELL[key]} instead")
+            raise ConfigError(f"{source}: [run] {key} is set per grid cell: use {PER_CELL[key]} instead", key=key)
         if key not in _RUN_TYPES:
             allowed = ", ".join(sorted(set(_RUN_TYPES) - set(PER_CELL)))
-            raise ConfigError(f"{source}: unknown key [run] {key!r} (allowed: {allowed})")
-        _check_type(f"{source}: [run] {key}", value, _RUN_TYPES[key], _RUN_ELEMENTS.get(key))
+            raise ConfigError(f"{source}: unknown key [run] {key!r} (allowed: {allowed})", key=key)
+        _check_type(f"{source}: [run] {key}", key, value, _RUN_TYPES[key], _RUN_ELEMENTS.get(key))
     name = head.get("name", Path(source).stem)
     if not name.strip() or name in (".", "..") or any(c in name for c in "/\\") or not name.isprintable():
-        raise ConfigError(f"{source}: [preset] name {_show(name)} must be a plain folder name (no '/', not empty)")
+        raise ConfigError(
+            f"{source}: [preset] name {_show(name)} must be a plain folder name (no '/', not empty)", key="name"
+        )
     preset = Preset(
         name=name,
         description=head.get("description", ""),
@@ -172,64 +171,35 @@ def parse_preset(data: dict[str, Any], source: str) -> Preset:
 
 
 def _check(preset: Preset, label: typing.Callable[[str], str]) -> None:
-    """Every check that needs no model and no data file; `label(key)` prefixes the message ('file: [run] langs',
-    '--langs', or '' for none)."""
-    from hbt.engine.data.registry import check_langs, resolve_data_dir, spec
+    """Every check that needs no model and no data file: the grid's own, then `check_config` (the one validation of a
+    run's settings) for each strategy. `label(key)` names the key in the message ('file: [run] langs', '--langs', or
+    '' to keep the message as it is); the error keeps the field as its `key`."""
 
-    run = preset.run
-
-    def fail(key: str, exc: UserError | str) -> typing.NoReturn:
-        cls = type(exc) if isinstance(exc, UserError) else ConfigError
-        where = label(key)
-        raise cls(f"{where}: {exc}" if where else str(exc)) from None
+    def fail(section: str, exc: UserError) -> typing.NoReturn:
+        where = label(f"[{section}] {exc.key}" if exc.key else f"[{section}]")
+        text = f"{where}: {exc.detail}" if where else str(exc)
+        raise type(exc)(text, key=exc.key, detail=exc.detail) from None
 
     for s in preset.strategies:
-        if s not in GRID_STRATEGIES:
-            fail("[preset] strategies", one_of("strategy", s, list(GRID_STRATEGIES)))
+        try:
+            check_strategy(s, GRID_STRATEGIES, key="strategies")
+        except ConfigError as exc:
+            fail("preset", exc)
     if not preset.seeds:
-        fail("[preset] seeds", "must be a non-empty list of integers")
+        fail("preset", bad_value("seeds", "must be a non-empty list of integers"))
     cells = [cell_id(*cell) for cell in preset.cells()]
     if not cells:
-        fail("[preset] strategies", "the grid has no cells (no strategies and baseline = false)")
+        fail("preset", ConfigError("the grid has no cells (no strategies and baseline = false)", key="strategies"))
     if len(set(cells)) != len(cells):
         twice = next(c for c in cells if cells.count(c) > 1)
-        fail("[preset]", f"grid cell {twice!r} appears twice (repeated backbones, strategies or seeds)")
-    for key in _POSITIVE_INTS + _POSITIVE_FLOATS:
-        value = getattr(run, key)
-        if value is not None and not value > 0:  # `not >` also catches nan
-            fail(f"[run] {key}", f"must be positive, got {_show(value)}")
-    if not 0 <= run.warmup_ratio < 1:
-        fail("[run] warmup_ratio", f"must be in [0, 1), got {_show(run.warmup_ratio)}")
-    if run.hybrid_p_end is not None and not 0 <= run.hybrid_p_end <= 1:
-        fail("[run] hybrid_p_end", f"must be in [0, 1], got {_show(run.hybrid_p_end)}")
-    if not _DEVICE.fullmatch(run.device):
-        fail("[run] device", f"unknown device {run.device!r} (allowed: auto, cpu, cuda, cuda:N, mps)")
-    if not run.eval_data:
-        fail("[run] eval_data", "must name at least one dataset")
-    for name in run.eval_data:
+        repeated = next((k for k in ("backbones", "strategies", "seeds") if _repeats(getattr(preset, k))), None)
+        why = f"grid cell {twice!r} appears twice (repeated backbones, strategies or seeds)"
+        fail("preset", ConfigError(why, key=repeated))
+    for strategy in dict.fromkeys(preset.strategies or ["none"]):  # strategy-specific checks need each strategy
         try:
-            spec(name)
+            check_config(replace(preset.run, strategy=strategy))
         except UserError as exc:
-            fail("[run] eval_data", exc)
-    try:
-        resolve_data_dir(run.data_dir)
-    except UserError as exc:
-        fail("[run] data_dir", exc)
-    if run.langs:
-        known = {lang for name in run.eval_data for lang in spec(name).languages}
-        for lang in run.langs:
-            if lang not in known:
-                fail("[run] langs", one_of(f"language for {', '.join(run.eval_data)}", lang, sorted(known)))
-    if preset.strategies:
-        try:
-            if not spec(run.train_data).parallel:
-                raise ConfigError(f"{run.train_data!r} is not parallel QA (allowed: mlqa-r, xquad-r)")
-        except UserError as exc:
-            fail("[run] train_data", exc)
-        try:
-            check_langs(run.train_data, run.train_langs)
-        except UserError as exc:
-            fail("[run] train_langs", exc)
+            fail("run", exc)
     for backbone in preset.backbones:
         if backbone is not None:
             from hbt.engine.backbones import resolve_backbone
@@ -237,14 +207,12 @@ def _check(preset: Preset, label: typing.Callable[[str], str]) -> None:
             try:
                 resolve_backbone(backbone)
             except UserError as exc:
-                fail("[preset] backbones", exc)
-    from hbt.engine.runs.run import check_config
+                exc.key = "backbones"
+                fail("preset", exc)
 
-    for strategy in preset.strategies[:1] or ["none"]:  # strategy-specific checks need a training strategy
-        try:
-            check_config(replace(run, strategy=strategy))
-        except UserError as exc:
-            fail("[run]", exc)
+
+def _repeats(values: list[typing.Any]) -> bool:
+    return len(set(values)) != len(values)
 
 
 def builtin_dir() -> Path:
@@ -278,8 +246,9 @@ def load_preset(name_or_path: str) -> Preset:
     return parse_preset(data, str(path))
 
 
-def apply_overrides(preset: Preset, **values: Any) -> Preset:
-    """CLI flags override preset values (None = keep the preset's); an error in a flag's value names the flag."""
+def apply_overrides(preset: Preset, *, name_flags: bool = True, **values: Any) -> Preset:
+    """CLI flags override preset values (None = keep the preset's); an error in a flag's value names the flag (unless
+    `name_flags` is false: the TUI shows its own field). Every error carries the field at fault as its `key`."""
     run_fields = {"langs", "train_langs", "steps", "batch_size", "max_queries", "data_dir", "device", "precision",
                   "train_top_layers"}  # fmt: skip
     run = preset.run
@@ -294,5 +263,5 @@ def apply_overrides(preset: Preset, **values: Any) -> Preset:
             preset = replace(preset, **{key: value})
     preset = replace(preset, run=run)
     # a flag's error names the flag; other values (the preset's, or set by the TUI) keep the plain message
-    _check(preset, lambda key: FLAG_OF.get(key, "") if key in given else "")
+    _check(preset, lambda key: FLAG_OF.get(key, "") if name_flags and key in given else "")
     return preset

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.vocabulary import GRID_STRATEGIES, check_strategy
 from hbt.engine.training.pairs import PairTable
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
@@ -98,18 +99,15 @@ class HybridStrategy(BatchStrategy):
         return "xx" if rng.random() < p else "xy"
 
 
+# the implementation of each trained strategy of the vocabulary (a test holds the two to the same names)
 STRATEGIES: dict[str, type[BatchStrategy]] = {
-    "xx": MonolingualStrategy,
-    "xy": CrossLingualStrategy,
-    "hybrid": HybridStrategy,
-    "xx-mix": MixedMonolingualStrategy,
-    "en-en": EnglishStrategy,
+    cls.name: cls
+    for cls in (MonolingualStrategy, CrossLingualStrategy, HybridStrategy, MixedMonolingualStrategy, EnglishStrategy)
 }
 
 
 def make_strategy(name: str, **options: Any) -> BatchStrategy:
-    if name not in STRATEGIES:
-        raise ConfigError(f"unknown strategy {name!r} (allowed: {', '.join(STRATEGIES)})")
+    check_strategy(name, GRID_STRATEGIES)
     cls = STRATEGIES[name]
     return cls(**options) if cls is HybridStrategy else cls()
 

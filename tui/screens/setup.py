@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from hbt.engine.common.errors import ConfigError, UserError
+from hbt.engine.common.vocabulary import MAIN_STRATEGIES
 from hbt.engine.runs.presets import Preset
 from hbt.tui.backend import BackboneInfo, GridChoices, PresetInfo, default_out, error_text
 from hbt.tui.components.keyed_input import KeyedInput
@@ -25,25 +27,28 @@ from textual.widgets.selection_list import Selection
 
 CUSTOM = "__custom__"
 DEFAULT_BACKBONE = "(default)"  # the engine's offline default backbone (None in a preset)
-STRATEGIES = ("xx", "xy", "hybrid")
+STRATEGIES = MAIN_STRATEGIES  # a checkbox each: 2408.10536's X-X-mono, X-Y and hybrid
 
-# which form field an engine message is about (first match wins), so the field is highlighted
-FIELD_HINTS: tuple[tuple[str, str], ...] = (
-    ("data dir", "data-dir"),
-    ("backbone", "backbones"),
-    ("hybrid_p", "hybrid-p"),
-    ("hybrid p", "hybrid-p"),
-    ("strateg", "strategies"),
-    ("batch_size", "batch-size"),
-    ("seed", "seeds"),
-    ("train_data", "train-data"),
-    ("language for mlqa-r", "train-langs"),
-    ("language for xquad-r", "train-langs"),
-    ("language", "langs"),
-    ("eval", "eval-data"),
-    ("dataset", "eval-data"),
-    ("steps", "steps"),
-)
+# the form field that shows each engine key (ConfigError.key: a RunConfig or preset field), so it is highlighted
+FIELD_OF_KEY: dict[str, str] = {
+    "backbones": "backbones",
+    "backbone": "backbones",
+    "strategies": "strategies",
+    "strategy": "strategies",
+    "baseline": "baseline",
+    "hybrid_p": "hybrid-p",
+    "langs": "langs",
+    "train_data": "train-data",
+    "train_langs": "train-langs",
+    "eval_data": "eval-data",
+    "data_dir": "data-dir",
+    "steps": "steps",
+    "batch_size": "batch-size",
+    "max_queries": "max-queries",
+    "seeds": "seeds",
+    "seed": "seeds",
+    "out": "out",
+}
 
 
 ROW_OF = {"batch-size": "steps", "max-queries": "steps", "train-langs": "train-data"}  # controls sharing a row
@@ -54,31 +59,29 @@ def row_for(field: str | None) -> str | None:
     return None if field is None else f"row-{ROW_OF.get(field, field)}"
 
 
-class FieldError(ValueError):
-    """A value that does not parse; `field` is the form field's id."""
+def field_for(key: str | None) -> str | None:
+    """The id of the form field showing engine key `key` (None: no field of this form holds it)."""
+    return None if key is None else FIELD_OF_KEY.get(key)
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+
+# The form only parses text into values here (a ConfigError naming the key when it does not parse); whether a value
+# is allowed (positive, in [0, 1], at least 2...) is the engine's one validation's to say (Backend.build).
 
 
 def split_list(text: str) -> list[str]:
     return [t for t in re.split(r"[,\s]+", text.strip()) if t]
 
 
-def parse_int(field: str, text: str, *, blank_ok: bool = False, minimum: int = 1) -> int | None:
+def parse_int(key: str, text: str, *, blank_ok: bool = False) -> int | None:
     text = text.strip()
     if not text:
         if blank_ok:
             return None
-        raise FieldError(field, f"{field.replace('-', ' ')}: give a whole number")
+        raise ConfigError(f"{key.replace('_', ' ')}: give a whole number", key=key)
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        raise FieldError(field, f"{field.replace('-', ' ')}: {text!r} is not a whole number") from None
-    if value < minimum:
-        raise FieldError(field, f"{field.replace('-', ' ')}: must be at least {minimum}, got {value}")
-    return value
+        raise ConfigError(f"{key.replace('_', ' ')}: {text!r} is not a whole number", key=key) from None
 
 
 def parse_hybrid_p(text: str) -> float | str | None:
@@ -88,12 +91,9 @@ def parse_hybrid_p(text: str) -> float | str | None:
     if text == "proportional":
         return text
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        raise FieldError("hybrid-p", f"hybrid p: a number in [0, 1] or 'proportional', got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise FieldError("hybrid-p", f"hybrid p: must be in [0, 1], got {value}")
-    return value
+        raise ConfigError(f"hybrid p: a number in [0, 1] or 'proportional', got {text!r}", key="hybrid_p") from None
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -102,18 +102,10 @@ def parse_seeds(text: str) -> list[int]:
         try:
             seeds.append(int(token))
         except ValueError:
-            raise FieldError("seeds", f"seeds: {token!r} is not an integer (e.g. 0, 1, 2)") from None
+            raise ConfigError(f"seeds: {token!r} is not an integer (e.g. 0, 1, 2)", key="seeds") from None
     if not seeds:
-        raise FieldError("seeds", "seeds: give at least one integer (e.g. 0)")
+        raise ConfigError("seeds: give at least one integer (e.g. 0)", key="seeds")
     return list(dict.fromkeys(seeds))
-
-
-def field_for(message: str) -> str | None:
-    low = message.lower()
-    for needle, field in FIELD_HINTS:
-        if needle in low:
-            return field
-    return None
 
 
 @dataclass
@@ -437,7 +429,7 @@ class SetupScreen(SectionScreen):
         return self.query_one("#langs", LanguageList).chosen()
 
     def choices(self) -> GridChoices:
-        """The form as engine choices (a FieldError for a value that does not parse)."""
+        """The form as engine choices (a ConfigError naming the key of a value that does not parse)."""
         value = self._value
         backbones: list[str | None] = [
             None if b == DEFAULT_BACKBONE else b for b in self.query_one("#backbones", SelectionList).selected
@@ -456,8 +448,8 @@ class SetupScreen(SectionScreen):
             eval_data=list(self.query_one("#eval-data", SelectionList).selected),
             data_dir=data_dir or None,
             steps=parse_int("steps", value("steps")),
-            batch_size=parse_int("batch-size", value("batch-size"), minimum=2),
-            max_queries=parse_int("max-queries", value("max-queries"), blank_ok=True),
+            batch_size=parse_int("batch_size", value("batch-size")),
+            max_queries=parse_int("max_queries", value("max-queries"), blank_ok=True),
             seeds=parse_seeds(value("seeds")),
         )
 
@@ -469,14 +461,11 @@ class SetupScreen(SectionScreen):
         if self.base is None:
             return Validation(None, None, "pick a preset (Enter) or 'custom grid'")
         try:
-            choices = self.choices()
-        except FieldError as exc:
-            return Validation(None, None, str(exc), exc.field)
-        try:
-            preset = self.hbt.backend.build(self.base, choices)
+            preset = self.hbt.backend.build(self.base, self.choices())
+        except UserError as exc:  # the field is found by the error's key, never by its words
+            return Validation(None, None, error_text(exc), field_for(exc.key))
         except Exception as exc:
-            message = error_text(exc)
-            return Validation(None, None, message, field_for(message))
+            return Validation(None, None, error_text(exc))
         if missing := self.missing_data(preset):
             return missing
         out_text = self._value("out").strip()

@@ -1,0 +1,111 @@
+"""The words a run is configured with, defined once: batch strategies, devices, the other choice options, and the
+keys that must be positive. The CLI's `choices`, the preset checks, the TUI's checkboxes, the sampler's registry and
+the report's ordering all read them from here.
+
+(Evaluation settings, metric keys and bias keys belong to the results model, `hbt.engine.evaluation.results`.)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hbt.engine.common.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One batch strategy: its name in configs, what the papers call it, where reports place it, whether it trains
+    (`grid`: allowed in a preset's `strategies` and `train --strategy`) and whether it is one of 2408.10536's three
+    (`main`: X-X-mono, X-Y and hybrid; the TUI Setup screen's checkboxes, the strategies its claims need)."""
+
+    name: str
+    paper_name: str  # LAReQA (2004.05484) and 2408.10536 names, shown in tables and the reference comparison
+    rank: int  # report order: the baseline first, then LAReQA's baselines, then 2408.10536's three
+    grid: bool
+    main: bool
+
+
+BASELINE = "none"  # evaluate the backbone as it is (the zero-shot row of a grid)
+# listed in the order the CLI and error messages list them
+STRATEGY_TABLE = (
+    Strategy(BASELINE, "zero-shot", rank=0, grid=False, main=False),
+    Strategy("xx", "X-X-mono", rank=3, grid=True, main=True),
+    Strategy("xy", "X-Y", rank=4, grid=True, main=True),
+    Strategy("hybrid", "hybrid", rank=5, grid=True, main=True),
+    Strategy("xx-mix", "X-X", rank=2, grid=True, main=False),  # LAReQA's X-X: same-language pairs, mixed batches
+    Strategy("en-en", "En-En", rank=1, grid=True, main=False),  # LAReQA's En-En: English pairs only
+)
+STRATEGIES = tuple(s.name for s in STRATEGY_TABLE)  # every value of a run's `strategy`
+GRID_STRATEGIES = tuple(s.name for s in STRATEGY_TABLE if s.grid)  # the trained ones: presets, `train --strategy`
+MAIN_STRATEGIES = tuple(s.name for s in STRATEGY_TABLE if s.main)  # 2408.10536's X-X-mono, X-Y and hybrid
+HYBRID_PARTS = ("xx", "xy")  # the two pure strategies hybrid mixes (its claims compare it with each)
+STRATEGY_ORDER = tuple(s.name for s in sorted(STRATEGY_TABLE, key=lambda s: s.rank))
+PAPER_NAMES = {s.name: s.paper_name for s in STRATEGY_TABLE}
+
+
+def paper_name(strategy: str) -> str:
+    """What the papers call a strategy ('xx' -> 'X-X-mono'); an unknown name is shown as it is."""
+    return PAPER_NAMES.get(strategy, strategy)
+
+
+def strategy_key(strategy: str) -> tuple[int, str]:
+    """Sort key: none, en-en, xx-mix, xx, xy, hybrid, then any other strategy by name."""
+    if strategy in STRATEGY_ORDER:
+        return STRATEGY_ORDER.index(strategy), ""
+    return len(STRATEGY_ORDER), strategy
+
+
+# devices: torch's names; cuda:N picks one GPU
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+DEVICE_HELP = " | ".join(DEVICES)
+
+# the other closed choices of a run (the CLI's `choices`, the config checks)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+TEXT_MODES = ("sentence", "sentence+context")
+HYBRID_MIXES = ("batch", "within")  # batch: whole batches are X-X or X-Y; within: each batch mixes both
+XX_LANGS = ("balanced", "proportional")  # how X-X batches pick their language
+EVAL_RUNTIMES = ("torch", "onnx-int8", "onnx-fp32")
+INDEXES = ("exact", "ivf", "hnsw")  # top-k search over the multilingual pool (ranks and mAP are always exact)
+
+# run settings that must be > 0 when given (None = the default)
+POSITIVE = ("steps", "epochs", "batch_size", "lr", "scale", "mini_batch_size", "max_seq_length", "max_train_pairs",
+            "max_queries", "eval_batch_size", "checkpoint_steps", "train_top_layers", "eval_steps",
+            "early_stopping_patience")  # fmt: skip
+
+
+def bad_value(key: str, detail: str) -> ConfigError:
+    """`<key> <detail>` (e.g. 'steps must be positive, got 0'), carrying the key; a preset names the key its own
+    way (`p.toml: [run] steps: must be positive, got 0`) from `key` and `detail`."""
+    return ConfigError(f"{key} {detail}", key=key, detail=detail)
+
+
+def check_strategy(strategy: str, allowed: tuple[str, ...] = STRATEGIES, key: str = "strategy") -> None:
+    if strategy not in allowed:
+        raise ConfigError(f"unknown strategy {strategy!r} (allowed: {', '.join(allowed)})", key=key)
+
+
+def check_device(device: str, key: str = "device") -> None:
+    if not DEVICE.fullmatch(device):
+        raise ConfigError(f"unknown device {device!r} (allowed: {', '.join(DEVICES)})", key=key)
+
+
+def check_choice(key: str, kind: str, value: str, allowed: tuple[str, ...]) -> None:
+    """`unknown <kind> 'x' (allowed: a, b)` for a value outside a closed choice."""
+    if value not in allowed:
+        raise ConfigError(f"unknown {kind} {value!r} (allowed: {', '.join(allowed)})", key=key)
+
+
+def check_positive(key: str, value: float | None) -> None:
+    """None is 'not given'; anything else must be > 0 (NaN is not)."""
+    if value is not None and not value > 0:  # `not >` also catches NaN
+        raise bad_value(key, f"must be positive, got {value}")
+
+
+def check_unit(key: str, value: float | None, *, closed: bool = True) -> None:
+    """A share or probability: in [0, 1] (closed) or [0, 1) (half-open); None is 'not given'."""
+    if value is None:
+        return
+    if not (0 <= value <= 1 if closed else 0 <= value < 1):
+        raise bad_value(key, f"must be in [0, 1{']' if closed else ')'}, got {value}")
