@@ -15,7 +15,9 @@ from typing import Any
 
 from hbt.engine.common.errors import DataError
 from hbt.engine.common.io import read_text
+from hbt.engine.data import squad
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
+from hbt.engine.data.squad import field, type_name
 
 
 @dataclass(frozen=True)
@@ -37,93 +39,73 @@ class LareqaLanguage:
     questions: list[LareqaQuestion]
 
 
-def _type_name(value: Any) -> str:
-    return {dict: "object", list: "list", str: "str", bool: "bool", int: "int", float: "float"}.get(
-        type(value), "null" if value is None else type(value).__name__
-    )
-
-
-def _field(obj: Any, key: str, kind: type, where: str) -> Any:
-    """obj[key], checked to be of `kind` (bool is not an int here); DataError naming the place otherwise."""
-    if not isinstance(obj, dict):
-        raise DataError(f"{where}: expected an object with field {key!r}, got {_type_name(obj)}")
-    if key not in obj:
-        raise DataError(f"{where}: missing field {key!r}")
-    value = obj[key]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise DataError(f"{where}: field {key!r} should be {kind.__name__}, got {_type_name(value)}")
-    return value
-
-
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def parse_language(doc: Any, lang: str, source: str) -> LareqaLanguage:
     """Parse one LAReQA language file (already JSON-decoded). Raises DataError naming the file and place."""
-    articles = _field(doc, "data", list, source)
     candidates: list[Candidate] = []
     questions: list[LareqaQuestion] = []
     seen: dict[str, str] = {}  # question id -> where it was first seen
-    for a_i, article in enumerate(articles):
-        title = article.get("title", str(a_i)) if isinstance(article, dict) else str(a_i)
-        for p_i, para in enumerate(_field(article, "paragraphs", list, f"{source}: data[{a_i}]")):
-            where = f"{source}: data[{a_i}].paragraphs[{p_i}]"
-            context = _field(para, "context", str, where)
-            breaks = _field(para, "sentence_breaks", list, where)
-            sentences = _field(para, "sentences", list, where)
-            if len(breaks) != len(sentences):
-                raise DataError(f"{where}: {len(breaks)} sentence_breaks but {len(sentences)} sentences")
-            spans: list[tuple[int, int]] = []
-            for s_i, span in enumerate(breaks):
-                ok = isinstance(span, list) and len(span) == 2 and all(_is_int(x) for x in span)
-                if not ok:
-                    raise DataError(f"{where}: sentence_breaks[{s_i}] should be [start, end] integers")
-                if not 0 <= span[0] <= span[1] <= len(context):
-                    raise DataError(
-                        f"{where}: sentence_breaks[{s_i}] = {span!r} lies outside the context (length {len(context)})"
-                    )
-                spans.append((span[0], span[1]))
-            ids = [f"{lang}:{a_i}:{p_i}:{s_i}" for s_i in range(len(sentences))]
-            for s_i, (cid, sentence) in enumerate(zip(ids, sentences, strict=True)):
-                if not isinstance(sentence, str):
-                    raise DataError(f"{where}: sentences[{s_i}] should be str, got {_type_name(sentence)}")
-                candidates.append(Candidate(cid, lang, sentence, context, str(title)))
-            for q_i, qa in enumerate(_field(para, "qas", list, where)):
-                q_where = f"{where}.qas[{q_i}]"
-                qid = _field(qa, "id", str, q_where)
-                if qid in seen:
-                    raise DataError(f"{q_where}: field 'id' {qid!r} repeats the question id of {seen[qid]}")
-                seen[qid] = f"data[{a_i}].paragraphs[{p_i}].qas[{q_i}]"
-                text = _field(qa, "question", str, q_where)
-                answers = _field(qa, "answers", list, q_where)
-                if not answers:
-                    raise DataError(f"{q_where}: field 'answers' is empty (no answers)")
-                hits: list[int] = []
-                for n_i, ans in enumerate(answers):
-                    a_where = f"{q_where}.answers[{n_i}]"
-                    start = _field(ans, "answer_start", int, a_where)
-                    answer = ans.get("text", "")
-                    if not isinstance(answer, str):
-                        raise DataError(f"{a_where}: field 'text' should be str, got {_type_name(answer)}")
-                    if not 0 <= start < max(len(context), 1) or start + len(answer) > len(context):
-                        raise DataError(
-                            f"{a_where}: answer_start {start} (text length {len(answer)}) lies outside the context "
-                            f"(length {len(context)})"
-                        )
-                    hits += [s for s, (b, e) in enumerate(spans) if b <= start < e and s not in hits]
-                if not hits:
-                    raise DataError(f"{q_where}: the answer falls in no sentence of sentence_breaks")
-                questions.append(
-                    LareqaQuestion(
-                        qid,
-                        lang,
-                        text,
-                        tuple(ids[s] for s in hits),
-                        tuple(sentences[s] for s in hits),
-                        str(title),
-                    )
+    for para in squad.paragraphs(doc, source):
+        a_i, p_i, context = para.article_index, para.paragraph_index, para.context
+        title = para.article.get("title", str(a_i))
+        where = f"{source}: {para.place}"
+        breaks = field(para.raw, "sentence_breaks", list, where)
+        sentences = field(para.raw, "sentences", list, where)
+        if len(breaks) != len(sentences):
+            raise DataError(f"{where}: {len(breaks)} sentence_breaks but {len(sentences)} sentences")
+        spans: list[tuple[int, int]] = []
+        for s_i, span in enumerate(breaks):
+            ok = isinstance(span, list) and len(span) == 2 and all(_is_int(x) for x in span)
+            if not ok:
+                raise DataError(f"{where}: sentence_breaks[{s_i}] should be [start, end] integers")
+            if not 0 <= span[0] <= span[1] <= len(context):
+                raise DataError(
+                    f"{where}: sentence_breaks[{s_i}] = {span!r} lies outside the context (length {len(context)})"
                 )
+            spans.append((span[0], span[1]))
+        ids = [f"{lang}:{a_i}:{p_i}:{s_i}" for s_i in range(len(sentences))]
+        for s_i, (cid, sentence) in enumerate(zip(ids, sentences, strict=True)):
+            if not isinstance(sentence, str):
+                raise DataError(f"{where}: sentences[{s_i}] should be str, got {type_name(sentence)}")
+            candidates.append(Candidate(cid, lang, sentence, context, str(title)))
+        for q_i, qa in enumerate(para.qas):
+            q_where = f"{where}.qas[{q_i}]"
+            qid = field(qa, "id", str, q_where)
+            if qid in seen:
+                raise DataError(f"{q_where}: field 'id' {qid!r} repeats the question id of {seen[qid]}")
+            seen[qid] = f"{para.place}.qas[{q_i}]"
+            text = field(qa, "question", str, q_where)
+            answers = field(qa, "answers", list, q_where)
+            if not answers:
+                raise DataError(f"{q_where}: field 'answers' is empty (no answers)")
+            hits: list[int] = []
+            for n_i, ans in enumerate(answers):
+                a_where = f"{q_where}.answers[{n_i}]"
+                start = field(ans, "answer_start", int, a_where)
+                answer = ans.get("text", "")
+                if not isinstance(answer, str):
+                    raise DataError(f"{a_where}: field 'text' should be str, got {type_name(answer)}")
+                if not 0 <= start < max(len(context), 1) or start + len(answer) > len(context):
+                    raise DataError(
+                        f"{a_where}: answer_start {start} (text length {len(answer)}) lies outside the context "
+                        f"(length {len(context)})"
+                    )
+                hits += [s for s, (b, e) in enumerate(spans) if b <= start < e and s not in hits]
+            if not hits:
+                raise DataError(f"{q_where}: the answer falls in no sentence of sentence_breaks")
+            questions.append(
+                LareqaQuestion(
+                    qid,
+                    lang,
+                    text,
+                    tuple(ids[s] for s in hits),
+                    tuple(sentences[s] for s in hits),
+                    str(title),
+                )
+            )
     if not questions:
         raise DataError(f"{source}: no questions (the file holds {len(candidates)} sentences and no qas)")
     return LareqaLanguage(lang, candidates, questions)

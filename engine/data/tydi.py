@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from hbt.engine.common.errors import DataError
+from hbt.engine.data import squad
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 from hbt.engine.data.lareqa import read_json_file
+from hbt.engine.data.squad import field, type_name
 
 TYDI_LANGS = {
     "arabic": "ar", "bengali": "bn", "english": "en", "finnish": "fi", "indonesian": "id", "japanese": "ja",
@@ -39,10 +41,7 @@ def from_rows(rows: Iterable[dict[str, Any]], source: str) -> Benchmark:
         if not isinstance(row, dict):
             raise DataError(f"{where}: expected an object, got {type(row).__name__}")
         for name in ("id", "context", "question"):
-            if name not in row:
-                raise DataError(f"{where}: missing field {name!r}")
-            if not isinstance(row[name], str):
-                raise DataError(f"{where}: field {name!r} should be str, got {_type_name(row[name])}")
+            field(row, name, str, where)
         lang = _lang_of(row["id"], where)
         key = (lang, row["context"])
         if key not in passage_ids:
@@ -59,43 +58,21 @@ def from_rows(rows: Iterable[dict[str, Any]], source: str) -> Benchmark:
     return Benchmark("tydi", queries, candidates, qrels)
 
 
-def _type_name(value: Any) -> str:
-    return {dict: "object", list: "list", str: "str", bool: "bool", int: "int", float: "float"}.get(
-        type(value), "null" if value is None else type(value).__name__
-    )
-
-
 def squad_rows(doc: Any, source: str) -> list[dict[str, Any]]:
     """Flatten SQuAD v1.1 JSON into rows, each remembering its place (`_where`) for error messages."""
-    if not isinstance(doc, dict) or "data" not in doc:
-        raise DataError(f"{source}: missing field 'data' (expected SQuAD v1.1 JSON)")
-    if not isinstance(doc["data"], list):
-        raise DataError(f"{source}: field 'data' should be list, got {_type_name(doc['data'])}")
     rows: list[dict[str, Any]] = []
-    for a_i, article in enumerate(doc["data"]):
-        a_where = f"{source}: data[{a_i}]"
-        if not isinstance(article, dict):
-            raise DataError(f"{a_where}: expected an object, got {_type_name(article)}")
-        paragraphs = article.get("paragraphs")
-        if not isinstance(paragraphs, list):
-            raise DataError(f"{a_where}: missing field 'paragraphs' (a list)")
-        for p_i, para in enumerate(paragraphs):
-            p_where = f"data[{a_i}].paragraphs[{p_i}]"
-            if not isinstance(para, dict) or not isinstance(para.get("qas"), list):
-                raise DataError(f"{source}: {p_where}: missing field 'qas' (a list)")
-            if not isinstance(para.get("context"), str):
-                raise DataError(f"{source}: {p_where}: missing or non-string field 'context'")
-            for q_i, qa in enumerate(para["qas"]):
-                if not isinstance(qa, dict):
-                    raise DataError(f"{source}: {p_where}.qas[{q_i}]: expected an object, got {_type_name(qa)}")
-                rows.append(
-                    {
-                        **qa,
-                        "context": para["context"],
-                        "title": article.get("title", ""),
-                        "_where": f"{p_where}.qas[{q_i}]",
-                    }
-                )
+    for para in squad.paragraphs(doc, source):
+        for q_i, qa in enumerate(para.qas):
+            if not isinstance(qa, dict):
+                raise DataError(f"{source}: {para.place}.qas[{q_i}]: expected an object, got {type_name(qa)}")
+            rows.append(
+                {
+                    **qa,
+                    "context": para.context,
+                    "title": para.article.get("title", ""),
+                    "_where": f"{para.place}.qas[{q_i}]",
+                }
+            )
     return rows
 
 
