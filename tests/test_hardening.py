@@ -147,47 +147,47 @@ def silent_server() -> Any:
     server.close()
 
 
-def test_a_hub_that_accepts_but_never_answers_is_offline_within_the_limit(
-    silent_server: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def probe(monkeypatch: pytest.MonkeyPatch, timeout: float) -> tuple[bool, float]:
+    """hub_reachable with the offline switches unset, from an empty cache (left empty): its answer and seconds."""
     from hbt.engine.common import hub
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HBT_OFFLINE", raising=False)
+    hub.hub_reachable.cache_clear()
+    t0 = time.monotonic()
+    try:
+        return hub.hub_reachable(timeout=timeout), time.monotonic() - t0
+    finally:
+        hub.hub_reachable.cache_clear()
+
+
+def test_a_hub_that_accepts_but_never_answers_is_offline_within_the_limit(
+    silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("HF_ENDPOINT", raising=False)  # the real https://huggingface.co ...
     real = socket.create_connection
     # ... whose every connection lands on a server that accepts and never says a word
     monkeypatch.setattr(
         socket, "create_connection", lambda address, *a, **k: real(("127.0.0.1", silent_server), *a, **k)
     )
-    hub.hub_reachable.cache_clear()
-    t0 = time.monotonic()
-    assert hub.hub_reachable(timeout=1.0) is False
-    assert time.monotonic() - t0 < 3.0
-    hub.hub_reachable.cache_clear()
+    reachable, seconds = probe(monkeypatch, timeout=1.0)
+    assert reachable is False
+    assert seconds < 3.0
 
 
 def test_a_dns_lookup_that_hangs_is_bounded_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hbt.engine.common import hub
-
     def slow_dns(*args: Any, **kwargs: Any) -> Any:
         time.sleep(6)
         raise socket.gaierror("no answer")
 
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("HBT_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.invalid")
     monkeypatch.setattr(socket, "getaddrinfo", slow_dns)
-    hub.hub_reachable.cache_clear()
-    t0 = time.monotonic()
-    assert hub.hub_reachable(timeout=1.0) is False
-    assert time.monotonic() - t0 < 3.0
-    hub.hub_reachable.cache_clear()
+    reachable, seconds = probe(monkeypatch, timeout=1.0)
+    assert reachable is False
+    assert seconds < 3.0
 
 
 def test_the_probe_uses_the_endpoints_host_and_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hbt.engine.common import hub
-
     class Answer(threading.Thread):
         def __init__(self) -> None:
             super().__init__(daemon=True)
@@ -203,12 +203,8 @@ def test_the_probe_uses_the_endpoints_host_and_port(monkeypatch: pytest.MonkeyPa
 
     answer = Answer()
     answer.start()
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("HBT_OFFLINE", raising=False)
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{answer.server.getsockname()[1]}")
-    hub.hub_reachable.cache_clear()
-    assert hub.hub_reachable(timeout=2.0) is True
-    hub.hub_reachable.cache_clear()
+    assert probe(monkeypatch, timeout=2.0)[0] is True
     answer.join(2)
     answer.server.close()
 
