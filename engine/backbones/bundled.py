@@ -36,6 +36,8 @@ import numpy as np
 from hbt.engine.backbones._util import portable_tokenizer_config
 from hbt.engine.common.errors import UserError
 from hbt.engine.common.io import read_json, write_json
+from hbt.engine.common.locks import exclusive_lock
+from hbt.engine.common.paths import cache_root
 
 BUNDLED_NAME = "bundled:multilingual-e5-small-q4"
 BUNDLED_DIRNAME = "multilingual-e5-small-q4"
@@ -81,15 +83,8 @@ def bundled_available() -> bool:
 
 
 def hbt_cache_root(cache_dir: Path | None = None) -> Path:
-    """`cache_dir`, else `$HBT_CACHE_DIR`, else `platformdirs.user_cache_dir("hbt")`."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("HBT_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("hbt"))
+    """`cache_dir`, else hbt's cache root (paths.cache_root: `$HBT_CACHE_DIR` or the platform cache dir)."""
+    return cache_root(cache_dir)
 
 
 def bundled_model_dir(cache_dir: Path | None = None) -> Path:
@@ -669,22 +664,6 @@ def _is_current(model_dir: Path, source: Path) -> bool:
     )
 
 
-@contextlib.contextmanager
-def _build_lock(parent: Path) -> Iterator[None]:
-    """Serialise concurrent first-use conversions (POSIX advisory lock; a no-op elsewhere)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(parent / f".{BUNDLED_DIRNAME}.lock", "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def ensure_bundled_model(cache_dir: Path | None = None) -> Path:
     """Return the directory of the converted bundled model, converting it first if needed.
 
@@ -701,7 +680,7 @@ def ensure_bundled_model(cache_dir: Path | None = None) -> Path:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create the model cache {parent}: {exc.strerror or exc}") from exc
-    with _build_lock(parent):
+    with exclusive_lock(parent / f".{BUNDLED_DIRNAME}.lock"):  # one conversion at a time
         if _is_current(target, source):  # another process finished it while we waited
             return target
         tmp = Path(tempfile.mkdtemp(prefix=f".{BUNDLED_DIRNAME}.", suffix=".tmp", dir=parent))

@@ -8,8 +8,14 @@ from pathlib import Path
 import platformdirs
 
 
+def cache_root(override: str | Path | None = None) -> Path:
+    """`override` when given, else `$HBT_CACHE_DIR`, else `platformdirs.user_cache_dir("hbt")` (not created)."""
+    root = override if override is not None else os.environ.get("HBT_CACHE_DIR") or platformdirs.user_cache_dir("hbt")
+    return Path(root).expanduser()
+
+
 def cache_dir() -> Path:
-    root = os.environ.get("HBT_CACHE_DIR") or platformdirs.user_cache_dir("hbt")
-    path = Path(root).expanduser()
+    """The cache root, created if missing."""
+    path = cache_root()
     path.mkdir(parents=True, exist_ok=True)
     return path
