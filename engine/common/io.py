@@ -11,12 +11,13 @@ import errno
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from hbt.engine.common.errors import DataError, OutputError, UserError
 
+_T = TypeVar("_T")
 _DENIED = (errno.EACCES, errno.EPERM)
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
@@ -96,6 +97,24 @@ def write_bytes(path: str | Path, data: bytes) -> None:
         fh.write(data)
 
 
+def open_input(
+    path: Path,
+    opener: Callable[[Path], _T],
+    *,
+    error: type[UserError] = DataError,
+    not_found: str = "file not found",
+    cannot_read: str = "cannot read",
+) -> _T:
+    """`opener(path)` (read the bytes, open a text or gzip stream, ...) where a missing or unreadable file is one
+    `error` line naming it: `<path>: <not_found>` or `<path>: <cannot_read> (<reason>)`."""
+    try:
+        return opener(path)
+    except FileNotFoundError:
+        raise error(f"{path}: {not_found}") from None
+    except OSError as exc:
+        raise error(f"{path}: {cannot_read} ({exc.strerror or type(exc).__name__})") from None
+
+
 def read_text(
     path: Path,
     *,
@@ -105,12 +124,7 @@ def read_text(
 ) -> str:
     """A user's text file decoded as UTF-8 (a BOM is dropped); every way it can be unreadable is one `error` line
     naming the file: `<path>: <not_found>`, `<path>: <cannot_read> (<reason>)`, `<path>: not UTF-8 text (...)`."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise error(f"{path}: {not_found}") from None
-    except OSError as exc:
-        raise error(f"{path}: {cannot_read} ({exc.strerror or type(exc).__name__})") from None
+    raw = open_input(path, Path.read_bytes, error=error, not_found=not_found, cannot_read=cannot_read)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -125,3 +139,19 @@ def read_json(path: str | Path) -> Any:
     except UnicodeDecodeError as exc:
         raise json.JSONDecodeError(f"not UTF-8 ({exc.reason})", raw.decode("utf-8", "replace"), exc.start) from None
     return json.loads(text)
+
+
+def read_json_object(path: str | Path) -> tuple[dict[str, Any] | None, str | None]:
+    """A JSON object file hbt wrote (run.json, results.json, grid.json, ...) read without raising: (document, None);
+    (None, None) when the file does not exist; else (None, why): `<name> unreadable (<error type>)` for an unreadable,
+    torn or non-UTF-8 file, `<name> is not a JSON object` for other JSON."""
+    path = Path(path)
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: JSON and UTF-8; RecursionError: deep nesting
+        return None, f"{path.name} unreadable ({type(exc).__name__})"
+    if not isinstance(data, dict):
+        return None, f"{path.name} is not a JSON object"
+    return data, None

@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from hbt.engine.common.errors import DataError
-from hbt.engine.common.io import read_text
+from hbt.engine.common.io import open_input, read_text
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 
 VERSION = "v1.0"
 SPLIT = "dev"
+_MISSING = "file not found (MIRACL needs its topics, qrels and corpus files)"
 HUB_TOPICS = "miracl/miracl"
 HUB_CORPUS = "miracl/miracl-corpus"
 # passages per corpus, from github.com/project-miracl/miracl README (de and yo came with the surprise languages)
@@ -56,17 +57,15 @@ def passage_text(title: str, text: str, mode: str) -> str:
 
 def _lines(path: Path) -> list[tuple[int, str]]:
     """(line number, line) for every non-blank line of a small UTF-8 text file; DataError naming the file otherwise."""
-    text = read_text(path, not_found="file not found (MIRACL needs its topics, qrels and corpus files)")
+    text = read_text(path, not_found=_MISSING)
     return [(n, ln) for n, ln in enumerate(text.split("\n"), 1) if ln.strip()]
 
 
 def _open(path: Path) -> IO[bytes]:
-    try:
-        return cast(IO[bytes], gzip.open(path, "rb")) if path.suffix == ".gz" else open(path, "rb")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found (MIRACL needs its topics, qrels and corpus files)") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    def opener(p: Path) -> IO[bytes]:
+        return cast(IO[bytes], gzip.open(p, "rb")) if p.suffix == ".gz" else open(p, "rb")
+
+    return open_input(path, opener, not_found=_MISSING)
 
 
 def _stream_lines(path: Path) -> Iterator[tuple[int, str]]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hbt.engine.common.errors import DataError
-from hbt.engine.common.io import read_text
+from hbt.engine.common.io import open_input, read_text
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 
 XOR_LANGS = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
@@ -173,13 +173,8 @@ def read_questions(path: Path) -> list[XorQuestion]:
 def _read_tsv(path: Path) -> Iterator[tuple[str, str, str]]:
     """(id, text, title) of every passage; a header line `id text title` is skipped; errors name the line."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    try:
-        fh = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by the `with` below
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found (the XOR-Retrieve passage collection, id/text/title TSV)") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
-    with fh:
+    missing = "file not found (the XOR-Retrieve passage collection, id/text/title TSV)"
+    with open_input(path, lambda p: open(p, encoding="utf-8-sig", newline=""), not_found=missing) as fh:
         reader = csv.reader(fh, delimiter="\t")
         try:
             for row in reader:

@@ -6,7 +6,6 @@ report skips it with a note. Only a path that is neither a run nor a grid direct
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,24 +13,9 @@ from typing import Any
 
 from hbt.engine.common.errors import UserError
 from hbt.engine.common.events import TrainStep, read_events
-from hbt.engine.common.io import read_json
+from hbt.engine.common.io import read_json_object
 from hbt.engine.evaluation.results import DatasetSummary, read_datasets
 from hbt.engine.runs.rundir import RunDir
-
-_READ_ERRORS = (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError)
-
-
-def _read_dict(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """(document, None) or (None, why it could not be read)."""
-    if not path.exists():
-        return None, f"no {path.name}"
-    try:
-        data = read_json(path)
-    except _READ_ERRORS as exc:
-        return None, f"{path.name} unreadable ({type(exc).__name__})"
-    if not isinstance(data, dict):
-        return None, f"{path.name} is not a JSON object"
-    return data, None
 
 
 def _read_results(doc: dict[str, Any]) -> tuple[dict[str, DatasetSummary], str | None]:
@@ -74,7 +58,7 @@ class Cell:
     @cached_property
     def per_query(self) -> dict[str, Any] | None:
         """per_query.json ({dataset: {setting key: {query id: AP}}}), or None when missing or torn."""
-        doc, _ = _read_dict(self.run.per_query_file)
+        doc, _ = read_json_object(self.run.per_query_file)
         return doc
 
     @cached_property
@@ -131,8 +115,8 @@ def load_cell(path: Path, entry: dict[str, Any] | None = None) -> Cell:
     """Load one run directory; `entry` is its grid.json cell (identity wins over config.json when given)."""
     run = RunDir(path)
     entry = entry or {}
-    config, _ = _read_dict(run.config_file)
-    results, problem = _read_dict(run.results_file)
+    config, _ = read_json_object(run.config_file)
+    results, problem = read_json_object(run.results_file)
     summaries: dict[str, DatasetSummary] = {}
     if results is not None:
         summaries, problem = _read_results(results)
@@ -176,7 +160,7 @@ def load_source(path: str | Path) -> Source:
         raise UserError(f"{root} is not a run or grid directory (it is a file)")
     grid_file = root / "grid.json"
     if grid_file.is_file():
-        grid, why = _read_dict(grid_file)
+        grid, why = read_json_object(grid_file)
         if grid is None or not isinstance(grid.get("cells"), list):
             raise UserError(f"{grid_file} is not a valid grid file ({why or 'no cells list'})")
         cells = []

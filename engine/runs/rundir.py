@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.io import read_json, write_json
+from hbt.engine.common.io import read_json, read_json_object, write_json
 from hbt.engine.evaluation.results import read_datasets
 
 STATUSES = ("running", "complete", "failed", "cancelled", "interrupted")
@@ -19,12 +19,9 @@ ATTEMPT_KEYS = ("error", "step", "checkpoint", "traceback", "last_finite_loss", 
 def results_problem(path: Path) -> str | None:
     """Why results.json at `path` is not a usable result (None when it is): missing, unreadable, not an object, or
     without a dataset's headline metrics. One definition for `--resume` (complete?) and the index (interrupted?)."""
-    try:
-        doc = read_json(path)
-    except FileNotFoundError:
-        return "results.json is missing"
-    except (OSError, ValueError) as exc:
-        return f"results.json unreadable ({type(exc).__name__})"
+    doc, why = read_json_object(path)
+    if doc is None:
+        return why or "results.json is missing"
     try:
         read_datasets(doc)
     except ValueError as exc:

@@ -28,7 +28,8 @@ from typing import Any
 
 from hbt.engine.common.errors import OutputError, UserError
 from hbt.engine.common.events import RunFinished, RunStarted, read_events
-from hbt.engine.common.io import write_bytes
+from hbt.engine.common.io import read_json_object, write_bytes
+from hbt.engine.common.locks import exclusive_lock
 from hbt.engine.evaluation.results import HEADLINE_FIELD, SETTINGS, first_dataset, headline, read_datasets
 from hbt.engine.runs.rundir import results_problem
 
@@ -76,19 +77,6 @@ def _signature(path: Path) -> str:
         except OSError:
             parts.append("-")
     return "|".join(parts)
-
-
-def _read_object(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        return None, None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return None, f"{path.name} unreadable ({type(exc).__name__})"
-    if not isinstance(data, dict):
-        return None, f"{path.name} is not a JSON object"
-    return data, None
 
 
 def _num(value: Any) -> float | None:
@@ -166,9 +154,9 @@ class ResultsStore:
         row["signature"] = _signature(run_dir)
         try:
             row["grid"] = self._grid_of(run_dir)
-            config, _ = _read_object(run_dir / "config.json")
-            status, _ = _read_object(run_dir / "run.json")
-            results, problem = _read_object(run_dir / "results.json")
+            config, _ = read_json_object(run_dir / "config.json")
+            status, _ = read_json_object(run_dir / "run.json")
+            results, problem = read_json_object(run_dir / "results.json")
             if results is not None:  # the same test as --resume's "is this cell complete?"
                 problem = results_problem(run_dir / "results.json")
             status = status or _status_from_events(run_dir / "events.jsonl")
@@ -262,19 +250,8 @@ class ResultsStore:
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         """An exclusive advisory lock on the root folder (no lock file is written); a no-op where unsupported."""
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not POSIX
+        with exclusive_lock(self.root):
             yield
-            return
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
     def _check_root(self) -> None:
         if not self.root.is_dir():
