@@ -52,10 +52,7 @@ class HbtApp(App[None]):
     DEFAULT_MODE: ClassVar[str] = "setup"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark,f1", "help", "Help"),
-        Binding("1", "section('setup')", "Setup", show=False),
-        Binding("2", "section('run')", "Run", show=False),
-        Binding("3", "section('results')", "Results", show=False),
-        Binding("4", "section('history')", "History", show=False),
+        *(Binding(str(i), f"section('{mode}')", mode.capitalize(), show=False) for i, mode in enumerate(SECTIONS, 1)),
         Binding("ctrl+t", "toggle_theme", "Theme"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+c", "help_quit", "Stop grid (when one runs)", show=False),

@@ -22,10 +22,7 @@ NAMES = {"md": "Markdown", "csv": "CSV", "json": "JSON", "latex": "LaTeX"}
 class ExportScreen(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss_none", "Close"),
-        Binding("m", "pick('md')", "Markdown", show=False),
-        Binding("c", "pick('csv')", "CSV", show=False),
-        Binding("j", "pick('json')", "JSON", show=False),
-        Binding("l", "pick('latex')", "LaTeX", show=False),
+        *(Binding(key, f"pick('{fmt}')", NAMES[fmt], show=False) for fmt, key in KEYS.items()),
     ]
 
     def __init__(self, target: Path) -> None:
