@@ -108,6 +108,7 @@ def monolingual_table(name: str, summary: DatasetSummary) -> Table:
         rows,
         _caption(f"pool: {summary.pool or ''}", _timings(summary)),
         {"dataset": name},
+        totals=2,
     )
 
 
@@ -136,6 +137,7 @@ def cross_lingual_table(name: str, summary: DatasetSummary) -> Table:
         rows,
         _caption(f"pool: {summary.pool or ''}", f"R@kt tokens: {tokenizer}", _timings(summary)),
         {"dataset": name},
+        totals=1,
     )
 
 
@@ -190,6 +192,7 @@ def dataset_table(name: str, summary: DatasetSummary) -> Table:
             _timings(summary),
         ),
         {"dataset": name},
+        totals=1,
     )
 
 

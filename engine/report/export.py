@@ -238,8 +238,13 @@ def rich_table(t: Table, compact: bool = False) -> Any:
         else:
             words += [len(line) for row in cells for line in row[i].split("\n")]
         out.add_column(Text(safe(name)), justify="left" if i == 0 else "right", min_width=max(words, default=1))
-    for row in cells:
-        out.add_row(*(Text(text) for text in row))
+    first_total = len(cells) - t.totals if t.totals else None
+    for i, row in enumerate(cells):
+        if i == first_total:
+            out.add_section()
+        out.add_row(
+            *(Text(text) for text in row), style="bold" if first_total is not None and i >= first_total else None
+        )
     return out
 
 

@@ -56,6 +56,7 @@ class Table:
     rows: list[list[Value]]
     notes: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)  # backbone, dataset, setting, strategy
+    totals: int = 0  # trailing summary rows (macro, mean, median): Rich sets them apart in bold
 
     def column(self, name: str) -> list[Value]:
         i = self.columns.index(name)
