@@ -26,7 +26,7 @@ from hbt.tui.screens.help import HelpScreen
 from hbt.tui.screens.history import HistoryScreen
 from hbt.tui.screens.results import ResultsScreen
 from hbt.tui.screens.run import RunScreen
-from hbt.tui.screens.setup import SetupScreen, row_for
+from hbt.tui.screens.setup import SetupScreen, Validation, row_for
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, OptionList
 
@@ -65,6 +65,13 @@ async def launch(pilot: Pilot) -> RunScreen:
     screen = pilot.app.screen
     assert isinstance(screen, RunScreen)
     return screen
+
+
+async def set_and_validate(pilot: Pilot, screen: SetupScreen, wid: str, value: object) -> Validation:
+    """Set Setup's field `wid` to `value`, let the screen handle it, and validate the form."""
+    screen.set_field(wid, value)
+    await pilot.pause()
+    return screen.validate()
 
 
 async def wait_for(engine: FakeEngine) -> None:
@@ -166,9 +173,7 @@ async def test_setup_explains_invalid_choices_and_blocks_launch(
         ]
         for wid, bad, field, words in cases:
             good = screen.query_one(f"#{wid}").value  # type: ignore[attr-defined]
-            screen.set_field(wid, bad)
-            await pilot.pause()
-            result = screen.validate()
+            result = await set_and_validate(pilot, screen, wid, bad)
             assert result.preset is None and words in result.message, (wid, result.message)
             assert result.field == field
             assert screen.query_one(f"#{row_for(field)}").has_class("-invalid")
@@ -176,9 +181,7 @@ async def test_setup_explains_invalid_choices_and_blocks_launch(
             assert words in str(screen.query_one("#validation").render())
             await pilot.press("ctrl+l")  # disabled binding: nothing launches
             assert isinstance(app.screen, SetupScreen) and app.run_state is None
-            screen.set_field(wid, good)
-            await pilot.pause()
-            assert screen.validate().preset is not None
+            assert (await set_and_validate(pilot, screen, wid, good)).preset is not None
             assert not launch_button.disabled
         for s in ("xx", "xy", "hybrid", "baseline"):  # nothing to run
             screen.set_field(f"strat-{s}" if s != "baseline" else "baseline", False)

@@ -18,7 +18,7 @@ from hbt.engine.training.sampler import make_strategy
 from hbt.tui.screens.setup import FIELD_OF_KEY, row_for
 from hbt.tui.screens.setup import STRATEGIES as SETUP_CHECKBOXES
 
-from tests.test_tui import setup_screen
+from tests.test_tui import set_and_validate, setup_screen
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -228,16 +228,12 @@ async def test_setup_highlights_the_field_of_the_errors_key(tmp_path: Path, data
         ]
         for wid, bad, field, message in cases:
             good = screen.query_one(f"#{wid}").value  # type: ignore[attr-defined]
-            screen.set_field(wid, bad)
-            await pilot.pause()
-            result = screen.validate()
+            result = await set_and_validate(pilot, screen, wid, bad)
             assert result.preset is None and result.message.startswith(message), (wid, result.message)
             assert result.field == field
             invalid = [row.id for row in screen.query(".-invalid")]
             assert invalid == [row_for(field)], invalid
-            screen.set_field(wid, good)
-            await pilot.pause()
-            assert screen.validate().preset is not None
+            assert (await set_and_validate(pilot, screen, wid, good)).preset is not None
             assert not list(screen.query(".-invalid"))
         # without xy (hybrid at p = 1 trains on X-X batches only) one training language is valid
         screen.set_field("strat-xy", False)
