@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.evaluation import metrics
-from hbt.engine.evaluation.results import METRICS, OWN_SHARE, RANK_DISTANCE, DatasetSummary, query_key
+from hbt.engine.evaluation.results import METRICS, N_QUERIES, OWN_SHARE, RANK_DISTANCE, DatasetSummary, query_key
 from hbt.engine.retrieval.search import Quantised, scores
 
 TREC_MEASURES = {"map", "recip_rank", "ndcg_cut_10", "recall_1", "recall_5", "recall_10", "recall_100"}
@@ -121,8 +121,8 @@ def compare(summary: DatasetSummary, per_query_ap: dict[str, dict[str, float]], 
     for key, theirs in ref.settings.items():
         for m in METRICS:
             worst[m] = max(worst.get(m, 0.0), abs(ours[key][m] - theirs[m]))
-        if ours[key]["n_queries"] != theirs["n_queries"]:
-            raise AssertionError(f"{key}: {ours[key]['n_queries']} queries vs pytrec_eval's {theirs['n_queries']}")
+        if ours[key][N_QUERIES] != theirs[N_QUERIES]:
+            raise AssertionError(f"{key}: {ours[key][N_QUERIES]} queries vs pytrec_eval's {theirs[N_QUERIES]}")
         ap = per_query_ap[key]
         if set(ap) != set(ref.per_query[key]):
             raise AssertionError(f"{key}: per-query AP for different queries")

@@ -19,6 +19,8 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from statistics import mean
 
+from hbt.engine.evaluation.results import N_QUERIES
+
 BUDGETS = (2000, 5000)
 DEPTH = 100  # passages retrieved per question for R@kt (100-word passages: about 130 tokens each)
 YES_NO = ("yes", "no")
@@ -89,14 +91,14 @@ def answer_recall(
             if budget == max(budgets) and available < budget:
                 short += 1
     per_language = {
-        lang: {**{metric_name(b): mean(v) for b, v in by.items()}, "n_queries": len(by[budgets[0]])}
+        lang: {**{metric_name(b): mean(v) for b, v in by.items()}, N_QUERIES: len(by[budgets[0]])}
         for lang, by in sorted(hits.items())
     }
     macro: dict[str, float] = {
         metric_name(b): mean(row[metric_name(b)] for row in per_language.values()) if per_language else 0.0
         for b in budgets
     }
-    macro["n_queries"] = sum(int(row["n_queries"]) for row in per_language.values())
+    macro[N_QUERIES] = sum(int(row[N_QUERIES]) for row in per_language.values())
     return {
         "per_language": per_language,
         "macro": macro,

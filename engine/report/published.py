@@ -18,7 +18,7 @@ from typing import Any
 
 from hbt.engine.common.errors import one_of
 from hbt.engine.common.vocabulary import paper_name
-from hbt.engine.evaluation.results import as_setting
+from hbt.engine.evaluation.results import RANK_DISTANCE, as_setting
 from hbt.engine.report.source import Source, load_source
 from hbt.engine.report.stats import MeanCI
 from hbt.engine.report.tables import Group, Table, Value, groups, metric_label, metric_of
@@ -98,8 +98,8 @@ def load_reference(name: str) -> Reference:
 def our_value(group: Group, strategy: str, setting: str, metric: str, aggregate: str) -> MeanCI | None:
     """The grid's number for a published slot: rank distance from the bias block; LAReQA's micro mAP from the
     multilingual `all` block (mean over every query); otherwise the setting's macro mean."""
-    if metric == "rank_distance":
-        return group.bias(strategy, "rank_distance")
+    if metric == RANK_DISTANCE:
+        return group.bias(strategy, RANK_DISTANCE)
     if aggregate == "micro" and setting == "multi":
         return group.values(strategy, lambda s: metric_of(s.multi.all, metric))
     return group.setting(strategy, as_setting(setting), metric)
