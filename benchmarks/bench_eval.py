@@ -16,9 +16,9 @@ import time
 from typing import Any
 
 import numpy as np
+from _common import xquad_subset
 from hbt.engine.backbones import load_backbone, model_fingerprint
 from hbt.engine.common.hub import go_offline_if_unreachable
-from hbt.engine.data.registry import load_benchmark
 from hbt.engine.encoding.encode import SentenceTransformerEncoder
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
 
@@ -36,7 +36,7 @@ def main() -> None:
 
     model = load_backbone(args.backbone)
     langs = args.langs.split(",")
-    bench = load_benchmark("xquad-r", args.data_dir, langs).subset(max_queries=args.max_queries, seed=0)
+    bench = xquad_subset(args.data_dir, args.langs, args.max_queries)
     encoder = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=args.batch_size)
     uq = list(dict.fromkeys(q.text for q in bench.queries))
     uc = list(dict.fromkeys(c.sentence for c in bench.candidates))

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import time
 from typing import Any
 
 import torch
+from _common import start_offline, xquad_subset
 from hbt.engine.backbones import load_backbone, model_fingerprint
 from hbt.engine.backbones.partial import share_for_evaluation
-from hbt.engine.common.hub import go_offline_if_unreachable
-from hbt.engine.data.registry import load_benchmark
 from hbt.engine.encoding.encode import SentenceTransformerEncoder
 from hbt.engine.encoding.onnx_encode import OnnxEncoder
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
@@ -51,10 +49,8 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--skip-grid", action="store_true")
     args = ap.parse_args()
-    os.environ.setdefault("HBT_FROZEN_CACHE_MB", "4096")
-    SHARED.max_bytes = int(os.environ["HBT_FROZEN_CACHE_MB"]) * 2**20
-    go_offline_if_unreachable()
-    bench = load_benchmark("xquad-r", args.data_dir, args.langs.split(",")).subset(max_queries=args.max_queries, seed=0)
+    start_offline()
+    bench = xquad_subset(args.data_dir, args.langs, args.max_queries)
     base = load_backbone(None)
     base.max_seq_length = 128
     print(f"bundled model, XQuAD-R {args.langs}: {len(bench.queries)} queries, {len(bench.candidates)} candidates, "

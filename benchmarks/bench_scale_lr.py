@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from _common import start_offline, xquad_subset
 from hbt.engine.backbones import load_backbone
 from hbt.engine.backbones.partial import share_for_evaluation
 from hbt.engine.common.events import EventBus
-from hbt.engine.common.hub import go_offline_if_unreachable
-from hbt.engine.data.registry import load_benchmark
 from hbt.engine.encoding.encode import SentenceTransformerEncoder
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
 from hbt.engine.evaluation.results import SETTINGS
 from hbt.engine.runs.config import RunConfig
 from hbt.engine.runs.run import build_training_table
-from hbt.engine.training.frozen_cache import SHARED
 from hbt.engine.training.train import build_trainer
 
 
@@ -51,14 +48,12 @@ def main() -> None:
     ap.add_argument("--langs", default="ar,de,en,hi,zh")
     ap.add_argument("--max-queries", type=int, default=100)
     args = ap.parse_args()
-    os.environ.setdefault("HBT_FROZEN_CACHE_MB", "4096")
-    SHARED.max_bytes = int(os.environ["HBT_FROZEN_CACHE_MB"]) * 2**20
-    go_offline_if_unreachable()
+    start_offline()
     base_cfg = RunConfig(strategy=args.strategy, data_dir=args.data_dir, steps=args.steps, batch_size=16,
                          max_train_pairs=args.max_train_pairs, max_seq_length=96, seed=0,
                          train_top_layers=args.layers, lr=2e-5, scale=20.0)  # fmt: skip
     table = build_training_table(base_cfg)
-    bench = load_benchmark("xquad-r", args.data_dir, args.langs.split(",")).subset(max_queries=args.max_queries, seed=0)
+    bench = xquad_subset(args.data_dir, args.langs, args.max_queries)
     base = load_backbone(None)
     base.max_seq_length = 96
     print(f"bundled model, top {args.layers} layers trainable (cached bottom), {args.strategy}, {args.steps} x 16, "

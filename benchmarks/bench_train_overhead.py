@@ -16,27 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import StepTimer, hybrid_training, start_offline
 from hbt.engine.backbones import load_backbone
 from hbt.engine.common.events import EventBus, JsonlSink
-from hbt.engine.common.hub import go_offline_if_unreachable
-from hbt.engine.runs.config import RunConfig
-from hbt.engine.runs.run import build_training_table
 from hbt.engine.training.sampler import StrategyBatchSampler, make_strategy
 from hbt.engine.training.train import build_trainer
 from sentence_transformers.base.sampler import BatchSamplers
-from transformers import TrainerCallback
-
-
-class StepTimer(TrainerCallback):
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self._t = 0.0
-
-    def on_step_begin(self, *a, **k):  # type: ignore[no-untyped-def]
-        self._t = time.perf_counter()
-
-    def on_step_end(self, *a, **k):  # type: ignore[no-untyped-def]
-        self.times.append(time.perf_counter() - self._t)
 
 
 def timed_run(base_model, table, config, hbt_sampler: bool, tmp: Path) -> list[float]:  # type: ignore[no-untyped-def]
@@ -68,18 +53,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=16)
     args = ap.parse_args()
-    go_offline_if_unreachable()
-    config = RunConfig(
-        backbone=args.backbone,
-        strategy="hybrid",
-        data_dir=args.data_dir,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        max_train_pairs=300,
-        max_seq_length=96,
-        train_langs=["de", "en", "es", "zh"],
-    )
-    table = build_training_table(config)
+    start_offline()
+    config, table = hybrid_training(args, max_train_pairs=300, train_langs=["de", "en", "es", "zh"])
     base = load_backbone(args.backbone)
     # the sampler's own cost, per batch
     sampler = StrategyBatchSampler(

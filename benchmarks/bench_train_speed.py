@@ -19,30 +19,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from _common import StepTimer, hybrid_training, start_offline, xquad_subset
 from hbt.engine.backbones import load_backbone, model_fingerprint
 from hbt.engine.backbones.partial import share_for_evaluation
 from hbt.engine.common.events import EventBus
-from hbt.engine.common.hub import go_offline_if_unreachable
-from hbt.engine.data.registry import load_benchmark
 from hbt.engine.encoding.encode import SentenceTransformerEncoder
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
 from hbt.engine.runs.config import RunConfig
-from hbt.engine.runs.run import build_training_table
 from hbt.engine.training.frozen_cache import SHARED
 from hbt.engine.training.train import build_trainer
-from transformers import TrainerCallback
-
-
-class StepTimer(TrainerCallback):
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self._t = 0.0
-
-    def on_step_begin(self, *a: Any, **k: Any) -> None:
-        self._t = time.perf_counter()
-
-    def on_step_end(self, *a: Any, **k: Any) -> None:
-        self.times.append(time.perf_counter() - self._t)
 
 
 def train_variant(base: Any, table: Any, config: RunConfig, tmp: Path) -> tuple[Any, dict[str, float], list[float]]:
@@ -91,23 +76,10 @@ def main() -> None:
     )
     ap.add_argument("--no-eval", action="store_true", help="seconds per step and cache only (no mAP)")
     args = ap.parse_args()
-    os.environ.setdefault("HBT_FROZEN_CACHE_MB", "4096")
-    SHARED.max_bytes = int(os.environ["HBT_FROZEN_CACHE_MB"]) * 2**20
-    go_offline_if_unreachable()
-    config = RunConfig(
-        backbone=args.backbone,
-        strategy="hybrid",
-        data_dir=args.data_dir,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        max_train_pairs=args.max_train_pairs,
-        max_seq_length=96,
-        lr=2e-5,
-        seed=0,
-    )
-    table = build_training_table(config)
+    start_offline()
+    config, table = hybrid_training(args, max_train_pairs=args.max_train_pairs, lr=2e-5, seed=0)
     langs = args.eval_langs.split(",")
-    bench = load_benchmark("xquad-r", args.data_dir, langs).subset(max_queries=args.max_queries, seed=0)
+    bench = xquad_subset(args.data_dir, args.eval_langs, args.max_queries)
     base = load_backbone(args.backbone)
     layers = [int(n) for n in args.layers.split(",")]
     total_layers = len(base[0].auto_model.encoder.layer)
