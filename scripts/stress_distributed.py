@@ -1,4 +1,4 @@
-"""Repeat the 2-process torchrun grid (gloo, CPU, tiny model) N times and count the runs that did not end cleanly.
+"""Repeat the 2-process torchrun grid of tests/test_distributed.py N times and count the runs that did not end cleanly.
 
 Issue 16: `hbt-bench run smoke --launcher torchrun --nproc 2` failed about 1 run in 3 (rank 1 aborted on exit with a
 live process group; torchrun then killed rank 0 while it saved the model). With a failure rate of 1/3, N clean runs
@@ -12,48 +12,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-PRESET = """
-[preset]
-name = "dist"
-description = "2-rank stress"
-backbones = ["tiny-random"]
-strategies = ["xx"]
-seeds = [0]
-baseline = false
-
-[run]
-train_data = "mlqa-r"
-eval_data = ["xquad-r"]
-langs = ["de", "en"]
-train_langs = ["de", "en", "es"]
-max_queries = 12
-max_train_pairs = 60
-steps = 3
-batch_size = 4
-lr = 1e-3
-device = "cpu"
-"""
+REPO = Path(__file__).resolve().parents[1]
 CELL = "tiny-random__xx__s0"
 
 
 def one_run(data_dir: Path, port: int) -> tuple[bool, str, float]:
     """(clean, why not, seconds) for one 2-process grid run."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from tests.test_distributed import run_two_ranks  # the test's preset and command, repeated here
+
     with tempfile.TemporaryDirectory(prefix="hbt-stress-") as tmp:
         root = Path(tmp)
-        (root / "dist.toml").write_text(PRESET, encoding="utf-8")
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
         t0 = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "hbt.engine.cli", "run", "dist.toml", "--data-dir", str(data_dir), "--out", "g",
-             "--launcher", "torchrun", "--nproc", "2", "--master-port", str(port)],
-            cwd=root, env=env, capture_output=True, text=True, timeout=900,
-        )  # fmt: skip
+        proc = run_two_ranks(root, data_dir, port, timeout=900)
         seconds = time.perf_counter() - t0
         status = json.loads((root / "g" / "cells" / CELL / "run.json").read_text()).get("status")
         problems = []

@@ -112,16 +112,22 @@ device = "cpu"
 """
 
 
+def run_two_ranks(folder: Path, data_dir: Path, port: int, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`hbt-bench run` of PRESET with torchrun on 2 ranks (gloo, CPU) in `folder`, the grid written to folder/g.
+    scripts/stress_distributed.py repeats this run."""
+    (folder / "dist.toml").write_text(PRESET, encoding="utf-8")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "hbt.engine.cli", "run", "dist.toml", "--data-dir", str(data_dir), "--out", "g",
+         "--launcher", "torchrun", "--nproc", str(RANKS), "--master-port", str(port)],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
 # the shutdown race failed 1 run in 3: two runs here, scripts/stress_distributed.py repeats it more
 @pytest.mark.parametrize("attempt", [0, 1])
 def test_torchrun_two_ranks_gloo_tiny_model(tmp_path: Path, data_dir: Path, attempt: int) -> None:
-    (tmp_path / "dist.toml").write_text(PRESET, encoding="utf-8")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "hbt.engine.cli", "run", "dist.toml", "--data-dir", str(data_dir), "--out", "g",
-         "--launcher", "torchrun", "--nproc", str(RANKS), "--master-port", str(29533 + attempt)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    proc = run_two_ranks(tmp_path, data_dir, 29533 + attempt)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "terminate called" not in proc.stderr and "SIGABRT" not in proc.stderr, proc.stderr[-3000:]
     cell = tmp_path / "g" / "cells" / "tiny-random__xx__s0"
