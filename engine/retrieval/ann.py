@@ -12,8 +12,8 @@ import math
 import faiss
 import numpy as np
 from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.vocabulary import INDEXES
 from hbt.engine.retrieval.shards import ShardedPool
-from hbt.engine.runs.config import INDEXES
 
 APPROXIMATE = tuple(i for i in INDEXES if i != "exact")
 
