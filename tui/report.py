@@ -112,8 +112,8 @@ class Report:
                     if v is not None:
                         acc[str(lang)][key].append(v)
         rows: list[list[Any]] = []
-        for lang, values in acc.items():
-            means = [sum(xs) / len(xs) if (xs := values.get(k)) else None for k in BIAS_LANG_KEYS]
+        for lang, seeds in acc.items():
+            means = [sum(xs) / len(xs) if (xs := seeds.get(k)) else None for k in BIAS_LANG_KEYS]
             rows.append([lang, *means])
         return ["language", *BIAS_LANG_KEYS], rows
 

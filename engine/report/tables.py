@@ -124,7 +124,10 @@ class Group:
         xs = []
         for cell in self.by_strategy.get(strategy, []):
             summary = self.summary(cell)
-            v = get(summary) if summary is not None else None
+            try:
+                v = get(summary) if summary is not None else None
+            except (KeyError, TypeError, IndexError):  # a validated summary without this value (an older writer)
+                continue
             if isinstance(v, int | float) and not isinstance(v, bool):
                 xs.append(float(v))
         return mean_ci(xs) if xs else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hbt.engine.evaluation.results import SETTING_NAME
+from hbt.engine.evaluation.results import SETTING_NAME, Setting
 from hbt.tui.backend import display_path, error_text
 from hbt.tui.components.heatmap import Heatmap
 from hbt.tui.components.log_pane import short_cell
@@ -54,7 +54,7 @@ class ResultsScreen(SectionScreen):
         self.scope: str | None = None  # None: every cell; else a cell id
         self.group_index = 0
         self.strategy_index = 0
-        self.setting = "mono"
+        self.setting: Setting = "mono"
         self.loading = False
         self.stale = False  # the grid changed while it was loading: load it again once this load ends
 
@@ -223,7 +223,7 @@ class ResultsScreen(SectionScreen):
 
     def _show_langs(self, group: GroupView) -> None:
         t = group.per_language.get(self.setting)
-        other = "multi" if self.setting == "mono" else "mono"
+        other: Setting = "multi" if self.setting == "mono" else "mono"
         self.query_one("#langs-caption", Static).update(
             Text.assemble(
                 (f"{SETTING_NAME[self.setting]} mAP per query language", "bold"),
