@@ -9,6 +9,7 @@ import os
 import time
 from typing import Any
 
+from hbt.engine.backbones import load_backbone
 from hbt.engine.common.hub import go_offline_if_unreachable
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.registry import load_benchmark
@@ -29,6 +30,13 @@ def start_offline() -> None:
 def xquad_subset(data_dir: str, langs: str, max_queries: int) -> Benchmark:
     """XQuAD-R in the comma-separated `langs`, `max_queries` queries drawn with seed 0."""
     return load_benchmark("xquad-r", data_dir, langs.split(",")).subset(max_queries=max_queries, seed=0)
+
+
+def bundled_model(max_seq_length: int) -> Any:
+    """The bundled multilingual-e5-small, texts cut at `max_seq_length` tokens."""
+    model = load_backbone(None)
+    model.max_seq_length = max_seq_length
+    return model
 
 
 def hybrid_training(args: argparse.Namespace, **overrides: Any) -> tuple[RunConfig, PairTable]:

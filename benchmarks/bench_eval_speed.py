@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 import torch
-from _common import start_offline, xquad_subset
-from hbt.engine.backbones import load_backbone, model_fingerprint
+from _common import bundled_model, start_offline, xquad_subset
+from hbt.engine.backbones import model_fingerprint
 from hbt.engine.backbones.partial import share_for_evaluation
 from hbt.engine.encoding.encode import SentenceTransformerEncoder
 from hbt.engine.encoding.onnx_encode import OnnxEncoder
@@ -51,8 +51,7 @@ def main() -> None:
     args = ap.parse_args()
     start_offline()
     bench = xquad_subset(args.data_dir, args.langs, args.max_queries)
-    base = load_backbone(None)
-    base.max_seq_length = 128
+    base = bundled_model(128)
     print(f"bundled model, XQuAD-R {args.langs}: {len(bench.queries)} queries, {len(bench.candidates)} candidates, "
           f"torch threads {torch.get_num_threads()}")  # fmt: skip
 

@@ -18,8 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from _common import start_offline, xquad_subset
-from hbt.engine.backbones import load_backbone
+from _common import bundled_model, start_offline, xquad_subset
 from hbt.engine.backbones.partial import share_for_evaluation
 from hbt.engine.common.events import EventBus
 from hbt.engine.encoding.encode import SentenceTransformerEncoder
@@ -54,8 +53,7 @@ def main() -> None:
                          train_top_layers=args.layers, lr=2e-5, scale=20.0)  # fmt: skip
     table = build_training_table(base_cfg)
     bench = xquad_subset(args.data_dir, args.langs, args.max_queries)
-    base = load_backbone(None)
-    base.max_seq_length = 96
+    base = bundled_model(96)
     print(f"bundled model, top {args.layers} layers trainable (cached bottom), {args.strategy}, {args.steps} x 16, "
           f"MLQA-R pool {table.counts()}; XQuAD-R {args.langs}: {len(bench.queries)} queries")  # fmt: skip
     t0 = time.perf_counter()

@@ -16,6 +16,7 @@ from hbt.engine.cli.main import main
 from hbt.engine.common.errors import ConfigError, DataError
 from hbt.engine.data import miracl
 from hbt.engine.data.registry import load_eval
+from hbt.engine.encoding.corpus_shards import CorpusOptions
 from hbt.engine.evaluation import corpus_eval
 from hbt.engine.evaluation.corpus_eval import evaluate_corpus
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
@@ -106,7 +107,9 @@ def test_full_corpus_and_judged_pool_differ_as_hand_computed(tmp_path: Path) -> 
 
     task = load_eval("miracl", data, ["en"])
     assert isinstance(task, miracl.CorpusTask)
-    full = evaluate_corpus(task, FixedEncoder(), shard_size=2, shard_dir=tmp_path / "shards").summary.to_json()
+    full = evaluate_corpus(
+        task, FixedEncoder(), CorpusOptions(shard_size=2, shard_dir=tmp_path / "shards")
+    ).summary.to_json()
     judged_bench = load_eval("miracl-judged", data, ["en"])
     assert not isinstance(judged_bench, miracl.CorpusTask)
     judged = evaluate_benchmark(judged_bench, FixedEncoder()).summary.to_json()
@@ -129,7 +132,9 @@ def test_corpus_path_equals_in_memory_full_pool(tmp_path: Path, counting_encoder
     write_release(tmp_path)
     task = load_eval("miracl", tmp_path, ["en", "de"])
     assert isinstance(task, miracl.CorpusTask)
-    sharded = evaluate_corpus(task, counting_encoder, shard_size=3, shard_dir=tmp_path / "s").summary.to_json()  # type: ignore[arg-type]
+    sharded = evaluate_corpus(
+        task, counting_encoder, CorpusOptions(shard_size=3, shard_dir=tmp_path / "s")
+    ).summary.to_json()  # type: ignore[arg-type]
     memory = evaluate_benchmark(miracl.load_dir(tmp_path / "miracl", ["en", "de"]), counting_encoder).summary.to_json()  # type: ignore[arg-type]
     for lang in ("en", "de"):
         a, b = sharded["monolingual"]["per_language"][lang], memory["monolingual"]["per_language"][lang]
@@ -145,9 +150,9 @@ def test_size_gate_needs_yes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, co
     assert isinstance(task, miracl.CorpusTask)
     monkeypatch.setattr(corpus_eval, "LARGE_S", 0.0)
     with pytest.raises(ConfigError, match=r"miracl/de: 8 passages \(8 to encode\), about .* pass --yes"):
-        evaluate_corpus(task, counting_encoder, shard_dir=tmp_path / "s")  # type: ignore[arg-type]
+        evaluate_corpus(task, counting_encoder, CorpusOptions(shard_dir=tmp_path / "s"))  # type: ignore[arg-type]
     assert not list((tmp_path / "s").rglob("shard-*.npy"))  # nothing encoded
-    out = evaluate_corpus(task, counting_encoder, shard_dir=tmp_path / "s", allow_large=True)  # type: ignore[arg-type]
+    out = evaluate_corpus(task, counting_encoder, CorpusOptions(shard_dir=tmp_path / "s", allow_large=True))  # type: ignore[arg-type]
     assert out.summary.corpus is not None and out.summary.corpus["de"]["passages"] == 8
 
 

@@ -49,6 +49,20 @@ def ids_name(j: int) -> str:
 
 
 @dataclass(frozen=True)
+class CorpusOptions:
+    """How a whole corpus is encoded and searched (MIRACL full corpora, XOR-Retrieve's collection): one object for
+    both evaluators. shard_size None = DEFAULT_SHARD_SIZE; shard_dir None = under the cache folder."""
+
+    text_mode: str = "sentence"
+    cache: EmbeddingCache | None = None
+    bus: EventBus = NULL_BUS
+    shard_size: int | None = None
+    shard_dtype: str = "float32"
+    shard_dir: str | Path | None = None
+    allow_large: bool = False
+
+
+@dataclass(frozen=True)
 class CorpusShards:
     """A complete encoded corpus: the vectors as a ShardedPool, and the passage id of every row."""
 

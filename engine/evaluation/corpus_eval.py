@@ -27,8 +27,8 @@ from hbt.engine.common.errors import ConfigError
 from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.common.paths import cache_dir
 from hbt.engine.data.miracl import CorpusLanguage, CorpusTask
-from hbt.engine.encoding.corpus_shards import CorpusShards, encode_corpus
-from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
+from hbt.engine.encoding.corpus_shards import CorpusOptions, CorpusShards, encode_corpus
+from hbt.engine.encoding.encode import Encoder, encode_unique
 from hbt.engine.evaluation import metrics
 from hbt.engine.evaluation.results import (
     METRICS,
@@ -109,21 +109,13 @@ def _device(encoder: Encoder) -> str:
     return str(getattr(model, "device", "this device"))
 
 
-def evaluate_corpus(
-    task: CorpusTask,
-    encoder: Encoder,
-    *,
-    text_mode: str = "sentence",
-    cache: EmbeddingCache | None = None,
-    bus: EventBus = NULL_BUS,
-    shard_size: int | None = None,
-    shard_dtype: str = "float32",
-    shard_dir: str | Path | None = None,
-    allow_large: bool = False,
-) -> DatasetResult:
+def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions | None = None) -> DatasetResult:
     """Every language of `task` against its whole corpus; returns an evaluate.DatasetResult."""
     from hbt.engine.evaluation.evaluate import DatasetResult
 
+    o = options or CorpusOptions()
+    text_mode, cache, bus, shard_size, shard_dir = o.text_mode, o.cache, o.bus, o.shard_size, o.shard_dir
+    shard_dtype, allow_large = o.shard_dtype, o.allow_large
     size = shard_size or DEFAULT_SHARD_SIZE
     t0 = time.perf_counter()
     per_language: dict[str, dict[str, float]] = {}

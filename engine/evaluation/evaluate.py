@@ -20,6 +20,7 @@ from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.miracl import CorpusTask
 from hbt.engine.data.xor import XorTask
+from hbt.engine.encoding.corpus_shards import CorpusOptions
 from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
 from hbt.engine.evaluation import bias, metrics
 from hbt.engine.evaluation.language_pools import LanguagePools, setting_ranks
@@ -98,20 +99,15 @@ def evaluate_benchmark(
     multilingual top-k (language bias) comes from that approximate index, and summary["search"] reports its
     recall@10 against exact search; ranks and every rank metric (mAP, ...) stay exact.
     """
+    streamed = CorpusOptions(text_mode, cache, bus, shard_size, shard_dtype, shard_dir, allow_large)
     if isinstance(bench, XorTask):  # XOR-Retrieve over its whole passage collection
         from hbt.engine.evaluation.xor_eval import evaluate_xor
 
-        return evaluate_xor(
-            bench, encoder, text_mode=text_mode, cache=cache, bus=bus, shard_size=shard_size,
-            shard_dtype=shard_dtype, shard_dir=shard_dir, allow_large=allow_large,
-        )  # fmt: skip
+        return evaluate_xor(bench, encoder, streamed)
     if isinstance(bench, CorpusTask):
         from hbt.engine.evaluation.corpus_eval import evaluate_corpus
 
-        return evaluate_corpus(
-            bench, encoder, text_mode=text_mode, cache=cache, bus=bus, shard_size=shard_size,
-            shard_dtype=shard_dtype, shard_dir=shard_dir, allow_large=allow_large,
-        )  # fmt: skip
+        return evaluate_corpus(bench, encoder, streamed)
     t0 = time.perf_counter()
     bench = in_trec_order(bench)
     model = getattr(encoder, "model", None)

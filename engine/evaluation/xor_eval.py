@@ -25,7 +25,8 @@ from hbt.engine.common.errors import ConfigError
 from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.xor import PASSAGE_LANG, XorTask
-from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
+from hbt.engine.encoding.corpus_shards import CorpusOptions
+from hbt.engine.encoding.encode import Encoder, encode_unique
 from hbt.engine.evaluation import metrics, xor_metric
 from hbt.engine.evaluation.results import DatasetSummary, LanguageBlock, Pair, PairBlock, headline, query_key
 from hbt.engine.retrieval.search import top_k
@@ -54,24 +55,16 @@ def benchmark_answer_recall(
     return xor_metric.answer_recall(ranked, bench.answers, {q.id: q.lang for q in bench.queries})
 
 
-def evaluate_xor(
-    task: XorTask,
-    encoder: Encoder,
-    *,
-    text_mode: str = "sentence",
-    cache: EmbeddingCache | None = None,
-    bus: EventBus = NULL_BUS,
-    shard_size: int | None = None,
-    shard_dtype: str = "float32",
-    shard_dir: str | Path | None = None,
-    allow_large: bool = False,
-) -> DatasetResult:
+def evaluate_xor(task: XorTask, encoder: Encoder, options: CorpusOptions | None = None) -> DatasetResult:
     """XOR-Retrieve over the whole collection; returns an evaluate.DatasetResult (None-valued metrics on worker
     ranks, which only encode their slice of the shards)."""
     from hbt.engine.encoding.corpus_shards import complete_shards, encode_corpus
     from hbt.engine.evaluation.corpus_eval import estimate, measure_per_passage, shard_root
     from hbt.engine.evaluation.evaluate import DatasetResult
 
+    o = options or CorpusOptions()
+    text_mode, cache, bus, shard_size, shard_dir = o.text_mode, o.cache, o.bus, o.shard_size, o.shard_dir
+    shard_dtype, allow_large = o.shard_dtype, o.allow_large
     size = shard_size or DEFAULT_SHARD_SIZE
     t0 = time.perf_counter()
     collection = task.collection
