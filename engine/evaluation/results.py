@@ -54,6 +54,11 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def number(value: Any) -> float | None:
+    """`value` as a float when it is a JSON number (not a bool), else None (shown missing)."""
+    return float(value) if _number(value) else None
+
+
 def _metrics(value: Any, where: str) -> Metrics:
     """A {metric: number} block; a ValueError naming `where` otherwise."""
     if not isinstance(value, dict):
@@ -309,8 +314,7 @@ class DatasetSummary:
         macro = self.block(setting).macro
         if macro.get(N_QUERIES, 1) == 0:
             return None
-        value = macro.get(metric)
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return number(macro.get(metric))
 
     def language(self, setting: Setting, lang: str) -> Metrics | None:
         """Metrics of the queries in `lang` (mono, multi; cross-lingual rows are per pair: None)."""
@@ -338,8 +342,7 @@ class DatasetSummary:
         block = (self.answer_recall or {}).get("macro" if lang is None else "per_language")
         if lang is not None and isinstance(block, dict):
             block = block.get(lang)
-        value = block.get(key) if isinstance(block, dict) else None
-        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return number(block.get(key)) if isinstance(block, dict) else None
 
     @property
     def is_cross_only(self) -> bool:
@@ -405,6 +408,7 @@ __all__ = [
     "as_setting",
     "first_dataset",
     "headline",
+    "number",
     "pair_label",
     "parse_query_key",
     "query_key",

@@ -37,6 +37,7 @@ from hbt.engine.evaluation.results import (
     DatasetSummary,
     Metrics,
     Setting,
+    number,
     parse_query_key,
 )
 from hbt.engine.report.source import Cell, Source, load_source, require_results
@@ -128,8 +129,8 @@ class Group:
                 v = get(summary) if summary is not None else None
             except (KeyError, TypeError, IndexError):  # a validated summary without this value (an older writer)
                 continue
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                xs.append(float(v))
+            if (x := number(v)) is not None:
+                xs.append(x)
         return mean_ci(xs) if xs else None
 
     def setting(self, strategy: str, setting: Setting, metric: str = "map") -> MeanCI | None:

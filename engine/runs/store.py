@@ -30,7 +30,7 @@ from hbt.engine.common.errors import OutputError, UserError
 from hbt.engine.common.events import RunFinished, RunStarted, read_events
 from hbt.engine.common.io import read_json_object, write_bytes
 from hbt.engine.common.locks import exclusive_lock
-from hbt.engine.evaluation.results import HEADLINE_FIELD, SETTINGS, first_dataset, headline, read_datasets
+from hbt.engine.evaluation.results import HEADLINE_FIELD, SETTINGS, first_dataset, headline, number, read_datasets
 from hbt.engine.runs.rundir import results_problem
 
 INDEX_NAME = "index.sqlite"
@@ -77,10 +77,6 @@ def _signature(path: Path) -> str:
         except OSError:
             parts.append("-")
     return "|".join(parts)
-
-
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _status_from_events(path: Path) -> dict[str, Any]:
@@ -166,8 +162,8 @@ class ResultsStore:
             seed = config.get("seed")
             row["seed"] = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
             row["status"] = str(status.get("status") or "interrupted")
-            row["started"] = _num(status.get("started"))
-            row["updated"] = _num(status.get("updated"))
+            row["started"] = number(status.get("started"))
+            row["updated"] = number(status.get("updated"))
             row["error"] = status.get("error") if isinstance(status.get("error"), str) else None
             if results is not None:
                 try:
@@ -176,7 +172,7 @@ class ResultsStore:
                     training = results.get("training")
                     if isinstance(training, dict):
                         row["steps"] = training.get("steps") if isinstance(training.get("steps"), int) else None
-                        row["final_loss"] = _num(training.get("final_loss"))
+                        row["final_loss"] = number(training.get("final_loss"))
                 except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
                     problem = f"results.json malformed ({type(exc).__name__}: {exc})"
             if problem:
