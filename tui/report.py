@@ -20,8 +20,6 @@ from hbt.engine.report.source import Cell, Source, load_source
 from hbt.engine.report.stats import MeanCI
 from hbt.engine.report.tables import Table, build_tables
 
-BIAS_LANG_KEYS = BIAS_LANGUAGE_KEYS
-
 
 def number(value: Any) -> float | None:
     """The number behind a table value (a MeanCI's mean), or None."""
@@ -107,15 +105,15 @@ class Report:
                 continue
             summary = cell.datasets.get(group.dataset)
             for lang, values in (summary.bias.per_language if summary else {}).items():
-                for key in BIAS_LANG_KEYS:
+                for key in BIAS_LANGUAGE_KEYS:
                     v = number(values.get(key))
                     if v is not None:
-                        acc[str(lang)][key].append(v)
+                        acc[lang][key].append(v)
         rows: list[list[Any]] = []
         for lang, seeds in acc.items():
-            means = [sum(xs) / len(xs) if (xs := seeds.get(k)) else None for k in BIAS_LANG_KEYS]
+            means = [sum(xs) / len(xs) if (xs := seeds.get(k)) else None for k in BIAS_LANGUAGE_KEYS]
             rows.append([lang, *means])
-        return ["language", *BIAS_LANG_KEYS], rows
+        return ["language", *BIAS_LANGUAGE_KEYS], rows
 
 
 def _group_tables(tables: list[Table]) -> list[GroupView]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hbt.engine.common.events import EvalDone, Event, Log, Progress, RunFinished, RunStarted, Stage, TrainStep
+from hbt.engine.evaluation.results import MISSING
 
 FINAL = ("complete", "failed", "cancelled")
 
@@ -151,7 +152,7 @@ class RunState:
         if isinstance(event, EvalDone):
             if cell is not None:
                 cell.metrics.update({k: float(v) for k, v in event.summary.items() if v is not None})
-            shown = "  ".join(f"{k} {'–' if v is None else f'{v:.4f}'}" for k, v in event.summary.items())
+            shown = "  ".join(f"{k} {MISSING if v is None else f'{v:.4f}'}" for k, v in event.summary.items())
             return self.log(f"{event.dataset}: {shown}", "result", event.cell)
         if isinstance(event, Log):
             return self.log(event.message, event.level, event.cell)

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-from hbt.engine.evaluation.results import N_QUERIES, DatasetSummary
+from hbt.engine.evaluation.results import N_QUERIES, DatasetSummary, number
 from hbt.engine.report.tables import Group, Table, _where, language_rows, metric_label, strategy_table
 
 CORPUS_METRICS = ("ndcg@10", "recall@100", "map")
@@ -27,10 +26,12 @@ def is_monolingual_corpus(group: Group) -> bool:
     return bool(pool_of(group)) and all(s.is_monolingual_corpus for s in group.summaries())
 
 
-def _median(metric: str) -> Callable[[DatasetSummary], float]:
-    def get(summary: DatasetSummary) -> float:
-        per = summary.mono.per_language.values()
-        return float(np.median([m[metric] for m in per if m.get(N_QUERIES, 0) > 0]))
+def _median(metric: str) -> Callable[[DatasetSummary], float | None]:
+    """The median over languages the evaluation stored (corpus_eval.median); None when no language had queries."""
+
+    def get(summary: DatasetSummary) -> float | None:
+        m = summary.mono.median
+        return number(m.get(metric)) if m and m.get(N_QUERIES) else None
 
     return get
 

@@ -137,9 +137,6 @@ class Group:
         """The setting's macro metric; a setting without queries is None (shown missing, not 0.0)."""
         return self.values(strategy, lambda s: s.macro(setting, metric))
 
-    def language(self, strategy: str, setting: Setting, lang: str, metric: str = "map") -> MeanCI | None:
-        return self.values(strategy, lambda s: metric_of(s.language(setting, lang), metric))
-
     def pair(self, strategy: str, x: str, y: str, metric: str = "map") -> MeanCI | None:
         return self.values(strategy, lambda s: metric_of(s.pair(x, y), metric))
 
