@@ -71,7 +71,7 @@ class PartialTransformer(Transformer):
         layers = encoder_layers(self._hf())
         return [self._hf().embeddings, *layers[: len(layers) - state.n_top]]
 
-    def topencoder_layers(self) -> list[nn.Module]:
+    def top_layers(self) -> list[nn.Module]:
         state = self._hbt_partial
         assert state is not None
         layers = encoder_layers(self._hf())
@@ -159,7 +159,7 @@ class PartialTransformer(Transformer):
         ids, mask = features["input_ids"], features["attention_mask"]
         hidden = self.bottom_states(ids, mask, features.get("token_type_ids"))
         ext = self._mask(mask, hidden)
-        for layer in self.topencoder_layers():
+        for layer in self.top_layers():
             hidden = layer(hidden, ext)
         features[self.module_output_name] = hidden
         return features

@@ -38,8 +38,9 @@ def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
     from hbt.engine.common.vocabulary import check_device
     from hbt.engine.data.miracl import CorpusTask
     from hbt.engine.data.registry import load_eval
+    from hbt.engine.encoding.corpus_shards import DEFAULT_SHARD_SIZE
     from hbt.engine.encoding.encode import SentenceTransformerEncoder
-    from hbt.engine.evaluation.corpus_eval import DEFAULT_SHARD_SIZE, encode_language
+    from hbt.engine.evaluation.corpus_eval import encode_language
     from hbt.engine.training import distributed
 
     if args.shard_size is not None and args.shard_size < 1:

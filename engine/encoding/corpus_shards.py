@@ -48,6 +48,9 @@ def ids_name(j: int) -> str:
     return f"ids-{j:05d}.txt"
 
 
+DEFAULT_SHARD_SIZE = 100_000  # passages per shard of a whole corpus (MIRACL, XOR-Retrieve)
+
+
 @dataclass(frozen=True)
 class CorpusOptions:
     """How a whole corpus is encoded and searched (MIRACL full corpora, XOR-Retrieve's collection): one object for
@@ -60,6 +63,11 @@ class CorpusOptions:
     shard_dtype: str = "float32"
     shard_dir: str | Path | None = None
     allow_large: bool = False
+
+    @property
+    def size(self) -> int:
+        """Passages per shard."""
+        return self.shard_size or DEFAULT_SHARD_SIZE
 
 
 @dataclass(frozen=True)

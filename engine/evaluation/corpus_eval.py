@@ -27,7 +27,7 @@ from hbt.engine.common.errors import ConfigError
 from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.common.paths import cache_dir
 from hbt.engine.data.miracl import CorpusLanguage, CorpusTask
-from hbt.engine.encoding.corpus_shards import CorpusOptions, CorpusShards, encode_corpus
+from hbt.engine.encoding.corpus_shards import DEFAULT_SHARD_SIZE, CorpusOptions, CorpusShards, encode_corpus
 from hbt.engine.encoding.encode import Encoder, encode_unique
 from hbt.engine.evaluation import metrics
 from hbt.engine.evaluation.results import (
@@ -44,7 +44,6 @@ from hbt.engine.retrieval.shards import MANIFEST, search_pool
 if TYPE_CHECKING:
     from hbt.engine.evaluation.evaluate import DatasetResult
 
-DEFAULT_SHARD_SIZE = 100_000
 LARGE_S = float(os.environ.get("HBT_LARGE_CORPUS_S", 3600))  # estimated encode seconds that need --yes
 SAMPLE = 64  # passages timed for the estimate (after a warm-up batch)
 K = 10
@@ -114,9 +113,8 @@ def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions |
     from hbt.engine.evaluation.evaluate import DatasetResult
 
     o = options or CorpusOptions()
-    text_mode, cache, bus, shard_size, shard_dir = o.text_mode, o.cache, o.bus, o.shard_size, o.shard_dir
+    text_mode, cache, bus, size, shard_dir = o.text_mode, o.cache, o.bus, o.size, o.shard_dir
     shard_dtype, allow_large = o.shard_dtype, o.allow_large
-    size = shard_size or DEFAULT_SHARD_SIZE
     t0 = time.perf_counter()
     per_language: dict[str, dict[str, float]] = {}
     per_query: dict[str, dict[str, float]] = {}
@@ -244,19 +242,37 @@ def _check_size(
     """Print passages, estimated encode time and disk; stop above LARGE_S unless allowed."""
     bus.stage("estimate", f"{where}: counting passages in {part.corpus.describe()}")
     n = part.corpus.count()
+    sample = [t for _, t in itertools.islice(part.corpus.passages(mode), SAMPLE)]
+    dim = encoder.encode(sample[:1], "passage").shape[1] if sample else 0
+    stop_if_large(
+        n, root, shard_size, encoder, sample, dim, dtype, where, allow_large,
+        "evaluate the judged pool (--eval-data miracl-judged)", bus,
+    )  # fmt: skip
+
+
+def stop_if_large(
+    n: int,
+    root: Path,
+    shard_size: int,
+    encoder: Encoder,
+    sample: list[str],
+    dim: int,
+    dtype: str,
+    where: str,
+    allow_large: bool,
+    instead: str,
+    bus: EventBus,
+) -> None:
+    """The estimate line of encoding the n passages not yet in complete shards under `root` (MIRACL, XOR-Retrieve);
+    a ConfigError above LARGE_S unless allowed, naming `instead` as the cheaper alternative."""
     done = sum(
         min(shard_size, n - j * shard_size) for j in _complete(root) if j * shard_size < n
     )  # rows already encoded (a resumed run)
-    sample = [t for _, t in itertools.islice(part.corpus.passages(mode), SAMPLE)]
-    dim = encoder.encode(sample[:1], "passage").shape[1] if sample else 0
     est = estimate(n, done, measure_per_passage(encoder, sample), dim, dtype)
     line = est.line(where, _device(encoder))
     bus.stage("estimate", line)
     if est.encode_s > LARGE_S and not allow_large:
-        raise ConfigError(
-            f"{line}: pass --yes (or allow_large = true in the preset's [run]) to start it, "
-            f"or evaluate the judged pool (--eval-data miracl-judged)"
-        )
+        raise ConfigError(f"{line}: pass --yes (or allow_large = true in the preset's [run]) to start it, or {instead}")
 
 
 def _complete(root: Path) -> set[int]:

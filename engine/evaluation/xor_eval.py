@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from hbt.engine.common.errors import ConfigError
 from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.xor import PASSAGE_LANG, XorTask
@@ -34,8 +33,6 @@ from hbt.engine.retrieval.shards import MANIFEST, ShardedPool, search_pool
 
 if TYPE_CHECKING:
     from hbt.engine.evaluation.evaluate import DatasetResult
-
-DEFAULT_SHARD_SIZE = 100_000
 
 
 def benchmark_answer_recall(
@@ -58,14 +55,13 @@ def benchmark_answer_recall(
 def evaluate_xor(task: XorTask, encoder: Encoder, options: CorpusOptions | None = None) -> DatasetResult:
     """XOR-Retrieve over the whole collection; returns an evaluate.DatasetResult (None-valued metrics on worker
     ranks, which only encode their slice of the shards)."""
-    from hbt.engine.encoding.corpus_shards import complete_shards, encode_corpus
-    from hbt.engine.evaluation.corpus_eval import estimate, measure_per_passage, shard_root
+    from hbt.engine.encoding.corpus_shards import encode_corpus
+    from hbt.engine.evaluation.corpus_eval import SAMPLE, shard_root, stop_if_large
     from hbt.engine.evaluation.evaluate import DatasetResult
 
     o = options or CorpusOptions()
-    text_mode, cache, bus, shard_size, shard_dir = o.text_mode, o.cache, o.bus, o.shard_size, o.shard_dir
+    text_mode, cache, bus, size, shard_dir = o.text_mode, o.cache, o.bus, o.size, o.shard_dir
     shard_dtype, allow_large = o.shard_dtype, o.allow_large
-    size = shard_size or DEFAULT_SHARD_SIZE
     t0 = time.perf_counter()
     collection = task.collection
     key = {"encoder": encoder.fingerprint, "text_mode": text_mode, "dtype": shard_dtype, "shard_size": size,
@@ -77,16 +73,11 @@ def evaluate_xor(task: XorTask, encoder: Encoder, options: CorpusOptions | None 
     if not (root / MANIFEST).exists():
         bus.stage("estimate", f"{task.name}: counting passages in {collection.describe()}")
         n = sum(1 for _ in collection.passages())
-        done = sum(min(size, n - j * size) for j in (complete_shards(root) if root.exists() else set()) if j * size < n)
-        sample = [text for _, text, _ in itertools.islice(collection.passages(), 64)]
-        est = estimate(n, done, measure_per_passage(encoder, sample), q_emb.shape[1], shard_dtype)
-        line = est.line(task.name, str(getattr(getattr(encoder, "model", None), "device", "this device")))
-        bus.stage("estimate", line)
-        from hbt.engine.evaluation.corpus_eval import LARGE_S
-
-        if est.encode_s > LARGE_S and not allow_large:
-            raise ConfigError(f"{line}: pass --yes (or allow_large = true in the preset's [run]) to start it, "
-                              "or evaluate a sample with --corpus-limit N")  # fmt: skip
+        sample = [text for _, text, _ in itertools.islice(collection.passages(), SAMPLE)]
+        stop_if_large(
+            n, root, size, encoder, sample, q_emb.shape[1], shard_dtype, task.name, allow_large,
+            "evaluate a sample with --corpus-limit N", bus,
+        )  # fmt: skip
     bus.stage("encode", f"{task.name}: collection {collection.describe()} -> {root}")
     shards, n_c = encode_corpus(
         encoder, ((pid, text) for pid, text, _ in collection.passages()), root, shard_size=size, dtype=shard_dtype,
@@ -157,4 +148,4 @@ def _texts_of_rows(task: XorTask, shards: Any, wanted: set[int]) -> dict[int, st
     return texts
 
 
-__all__ = ["DEFAULT_SHARD_SIZE", "benchmark_answer_recall", "evaluate_xor"]
+__all__ = ["benchmark_answer_recall", "evaluate_xor"]
