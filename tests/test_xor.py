@@ -187,6 +187,20 @@ def test_in_memory_evaluation_reports_cross_lingual_rows_and_answer_recall() -> 
     assert "passages" in str(summary.pool)
 
 
+def test_whole_collection_size_gate_needs_yes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The estimate over the whole collection stops above LARGE_S (corpus_eval's gate, XOR-Retrieve's hint)."""
+    from hbt.engine.common.errors import ConfigError
+    from hbt.engine.evaluation import corpus_eval
+
+    task = load_eval("xor-retrieve", FIXTURES, list(xor.XOR_LANGS))
+    monkeypatch.setattr(corpus_eval, "LARGE_S", 0.0)
+    with pytest.raises(ConfigError, match=r"30 passages \(30 to encode\), about .* pass --yes .* --corpus-limit N$"):
+        evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "shards")
+    assert not list((tmp_path / "shards").rglob("shard-*.npy"))  # nothing encoded
+    out = evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "shards", allow_large=True)
+    assert out.summary.n_candidates == 30
+
+
 def test_whole_collection_is_streamed_into_shards_and_matches_in_memory(tmp_path: Path) -> None:
     task = load_eval("xor-retrieve", FIXTURES, list(xor.XOR_LANGS))
     full = evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "shards").summary
