@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hbt.engine.common.io import read_json, read_json_object, write_json
-from hbt.engine.evaluation.results import read_datasets
+from hbt.engine.evaluation.results import DatasetSummary, read_datasets
 
 STATUSES = ("running", "complete", "failed", "cancelled", "interrupted")
 # what an attempt's end leaves in run.json: a new attempt (running) or a success starts without them
@@ -22,11 +22,15 @@ def results_problem(path: Path) -> str | None:
     doc, why = read_json_object(path)
     if doc is None:
         return why or "results.json is missing"
+    return read_results(doc)[1]
+
+
+def read_results(doc: dict[str, Any]) -> tuple[dict[str, DatasetSummary] | None, str | None]:
+    """(every dataset's summary, None) of a parsed results.json, or (None, why it is malformed)."""
     try:
-        read_datasets(doc)
+        return read_datasets(doc), None
     except ValueError as exc:
-        return f"results.json malformed ({exc})"
-    return None
+        return None, f"results.json malformed ({exc})"
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from hbt.engine.common.errors import OutputError, UserError
 from hbt.engine.common.events import RunFinished, RunStarted, read_events
 from hbt.engine.common.io import read_json_object, write_bytes
 from hbt.engine.common.locks import exclusive_lock
-from hbt.engine.evaluation.results import HEADLINE_FIELD, SETTINGS, first_dataset, headline, number, read_datasets
-from hbt.engine.runs.rundir import results_problem
+from hbt.engine.evaluation.results import HEADLINE_FIELD, SETTINGS, DatasetSummary, first_dataset, headline, number
+from hbt.engine.runs.rundir import read_results
 
 INDEX_NAME = "index.sqlite"
 SCHEMA_VERSION = 1
@@ -95,10 +95,9 @@ def _status_from_events(path: Path) -> dict[str, Any]:
     return out
 
 
-def _headline(results: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+def _headline(datasets: dict[str, DatasetSummary], config: dict[str, Any]) -> dict[str, Any]:
     """dataset, datasets and mono/cross/multi macro mAP of the first evaluation dataset (results.headline: None,
-    listed as "—", when a setting had no queries); a ValueError on a bad schema."""
-    datasets = read_datasets(results)
+    shown as results.MISSING, when a setting had no queries)."""
     preferred = config.get("eval_data") or []
     first = first_dataset(datasets, preferred)
     order = [d for d in preferred if d in datasets] + list(datasets)
@@ -153,8 +152,9 @@ class ResultsStore:
             config, _ = read_json_object(run_dir / "config.json")
             status, _ = read_json_object(run_dir / "run.json")
             results, problem = read_json_object(run_dir / "results.json")
-            if results is not None:  # the same test as --resume's "is this cell complete?"
-                problem = results_problem(run_dir / "results.json")
+            datasets = None
+            if results is not None:  # the same test as --resume's "is this cell complete?" (rundir.results_problem)
+                datasets, problem = read_results(results)
             status = status or _status_from_events(run_dir / "events.jsonl")
             config = config or dict((results or {}).get("config") or {})
             row["backbone"] = config.get("backbone")
@@ -165,9 +165,9 @@ class ResultsStore:
             row["started"] = number(status.get("started"))
             row["updated"] = number(status.get("updated"))
             row["error"] = status.get("error") if isinstance(status.get("error"), str) else None
-            if results is not None:
+            if results is not None and datasets is not None:
                 try:
-                    row.update(_headline(results, config))
+                    row.update(_headline(datasets, config))
                     row["id"] = str(results.get("run_id") or row["id"])
                     training = results.get("training")
                     if isinstance(training, dict):
