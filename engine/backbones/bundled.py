@@ -82,14 +82,9 @@ def bundled_available() -> bool:
     return True
 
 
-def hbt_cache_root(cache_dir: Path | None = None) -> Path:
-    """`cache_dir`, else hbt's cache root (paths.cache_root: `$HBT_CACHE_DIR` or the platform cache dir)."""
-    return cache_root(cache_dir)
-
-
 def bundled_model_dir(cache_dir: Path | None = None) -> Path:
     """Where the converted model lives (it may not exist yet)."""
-    return hbt_cache_root(cache_dir) / "models" / BUNDLED_DIRNAME
+    return cache_root(cache_dir) / "models" / BUNDLED_DIRNAME
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -726,7 +721,6 @@ __all__ = [
     "bundled_model_dir",
     "bundled_source_path",
     "ensure_bundled_model",
-    "hbt_cache_root",
 ]
 
 

@@ -29,10 +29,10 @@ from hbt.engine.backbones.bundled import (
     bundled_available,
     bundled_model_dir,
     ensure_bundled_model,
-    hbt_cache_root,
 )
 from hbt.engine.common.errors import ConfigError, OfflineError, UserError, one_of
 from hbt.engine.common.hub import go_offline_if_unreachable, hub_reachable
+from hbt.engine.common.paths import cache_root
 
 Kind = Literal["st", "hf-raw", "mbart-encoder", "laser", "bundled", "tiny"]
 KINDS: tuple[str, ...] = ("st", "hf-raw", "mbart-encoder", "laser", "bundled", "tiny")
@@ -349,7 +349,7 @@ def load_backbone(name: str | None = None, device: str | None = None) -> Any:
     if spec.kind == "laser":
         from hbt.engine.backbones.laser import LaserBiLSTM, laser_sentence_model
 
-        module = LaserBiLSTM.from_laser_files(spec.name, hbt_cache_root() / "laser", spec.max_seq_length)
+        module = LaserBiLSTM.from_laser_files(spec.name, cache_root() / "laser", spec.max_seq_length)
         return _apply_spec(laser_sentence_model(module, device=device), spec)
 
     local = Path(spec.source).is_dir()
@@ -405,7 +405,7 @@ def _first_line(exc: BaseException) -> str:
 def _laser_cached(name: str) -> bool:
     from hbt.engine.backbones.laser_files import cached
 
-    return cached(name, hbt_cache_root() / "laser")
+    return cached(name, cache_root() / "laser")
 
 
 def _laser_missing_dependency() -> str | None:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from hbt.engine.backbones._util import portable_tokenizer_config
-from hbt.engine.backbones.bundled import hbt_cache_root
 from hbt.engine.common.errors import UserError, one_of
+from hbt.engine.common.paths import cache_root
 
 TINY_ARCHS = ("bert", "xlmr", "mbart", "laser")
 TINY_HIDDEN = 32
@@ -301,7 +301,7 @@ def ensure_tiny_model(arch: str = "bert", seed: int = 0, cache_dir: Path | None 
     """The tiny model of `arch`/`seed`, built once into `<hbt cache>/models/` (atomically) and reused."""
     if arch not in TINY_ARCHS:
         raise one_of("tiny backbone architecture", arch, TINY_ARCHS)
-    target = hbt_cache_root(cache_dir) / "models" / f"tiny-random-{arch}-s{seed}-v{TINY_VERSION}"
+    target = cache_root(cache_dir) / "models" / f"tiny-random-{arch}-s{seed}-v{TINY_VERSION}"
     if (target / "modules.json").is_file():
         return target
     try:

@@ -36,6 +36,10 @@ class OfflineError(UserError):
     """Something needs the Hugging Face Hub and it cannot be reached."""
 
 
-def one_of(kind: str, value: str, allowed: list[str] | tuple[str, ...], key: str | None = None) -> ConfigError:
-    """`unknown <kind> 'x' (allowed: a, b, c)`: the standard message for a bad choice."""
-    return ConfigError(f"unknown {kind} {value!r} (allowed: {', '.join(sorted(allowed))})", key=key)
+def one_of(
+    kind: str, value: str, allowed: list[str] | tuple[str, ...], key: str | None = None, *, sort: bool = True
+) -> ConfigError:
+    """`unknown <kind> 'x' (allowed: a, b, c)`: the standard message for a bad choice (allowed sorted, or in the
+    given order with sort=False)."""
+    listed = sorted(allowed) if sort else allowed
+    return ConfigError(f"unknown {kind} {value!r} (allowed: {', '.join(listed)})", key=key)

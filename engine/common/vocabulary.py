@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.errors import ConfigError, one_of
 
 
 @dataclass(frozen=True)
@@ -82,19 +82,18 @@ def bad_value(key: str, detail: str) -> ConfigError:
 
 
 def check_strategy(strategy: str, allowed: tuple[str, ...] = STRATEGIES, key: str = "strategy") -> None:
-    if strategy not in allowed:
-        raise ConfigError(f"unknown strategy {strategy!r} (allowed: {', '.join(allowed)})", key=key)
+    check_choice(key, "strategy", strategy, allowed)
 
 
 def check_device(device: str, key: str = "device") -> None:
     if not DEVICE.fullmatch(device):
-        raise ConfigError(f"unknown device {device!r} (allowed: {', '.join(DEVICES)})", key=key)
+        raise one_of("device", device, DEVICES, key, sort=False)
 
 
 def check_choice(key: str, kind: str, value: str, allowed: tuple[str, ...]) -> None:
-    """`unknown <kind> 'x' (allowed: a, b)` for a value outside a closed choice."""
+    """`unknown <kind> 'x' (allowed: a, b)` for a value outside a closed choice (listed in the vocabulary's order)."""
     if value not in allowed:
-        raise ConfigError(f"unknown {kind} {value!r} (allowed: {', '.join(allowed)})", key=key)
+        raise one_of(kind, value, allowed, key, sort=False)
 
 
 def check_positive(key: str, value: float | None) -> None:
