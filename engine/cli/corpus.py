@@ -9,7 +9,6 @@ mode, shard size and data then finds the shards (cache folder, keyed like the em
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from hbt.engine.common.vocabulary import DEVICE_HELP, TEXT_MODES
@@ -51,11 +50,7 @@ def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
     task = load_eval("miracl", args.data_dir, args.langs)
     assert isinstance(task, CorpusTask)
     rank, world = distributed.rank(), distributed.world_size()
-    device = args.device
-    if device == "auto":
-        import torch
-
-        device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else "cpu"
+    device = distributed.local_device(args.device) or "cpu"
     model = load_backbone(args.backbone or DEFAULT_BACKBONE, device=device)
     encoder = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=args.eval_batch_size)
     bus = EventBus()

@@ -188,7 +188,7 @@ def _train_on_worker_rank(
     from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone
     from hbt.engine.training.train import last_checkpoint, train
 
-    device = _worker_device(config)
+    device = distributed.local_device(config.device)
     backbone = config.backbone or DEFAULT_BACKBONE
     if config.strategy == "none":
         _encode_corpus_slices(config, lambda: model or load_backbone(backbone, device=device))
@@ -206,15 +206,6 @@ def _train_on_worker_rank(
     distributed.finish_training()  # with rank 0, before it saves: then this rank exits with no live group
     _encode_corpus_slices(config, lambda: model)
     return {}
-
-
-def _worker_device(config: RunConfig) -> str | None:
-    """This rank's device: its own GPU (cuda:LOCAL_RANK) under auto, not every rank on cuda:0."""
-    if config.device != "auto":
-        return config.device
-    import torch
-
-    return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else None
 
 
 def _encode_corpus_slices(config: RunConfig, get_model: Callable[[], Any]) -> None:

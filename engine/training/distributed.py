@@ -14,6 +14,16 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def local_device(device: str) -> str | None:
+    """This rank's device for `device`: under auto its own GPU (cuda:LOCAL_RANK, not every rank on cuda:0), None
+    without one (the library's default); any other device as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else None
+
+
 def is_main() -> bool:
     """Rank 0 alone writes events, results, models and indexes; the other ranks only train."""
     return rank() == 0
