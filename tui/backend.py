@@ -246,7 +246,7 @@ class Backend:
         `RunDir.is_complete`, which a resume skips) with their headline metrics and loss curve, the others with the
         status and reason their run.json recorded ("pending" when the cell never started)."""
         from hbt.engine.common.io import read_json
-        from hbt.engine.evaluation.results import first_dataset, headline, read_datasets
+        from hbt.engine.evaluation.results import first_dataset, headline
         from hbt.engine.runs.rundir import RunDir
 
         try:
@@ -265,15 +265,15 @@ class Backend:
             status = run.status()
             recorded = status.get("step")
             step = recorded if isinstance(recorded, int) else 0
-            if not run.is_complete():
+            complete = run.complete_results(status)
+            if complete is None:
                 state = str(status.get("status") or "interrupted")
                 out.append(CellSnapshot(cid, state, str(status.get("error") or ""), step))
                 continue
             metrics: dict[str, float] = {}
             curve: list[tuple[int, float]] = []
             try:
-                results = run.results()
-                datasets = read_datasets(results)
+                results, datasets = complete
                 first = first_dataset(datasets, results.get("config", {}).get("eval_data") or [])
                 metrics = {k: v for k, v in headline(datasets[first]).items() if v is not None}
                 training = results.get("training") or {}

@@ -103,4 +103,15 @@ class RunDir:
 
     def is_complete(self) -> bool:
         """Marked complete and with a valid results.json (an unreadable one is re-evaluated on --resume)."""
-        return self.status().get("status") == "complete" and results_problem(self.results_file) is None
+        return self.complete_results() is not None
+
+    def complete_results(
+        self, status: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, DatasetSummary]] | None:
+        """(results.json, its datasets) when the run is complete by is_complete's rule, else None; `status`: run.json
+        as the caller already read it. One read and one parse of results.json."""
+        if (status if status is not None else self.status()).get("status") != "complete":
+            return None
+        doc, _ = read_json_object(self.results_file)
+        datasets = read_results(doc)[0] if doc is not None else None
+        return (doc, datasets) if doc is not None and datasets is not None else None
