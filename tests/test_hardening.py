@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 import time
@@ -506,12 +507,41 @@ def test_the_stop_message_names_the_step(
 # ---- 11. no trust_remote_code -------------------------------------------------------------------------------------
 
 
-def test_the_registry_never_asks_for_remote_code() -> None:
-    import inspect
+def _saved_mbart(tmp_path: Path) -> Path:
+    from hbt.engine.backbones import load_backbone
+    from hbt.engine.backbones.tiny_real import write_mbart_dir
 
-    from hbt.engine.backbones import registry
+    folder = tmp_path / "saved"
+    load_backbone(str(write_mbart_dir(tmp_path / "tiny-mbart")), device="cpu").save(str(folder))
+    return folder
 
-    assert "trust_remote_code=True" not in inspect.getsource(registry)
+
+def test_a_model_folder_runs_no_code_of_its_own(tmp_path: Path) -> None:
+    """hbt's own module classes load (sentence-transformers needs trust_remote_code for them); a folder that names
+    any other class, or carries Python code or an auto_map, is refused in one line before anything is imported."""
+    from hbt.engine.backbones.mbart import MBartEncoderModule
+    from hbt.engine.backbones.registry import load_sentence_transformer
+
+    folder = _saved_mbart(tmp_path)
+    assert isinstance(load_sentence_transformer(folder)[0], MBartEncoderModule)
+    modules = json.loads((folder / "modules.json").read_text("utf-8"))
+    hostile = tmp_path / "hostile"
+    shutil.copytree(folder, hostile)
+    (hostile / "modules.json").write_text(json.dumps([*modules, {"idx": 9, "name": "9", "path": "", "type":
+                                                                  "evil.Module"}]), "utf-8")  # fmt: skip
+    with pytest.raises(UserError, match=r"evil\.Module is neither sentence-transformers' nor hbt's"):
+        load_sentence_transformer(hostile)
+    with_code = tmp_path / "with-code"
+    shutil.copytree(folder, with_code)
+    (with_code / "modeling_evil.py").write_text("raise SystemExit('ran')\n", "utf-8")
+    with pytest.raises(UserError, match="must not carry Python code"):
+        load_sentence_transformer(with_code)
+    mapped = tmp_path / "mapped"
+    shutil.copytree(folder, mapped)
+    config = next(mapped.rglob("config.json"))
+    config.write_text(json.dumps({**json.loads(config.read_text("utf-8")), "auto_map": {"AutoModel": "x--m.C"}}))
+    with pytest.raises(UserError, match="auto_map names remote code"):
+        load_sentence_transformer(mapped)
 
 
 # ---- 12. a dead rank is recorded in the cell -----------------------------------------------------------------------

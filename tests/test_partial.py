@@ -25,12 +25,15 @@ def _features(model, texts=TEXTS):
     return dict(model.preprocess(texts))
 
 
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
 @pytest.mark.parametrize("arch", ["tiny-random", "tiny-random-xlmr"])
-def test_partial_forward_equals_the_models_own_forward(arch: str) -> None:
-    """Bottom (embeddings + layers, mask from _create_attention_masks) + top == the HF model's forward."""
+def test_partial_forward_equals_the_models_own_forward(arch: str, attention: str) -> None:
+    """Bottom (embeddings + layers, mask from the public create_bidirectional_mask) + top == the HF model's forward,
+    with either attention implementation (eager takes an additive float mask, sdpa a boolean one or none)."""
     model = load_backbone(arch).eval()
     feats = _features(model)
     hf = model[0].auto_model
+    hf.set_attn_implementation(attention)
     with torch.no_grad():
         want = hf(input_ids=feats["input_ids"], attention_mask=feats["attention_mask"]).last_hidden_state
     mask = feats["attention_mask"].bool()

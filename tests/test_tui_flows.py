@@ -335,12 +335,14 @@ async def test_loss_chart_with_one_point_draws_sane_axes(tmp_path: Path, data_fo
         chart.set_curves({"xx": [(1, 1.2)]})
         await pilot.pause()
         await pilot.pause()
-        xmin, xmax, ymin, ymax = chart.limits()
+        limits = chart.limits()
+        assert limits is not None
+        xmin, xmax, ymin, ymax = limits
         assert (xmin, xmax) == (0.0, 2.0) and ymin == pytest.approx(1.08) and ymax == pytest.approx(1.32)
         chart.set_curves({"xx": [(1, 1.2), (2, 1.0)]})  # two points: autoscaled again
         await pilot.pause()
         await pilot.pause()
-        assert chart.limits()[:2] == (1.0, 2.0)
+        assert chart.limits() == (1.0, 2.0, 1.0, 1.2)
 
 
 def test_progress_names_queries_not_querys() -> None:

@@ -10,8 +10,8 @@ is unchanged: the module maps tokenised texts to token embeddings like the modul
 
 Cache keys carry a fingerprint of the frozen part; the module checks the frozen tensors' in-place version
 counters on every forward and re-fingerprints when any changed (a weight edited, a state dict loaded), so stale
-outputs are never served. BERT-style encoders only (BERT, XLM-R, mE5, LaBSE): `model.embeddings`,
-`model.encoder.layer` and `_create_attention_masks` (transformers 5; the extended mask of the model's own forward).
+outputs are never served. BERT-style encoders only (BERT, XLM-R, mE5, LaBSE): `model.embeddings` and
+`model.encoder.layer`, stepped through with public transformers API only (`hf_layers`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from hbt.engine.backbones.hf_layers import encoder_stack, layer_mask, run_layer
 from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.torch_compat import tensor_version
 from hbt.engine.training.frozen_cache import SHARED, FrozenCache, token_key
 from sentence_transformers.base.modules.transformer import Transformer
 from torch import nn
@@ -40,17 +42,12 @@ class PartialState:
 
 
 def encoder_layers(hf: Any) -> nn.ModuleList:
-    encoder = getattr(hf, "encoder", None)
-    layers = getattr(encoder, "layer", None)
-    if (
-        not isinstance(layers, nn.ModuleList)
-        or not hasattr(hf, "embeddings")
-        or not hasattr(hf, "_create_attention_masks")
-    ):
+    stack = encoder_stack(hf)
+    if stack is None:
         raise ConfigError(
             f"train_top_layers needs a BERT-style encoder (embeddings + encoder.layer), not {type(hf).__name__}"
         )
-    return layers
+    return stack[1]
 
 
 class PartialTransformer(Transformer):
@@ -86,22 +83,12 @@ class PartialTransformer(Transformer):
 
         state = self._hbt_partial
         assert state is not None
-        versions = sum(t._version for t in self._frozen_tensors())
+        versions = sum(tensor_version(t) for t in self._frozen_tensors())
         if versions != state.versions or not state.fingerprint:
             bottom = nn.ModuleList(self.bottom_modules())
             state.fingerprint = f"{type(self._hf()).__name__}:{state.n_top}:{model_fingerprint(bottom)}"
             state.versions = versions
         return state.fingerprint
-
-    def _mask(self, attention_mask: torch.Tensor, hidden: torch.Tensor) -> Any:
-        mask, _ = self._hf()._create_attention_masks(
-            attention_mask=attention_mask,
-            encoder_attention_mask=None,
-            embedding_output=hidden,
-            encoder_hidden_states=None,
-            cache=None,
-        )
-        return mask
 
     @torch.no_grad()
     def _run_bottom(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor | None) -> torch.Tensor:
@@ -112,9 +99,9 @@ class PartialTransformer(Transformer):
         try:
             kwargs = {"input_ids": ids} if types is None else {"input_ids": ids, "token_type_ids": types}
             hidden = modules[0](**kwargs)
-            ext = self._mask(mask, hidden)
+            ext = layer_mask(self._hf(), mask, hidden)
             for layer in modules[1:]:
-                hidden = layer(hidden, ext)
+                hidden = run_layer(layer, hidden, ext)
         finally:
             for m, mode in zip(modules, modes, strict=True):
                 m.train(mode)
@@ -158,9 +145,9 @@ class PartialTransformer(Transformer):
             return super().forward(features, **kwargs)
         ids, mask = features["input_ids"], features["attention_mask"]
         hidden = self.bottom_states(ids, mask, features.get("token_type_ids"))
-        ext = self._mask(mask, hidden)
+        ext = layer_mask(self._hf(), mask, hidden)
         for layer in self.top_layers():
-            hidden = layer(hidden, ext)
+            hidden = run_layer(layer, hidden, ext)
         features[self.module_output_name] = hidden
         return features
 

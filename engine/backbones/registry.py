@@ -287,24 +287,48 @@ def _hbt_module_classes() -> dict[str, type]:
 
 
 def load_sentence_transformer(path: str | Path, device: str | None = None, local: bool = True) -> Any:
-    """Load a saved sentence-transformers directory, resolving hbt's own module classes without
-    `trust_remote_code` (any other non-sentence-transformers class is refused by sentence-transformers)."""
+    """Load a saved sentence-transformers directory whose modules may be hbt's own (LASER, mBART encoder).
+
+    sentence-transformers imports a module class outside its own namespace only with `trust_remote_code=True`.
+    hbt passes it only when `_code_free_folder` holds: the folder's modules.json names nothing but
+    sentence-transformers' classes and hbt's own, and the folder holds no Python file and no `auto_map` (so neither
+    sentence-transformers nor transformers has code of the folder's, or of another repository's, to run)."""
     from sentence_transformers import SentenceTransformer
 
     folder = Path(path)
-    ours: dict[str, type] = {}
-    modules_json = folder / "modules.json"
-    if modules_json.is_file():
-        try:
-            refs = {entry.get("type", "") for entry in json.loads(modules_json.read_text("utf-8"))}
-        except (OSError, ValueError) as exc:
-            raise UserError(f"unreadable {modules_json}: {exc}") from exc
-        known = _hbt_module_classes()
-        ours = {ref: known[ref] for ref in refs if ref in known}
     kwargs: dict[str, Any] = {"device": device, "local_files_only": local}
-    if ours:  # sentence-transformers >= 6.2 (pinned) resolves given module classes; remote code is never trusted
-        return SentenceTransformer._load_with_module_classes(str(folder), module_classes=ours, **kwargs)
+    if _code_free_folder(folder):
+        kwargs["trust_remote_code"] = True
     return SentenceTransformer(str(folder), **kwargs)
+
+
+def _code_free_folder(folder: Path) -> bool:
+    """True when the folder's modules.json names hbt's own classes (else False: nothing to trust); a UserError
+    when it names any other class outside sentence-transformers, or the folder carries code."""
+    modules_json = folder / "modules.json"
+    if not modules_json.is_file():
+        return False
+    try:
+        refs = {str(entry.get("type", "")) for entry in json.loads(modules_json.read_text("utf-8"))}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise UserError(f"unreadable {modules_json}: {exc}") from exc
+    foreign = sorted(ref for ref in refs - set(_hbt_module_classes()) if not ref.startswith("sentence_transformers."))
+    if foreign:
+        raise UserError(f"{modules_json}: module class {foreign[0]} is neither sentence-transformers' nor hbt's "
+                        "(refused: loading it would run code from the model folder)")  # fmt: skip
+    if not refs & set(_hbt_module_classes()):
+        return False
+    code = next(folder.rglob("*.py"), None)
+    if code is not None:
+        raise UserError(f"{code}: a model folder with hbt modules must not carry Python code (refused)")
+    for config in folder.rglob("config.json"):
+        try:
+            mapped = "auto_map" in json.loads(config.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"unreadable {config}: {exc}") from exc
+        if mapped:
+            raise UserError(f"{config}: auto_map names remote code (refused in a model folder with hbt modules)")
+    return True
 
 
 def _raw_transformer(source: str, spec: BackboneSpec, device: str | None) -> Any:

@@ -10,6 +10,7 @@ and `benchmarks/bench_eval_speed.py` reports its speed and mAP difference agains
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import tempfile
 import warnings
@@ -37,8 +38,10 @@ def export_onnx(model: Any, folder: Path, quantize: bool = True) -> Path:
     import torch
 
     _require()
-    transformer = model[0]
-    hf = transformer.auto_model
+    # exported from a copy set to eager attention (a plain masked softmax exports everywhere): the live model keeps
+    # its own implementation, which transformers offers no public getter for to restore afterwards
+    hf = copy.deepcopy(model[0].auto_model)
+    hf.set_attn_implementation("eager")
     folder.mkdir(parents=True, exist_ok=True)
     fp32 = folder / "model.onnx"
 
@@ -51,28 +54,23 @@ def export_onnx(model: Any, folder: Path, quantize: bool = True) -> Path:
             states: torch.Tensor = self.hf(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             return states
 
-    previous = hf.config._attn_implementation
-    hf.set_attn_implementation("eager")  # a plain masked softmax exports everywhere
-    try:
-        sample = model.preprocess(["query: an example sentence", "passage: another one, a little longer"])
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer notes on shape-constant branches (true for every input)
-            torch.onnx.export(
-                Body().eval(),
-                (sample["input_ids"], sample["attention_mask"]),
-                str(fp32),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["token_states"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "tokens"},
-                    "attention_mask": {0: "batch", 1: "tokens"},
-                    "token_states": {0: "batch", 1: "tokens"},
-                },
-                opset_version=17,
-                dynamo=False,
-            )
-    finally:
-        hf.set_attn_implementation(previous)
+    sample = model.preprocess(["query: an example sentence", "passage: another one, a little longer"])
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes on shape-constant branches (true for every input)
+        torch.onnx.export(
+            Body().eval(),
+            (sample["input_ids"], sample["attention_mask"]),
+            str(fp32),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["token_states"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "token_states": {0: "batch", 1: "tokens"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
     if not quantize:
         return fp32
     from onnxruntime.quantization import QuantType, quantize_dynamic

@@ -51,6 +51,7 @@ class LossChart(Widget):
         self.title = title
         self._curves: dict[str, list[tuple[float, float]]] = {}
         self._pending = False
+        self._limits: tuple[float, float, float, float] | None = None
 
     def compose(self) -> ComposeResult:
         yield _Plot(allow_pan_and_zoom=False)
@@ -76,24 +77,30 @@ class LossChart(Widget):
             self.call_after_refresh(self._redraw)
 
     def _set_limits(self, plot: PlotWidget) -> None:
-        """Autoscale, except on a span of zero (one step, or a flat loss), where the plot would draw an axis of
-        width 2e-6 with unreadable ticks: then one step on each side, and 10% of the value above and below."""
+        """The data's span on each axis, except a span of zero (one step, or a flat loss), where the plot would draw
+        an axis of width 2e-6 with unreadable ticks: then one step on each side, and 10% of the value above and
+        below. Set explicitly (and kept: `limits`), so what is drawn is known without reading the plot's state."""
         xs = [x for points in self._curves.values() for x, _ in points]
         ys = [y for points in self._curves.values() for _, y in points]
-        if xs and min(xs) == max(xs):
-            plot.set_xlimits(xs[0] - 1.0, xs[0] + 1.0)
-        else:
+        if not xs:
             plot.set_xlimits(None, None)
-        if ys and min(ys) == max(ys):
-            pad = abs(ys[0]) * 0.1 or 0.5
-            plot.set_ylimits(ys[0] - pad, ys[0] + pad)
-        else:
             plot.set_ylimits(None, None)
+            self._limits = None
+            return
+        x0, x1 = min(xs), max(xs)
+        if x0 == x1:
+            x0, x1 = x0 - 1.0, x1 + 1.0
+        y0, y1 = min(ys), max(ys)
+        if y0 == y1:
+            pad = abs(y0) * 0.1 or 0.5
+            y0, y1 = y0 - pad, y1 + pad
+        plot.set_xlimits(x0, x1)
+        plot.set_ylimits(y0, y1)
+        self._limits = (x0, x1, y0, y1)
 
-    def limits(self) -> tuple[float, float, float, float]:
-        """The axes' (x min, x max, y min, y max) as drawn (for tests)."""
-        plot = self.query_one(_Plot)
-        return plot._x_min, plot._x_max, plot._y_min, plot._y_max
+    def limits(self) -> tuple[float, float, float, float] | None:
+        """The axes' (x min, x max, y min, y max) as drawn; None while there is nothing to draw."""
+        return self._limits
 
     def _redraw(self) -> None:
         self._pending = False
