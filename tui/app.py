@@ -22,6 +22,7 @@ from hbt.tui.messages import EngineEvent, LaunchGrid, OpenResults
 from hbt.tui.run_state import LogLine, RunState
 from hbt.tui.screens.base import SectionScreen
 from hbt.tui.screens.confirm import ConfirmScreen
+from hbt.tui.screens.doctor import DoctorScreen
 from hbt.tui.screens.help import HelpScreen
 from hbt.tui.screens.history import HistoryScreen
 from hbt.tui.screens.results import ResultsScreen
@@ -102,6 +103,10 @@ class HbtApp(App[None]):
 
     def action_section(self, mode: str) -> None:
         self.switch_mode(mode)
+
+    def action_doctor(self) -> None:
+        if not isinstance(self.screen, DoctorScreen):
+            self.push_screen(DoctorScreen(self.data_dir))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -194,6 +199,9 @@ class HbtApp(App[None]):
             )
         yield SystemCommand(
             "Toggle light/dark theme", "switch between textual-dark and textual-light", self.action_toggle_theme
+        )
+        yield SystemCommand(
+            "Doctor", "check the install: python, torch, packages vs the lock, data, cache, hub", self.action_doctor
         )
         setup = self.section("setup")
         if isinstance(setup, SetupScreen) and setup.is_mounted and setup.validation.preset is not None:

@@ -659,6 +659,12 @@ def _is_current(model_dir: Path, source: Path) -> bool:
     )
 
 
+def converted_model_dir(cache_dir: Path | None = None) -> Path | None:
+    """The converted bundled model's folder when it is there and current (None: the next use converts it)."""
+    target = bundled_model_dir(cache_dir)
+    return target if _is_current(target, bundled_source_path()) else None
+
+
 def ensure_bundled_model(cache_dir: Path | None = None) -> Path:
     """Return the directory of the converted bundled model, converting it first if needed.
 
@@ -720,6 +726,7 @@ __all__ = [
     "bundled_available",
     "bundled_model_dir",
     "bundled_source_path",
+    "converted_model_dir",
     "ensure_bundled_model",
 ]
 

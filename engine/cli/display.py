@@ -210,3 +210,31 @@ def print_results(console: Console, results: dict[str, Any]) -> None:
             f"training: {training['steps']} steps, loss {first:.4f} → {training['final_loss']:.4f}, "
             f"batches {training['composition']}, {training['seconds']:.0f}s"
         )
+
+
+def print_reproduction(console: Console, reports: list[Any], show_all: bool = False) -> bool:
+    """Per re-made cell: recorded / new / |Δ| for the headline metrics (each setting's macro mAP) and every metric
+    that differs (all of them with `show_all`), then one summary line; True when every metric is identical."""
+    from rich.table import Table as RichTable
+
+    identical = True
+    for report in reports:
+        table = RichTable("metric", "recorded", "new", "|Δ|", title=f"reproduce {safe(report.cell)}")
+        for d in report.deltas:
+            headline = d.metric.endswith("/macro/map") and d.metric.count("/") == 3
+            if show_all or headline or d.delta != 0:
+                cells = ("–" if v is None else f"{v:.6f}" for v in (d.recorded, d.new))
+                table.add_row(Text(safe(d.metric)), *cells, f"{d.delta:.2e}" if d.delta else "0")
+        console.print(table)
+        worst = max((d.delta for d in report.deltas), default=0.0)
+        differing = report.differing
+        verdict = "identical" if not differing else f"{len(differing)} differ (largest |Δ| {worst:.3g})"
+        console.print(f"{safe(report.cell)}: {len(report.deltas)} metrics compared, {verdict}", markup=False)
+        if report.stack_change:
+            console.print(f"  stack: recorded vs now: {safe(report.stack_change)}", markup=False)
+        else:
+            console.print("  stack: the recorded stack is this machine's", markup=False)
+        for name in report.data_changes:
+            console.print(f"  data: {safe(name)} differs from the recorded file", markup=False)
+        identical = identical and not differing
+    return identical

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -149,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--master-addr", default="127.0.0.1")
     p.add_argument("--master-port", type=int, default=29500)
     p.add_argument("--yes", action="store_true", help="start encoding corpora estimated above an hour (MIRACL)")
+    p.add_argument("--allow-stack-change", action="store_true",
+                   help="--resume a grid made with other package versions (recorded in grid.json)")  # fmt: skip
 
     p = sub.add_parser("list", help="list datasets, metrics, backbones, presets or runs")
     p.add_argument("what", choices=["datasets", "metrics", "backbones", "presets", "runs"])
@@ -171,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     from hbt.engine.cli.corpus import add_parser
 
     add_parser(sub)
+    p = sub.add_parser("doctor", help="check the install: python, torch, packages against the lock, data, cache, hub")
+    p.add_argument("--data-dir", help="the data folder to check (default: $HBT_DATA_DIR)")
+    p = sub.add_parser("reproduce", help="re-run finished cells from what they recorded and compare every metric")
+    p.add_argument("path", type=Path, help="a grid or run directory")
+    p.add_argument("--cell", type=_csv, help="only these cells (ids as `show` and grid.json name them)")
+    p.add_argument("--out", type=Path, help="keep the re-made cells here (default: a temporary folder, removed)")
+    p.add_argument("--data-dir", help="where the data is now (default: the path each cell recorded)")
+    p.add_argument("--all", action="store_true", help="print every metric, not only headline and differing ones")
     p = sub.add_parser("reindex", help="rebuild the results index from the run directories")
     p.add_argument("root", type=Path, nargs="?", default=Path("runs"))
     return parser
@@ -347,7 +358,10 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     faults.install(bus)
     with listener_for(console) as listener, sigint_cancels(CancelFlag(), listener.notice) as cancel:
         bus.subscribe(listener)
-        summary = grid.run_grid(preset, out, bus, resume=args.resume is not None, cancel=cancel, runner=runner)
+        summary = grid.run_grid(
+            preset, out, bus, resume=args.resume is not None, cancel=cancel, runner=runner,
+            allow_stack_change=args.allow_stack_change,
+        )  # fmt: skip
     cells = grid.cell_states(out)
     if summary["cancelled"]:
         done = f"{summary['complete']} of {len(cells) or len(preset.cells())} cells complete"
@@ -367,12 +381,23 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     return 0 if summary["failed"] == 0 else 1
 
 
+def _warn_provenance(path: Path) -> None:
+    """Before a report: one stderr line per way its cells were not made alike (stack, data)."""
+    from hbt.engine.report.provenance import warnings_for
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    for line in warnings_for(path):
+        err.print(f"hbt: warning: {safe(line)}", markup=False, highlight=False, soft_wrap=True)
+
+
 def cmd_compare(args: argparse.Namespace, console: Any) -> int:
     from hbt.engine.common.io import write_text
     from hbt.engine.report.export import natural_width, render, rich_table
     from hbt.engine.report.published import compare_tables
 
     tables = compare_tables(args.path, args.reference)
+    _warn_provenance(args.path)
     if args.format == "rich" and args.output is None:
         for t in tables:
             console.print(rich_table(t, compact=natural_width(t) > console.width))
@@ -391,11 +416,13 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
     if args.command == "show":
         from hbt.engine.report.export import print_tables
 
+        _warn_provenance(args.path)
         print_tables(args.path, console)
     elif args.command == "export":
         from hbt.engine.report.export import export
 
         text = export(args.path, args.format, args.output)
+        _warn_provenance(args.path)
         if args.output is None:
             sys.stdout.write(text)
         else:
@@ -413,7 +440,62 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
     return 0
 
 
-HUB_COMMANDS = ("eval", "train", "run")
+def cmd_doctor(args: argparse.Namespace, console: Any) -> int:
+    from hbt.engine.runs.doctor import exit_code, run_checks
+    from rich.text import Text
+
+    checks = run_checks(args.data_dir)
+    width = max(len(c.name) for c in checks)
+    styles = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+    for check in checks:  # the status word is the marker (not colour alone); details may come from files: escaped
+        line = Text(f"{check.status:<4}  ", style=styles[check.status])
+        line.append(f"{check.name:<{width}}  {safe(check.detail)}", style="default")
+        console.print(line, soft_wrap=True)
+    return exit_code(checks)
+
+
+def cmd_reproduce(args: argparse.Namespace, console: Any) -> int:
+    import tempfile
+
+    from hbt.engine.runs.environment import quiet_third_party_output
+
+    quiet_third_party_output()
+    from hbt.engine.cli.display import print_reproduction
+    from hbt.engine.cli.plain import listener_for
+    from hbt.engine.common.events import EventBus
+    from hbt.engine.common.io import ensure_dir
+    from hbt.engine.report.source import load_source, require_results
+    from hbt.engine.runs.reproduce import reproduce_cell
+
+    cells = require_results(load_source(args.path))
+    if args.cell:
+        unknown = [c for c in args.cell if c not in {cell.id for cell in cells}]
+        if unknown:
+            known = ", ".join(cell.id for cell in cells)
+            raise UserError(f"no finished cell {unknown[0]!r} in {args.path} (finished: {known})")
+        cells = [cell for cell in cells if cell.id in args.cell]
+    if args.out is not None and args.out.exists() and any(args.out.iterdir()):
+        raise UserError(f"{args.out} is not empty: choose a new --out for the re-made cells")
+    with contextlib.ExitStack() as stack:
+        scratch = args.out if args.out is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        ensure_dir(scratch)
+        bus = EventBus()
+        faults.install(bus)
+        with listener_for(console) as listener, sigint_cancels(CancelFlag(), listener.notice):
+            bus.subscribe(listener)
+            reports = []
+            for cell in cells:
+                assert cell.results is not None  # require_results keeps finished cells only
+                bus.cell = cell.id
+                reports.append(reproduce_cell(cell.id, cell.results, scratch / cell.id, bus, args.data_dir))
+            bus.cell = ""
+        identical = print_reproduction(console, reports, show_all=args.all)
+        where = f"re-made cells kept in {args.out}" if args.out else "scratch folder removed (--out DIR keeps it)"
+        console.print(where, markup=False)
+    return 0 if identical else 1
+
+
+HUB_COMMANDS = ("eval", "train", "run", "reproduce")
 COMMANDS = {
     "encode-corpus": lambda args, console: _corpus_command(args, console),
     "eval": cmd_single,
@@ -425,6 +507,8 @@ COMMANDS = {
     "export": cmd_report,
     "plot": cmd_report,
     "reindex": cmd_report,
+    "doctor": cmd_doctor,
+    "reproduce": cmd_reproduce,
 }
 
 

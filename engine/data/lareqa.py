@@ -15,7 +15,7 @@ from typing import Any
 
 from hbt.engine.common.errors import DataError
 from hbt.engine.common.io import read_text
-from hbt.engine.data import squad
+from hbt.engine.data import files_read, squad
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 from hbt.engine.data.squad import field, type_name
 
@@ -113,6 +113,7 @@ def parse_language(doc: Any, lang: str, source: str) -> LareqaLanguage:
 
 def read_json_file(path: Path) -> Any:
     """Decode a JSON data file; every way it can be unreadable becomes a one-line DataError naming it."""
+    files_read.note(path)
     text = read_text(path)
     if not text.strip():
         raise DataError(f"{path}: the file is empty (expected JSON)")

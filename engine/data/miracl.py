@@ -31,6 +31,7 @@ from typing import IO, Any, cast
 
 from hbt.engine.common.errors import DataError
 from hbt.engine.common.io import open_input, read_text
+from hbt.engine.data import files_read
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 
 VERSION = "v1.0"
@@ -57,6 +58,7 @@ def passage_text(title: str, text: str, mode: str) -> str:
 
 def _lines(path: Path) -> list[tuple[int, str]]:
     """(line number, line) for every non-blank line of a small UTF-8 text file; DataError naming the file otherwise."""
+    files_read.note(path)
     text = read_text(path, not_found=_MISSING)
     return [(n, ln) for n, ln in enumerate(text.split("\n"), 1) if ln.strip()]
 
@@ -65,6 +67,7 @@ def _open(path: Path) -> IO[bytes]:
     def opener(p: Path) -> IO[bytes]:
         return cast(IO[bytes], gzip.open(p, "rb")) if p.suffix == ".gz" else open(p, "rb")
 
+    files_read.note(path)
     return open_input(path, opener, not_found=_MISSING)
 
 

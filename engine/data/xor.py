@@ -32,6 +32,7 @@ from typing import Any
 
 from hbt.engine.common.errors import DataError
 from hbt.engine.common.io import open_input, read_text
+from hbt.engine.data import files_read
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
 
 XOR_LANGS = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
@@ -142,6 +143,7 @@ def parse_question(row: Any, where: str) -> XorQuestion:
 
 def read_questions(path: Path) -> list[XorQuestion]:
     """A JSON Lines file (or a JSON list, as DPR's training files) of XOR-Retrieve questions."""
+    files_read.note(path)
     text = read_text(path)
     rows: list[tuple[str, Any]] = []
     if text.lstrip().startswith("["):
@@ -174,6 +176,7 @@ def _read_tsv(path: Path) -> Iterator[tuple[str, str, str]]:
     """(id, text, title) of every passage; a header line `id text title` is skipped; errors name the line."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     missing = "file not found (the XOR-Retrieve passage collection, id/text/title TSV)"
+    files_read.note(path)
     with open_input(path, lambda p: open(p, encoding="utf-8-sig", newline=""), not_found=missing) as fh:
         reader = csv.reader(fh, delimiter="\t")
         try:

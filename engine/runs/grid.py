@@ -12,7 +12,8 @@ from typing import Any
 
 from hbt.engine.common.errors import UserError
 from hbt.engine.common.events import EventBus, JsonlSink, RunFinished
-from hbt.engine.common.io import ensure_dir, read_json, write_json, write_text
+from hbt.engine.common.io import ensure_dir, read_json, read_json_object, write_json, write_text
+from hbt.engine.runs import stack
 from hbt.engine.runs.config import RunConfig
 from hbt.engine.runs.interrupts import Cancelled
 from hbt.engine.runs.presets import Preset, cell_id
@@ -129,12 +130,47 @@ def record_failure(
             sink.close()
 
 
+def check_stack(out: Path, doc: dict[str, Any], allow_change: bool) -> None:
+    """A resumed grid continues on the software stack it was made with: another stack stops it with one line, unless
+    `allow_change`, which records the change in grid.json (`stack_changes`) and goes on."""
+    current = stack.describe()
+    before = doc.get("stack") if isinstance(doc.get("stack"), dict) else None
+    if before is None:  # a grid made before grids recorded their stack: its finished cells tell
+        before = next((r for c in doc["cells"] if (r := stack.recorded(_results_of(out / c["dir"])))), None)
+    if before is None or stack.same(before, current):
+        return
+    change = stack.change_line(before, current)
+    if not allow_change:
+        raise UserError(
+            f"{out} was made with another software stack ({change}): resuming would mix stacks in one grid. "
+            "Install its stack (pip install -c requirements.lock ...; see `hbt-bench doctor`), or pass "
+            "--allow-stack-change to continue anyway (recorded in grid.json)"
+        )
+    changes: list[Any] = list(doc.get("stack_changes") or [])
+    entry = {"at": time.time(), "from": before.get("packages_sha256"), "to": current["packages_sha256"]}
+    doc["stack_changes"] = [*changes, {**entry, "changes": stack.differences(before["packages"], current["packages"])}]
+    doc["stack"] = stack.summary(current)
+    write_json(out / "grid.json", doc)
+
+
+def _results_of(path: Path) -> Any:
+    doc, _ = read_json_object(RunDir(path).results_file)
+    return doc
+
+
 def run_grid(
-    preset: Preset, out: Path, bus: EventBus, resume: bool = False, cancel: Any = None, runner: Any = None
+    preset: Preset,
+    out: Path,
+    bus: EventBus,
+    resume: bool = False,
+    cancel: Any = None,
+    runner: Any = None,
+    allow_stack_change: bool = False,
 ) -> dict[str, int]:
     """Run every cell not yet complete. A cell whose loss goes NaN, or that crashes, is marked failed and the grid
     goes on; a user error (bad data dir, offline) stops the grid, since every cell would meet it. `runner` runs a
-    cell (default: in this process; `hbt.engine.training.launch.LaunchedRunner` under torchrun / accelerate)."""
+    cell (default: in this process; `hbt.engine.training.launch.LaunchedRunner` under torchrun / accelerate).
+    A resumed grid must run on the stack it was made with (`check_stack`)."""
     from hbt.engine.runs.config import check_config
     from hbt.engine.runs.run import execute
 
@@ -149,10 +185,11 @@ def run_grid(
                 f"{out} is a grid of preset {doc['preset']!r}, not {preset.name!r}: "
                 f"resume it with hbt-bench run {doc['preset']} --resume {out}"
             )
+        check_stack(out, doc, allow_stack_change)
     else:
         if grid_file.exists():
             raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it, or pick another --out")
-        doc = grid_document(preset)
+        doc = {**grid_document(preset), "stack": stack.summary(stack.describe())}
         for cell in doc["cells"]:  # every cell's settings are valid before the grid folder exists
             check_config(replace(preset.run, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"]))
         fresh = not out.exists()

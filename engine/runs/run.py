@@ -17,6 +17,7 @@ from hbt.engine.common.errors import ConfigError, UserError
 from hbt.engine.common.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
 from hbt.engine.common.io import ensure_dir, read_json, write_error, write_json
 from hbt.engine.common.paths import cache_dir
+from hbt.engine.data import files_read
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.registry import check_langs, load_eval, load_lareqa_parts, resolve_data_dir, spec
 from hbt.engine.data.split import ArticleSplit, evaluation_side, split_by_article, training_side
@@ -332,9 +333,12 @@ def _train_evaluate_write(
     cancel: Callable[[], bool] | None,
     resume: bool,
     stop_checkpoint: Any,
+    data_files: list[Path],
+    embedding_cache: bool = True,
 ) -> dict[str, Any]:
     """The body of a run: train (or resume), build the evaluation encoder, evaluate every dataset, write
-    per_query.json and results.json, drop the checkpoints a stop left; returns the results document."""
+    per_query.json and results.json (with the data files read, by content), drop the checkpoints a stop left;
+    returns the results document."""
     from hbt.engine.backbones import model_fingerprint
     from hbt.engine.backbones.partial import share_for_evaluation
 
@@ -353,7 +357,7 @@ def _train_evaluate_write(
         bus.log("evaluation encodes through the shared frozen-bottom cache (top layers only per cell)")
     cache = (
         EmbeddingCache(cache_dir() / "embeddings.sqlite", warn=lambda m: bus.log(m, "warning"))
-        if config.strategy == "none"
+        if config.strategy == "none" and embedding_cache
         else None
     )
     datasets: dict[str, Any] = {}
@@ -377,6 +381,7 @@ def _train_evaluate_write(
         "run_id": run.path.name,
         "config": plan.recorded_config,
         "environment": environment.describe(),
+        "data": files_read.describe(data_files, resolve_data_dir(config.data_dir)),
         "timings": {"total_s": round(time.perf_counter() - t0, 2)},
         "training": training,
         "datasets": datasets,
@@ -395,10 +400,13 @@ def execute(
     cancel: Callable[[], bool] | None = None,
     model: Any = None,
     resume: bool = False,
+    embedding_cache: bool = True,
 ) -> dict[str, Any]:
     """Run one cell into `out` and return its results document. The run dir is marked failed on error,
     cancelled on a cancel request (after a checkpoint), interrupted on a second Ctrl-C. With `resume`, training
-    restarts from the last checkpoint in `out` (or is skipped when its model was already saved).
+    restarts from the last checkpoint in `out` (or is skipped when its model was already saved). With
+    `embedding_cache=False` an untrained baseline encodes its texts again instead of reading them from the
+    embedding cache (`reproduce`).
     Three steps: `_prepare` (fail fast, nothing written), `recorded_status` (run.json and the events around the
     body) and `_train_evaluate_write` (the body)."""
     from hbt.engine.training.train import with_backbone_defaults
@@ -409,10 +417,14 @@ def execute(
         return _train_on_worker_rank(config, out, cancel, resume, model)
     run = RunDir(out)
     bus = bus or EventBus()
-    plan = _prepare(config, run, bus, model, resume)
-    ensure_dir(out)
-    write_json(run.config_file, plan.recorded_config)
-    stop_checkpoint = run.status().get("checkpoint") if resume and run.status().get("status") == "cancelled" else None
-    with recorded_status(run, bus, plan.recorded_config):
-        results = _train_evaluate_write(plan, run, bus, cancel, resume, stop_checkpoint)
+    with files_read.recording() as data_files:
+        plan = _prepare(config, run, bus, model, resume)
+        ensure_dir(out)
+        write_json(run.config_file, plan.recorded_config)
+        cancelled = resume and run.status().get("status") == "cancelled"
+        stop_checkpoint = run.status().get("checkpoint") if cancelled else None
+        with recorded_status(run, bus, plan.recorded_config):
+            results = _train_evaluate_write(
+                plan, run, bus, cancel, resume, stop_checkpoint, data_files, embedding_cache
+            )
     return results
