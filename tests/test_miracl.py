@@ -81,7 +81,7 @@ class FixedEncoder:
     def encode(self, texts: Sequence[str], role: str) -> np.ndarray:
         out = []
         for t in texts:
-            s = 1.0 if role == "query" else SCORES[t]
+            s = 1.0 if role == "query" else SCORES[t.removeprefix("t ")]  # MIRACL encodes "<title> <text>"
             out.append([s, math.sqrt(1 - s * s), 0.0])
         return np.array(out, dtype=np.float32).reshape(len(texts), 3)
 
