@@ -194,7 +194,8 @@ def test_whole_collection_size_gate_needs_yes(tmp_path: Path, monkeypatch: pytes
 
     task = load_eval("xor-retrieve", FIXTURES, list(xor.XOR_LANGS))
     monkeypatch.setattr(corpus_eval, "LARGE_S", 0.0)
-    with pytest.raises(ConfigError, match=r"30 passages \(30 to encode\), about .* pass --yes .* --corpus-limit N$"):
+    gate = r"30 passages \(30 to encode\), about .* pass --yes .* --corpus-limit N \(not comparable with .* R@kt\)$"
+    with pytest.raises(ConfigError, match=gate):
         evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "shards")
     assert not list((tmp_path / "shards").rglob("shard-*.npy"))  # nothing encoded
     out = evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "shards", allow_large=True)
@@ -348,7 +349,7 @@ def no_punkt(monkeypatch: pytest.MonkeyPatch) -> None:
 
 HOSTILE = [  # sentence-final periods, abbreviations, quotes, numbers: where punkt and line tokenisation differ
     "Mr. Smith met Dr. Jones in Washington D.C. on Jan. 5. They spoke. It rained.",
-    "The U.S. Army's 3rd Div. arrived at 5 p.m. \"We won.\" Nobody believed it. Then 8,848.86 m.",
+    'The U.S. Army\'s 3rd Div. arrived at 5 p.m. "We won." Nobody believed it. Then 8,848.86 m.',
     "It is 1,000 km long. Its source is near Tver. The delta lies at Astrakhan.",
 ]
 
@@ -458,7 +459,9 @@ def test_gold_less_official_dev_file_is_labelled_and_a_sample_is_stated_not_comp
     assert all(v is None for row in table.rows for v in row[1:5])  # no rank metrics without gold passages
     assert "no gold passages" in table.notes[0] and "not comparable" in table.notes[0]
     whole = evaluate_benchmark(
-        load_eval("xor-retrieve", data, ["ar", "fi"]), counting_encoder, shard_dir=tmp_path / "s"  # type: ignore[arg-type]
+        load_eval("xor-retrieve", data, ["ar", "fi"]),
+        counting_encoder,
+        shard_dir=tmp_path / "s",  # type: ignore[arg-type]
     ).summary.to_json()
     assert whole["comparable"] is True and "not_comparable" not in whole
     assert whole["answer_recall"]["per_language"] == doc["answer_recall"]["per_language"]  # 120 < 1000: same pool

@@ -119,9 +119,7 @@ def monolingual_table(name: str, summary: DatasetSummary) -> Table:
         f"{name} ({summary.pool or ''}): monolingual, {summary.n_queries} queries, {summary.n_candidates:,} passages",
         ["lang", "nDCG@10", "Recall@100", "mAP", "MRR@10", "queries"],
         rows,
-        _caption(
-            f"pool: {summary.pool or ''}", _encoded_as(summary), _empty_topics(summary), _timings(summary)
-        ),
+        _caption(f"pool: {summary.pool or ''}", _encoded_as(summary), _empty_topics(summary), _timings(summary)),
         {"dataset": name},
         totals=2,
     )
@@ -152,9 +150,12 @@ def cross_lingual_table(name: str, summary: DatasetSummary) -> Table:
         ["pair", "mAP", "MRR@10", "R@10", "R@100", "gold q", "R@2kt", "R@5kt", "answer q"],
         rows,
         _caption(
-            f"pool: {summary.pool or ''}", f"R@kt tokens: {tokenizer}", str(summary.extra.get("no_gold", "")),
-            str(summary.extra.get("not_comparable", "")), _timings(summary),
-        ),  # fmt: skip
+            f"pool: {summary.pool or ''}",
+            f"R@kt tokens: {tokenizer}",
+            str(summary.extra.get("no_gold", "")),
+            str(summary.extra.get("not_comparable", "")),
+            _timings(summary),
+        ),
         {"dataset": name},
         totals=1,
     )

@@ -56,6 +56,13 @@ def model_inputs(model: Any, texts: Sequence[str], langs: Sequence[str] | None) 
     return [{"text": t, "lang": x} for t, x in zip(texts, langs, strict=True)]
 
 
+def encode_texts(encoder: Encoder, texts: Sequence[str], role: str, langs: Sequence[str] | None = None) -> np.ndarray:
+    """encoder.encode, with each text's language for an encoder that uses it (the one call every path makes)."""
+    if langs is not None and uses_languages(encoder):
+        return cast(LanguageEncoder, encoder).encode(texts, role, langs=langs)
+    return encoder.encode(texts, role)
+
+
 def encoding_params(encoder: Encoder, role: str, mode: str) -> dict[str, Any]:
     """Everything besides the weights (the fingerprint) and the text that changes a vector of `role`: the text
     mode, the role's prefix (prompt), the maximum length and whether each text's language is encoded with it."""
@@ -242,11 +249,7 @@ def encode_unique(
     bus.progress(task, 0, len(todo))
     for start in range(0, len(todo), chunk_size):
         idx = todo[start : start + chunk_size]
-        batch = [unique[i][0] for i in idx]
-        if tagged:
-            out = cast(LanguageEncoder, encoder).encode(batch, role, langs=[unique[i][1] for i in idx])
-        else:
-            out = encoder.encode(batch, role)
+        out = encode_texts(encoder, [unique[i][0] for i in idx], role, [unique[i][1] for i in idx] if tagged else None)
         fresh = {keys[i]: out[j] for j, i in enumerate(idx)}
         vectors.update(fresh)
         if cache:

@@ -35,7 +35,7 @@ from hbt.engine.encoding.corpus_shards import (
     encode_corpus,
     encoding_key,
 )
-from hbt.engine.encoding.encode import Encoder, encode_unique
+from hbt.engine.encoding.encode import Encoder, encode_texts, encode_unique
 from hbt.engine.evaluation import metrics
 from hbt.engine.evaluation.results import (
     METRICS,
@@ -84,13 +84,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def measure_per_passage(encoder: Encoder, texts: list[str], role: str = "passage") -> float:
-    """Seconds per passage on this device: one warm-up batch, then the sample timed."""
+def measure_per_passage(encoder: Encoder, texts: list[str], role: str = "passage", lang: str | None = None) -> float:
+    """Seconds per passage on this device (encoded as they will be, in `lang`): one warm-up batch, then the sample
+    timed."""
     if not texts:
         return 0.0
-    encoder.encode(texts[: min(8, len(texts))], role)
+    warm = texts[: min(8, len(texts))]
+    encode_texts(encoder, warm, role, [lang] * len(warm) if lang else None)
     t0 = time.perf_counter()
-    encoder.encode(texts, role)
+    encode_texts(encoder, texts, role, [lang] * len(texts) if lang else None)
     return (time.perf_counter() - t0) / len(texts)
 
 
@@ -261,10 +263,10 @@ def _check_size(
     bus.stage("estimate", f"{where}: counting passages in {part.corpus.describe()}")
     n = part.corpus.count()
     sample = [t for _, t in itertools.islice(part.corpus.passages(mode), SAMPLE)]
-    dim = encoder.encode(sample[:1], "passage").shape[1] if sample else 0
+    dim = encode_texts(encoder, sample[:1], "passage", [part.lang]).shape[1] if sample else 0
     stop_if_large(
         n, root, shard_size, encoder, sample, dim, dtype, where, allow_large,
-        "evaluate the judged pool (--eval-data miracl-judged)", bus,
+        "evaluate the judged pool (--eval-data miracl-judged)", bus, part.lang,
     )  # fmt: skip
 
 
@@ -280,13 +282,14 @@ def stop_if_large(
     allow_large: bool,
     instead: str,
     bus: EventBus,
+    lang: str | None = None,
 ) -> None:
     """The estimate line of encoding the n passages not yet in complete shards under `root` (MIRACL, XOR-Retrieve);
     a ConfigError above LARGE_S unless allowed, naming `instead` as the cheaper alternative."""
     done = sum(
         min(shard_size, n - j * shard_size) for j in _complete(root) if j * shard_size < n
     )  # rows already encoded (a resumed run)
-    est = estimate(n, done, measure_per_passage(encoder, sample), dim, dtype)
+    est = estimate(n, done, measure_per_passage(encoder, sample, lang=lang), dim, dtype)
     line = est.line(where, _device(encoder))
     bus.stage("estimate", line)
     if est.encode_s > LARGE_S and not allow_large:

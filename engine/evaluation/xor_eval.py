@@ -81,10 +81,10 @@ def evaluate_xor(task: XorTask, encoder: Encoder, options: CorpusOptions | None 
     if not (root / MANIFEST).exists():
         bus.stage("estimate", f"{task.name}: counting passages in {collection.describe()}")
         n = sum(1 for _ in collection.passages())
-        sample = [text for _, text, _ in itertools.islice(collection.passages(), SAMPLE)]
+        sample = [passage_text(t, x, text_mode) for _, x, t in itertools.islice(collection.passages(), SAMPLE)]
         stop_if_large(
             n, root, size, encoder, sample, q_emb.shape[1], shard_dtype, task.name, allow_large,
-            "evaluate a sample with --corpus-limit N", bus,
+            "evaluate a sample with --corpus-limit N (not comparable with published R@kt)", bus, PASSAGE_LANG,
         )  # fmt: skip
     bus.stage("encode", f"{task.name}: collection {collection.describe()} -> {root}")
     shards, n_c = encode_corpus(
