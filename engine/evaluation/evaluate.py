@@ -161,6 +161,7 @@ def evaluate_benchmark(
     summary.extra["text_mode"] = text_mode
     if bench.macro_excludes:
         summary.extra["macro_excludes"] = list(bench.macro_excludes)
+    summary.extra |= bench.notes  # what the dataset states about itself (TyDi's pool and macro rules, ...)
     if bench.pool:
         summary.pool = bench.pool
     if answer_recall is not None:  # XOR-Retrieve: comparable with published R@kt? gold passages known?
