@@ -111,7 +111,8 @@ def test_unknown_language_and_dataset_list_the_allowed_values(tmp_path: Path) ->
         load_benchmark("xquad-r", tmp_path, ["xx"])
     with pytest.raises(
         ConfigError,
-        match=r"unknown dataset 'squad' \(allowed: miracl, miracl-judged, mlqa-r, tydi, xor-retrieve, xquad-r\)",
+        match=r"unknown dataset 'squad' \(allowed: miracl, miracl-judged, mlqa-r, tydi, tydi-sentence, xor-retrieve, "
+        r"xquad-r\)",
     ):
         load_benchmark("squad", tmp_path)
 

@@ -276,3 +276,29 @@ def test_missing_cache_offline_is_one_line(tmp_path: Path, monkeypatch, capsys) 
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert code == 2 and len(lines) == 1 and "laser2.pt" in lines[0] and lines[0].startswith("hbt: "), lines
     assert not (tmp_path / "run").exists()
+
+
+def test_a_2000_piece_sentence_is_encoded_whole_as_laser_does(laser_dir: Path) -> None:
+    """LASER's SentenceEncoder never truncates (laser_encoders/models.py: every piece + </s>); neither does hbt: a
+    2,000+ piece input equals the reference encoder on all of its pieces, and differs from its first 511."""
+    checkpoint = torch.load(laser_dir / "laser2.pt", weights_only=True)
+    reference = ReferenceLaser(checkpoint).eval()
+    tokenizer = LaserTextTokenizer(laser_dir / "laser2.spm")
+    long_text = " ".join(f"{TEXTS[i % len(TEXTS)]} {i}" for i in range(260))
+    pieces = tokenizer.pieces(long_text)
+    assert len(pieces) >= 2000
+    module = LaserBiLSTM.from_checkpoint(laser_dir / "laser2.pt", laser_dir / "laser2.spm")
+    assert module.max_seq_length is None
+    model = laser_sentence_model(module, device="cpu")
+    got = model.encode([long_text, TEXTS[0]], convert_to_numpy=True)
+    expected = reference([" ".join(pieces), " ".join(tokenizer.pieces(TEXTS[0]))])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    truncated = reference([" ".join(pieces[:511])])
+    assert np.abs(truncated[0] - expected[0]).max() > 1e-3  # what the old 511-piece cut encoded instead
+    assert load_backbone_spec_max_length() is None
+
+
+def load_backbone_spec_max_length() -> int | None:
+    from hbt.engine.backbones.registry import resolve_backbone
+
+    return resolve_backbone("laser2").max_seq_length

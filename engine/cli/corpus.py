@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--backbone", help="short name, hub id or local path (default: the offline bundled mE5-small)")
     p.add_argument("--data-dir", help="folder holding miracl/ (default: $HBT_DATA_DIR, else the hub)")
     p.add_argument("--langs", type=lambda v: [x.strip() for x in v.split(",") if x.strip()], help="e.g. en,sw")
-    p.add_argument("--text-mode", choices=TEXT_MODES, default="sentence")
+    p.add_argument("--text-mode", choices=TEXT_MODES, default="auto", help="auto: MIRACL's title then text")
     p.add_argument("--shard-size", type=int, help="passages per shard (default 100000)")
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--device", default="auto", help=f"{DEVICE_HELP} (auto: cuda:LOCAL_RANK when launched on GPUs)")

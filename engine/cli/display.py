@@ -8,6 +8,7 @@ import numpy as np
 from hbt.engine.common.events import Event, Log, RunFinished, Stage, TrainStep
 from hbt.engine.common.events import Progress as ProgressEvent
 from hbt.engine.common.text import safe
+from hbt.engine.data.xor import PASSAGE_LANG
 from hbt.engine.evaluation.results import (
     MAP_SPREAD,
     N_QUERIES,
@@ -92,6 +93,18 @@ def _caption(*parts: str) -> list[str]:
     return [" · ".join(p for p in parts if p)]
 
 
+def _encoded_as(summary: DatasetSummary) -> str:
+    mode = summary.extra.get("text_mode")
+    return f"passages encoded as {mode}" if mode else ""
+
+
+def _empty_topics(summary: DatasetSummary) -> str:
+    rule = summary.extra.get("empty_topics")
+    if rule == "keep":
+        return "topics without a relevant passage scored 0 (trec_eval)"
+    return "topics without a relevant passage left out (--empty-topics drop)" if rule == "drop" else ""
+
+
 def monolingual_table(name: str, summary: DatasetSummary) -> Table:
     """Monolingual retrieval over a corpus (MIRACL): nDCG@10, Recall@100 and mAP per language, mean and median."""
     per = summary.mono.per_language
@@ -106,15 +119,16 @@ def monolingual_table(name: str, summary: DatasetSummary) -> Table:
         f"{name} ({summary.pool or ''}): monolingual, {summary.n_queries} queries, {summary.n_candidates:,} passages",
         ["lang", "nDCG@10", "Recall@100", "mAP", "MRR@10", "queries"],
         rows,
-        _caption(f"pool: {summary.pool or ''}", _timings(summary)),
+        _caption(f"pool: {summary.pool or ''}", _encoded_as(summary), _empty_topics(summary), _timings(summary)),
         {"dataset": name},
         totals=2,
     )
 
 
 def cross_lingual_table(name: str, summary: DatasetSummary) -> Table:
-    """Cross-lingual retrieval only (XOR-Retrieve): per X -> en pair the rank metrics on the gold passages and the
-    official R@2kt / R@5kt."""
+    """Cross-lingual retrieval only (XOR-Retrieve): per X -> en pair the rank metrics on the gold passages (missing
+    when the questions file names none: the official dev file) and the official R@2kt / R@5kt; the caption says
+    when R@kt ranks a sample (not comparable with published numbers)."""
     pairs = summary.cross.per_pair
     keys = ("map", "mrr@10", "recall@10", "recall@100")
     rows: list[list[Value]] = []
@@ -122,7 +136,7 @@ def cross_lingual_table(name: str, summary: DatasetSummary) -> Table:
         pair = next((p for p in pairs if p[0] == lang), None)
         m = pairs[pair] if pair else {}
         rows.append([
-            pair_label(pair) if pair else f"{lang}-?", *(m.get(k) for k in keys), int(m.get(N_QUERIES, 0)),
+            pair_label(pair or (lang, PASSAGE_LANG)), *(m.get(k) for k in keys), int(m.get(N_QUERIES, 0)),
             summary.recall(lang, "r@2kt"), summary.recall(lang, "r@5kt"), int(summary.recall(lang, N_QUERIES) or 0),
         ])  # fmt: skip
     rows.append([
@@ -135,7 +149,13 @@ def cross_lingual_table(name: str, summary: DatasetSummary) -> Table:
         f"{name}: cross-lingual, {summary.n_queries} queries, {summary.n_candidates:,} passages",
         ["pair", "mAP", "MRR@10", "R@10", "R@100", "gold q", "R@2kt", "R@5kt", "answer q"],
         rows,
-        _caption(f"pool: {summary.pool or ''}", f"R@kt tokens: {tokenizer}", _timings(summary)),
+        _caption(
+            f"pool: {summary.pool or ''}",
+            f"R@kt tokens: {tokenizer}",
+            str(summary.extra.get("no_gold", "")),
+            str(summary.extra.get("not_comparable", "")),
+            _timings(summary),
+        ),
         {"dataset": name},
         totals=1,
     )
@@ -187,6 +207,8 @@ def dataset_table(name: str, summary: DatasetSummary) -> Table:
         ],
         rows,
         _caption(
+            str(summary.extra.get("pool_rule", "")),  # TyDi: passage or sentence pool
+            str(summary.extra.get("macro_rule", "")),  # TyDi: macro over the non-English languages
             f"rank gap {gap:+.1f}" if gap is not None else "",
             f"mAP spread {spread:.4f}" if spread is not None else "",
             _timings(summary),

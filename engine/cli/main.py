@@ -17,6 +17,7 @@ from hbt.engine.common.errors import ConfigError, UserError
 from hbt.engine.common.text import safe
 from hbt.engine.common.vocabulary import (
     DEVICE_HELP,
+    EMPTY_TOPICS,
     GRID_STRATEGIES,
     HYBRID_MIXES,
     INDEXES,
@@ -63,7 +64,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="folder holding the datasets (default: $HBT_DATA_DIR, else download)")
     p.add_argument("--langs", type=_csv, help="evaluation languages, e.g. ar,de,en (default: all)")
     p.add_argument("--max-queries", type=int, help="at most N parallel question groups per eval dataset")
-    p.add_argument("--text-mode", choices=TEXT_MODES, default="sentence")
+    p.add_argument(
+        "--text-mode",
+        choices=TEXT_MODES,
+        default="auto",
+        help="what is encoded for a candidate (auto: each dataset's convention; MIRACL: title then text)",
+    )
+    p.add_argument(
+        "--empty-topics",
+        choices=EMPTY_TOPICS,
+        default="keep",
+        help="MIRACL topics without a relevant judgement: keep (scored 0, as trec_eval) or drop",
+    )
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--shard-size", type=int, help="stream candidate embeddings to disk shards of N rows (huge pools)")
     p.add_argument("--index", choices=INDEXES, default="exact", help="top-k search (mAP stays exact)")
@@ -201,6 +213,7 @@ def _run_config(args: argparse.Namespace) -> Any:
         "langs": args.langs,
         "max_queries": args.max_queries,
         "text_mode": args.text_mode,
+        "empty_topics": args.empty_topics,
         "eval_batch_size": args.eval_batch_size,
         "shard_size": args.shard_size,
         "index": args.index,

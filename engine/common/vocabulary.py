@@ -63,7 +63,14 @@ DEVICE_HELP = " | ".join(DEVICES)
 
 # the other closed choices of a run (the CLI's `choices`, the config checks)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-TEXT_MODES = ("sentence", "sentence+context")
+# what is encoded for a candidate: auto = each dataset's own convention (LAReQA, TyDi, XOR: the sentence or passage
+# alone; MIRACL: title then text, as MIRACL's mDPR baselines); sentence = the candidate's text alone;
+# sentence+context = LAReQA's answer input (sentence + paragraph; MIRACL: text + title); title+text = the article
+# title, a space, then the text
+TEXT_MODES = ("auto", "sentence", "sentence+context", "title+text")
+# MIRACL topics with judgements but no relevant passage: keep = scored 0 in every metric, as trec_eval and
+# pytrec_eval do (the default); drop = left out of the means (hbt before 2026-12)
+EMPTY_TOPICS = ("keep", "drop")
 HYBRID_MIXES = ("batch", "within")  # batch: whole batches are X-X or X-Y; within: each batch mixes both
 XX_LANGS = ("balanced", "proportional")  # how X-X batches pick their language
 EVAL_RUNTIMES = ("torch", "onnx-int8", "onnx-fp32")

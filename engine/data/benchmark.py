@@ -23,10 +23,27 @@ class Candidate:
     article: str = ""  # article title/id, for disjointness checks
 
     def text(self, mode: str) -> str:
-        """The text to encode: the sentence alone, or sentence + paragraph context (LAReQA's answer input)."""
+        """The text to encode (vocabulary.TEXT_MODES, after `resolve_text_mode`): the sentence alone, sentence +
+        paragraph context (LAReQA's answer input), or the article title then the sentence (title+text)."""
         if mode == "sentence+context" and self.context:
             return f"{self.sentence}\n{self.context}"
+        if mode == "title+text" and self.article:
+            return f"{self.article} {self.sentence}"
         return self.sentence
+
+
+AUTO = "auto"
+
+
+def passage_text(title: str, text: str, mode: str) -> str:
+    """What is encoded for a titled passage (MIRACL, XOR-Retrieve), as Candidate.text with the title as both the
+    context and the article: title+text = "<title> <text>", sentence+context = "<text>\n<title>", else the text."""
+    return Candidate("", "", text, title, title).text(mode)
+
+
+def resolve_text_mode(mode: str, auto: str) -> str:
+    """The text mode really used: `auto` becomes the dataset's own convention (`auto`), any other mode stays."""
+    return auto if mode == AUTO else mode
 
 
 @dataclass
@@ -39,6 +56,11 @@ class Benchmark:
     qrels: dict[str, set[str]]
     _by_lang: dict[str, list[int]] = field(default_factory=dict, repr=False)
     answers: dict[str, list[str]] = field(default_factory=dict, repr=False)  # query id -> short answers (XOR R@kt)
+    auto_text_mode: str = "sentence"  # what text mode `auto` means here (MIRACL: title+text)
+    pool: str = ""  # the pool, where the dataset names one (shown in every table)
+    keep_empty: bool = False  # a query with no relevant candidate in its own language scores 0 (trec_eval) vs skipped
+    macro_excludes: tuple[str, ...] = ()  # query languages left out of the macro means (TyDi QA: English)
+    notes: dict[str, object] = field(default_factory=dict, repr=False)  # carried into the results block
 
     @property
     def languages(self) -> list[str]:
@@ -82,4 +104,7 @@ class Benchmark:
         cand_ids = {c.id for c in candidates}
         qrels = {q.id: self.qrels[q.id] & cand_ids for q in queries}
         answers = {q.id: self.answers[q.id] for q in queries if q.id in self.answers}
-        return Benchmark(self.name, queries, candidates, qrels, answers=answers)
+        return Benchmark(
+            self.name, queries, candidates, qrels, answers=answers, auto_text_mode=self.auto_text_mode,
+            pool=self.pool, keep_empty=self.keep_empty, macro_excludes=self.macro_excludes, notes=dict(self.notes),
+        )  # fmt: skip

@@ -13,8 +13,12 @@ Local files under DATA/miracl, either layout:
     miracl-corpus-v1.0-<lang>/docs-<n>.jsonl.gz                       {"docid", "title", "text"} per line
   (the corpus folder may also sit in a sibling DATA/miracl-corpus/, where the clone puts it);
 - the simple layout: <lang>/topics.tsv, <lang>/qrels.tsv, <lang>/corpus.jsonl.
-Relevant = qrels rows with relevance > 0. Queries are not parallel: each query is its own group. The encoded passage
-text is the passage text; --text-mode sentence+context appends the article title.
+Relevant = qrels rows with relevance > 0. Which topics count follows trec_eval (`empty_topics`, default "keep"):
+every topic with at least one judgement is evaluated, and one whose judgements are all 0 scores 0 in every metric
+(as trec_eval and pytrec_eval score it); "drop" leaves such topics out. Topics without any qrels line are not
+evaluated (trec_eval evaluates the qrels' topics). Queries are not parallel: each query is its own group. The
+encoded passage is the article title, a space, then the text (text mode `auto` = title+text, as MIRACL's mDPR
+baselines encode passages: pyserini's `--fields title text`); --text-mode sentence encodes the text alone.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import IO, Any, cast
 from hbt.engine.common.errors import DataError
 from hbt.engine.common.io import open_input, read_text
 from hbt.engine.data import files_read
-from hbt.engine.data.benchmark import Benchmark, Candidate, Query
+from hbt.engine.data.benchmark import Benchmark, Candidate, Query, passage_text
 
 VERSION = "v1.0"
 SPLIT = "dev"
@@ -48,9 +52,7 @@ PUBLISHED_PASSAGES = {
 Doc = tuple[str, str, str]  # docid, title, text
 
 
-def passage_text(title: str, text: str, mode: str) -> str:
-    """What is encoded for a passage: its text, or (sentence+context) its text and the article title."""
-    return f"{text}\n{title}" if mode == "sentence+context" and title else text
+AUTO_TEXT_MODE = "title+text"  # MIRACL's mDPR baselines encode the title, then the text (pyserini --fields title text)
 
 
 # ---- reading files ---------------------------------------------------------------------------------------------
@@ -203,10 +205,16 @@ class MiraclLanguage:
 
     def positives(self) -> dict[str, set[str]]:
         """qid -> docids judged relevant, for the topics that have at least one."""
+        return {qid: rel for qid, rel in self.scored("drop").items() if rel}
+
+    def scored(self, empty_topics: str = "keep") -> dict[str, set[str]]:
+        """qid -> docids judged relevant, for the topics that are evaluated: keep = every topic with a judgement
+        (its set may be empty: it scores 0, as in trec_eval), drop = only topics with a relevant passage."""
         out = {}
         for qid in self.topics:
-            rel = {d for d, r in self.qrels.get(qid, {}).items() if r > 0}
-            if rel:
+            judged = self.qrels.get(qid)
+            rel = {d for d, r in (judged or {}).items() if r > 0}
+            if rel or (judged and empty_topics == "keep"):
                 out[qid] = rel
         return out
 
@@ -277,7 +285,7 @@ class CorpusLanguage:
 
     lang: str
     queries: dict[str, str]  # qid -> text
-    relevant: dict[str, set[str]]  # qid -> relevant passage ids (at least one)
+    relevant: dict[str, set[str]]  # qid -> relevant passage ids (empty: a judged topic with none, scored 0)
     corpus: Corpus
 
 
@@ -288,6 +296,8 @@ class CorpusTask:
     name: str
     pool: str  # shown in every table
     languages: list[CorpusLanguage] = field(default_factory=list)
+    empty_topics: str = "keep"  # topics without a relevant passage: keep (scored 0, trec_eval) | drop
+    auto_text_mode: str = AUTO_TEXT_MODE  # what text mode `auto` means for these passages
 
     @property
     def queries(self) -> list[Query]:
@@ -310,29 +320,30 @@ class CorpusTask:
                 for c in keep
             ]
             keep = [c for c in keep if c.queries]
-        return CorpusTask(self.name, self.pool, keep)
+        return CorpusTask(self.name, self.pool, keep, self.empty_topics, self.auto_text_mode)
 
 
 FULL_POOL = "full corpus"
 JUDGED_POOL = "judged passages only"
 
 
-def full_task(parts: list[MiraclLanguage]) -> CorpusTask:
+def full_task(parts: list[MiraclLanguage], empty_topics: str = "keep") -> CorpusTask:
     langs = []
     for part in parts:
-        relevant = part.positives()
-        if not relevant:
+        if not part.positives():
             raise DataError(f"{part.where}: no {part.lang} topic has a relevant passage in the qrels")
+        relevant = part.scored(empty_topics)
         queries = {q: part.topics[q] for q in relevant}
         langs.append(CorpusLanguage(part.lang, queries, relevant, part.corpus))
-    return CorpusTask("miracl", FULL_POOL, langs)
+    return CorpusTask("miracl", FULL_POOL, langs, empty_topics)
 
 
 def judged_language(
-    part: MiraclLanguage, pool: str = "judged"
+    part: MiraclLanguage, pool: str = "judged", empty_topics: str = "keep"
 ) -> tuple[list[Query], list[Candidate], dict[str, set[str]]]:
     """In-memory queries, candidates and qrels of one language. pool 'judged': the passages judged for its topics;
-    'full': every passage of the corpus (small corpora only). Streams (and checks) every corpus line."""
+    'full': every passage of the corpus (small corpora only). Streams (and checks) every corpus line. Topics as
+    MiraclLanguage.scored(empty_topics): with keep, a topic without a relevant passage has an empty qrels set."""
     lang = part.lang
     wanted = part.judged() if pool == "judged" else None
     candidates: list[Candidate] = []
@@ -350,12 +361,12 @@ def judged_language(
             seen.add(docid)  # one small file: every repeat is an error; big corpora check the kept ids only
     queries: list[Query] = []
     qrels: dict[str, set[str]] = {}
-    for qid, rel in part.positives().items():
+    for qid, rel in part.scored(empty_topics).items():
         rel_ids = {f"{lang}:{d}" for d in rel if d in known}
-        if rel_ids:
+        if rel_ids or (not rel and empty_topics == "keep"):
             queries.append(Query(f"{lang}:{qid}", lang, part.topics[qid], f"{lang}:{qid}"))
             qrels[f"{lang}:{qid}"] = rel_ids
-    if not queries:
+    if not any(qrels.values()):
         raise DataError(f"{part.where}: no {lang} topic has a relevant passage in the corpus")
     return queries, candidates, qrels
 
@@ -371,34 +382,46 @@ def _located_docs(part: MiraclLanguage) -> Iterator[tuple[str, Doc]]:
             yield f"{path}:{n}", parse_doc(line, f"{path}:{n}")
 
 
-def _benchmark(name: str, parts: list[MiraclLanguage], pool: str) -> Benchmark:
+def miracl_benchmark(
+    name: str, queries: list[Query], candidates: list[Candidate], qrels: dict[str, set[str]], empty_topics: str
+) -> Benchmark:
+    """An in-memory MIRACL pool: title-then-text passages under `auto`; judged topics without a relevant passage
+    scored 0 (empty_topics keep, trec_eval's convention) or left out (drop)."""
+    return Benchmark(
+        name, queries, candidates, qrels, auto_text_mode=AUTO_TEXT_MODE, keep_empty=empty_topics == "keep",
+        notes={"empty_topics": empty_topics},
+    )  # fmt: skip
+
+
+def _benchmark(name: str, parts: list[MiraclLanguage], pool: str, empty_topics: str) -> Benchmark:
     queries: list[Query] = []
     candidates: list[Candidate] = []
     qrels: dict[str, set[str]] = {}
     for part in parts:
-        q, c, r = judged_language(part, pool)
+        q, c, r = judged_language(part, pool, empty_topics)
         queries += q
         candidates += c
         qrels.update(r)
-    return Benchmark(name, queries, candidates, qrels)
+    return miracl_benchmark(name, queries, candidates, qrels, empty_topics)
 
 
-def load_dir(root: Path, langs: list[str], pool: str = "full") -> Benchmark:
+def load_dir(root: Path, langs: list[str], pool: str = "full", empty_topics: str = "keep") -> Benchmark:
     """In-memory benchmark from local files (either layout): pool 'full' = every corpus passage, 'judged' = the
     passages judged for the dev topics."""
-    return _benchmark("miracl" if pool == "full" else "miracl-judged", [locate(root, lang) for lang in langs], pool)
+    name = "miracl" if pool == "full" else "miracl-judged"
+    return _benchmark(name, [locate(root, lang) for lang in langs], pool, empty_topics)
 
 
-def load_task(root: Path, langs: list[str]) -> CorpusTask:
+def load_task(root: Path, langs: list[str], empty_topics: str = "keep") -> CorpusTask:
     """The full-corpus task from local files (topics and qrels read, corpora located and streamed later)."""
-    return full_task([locate(root, lang) for lang in langs])
+    return full_task([locate(root, lang) for lang in langs], empty_topics)
 
 
-def load_hub_task(langs: list[str]) -> CorpusTask:
-    return full_task([from_hub(lang) for lang in langs])
+def load_hub_task(langs: list[str], empty_topics: str = "keep") -> CorpusTask:
+    return full_task([from_hub(lang) for lang in langs], empty_topics)
 
 
-def load_hub(langs: list[str]) -> Benchmark:
+def load_hub(langs: list[str], empty_topics: str = "keep") -> Benchmark:
     """The judged pool from `miracl/miracl` (dev): every judged passage (positive and negative) of the language."""
     import datasets
 
@@ -413,7 +436,8 @@ def load_hub(langs: list[str]) -> Benchmark:
                 title = p.get("title", "")
                 candidates.setdefault(cid, Candidate(cid, lang, p["text"], title, title))
             rel = {f"{lang}:{p['docid']}" for p in row["positive_passages"]}
-            if rel:
+            judged = rel or row["negative_passages"]
+            if rel or (judged and empty_topics == "keep"):
                 queries.append(Query(qid, lang, row["query"], qid))
                 qrels[qid] = rel
-    return Benchmark("miracl-judged", queries, list(candidates.values()), qrels)
+    return miracl_benchmark("miracl-judged", queries, list(candidates.values()), qrels, empty_topics)

@@ -39,7 +39,14 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "tydi": DatasetSpec(
         "tydi", tuple(sorted(tydi.TYDI_LANGS.values())), False,
-        "tydi/*.json (GoldP SQuAD format)", "hub: google-research-datasets/tydiqa, secondary_task", "Apache-2.0",
+        "tydi/tydiqa-goldp-v1.1-dev.json or tydiqa-goldp-v1.1-dev.tgz (its per-language files)",
+        "hub: google-research-datasets/tydiqa, secondary_task; pool: the gold passages", "Apache-2.0",
+    ),
+    "tydi-sentence": DatasetSpec(
+        "tydi-sentence", tuple(sorted(tydi.TYDI_LANGS.values())), False,
+        "as tydi (the passages split into sentences by sentencex: the tydi extra)",
+        "hub: google-research-datasets/tydiqa, secondary_task; pool: the passages' sentences (LAReQA-style)",
+        "Apache-2.0",
     ),
     "miracl": DatasetSpec(
         "miracl", MIRACL_LANGS, False,
@@ -127,56 +134,66 @@ def load_lareqa_parts(name: str, data_dir: Path | None, langs: list[str]) -> lis
     return [lareqa.read_language_file(_lareqa_path(name, data_dir, lang), lang) for lang in langs]
 
 
-def _load_tydi(data_dir: Path | None, langs: list[str]) -> Benchmark:
+def _load_tydi(data_dir: Path | None, langs: list[str], pool: str) -> Benchmark:
+    """TyDi QA GoldP dev with the passage or sentence pool (tydi.POOL_RULES): every release file under tydi/."""
     if data_dir is not None:
-        files = sorted((data_dir / "tydi").glob("*.json"))
-        if not files:
-            raise DataError(f"{data_dir / 'tydi'}: no TyDi GoldP *.json file found")
-        bench = tydi.load_file(files[0])
+        if not (data_dir / "tydi").is_dir():
+            raise DataError(f"{data_dir / 'tydi'}: no such folder (TyDi GoldP wants tydi/tydiqa-goldp-v1.1-dev.json)")
+        bench = tydi.load_folder(data_dir / "tydi", pool)
     else:
         _need_network("tydi")
         import datasets
 
         rows = datasets.load_dataset("google-research-datasets/tydiqa", "secondary_task", split="validation")
-        bench = tydi.from_rows(rows, "hub:google-research-datasets/tydiqa")
+        bench = tydi.from_rows(rows, "hub:google-research-datasets/tydiqa", pool)
     missing = [lang for lang in langs if not bench.queries_in(lang)]
     if missing and len(missing) == len(langs):
         raise DataError(f"tydi: no questions for language(s) {', '.join(missing)}")
     return bench.subset(langs)
 
 
-def _load_miracl(data_dir: Path | None, langs: list[str]) -> miracl.CorpusTask:
+def _load_miracl(data_dir: Path | None, langs: list[str], empty_topics: str) -> miracl.CorpusTask:
     """The full-corpus pool: topics and qrels read now, each corpus located (streamed at evaluation)."""
     if data_dir is not None:
-        return miracl.load_task(data_dir / "miracl", langs)
+        return miracl.load_task(data_dir / "miracl", langs, empty_topics)
     _need_network("miracl")
-    return miracl.load_hub_task(langs)
+    return miracl.load_hub_task(langs, empty_topics)
 
 
-def _load_miracl_judged(data_dir: Path | None, langs: list[str]) -> Benchmark:
+def _load_miracl_judged(data_dir: Path | None, langs: list[str], empty_topics: str) -> Benchmark:
     if data_dir is not None:
-        return miracl.load_dir(data_dir / "miracl", langs, pool="judged")
+        return miracl.load_dir(data_dir / "miracl", langs, pool="judged", empty_topics=empty_topics)
     _need_network("miracl-judged")
-    return miracl.load_hub(langs)
+    return miracl.load_hub(langs, empty_topics)
 
 
 LOADERS: dict[str, Callable[[Path | None, list[str]], Benchmark | miracl.CorpusTask]] = {
     "xquad-r": lambda root, langs: lareqa.build_benchmark("xquad-r", load_lareqa_parts("xquad-r", root, langs)),
     "mlqa-r": lambda root, langs: lareqa.build_benchmark("mlqa-r", load_lareqa_parts("mlqa-r", root, langs)),
-    "tydi": _load_tydi,
+    "tydi": lambda root, langs: _load_tydi(root, langs, "passage"),
+    "tydi-sentence": lambda root, langs: _load_tydi(root, langs, "sentence"),
+}
+MIRACL_LOADERS: dict[str, Callable[[Path | None, list[str], str], Benchmark | miracl.CorpusTask]] = {
     "miracl": _load_miracl,
     "miracl-judged": _load_miracl_judged,
 }
 
 
 def load_eval(
-    name: str, data_dir: str | Path | None = None, langs: list[str] | None = None, corpus_limit: int | None = None
+    name: str,
+    data_dir: str | Path | None = None,
+    langs: list[str] | None = None,
+    corpus_limit: int | None = None,
+    empty_topics: str = "keep",
 ) -> Benchmark | miracl.CorpusTask | xor.XorTask:
     """Load a named evaluation dataset restricted to `langs` (default: all of the dataset's languages): an in-memory
-    Benchmark, or for `miracl` (whole corpora) a CorpusTask whose corpora are streamed at evaluation."""
+    Benchmark, or for `miracl` (whole corpora) a CorpusTask whose corpora are streamed at evaluation. empty_topics:
+    MIRACL's topics without a relevant judgement, keep (scored 0, as trec_eval) or drop."""
     chosen = check_langs(name, langs)
     if name == "xor-retrieve":  # corpus_limit N: gold passages + N sampled, in memory; None: the whole collection
         bench: Benchmark | miracl.CorpusTask | xor.XorTask = xor.load(resolve_data_dir(data_dir), chosen, corpus_limit)
+    elif name in MIRACL_LOADERS:
+        bench = MIRACL_LOADERS[name](resolve_data_dir(data_dir), chosen, empty_topics)
     else:
         bench = LOADERS[name](resolve_data_dir(data_dir), chosen)
     if not bench.queries:

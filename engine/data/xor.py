@@ -230,7 +230,9 @@ def limited_passages(collection: Collection, keep: set[str], n_others: int, seed
 def build_benchmark(questions: list[XorQuestion], passages: list[tuple[str, ...]], name: str) -> Benchmark:
     """In-memory XOR-Retrieve: queries in their languages, English candidates (the passage text; the title is the
     article), qrels from the gold passages (empty when unknown), answers for R@kt."""
-    candidates = [Candidate(f"{PASSAGE_LANG}:{pid}", PASSAGE_LANG, text, "", title) for pid, text, title in passages]
+    candidates = [  # the title as context and article: text modes as data.benchmark.passage_text
+        Candidate(f"{PASSAGE_LANG}:{pid}", PASSAGE_LANG, text, title, title) for pid, text, title in passages
+    ]
     ids = {c.id for c in candidates}
     queries = [_query(q) for q in questions]
     qrels = {
@@ -265,11 +267,32 @@ def download(url: str) -> Path:
     return Path(datasets.DownloadManager().download(url))
 
 
+NOT_COMPARABLE = (
+    "R@kt over a sample of the collection (--corpus-limit): not comparable with published R@2kt / R@5kt, which rank "
+    "the whole collection"
+)
+NO_GOLD = (
+    "the questions file names no gold passages (the official dev JSONL has answers only): no rank metrics (mAP, "
+    "MRR@10, R@10, R@100), R@kt only"
+)
+
+
+def pool_notes(sampled: bool, questions_with_gold: int) -> dict[str, Any]:
+    """What the results say about a pool: whether R@kt is comparable with published numbers (only over the whole
+    collection) and how many questions name gold passages (none in the official dev file: R@kt only)."""
+    out: dict[str, Any] = {"comparable": not sampled, "questions_with_gold": questions_with_gold}
+    if sampled:
+        out["not_comparable"] = NOT_COMPARABLE
+    if not questions_with_gold:
+        out["no_gold"] = NO_GOLD
+    return out
+
+
 def load(
     data_dir: Path | None, langs: list[str], corpus_limit: int | None = None, seed: int = 0
 ) -> Benchmark | XorTask:
-    """XOR-Retrieve restricted to `langs`: in memory with `corpus_limit` (gold + N others), else the whole
-    collection as an XorTask."""
+    """XOR-Retrieve restricted to `langs`: in memory with `corpus_limit` (gold + N others; stated not comparable with
+    published R@kt), else the whole collection as an XorTask (the published measurement)."""
     if data_dir is not None:
         q_path, c_path = locate(data_dir / "xor-retrieve")
     else:
@@ -285,6 +308,9 @@ def load(
     gold = {p for q in questions for p in q.gold}
     passages = limited_passages(collection, gold, corpus_limit, seed)
     bench = build_benchmark(questions, passages, "xor-retrieve")
+    kept = "the gold ones + " if gold else ""
+    bench.pool = f"{len(passages):,} passages: {kept}a seeded sample of {corpus_limit:,} (--corpus-limit)"
+    bench.notes = {"sampled": True}  # evaluate_benchmark states it (pool_notes)
     return bench
 
 
@@ -299,5 +325,6 @@ __all__ = [
     "limited_passages",
     "load",
     "locate",
+    "pool_notes",
     "read_questions",
 ]

@@ -11,9 +11,10 @@ A restart (after kill -9, a crash, a lost node) skips every complete shard witho
 shard left only a temp file, which is removed. When every shard exists, rank 0 writes `manifest.json` (the
 hbt-shards/1 format of hbt.engine.retrieval.shards, so ShardedPool.open and search_pool read it) plus the passage count.
 
-`corpus.json`, written first, holds the encoding key: the model fingerprint, role, text mode, shard size, dtype
-and whatever the caller adds (e.g. the corpus files' names and sizes), the same key as the embedding cache
-(fingerprint, mode, role) plus the corpus. Shards of another key are never mixed in: that is a one-line error.
+`corpus.json`, written first, holds the encoding key: the model fingerprint, role, the encoding parameters (text
+mode, the role's prefix, maximum length, and the passages' language for a backbone that encodes it: mBART-50),
+shard size, dtype and whatever the caller adds (e.g. the corpus files' identity), the same key as the embedding
+cache plus the corpus. Shards of another key are never mixed in: that is a one-line error.
 
 Memory: one shard of texts and vectors at a time; duplicate texts are encoded once within a shard (encode_unique),
 not across shards (a corpus-wide text map would not fit in memory).
@@ -32,7 +33,7 @@ import numpy as np
 from hbt.engine.common.errors import ConfigError, DataError
 from hbt.engine.common.events import NULL_BUS, EventBus
 from hbt.engine.common.io import atomic_open, ensure_dir, read_json, write_json
-from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
+from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique, encoding_params, uses_languages
 from hbt.engine.retrieval.shards import DTYPES, FORMAT, MANIFEST, ShardedPool
 from hbt.engine.training import distributed
 
@@ -56,7 +57,7 @@ class CorpusOptions:
     """How a whole corpus is encoded and searched (MIRACL full corpora, XOR-Retrieve's collection): one object for
     both evaluators. shard_size None = DEFAULT_SHARD_SIZE; shard_dir None = under the cache folder."""
 
-    text_mode: str = "sentence"
+    text_mode: str = "auto"  # auto: each dataset's convention (MIRACL: title+text)
     cache: EmbeddingCache | None = None
     bus: EventBus = NULL_BUS
     shard_size: int | None = None
@@ -107,14 +108,29 @@ class CorpusShards:
         return cls(ShardedPool.open(root))
 
 
+def encoding_key(encoder: Encoder, role: str, mode: str, lang: str | None) -> dict[str, Any]:
+    """The encoding part of a corpus's keys (its corpus.json and its cache folder): the model fingerprint, the role,
+    the encoding parameters, and the passages' language when the encoder encodes it (mBART-50's codes)."""
+    return {
+        "encoder": encoder.fingerprint,
+        "role": role,
+        **encoding_params(encoder, role, mode),
+        "lang": lang if uses_languages(encoder) else None,
+    }
+
+
 def corpus_key(
-    encoder: Encoder, role: str, mode: str, shard_size: int, dtype: str, extra: dict[str, Any]
+    encoder: Encoder,
+    role: str,
+    mode: str,
+    shard_size: int,
+    dtype: str,
+    extra: dict[str, Any],
+    lang: str | None = None,
 ) -> dict[str, Any]:
     return {
         "format": KEY_FORMAT,
-        "encoder": encoder.fingerprint,
-        "role": role,
-        "text_mode": mode,
+        **encoding_key(encoder, role, mode, lang),
         "shard_size": shard_size,
         "dtype": dtype,
         **extra,
@@ -150,6 +166,7 @@ def encode_corpus(
     dtype: str = "float32",
     role: str = "passage",
     mode: str = "sentence",
+    lang: str | None = None,
     key: dict[str, Any] | None = None,
     rank: int | None = None,
     world_size: int | None = None,
@@ -161,6 +178,9 @@ def encode_corpus(
     on_shard: Callable[[int, int], None] | None = None,
 ) -> tuple[CorpusShards | None, int]:
     """Encode `passages` into shards under `root`; returns (the corpus on rank 0, else None; passages encoded here).
+
+    lang: the passages' language (one per corpus: MIRACL's per-language corpora, XOR-Retrieve's English
+    collection), given to an encoder that encodes it (mBART-50's language code) and part of the key.
 
     rank / world_size default to the launcher's (RANK, WORLD_SIZE). Rank 0, after its own shards, waits up to
     wait_s for the other ranks' shards, then writes the manifest. A root that already holds a manifest of the same
@@ -174,7 +194,7 @@ def encode_corpus(
     world_size = distributed.world_size() if world_size is None else world_size
     root = Path(root)
     ensure_dir(root)
-    check_key(root, corpus_key(encoder, role, mode, shard_size, dtype, key or {}))
+    check_key(root, corpus_key(encoder, role, mode, shard_size, dtype, key or {}, lang))
     if (root / MANIFEST).exists():
         return (CorpusShards.open(root) if rank == 0 else None), 0
     done = complete_shards(root)
@@ -188,7 +208,9 @@ def encode_corpus(
         nonlocal n_encoded
         for stale in root.glob(f".{vectors_name(j)}.*.tmp"):  # a write cut short by kill -9
             stale.unlink(missing_ok=True)
-        emb, n = encode_unique(encoder, texts, role, mode=mode, cache=cache)
+        emb, n = encode_unique(
+            encoder, texts, role, langs=[lang] * len(texts) if lang else None, mode=mode, cache=cache
+        )
         n_encoded += n
         with atomic_open(root / ids_name(j), "w") as fh:
             fh.write("".join(f"{pid}\n" for pid in ids))

@@ -1,16 +1,22 @@
-"""Encode each unique text once, batched by length, with a persistent embedding cache."""
+"""Encode each unique text once, batched by length, with a persistent embedding cache.
+
+What changes a vector is in every cache key: the model fingerprint (weights), the text mode, the role's prefix
+(prompt), the maximum length, and, for a backbone whose input depends on the text's language (mBART-50's language
+codes), the language each text is encoded with (`encoding_params`, `text_key`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 from hbt.engine.common.events import NULL_BUS, EventBus
@@ -26,22 +32,78 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str], role: str) -> np.ndarray: ...
 
 
+class LanguageEncoder(Encoder, Protocol):
+    """An encoder whose vectors depend on each text's language (`uses_languages` true: mBART-50's language codes);
+    `langs` is aligned with `texts` (ISO codes such as "fi")."""
+
+    uses_languages: bool
+
+    def encode(self, texts: Sequence[str], role: str, langs: Sequence[str] | None = None) -> np.ndarray: ...
+
+
+def uses_languages(encoder: Encoder) -> bool:
+    """The encoder tags each text with its language (so the language is part of what is encoded and cached)."""
+    return bool(getattr(encoder, "uses_languages", False))
+
+
+def model_inputs(model: Any, texts: Sequence[str], langs: Sequence[str] | None) -> list[Any]:
+    """What a sentence-transformers model is given: the texts, or {"text", "lang"} items for a model whose input
+    depends on the language (mBART-50), so every text carries its own language whatever path encodes it."""
+    from hbt.engine.backbones._util import wants_text_languages
+
+    if langs is None or not wants_text_languages(model):
+        return list(texts)
+    return [{"text": t, "lang": x} for t, x in zip(texts, langs, strict=True)]
+
+
+def encode_texts(encoder: Encoder, texts: Sequence[str], role: str, langs: Sequence[str] | None = None) -> np.ndarray:
+    """encoder.encode, with each text's language for an encoder that uses it (the one call every path makes)."""
+    if langs is not None and uses_languages(encoder):
+        return cast(LanguageEncoder, encoder).encode(texts, role, langs=langs)
+    return encoder.encode(texts, role)
+
+
+def encoding_params(encoder: Encoder, role: str, mode: str) -> dict[str, Any]:
+    """Everything besides the weights (the fingerprint) and the text that changes a vector of `role`: the text
+    mode, the role's prefix (prompt), the maximum length and whether each text's language is encoded with it."""
+    model = getattr(encoder, "model", None)
+    prompts = getattr(model, "prompts", None) or {}
+    max_length = getattr(model, "max_seq_length", None)
+    return {
+        "text_mode": mode,
+        "prefix": str(prompts.get(role) or ""),
+        "max_length": int(max_length) if isinstance(max_length, int) else None,
+        "languages": uses_languages(encoder),
+    }
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """The embedding cache's `mode` column: the text mode, then a digest of the other encoding parameters."""
+    digest = hashlib.blake2b(json.dumps(params, sort_keys=True).encode(), digest_size=8).hexdigest()
+    return f"{params['text_mode']}|{digest}"
+
+
 class SentenceTransformerEncoder:
-    """Wraps a SentenceTransformer: applies the model's role prompt ("query: " / "passage: ") when it has one."""
+    """Wraps a SentenceTransformer: applies the model's role prompt ("query: " / "passage: ") when it has one, and
+    hands each text's language to a model whose input depends on it (mBART-50's language codes)."""
 
     def __init__(self, model: object, fingerprint: str, batch_size: int = 64) -> None:
+        from hbt.engine.backbones._util import wants_text_languages
+
         self.model = model
         self.fingerprint = fingerprint
         self.batch_size = batch_size
+        self.uses_languages = wants_text_languages(model)
 
-    def encode(self, texts: Sequence[str], role: str) -> np.ndarray:
+    def encode(self, texts: Sequence[str], role: str, langs: Sequence[str] | None = None) -> np.ndarray:
         """Encode with the largest batch that fits: on out-of-memory the batch size halves and stays halved."""
         prompts = getattr(self.model, "prompts", {}) or {}
         prompt_name = role if prompts.get(role) else None
+        inputs = model_inputs(self.model, texts, langs)
         while True:
             try:
                 vectors = self.model.encode(  # type: ignore[attr-defined]
-                    list(texts),
+                    inputs,
                     prompt_name=prompt_name,
                     batch_size=self.batch_size,
                     normalize_embeddings=True,
@@ -68,12 +130,15 @@ def _free_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def text_key(role: str, text: str) -> str:
-    return hashlib.blake2b(f"{role}\x00{text}".encode(), digest_size=16).hexdigest()
+def text_key(role: str, text: str, lang: str | None = None) -> str:
+    """A text's cache key within one model and encoding: its role, its language when that is encoded, the text."""
+    tagged = f"{role}\x00{text}" if lang is None else f"{role}\x00{lang}\x00{text}"
+    return hashlib.blake2b(tagged.encode(), digest_size=16).hexdigest()
 
 
 class EmbeddingCache:
-    """SQLite store of embeddings keyed by (model fingerprint, text mode, role, text).
+    """SQLite store of embeddings keyed by (model fingerprint, encoding parameters, role, language, text): the `mode`
+    column holds `params_key(encoding_params(...))`, the `key` column `text_key(role, text, lang)`.
 
     A new fingerprint (any weight changed) means new keys: stale vectors are never returned. The cache is only a
     cache: a corrupt file is moved aside (`<name>.corrupt-<time>`) with a warning and rebuilt from empty.
@@ -155,6 +220,7 @@ def encode_unique(
     texts: Sequence[str],
     role: str,
     *,
+    langs: Sequence[str] | None = None,
     mode: str = "sentence",
     cache: EmbeddingCache | None = None,
     bus: EventBus = NULL_BUS,
@@ -162,27 +228,35 @@ def encode_unique(
 ) -> tuple[np.ndarray, int]:
     """Embeddings aligned with `texts`; each distinct text is encoded at most once (zero times if cached).
 
-    Texts are sorted by length before encoding so batches hold similar lengths; chunks bound memory and feed
-    progress events. Returns (matrix, number of texts actually encoded).
+    langs (aligned with texts): each text's language. An encoder that uses languages (mBART-50) encodes every text
+    with its own language's code, and the same text in two languages is two items with two cache keys; for other
+    encoders the language changes nothing and is ignored. Texts are sorted by length before encoding so batches
+    hold similar lengths; chunks bound memory and feed progress events. Returns (matrix, number of texts actually
+    encoded).
     """
-    unique = list(dict.fromkeys(texts))
-    keys = [text_key(role, t) for t in unique]
-    cached = cache.get(encoder.fingerprint, mode, keys) if cache else {}
+    if langs is not None and len(langs) != len(texts):
+        raise ValueError(f"{len(langs)} languages for {len(texts)} texts")
+    tagged = langs is not None and uses_languages(encoder)
+    items = list(zip(texts, langs, strict=True)) if tagged and langs is not None else [(t, "") for t in texts]
+    unique = list(dict.fromkeys(items))
+    keys = [text_key(role, t, x if tagged else None) for t, x in unique]
+    variant = params_key(encoding_params(encoder, role, mode))
+    cached = cache.get(encoder.fingerprint, variant, keys) if cache else {}
     todo = [i for i, k in enumerate(keys) if k not in cached]
-    todo.sort(key=lambda i: len(unique[i]), reverse=True)
+    todo.sort(key=lambda i: len(unique[i][0]), reverse=True)
     vectors: dict[str, np.ndarray] = dict(cached)
     task = f"encode {'queries' if role == 'query' else role + 's'}"
     bus.progress(task, 0, len(todo))
     for start in range(0, len(todo), chunk_size):
         idx = todo[start : start + chunk_size]
-        out = encoder.encode([unique[i] for i in idx], role)
+        out = encode_texts(encoder, [unique[i][0] for i in idx], role, [unique[i][1] for i in idx] if tagged else None)
         fresh = {keys[i]: out[j] for j, i in enumerate(idx)}
         vectors.update(fresh)
         if cache:
-            cache.put(encoder.fingerprint, mode, fresh)
+            cache.put(encoder.fingerprint, variant, fresh)
         bus.progress(task, min(start + chunk_size, len(todo)), len(todo))
     if not unique:
         return np.zeros((0, 0), dtype=np.float32), 0
-    position = {t: i for i, t in enumerate(unique)}
+    position = {item: i for i, item in enumerate(unique)}
     matrix = np.stack([vectors[keys[i]] for i in range(len(unique))]).astype(np.float32, copy=False)
-    return matrix[[position[t] for t in texts]], len(todo)
+    return matrix[[position[item] for item in items]], len(todo)

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hbt.engine.backbones._util import wants_text_languages
 from hbt.engine.common.errors import UserError
+from hbt.engine.encoding.encode import model_inputs
 
 
 def _require() -> Any:
@@ -99,15 +101,17 @@ class OnnxEncoder:
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         pooling = next((m for m in model if type(m).__name__ == "Pooling"), None)
         self.mode = str(getattr(pooling, "pooling_mode", "mean")) if pooling is not None else "mean"
+        self.uses_languages = wants_text_languages(model)
 
-    def encode(self, texts: Sequence[str], role: str) -> np.ndarray:
+    def encode(self, texts: Sequence[str], role: str, langs: Sequence[str] | None = None) -> np.ndarray:
         prompts = getattr(self.model, "prompts", {}) or {}
         prompt = prompts.get(role) or None
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        inputs = model_inputs(self.model, texts, langs)  # each text with its language where the model needs it
         out = np.zeros((len(texts), 0), dtype=np.float32)
         rows: list[np.ndarray] = []
         for start in range(0, len(order), self.batch_size):
-            batch = [texts[i] for i in order[start : start + self.batch_size]]
+            batch = [inputs[i] for i in order[start : start + self.batch_size]]
             feats = self.model.preprocess(batch, prompt=prompt)
             ids = feats["input_ids"].numpy().astype(np.int64)
             mask = feats["attention_mask"].numpy().astype(np.int64)

@@ -26,9 +26,16 @@ import numpy as np
 from hbt.engine.common.errors import ConfigError
 from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.common.paths import cache_dir
+from hbt.engine.data.benchmark import resolve_text_mode
 from hbt.engine.data.miracl import CorpusLanguage, CorpusTask
-from hbt.engine.encoding.corpus_shards import DEFAULT_SHARD_SIZE, CorpusOptions, CorpusShards, encode_corpus
-from hbt.engine.encoding.encode import Encoder, encode_unique
+from hbt.engine.encoding.corpus_shards import (
+    DEFAULT_SHARD_SIZE,
+    CorpusOptions,
+    CorpusShards,
+    encode_corpus,
+    encoding_key,
+)
+from hbt.engine.encoding.encode import Encoder, encode_texts, encode_unique
 from hbt.engine.evaluation import metrics
 from hbt.engine.evaluation.results import (
     METRICS,
@@ -77,13 +84,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def measure_per_passage(encoder: Encoder, texts: list[str], role: str = "passage") -> float:
-    """Seconds per passage on this device: one warm-up batch, then the sample timed."""
+def measure_per_passage(encoder: Encoder, texts: list[str], role: str = "passage", lang: str | None = None) -> float:
+    """Seconds per passage on this device (encoded as they will be, in `lang`): one warm-up batch, then the sample
+    timed."""
     if not texts:
         return 0.0
-    encoder.encode(texts[: min(8, len(texts))], role)
+    warm = texts[: min(8, len(texts))]
+    encode_texts(encoder, warm, role, [lang] * len(warm) if lang else None)
     t0 = time.perf_counter()
-    encoder.encode(texts, role)
+    encode_texts(encoder, texts, role, [lang] * len(texts) if lang else None)
     return (time.perf_counter() - t0) / len(texts)
 
 
@@ -97,8 +106,8 @@ def estimate(
 
 
 def shard_root(base: Path | None, key: dict[str, Any], *where: str) -> Path:
-    """Where a corpus's shards live (`where`: task, language...): keyed like the embedding cache (model, mode) plus
-    the corpus files."""
+    """Where a corpus's shards live (`where`: task, language...): keyed like the embedding cache (the model, the
+    encoding parameters, the passages' language where it is encoded) plus the corpus files."""
     digest = hashlib.blake2b(json.dumps(key, sort_keys=True).encode(), digest_size=8).hexdigest()
     return (base or cache_dir() / "corpus").joinpath(*where, digest)
 
@@ -114,6 +123,7 @@ def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions |
 
     o = options or CorpusOptions()
     text_mode, cache, bus, size, shard_dir = o.text_mode, o.cache, o.bus, o.size, o.shard_dir
+    text_mode = resolve_text_mode(text_mode, task.auto_text_mode)
     shard_dtype, allow_large = o.shard_dtype, o.allow_large
     t0 = time.perf_counter()
     per_language: dict[str, dict[str, float]] = {}
@@ -126,7 +136,10 @@ def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions |
         qids = list(part.queries)
         t1 = time.perf_counter()
         bus.stage("encode", f"{where}: {len(qids)} queries")
-        q_emb, n = encode_unique(encoder, [part.queries[q] for q in qids], "query", mode=text_mode, cache=cache)
+        q_emb, n = encode_unique(
+            encoder, [part.queries[q] for q in qids], "query", langs=[part.lang] * len(qids), mode=text_mode,
+            cache=cache,
+        )  # fmt: skip
         n_q += n
         shards, n = encode_language(
             task, part, encoder, text_mode=text_mode, shard_size=size, shard_dtype=shard_dtype, shard_dir=shard_dir,
@@ -137,11 +150,15 @@ def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions |
         if shards is None:  # a worker rank: its slice is on disk, rank 0 evaluates
             continue
         bus.stage("search", f"{where}: {shards.pool.n_rows:,} passages in {len(shards.pool.files)} shards")
-        rows = shards.rows_of(set().union(*part.relevant.values()))
-        keep = [i for i, q in enumerate(qids) if any(d in rows for d in part.relevant[q])]
+        rows = shards.rows_of(set().union(set(), *part.relevant.values()))
+        if task.empty_topics == "keep":  # trec_eval: every judged topic, relevant passages counted from the qrels
+            keep = list(range(len(qids)))
+        else:  # drop: only topics with a relevant passage in the corpus
+            keep = [i for i, q in enumerate(qids) if any(d in rows for d in part.relevant[q])]
         rel = [np.array(sorted(rows[d] for d in part.relevant[qids[i]] if d in rows), np.int64) for i in keep]
         found = search_pool(shards.pool, {part.lang: q_emb[keep]}, {part.lang: rel}, k=K, bus=bus)
-        query_rows = [metrics.query_metrics(r) for r in found.ranks[part.lang]]
+        n_rel = [len(part.relevant[qids[i]]) if task.empty_topics == "keep" else None for i in keep]
+        query_rows = [metrics.query_metrics(r, n) for r, n in zip(found.ranks[part.lang], n_rel, strict=True)]
         per_language[part.lang] = metrics.mean_metrics(query_rows)
         per_query[query_key("mono", part.lang)] = {
             f"{part.lang}:{qids[i]}": round(m["map"], 6) for i, m in zip(keep, query_rows, strict=True)
@@ -150,9 +167,11 @@ def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions |
         corpus_info[part.lang] = {
             "passages": shards.pool.n_rows,
             "shards": str(shards.root),
-            "queries_without_relevant_in_corpus": len(qids) - len(keep),
+            "topics_without_relevant": sum(1 for q in qids if not part.relevant[q]),
+            "queries_without_relevant_in_corpus": sum(1 for q in qids if not any(d in rows for d in part.relevant[q])),
         }
     summary = corpus_summary(task, per_language, corpus_info, n_pool, size, shard_dtype)
+    summary.extra |= {"text_mode": text_mode, "empty_topics": task.empty_topics}
     summary.encoded = {"queries": n_q, "candidates": n_c}
     summary.timings = {"encode_s": round(t_encode, 3), "search_s": round(time.perf_counter() - t0 - t_encode, 3)}
     bus.emit(EvalDone(dataset=task.name, summary=headline(summary)))
@@ -162,7 +181,7 @@ def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions |
 def language_root(
     task: CorpusTask, part: CorpusLanguage, encoder: Encoder, text_mode: str, size: int, dtype: str, base: Path | None
 ) -> Path:
-    key = {"encoder": encoder.fingerprint, "text_mode": text_mode, "dtype": dtype, "shard_size": size}
+    key = {**encoding_key(encoder, "passage", text_mode, part.lang), "dtype": dtype, "shard_size": size}
     return shard_root(base, key | part.corpus.signature(), task.name, part.lang)
 
 
@@ -171,7 +190,7 @@ def encode_language(
     part: CorpusLanguage,
     encoder: Encoder,
     *,
-    text_mode: str = "sentence",
+    text_mode: str = "auto",
     shard_size: int = DEFAULT_SHARD_SIZE,
     shard_dtype: str = "float32",
     shard_dir: str | Path | None = None,
@@ -181,6 +200,7 @@ def encode_language(
     bus: EventBus = NULL_BUS,
 ) -> tuple[CorpusShards | None, int]:
     """A language's corpus into its shard folder (sizes checked up front on rank 0); rank 0 gets the shards."""
+    text_mode = resolve_text_mode(text_mode, task.auto_text_mode)
     where = f"{task.name}/{part.lang}"
     root = language_root(
         task, part, encoder, text_mode, shard_size, shard_dtype, Path(shard_dir) if shard_dir else None
@@ -194,7 +214,7 @@ def encode_language(
     )
     return encode_corpus(
         encoder, part.corpus.passages(text_mode), root, shard_size=shard_size, dtype=shard_dtype, mode=text_mode,
-        key=part.corpus.signature(), rank=rank, world_size=world_size, bus=bus,
+        lang=part.lang, key=part.corpus.signature(), rank=rank, world_size=world_size, bus=bus,
     )  # fmt: skip
 
 
@@ -243,10 +263,10 @@ def _check_size(
     bus.stage("estimate", f"{where}: counting passages in {part.corpus.describe()}")
     n = part.corpus.count()
     sample = [t for _, t in itertools.islice(part.corpus.passages(mode), SAMPLE)]
-    dim = encoder.encode(sample[:1], "passage").shape[1] if sample else 0
+    dim = encode_texts(encoder, sample[:1], "passage", [part.lang]).shape[1] if sample else 0
     stop_if_large(
         n, root, shard_size, encoder, sample, dim, dtype, where, allow_large,
-        "evaluate the judged pool (--eval-data miracl-judged)", bus,
+        "evaluate the judged pool (--eval-data miracl-judged)", bus, part.lang,
     )  # fmt: skip
 
 
@@ -262,13 +282,14 @@ def stop_if_large(
     allow_large: bool,
     instead: str,
     bus: EventBus,
+    lang: str | None = None,
 ) -> None:
     """The estimate line of encoding the n passages not yet in complete shards under `root` (MIRACL, XOR-Retrieve);
     a ConfigError above LARGE_S unless allowed, naming `instead` as the cheaper alternative."""
     done = sum(
         min(shard_size, n - j * shard_size) for j in _complete(root) if j * shard_size < n
     )  # rows already encoded (a resumed run)
-    est = estimate(n, done, measure_per_passage(encoder, sample), dim, dtype)
+    est = estimate(n, done, measure_per_passage(encoder, sample, lang=lang), dim, dtype)
     line = est.line(where, _device(encoder))
     bus.stage("estimate", line)
     if est.encode_s > LARGE_S and not allow_large:

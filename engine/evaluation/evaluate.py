@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from hbt.engine.backbones._util import register_text_languages, wants_text_languages
 from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
-from hbt.engine.data.benchmark import Benchmark
+from hbt.engine.data.benchmark import Benchmark, resolve_text_mode
 from hbt.engine.data.miracl import CorpusTask
 from hbt.engine.data.xor import XorTask
 from hbt.engine.encoding.corpus_shards import CorpusOptions
@@ -53,11 +52,13 @@ class DatasetResult:
 
 
 def _setting_metrics(
-    ranks: list[np.ndarray], qids: list[str], ap_out: dict[str, float]
+    ranks: list[np.ndarray], qids: list[str], ap_out: dict[str, float], keep_empty: bool = False
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Mean metrics over the queries; a query with no relevant item in the pool does not count (partly parallel
+    data) unless keep_empty (judged topics without a relevant passage: scored 0, as trec_eval does)."""
     rows = []
     for qid, r in zip(qids, ranks, strict=True):
-        if len(r) == 0:
+        if len(r) == 0 and not keep_empty:
             continue  # no relevant item in this pool (partly parallel data): the query does not count here
         m = metrics.query_metrics(r)
         ap_out[qid] = round(m["map"], 6)
@@ -82,7 +83,7 @@ def evaluate_benchmark(
     bench: Benchmark | CorpusTask | XorTask,
     encoder: Encoder,
     *,
-    text_mode: str = "sentence",
+    text_mode: str = "auto",
     cache: EmbeddingCache | None = None,
     bus: EventBus = NULL_BUS,
     shard_size: int | None = None,
@@ -97,9 +98,15 @@ def evaluate_benchmark(
     folder) and search them one at a time: memory bounded by the shard, results identical to the in-memory path
     (shard_dtype float16 = the in-memory results on float16-rounded candidate vectors). index ivf | hnsw: the
     multilingual top-k (language bias) comes from that approximate index, and summary["search"] reports its
-    recall@10 against exact search; ranks and every rank metric (mAP, ...) stay exact.
+    recall@10 against exact search; ranks and every rank metric (mAP, ...) stay exact. text_mode `auto`: the
+    dataset's own convention (Benchmark.auto_text_mode), recorded in the summary as `text_mode`. Every query and
+    candidate is encoded with its own language (mBART-50's codes).
     """
     streamed = CorpusOptions(text_mode, cache, bus, shard_size, shard_dtype, shard_dir, allow_large)
+    if isinstance(bench, XorTask) or (isinstance(bench, Benchmark) and bench.answers):
+        from hbt.engine.evaluation.xor_metric import tokenizer
+
+        tokenizer()  # XOR-Retrieve's R@kt tokeniser (NLTK's punkt tables) before anything is encoded
     if isinstance(bench, XorTask):  # XOR-Retrieve over its whole passage collection
         from hbt.engine.evaluation.xor_eval import evaluate_xor
 
@@ -110,22 +117,26 @@ def evaluate_benchmark(
         return evaluate_corpus(bench, encoder, streamed)
     t0 = time.perf_counter()
     bench = in_trec_order(bench)
-    model = getattr(encoder, "model", None)
-    if model is not None and wants_text_languages(model):  # mBART-50: each text gets its language's code
-        languages = {q.text: q.lang for q in bench.queries} | {c.text(text_mode): c.lang for c in bench.candidates}
-        register_text_languages(model, languages)
+    text_mode = resolve_text_mode(text_mode, bench.auto_text_mode)
     bus.stage("encode", f"{bench.name}: {len(bench.queries)} queries, {len(bench.candidates)} candidates")
-    q_emb, n_q = encode_unique(encoder, [q.text for q in bench.queries], "query", mode=text_mode, cache=cache, bus=bus)
+    q_emb, n_q = encode_unique(
+        encoder, [q.text for q in bench.queries], "query", langs=[q.lang for q in bench.queries], mode=text_mode,
+        cache=cache, bus=bus,
+    )  # fmt: skip
     texts = [c.text(text_mode) for c in bench.candidates]
+    c_langs = [c.lang for c in bench.candidates]  # every text with its own language (mBART-50's codes)
     with contextlib.ExitStack() as stack:
         candidates: np.ndarray | ShardedPool
         if shard_size:
             root = shard_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="hbt-shards-"))
             candidates, n_c = encode_to_shards(
-                encoder, texts, root, shard_size=shard_size, dtype=shard_dtype, mode=text_mode, cache=cache, bus=bus
-            )
+                encoder, texts, root, shard_size=shard_size, dtype=shard_dtype, mode=text_mode, langs=c_langs,
+                cache=cache, bus=bus,
+            )  # fmt: skip
         else:
-            candidates, n_c = encode_unique(encoder, texts, "passage", mode=text_mode, cache=cache, bus=bus)
+            candidates, n_c = encode_unique(
+                encoder, texts, "passage", langs=c_langs, mode=text_mode, cache=cache, bus=bus
+            )
         t_encode = time.perf_counter() - t0
         bus.stage("search", bench.name)
         s = _search_settings(bench, q_emb, candidates, index, bus)
@@ -140,16 +151,25 @@ def evaluate_benchmark(
         languages=sorted(set(s.multi) | {q.lang for q in bench.queries}),
         n_queries=len(bench.queries),
         n_candidates=len(bench.candidates),
-        mono=LanguageBlock(s.mono, metrics.macro(s.mono.values())),
+        mono=LanguageBlock(s.mono, _macro(s.mono, bench.macro_excludes)),
         cross=PairBlock(s.cross, metrics.macro(s.cross.values())),
-        multi=LanguageBlock(s.multi, metrics.macro(s.multi.values()), all=metrics.mean_metrics(s.multi_rows)),
+        multi=LanguageBlock(s.multi, _macro(s.multi, bench.macro_excludes), all=metrics.mean_metrics(s.multi_rows)),
         bias=BiasBlock(s.bias_rows, bias.summarise(s.bias_rows, {x: m["map"] for x, m in s.multi.items()})),
         encoded={"queries": n_q, "candidates": n_c},
         timings={"encode_s": round(t_encode, 3), "search_s": round(t_total - t_encode, 3)},
     )
-    if answer_recall is not None:
+    summary.extra["text_mode"] = text_mode
+    if bench.macro_excludes:
+        summary.extra["macro_excludes"] = list(bench.macro_excludes)
+    summary.extra |= bench.notes  # what the dataset states about itself (TyDi's pool and macro rules, ...)
+    if bench.pool:
+        summary.pool = bench.pool
+    if answer_recall is not None:  # XOR-Retrieve: comparable with published R@kt? gold passages known?
+        from hbt.engine.data.xor import pool_notes
+
         summary.answer_recall = answer_recall
-        summary.pool = f"{len(bench.candidates):,} passages: the gold ones + a seeded sample (--corpus-limit)"
+        with_gold = sum(1 for q in bench.queries if bench.qrels.get(q.id))
+        summary.extra |= pool_notes(bool(bench.notes.get("sampled")), with_gold)
     if shard_size or index != "exact":
         summary.search = {
             "shard_size": shard_size,
@@ -159,6 +179,11 @@ def evaluate_benchmark(
         }
     bus.emit(EvalDone(dataset=bench.name, summary=headline(summary)))
     return DatasetResult(summary, s.per_query)
+
+
+def _macro(per_language: dict[str, dict[str, float]], excludes: tuple[str, ...]) -> dict[str, float]:
+    """The macro mean over query languages, leaving out `excludes` (TyDi QA averages its non-English languages)."""
+    return metrics.macro(m for x, m in per_language.items() if x not in excludes)
 
 
 def in_trec_order(bench: Benchmark) -> Benchmark:
@@ -194,7 +219,7 @@ def _search_settings(
             ranks = found.pair_ranks(x, y)
             key = query_key("mono", x) if x == y else query_key("cross", x, y)
             ap: dict[str, float] = {}
-            result, _ = _setting_metrics(ranks, qids, ap)
+            result, _ = _setting_metrics(ranks, qids, ap, keep_empty=bench.keep_empty and x == y)
             if result["n_queries"]:
                 out.per_query[key] = ap
                 if x == y:
@@ -208,7 +233,8 @@ def _search_settings(
             bus.progress("search", done, total)
             continue
         ranks = found.ranks(x)
-        out.multi[x], rows = _setting_metrics(ranks, qids, out.per_query.setdefault(query_key("multi", x), {}))
+        multi_ap = out.per_query.setdefault(query_key("multi", x), {})
+        out.multi[x], rows = _setting_metrics(ranks, qids, multi_ap, keep_empty=bench.keep_empty)
         out.multi_rows += rows
         own_code = pools.code(x)
         top = found.top_ids(x)

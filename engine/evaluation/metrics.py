@@ -22,26 +22,33 @@ METRIC_HELP = {
 }
 
 
-def average_precision(ranks: np.ndarray) -> float:
-    """AP from the 1-based ranks of all relevant items (any order)."""
-    if len(ranks) == 0:
+def average_precision(ranks: np.ndarray, n_relevant: int | None = None) -> float:
+    """AP from the 1-based ranks of the relevant items found (any order), over n_relevant relevant items (default:
+    as many as ranks; more when some are never ranked, as trec_eval counts the qrels' relevant documents)."""
+    n_rel = len(ranks) if n_relevant is None else n_relevant
+    if n_rel == 0 or len(ranks) == 0:
         return 0.0
     ordered = np.sort(ranks)
-    return float(np.mean(np.arange(1, len(ordered) + 1) / ordered))
+    return float(np.sum(np.arange(1, len(ordered) + 1) / ordered) / n_rel)
 
 
-def query_metrics(ranks: np.ndarray) -> dict[str, float]:
-    """All metrics of one query from the 1-based ranks of its relevant items (any order)."""
+def query_metrics(ranks: np.ndarray, n_relevant: int | None = None) -> dict[str, float]:
+    """All metrics of one query from the 1-based ranks of its relevant items (any order). n_relevant: the number of
+    relevant items (default len(ranks)); relevant items without a rank (not in the pool) count in the denominators
+    of AP, recall and the ideal DCG, as in trec_eval. No relevant item: every metric 0 (trec_eval's score of a
+    judged topic without a relevant document)."""
     ranks = np.sort(ranks)
-    n_rel = len(ranks)
-    if n_rel == 0:
+    n_rel = len(ranks) if n_relevant is None else n_relevant
+    if n_rel < len(ranks):
+        raise ValueError(f"{len(ranks)} ranks for {n_rel} relevant items")
+    if n_rel == 0 or len(ranks) == 0:
         return dict.fromkeys(METRICS, 0.0)
     first = int(ranks[0])
     in10 = ranks[ranks <= 10]
     dcg = float(np.sum(1.0 / np.log2(in10 + 1)))
     idcg = float(np.sum(1.0 / np.log2(np.arange(1, min(n_rel, 10) + 1) + 1)))
     return {
-        "map": average_precision(ranks),
+        "map": average_precision(ranks, n_rel),
         "mrr@10": 1.0 / first if first <= 10 else 0.0,
         "ndcg@10": dcg / idcg,
         "recall@1": float(np.sum(ranks <= 1)) / n_rel,

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
-from hbt.engine.data.benchmark import Benchmark
-from hbt.engine.data.xor import PASSAGE_LANG, XorTask
-from hbt.engine.encoding.corpus_shards import CorpusOptions
+from hbt.engine.data.benchmark import Benchmark, passage_text, resolve_text_mode
+from hbt.engine.data.xor import PASSAGE_LANG, XorTask, pool_notes
+from hbt.engine.encoding.corpus_shards import CorpusOptions, encoding_key
 from hbt.engine.encoding.encode import Encoder, encode_unique
 from hbt.engine.evaluation import metrics, xor_metric
 from hbt.engine.evaluation.results import DatasetSummary, LanguageBlock, Pair, PairBlock, headline, query_key
@@ -60,28 +60,37 @@ def evaluate_xor(task: XorTask, encoder: Encoder, options: CorpusOptions | None 
     from hbt.engine.evaluation.evaluate import DatasetResult
 
     o = options or CorpusOptions()
-    text_mode, cache, bus, size, shard_dir = o.text_mode, o.cache, o.bus, o.size, o.shard_dir
+    text_mode, cache, bus, size, shard_dir = (
+        resolve_text_mode(o.text_mode, "sentence"),
+        o.cache,
+        o.bus,
+        o.size,
+        o.shard_dir,
+    )
     shard_dtype, allow_large = o.shard_dtype, o.allow_large
     t0 = time.perf_counter()
     collection = task.collection
-    key = {"encoder": encoder.fingerprint, "text_mode": text_mode, "dtype": shard_dtype, "shard_size": size,
+    key = {**encoding_key(encoder, "passage", text_mode, PASSAGE_LANG), "dtype": shard_dtype, "shard_size": size,
            **collection.signature()}  # fmt: skip
     root = shard_root(Path(shard_dir) if shard_dir else None, key, "xor-retrieve")
     queries = task.queries
     bus.stage("encode", f"{task.name}: {len(queries)} queries")
-    q_emb, n_q = encode_unique(encoder, [q.text for q in queries], "query", mode=text_mode, cache=cache)
+    q_emb, n_q = encode_unique(
+        encoder, [q.text for q in queries], "query", langs=[q.lang for q in queries], mode=text_mode, cache=cache
+    )
     if not (root / MANIFEST).exists():
         bus.stage("estimate", f"{task.name}: counting passages in {collection.describe()}")
         n = sum(1 for _ in collection.passages())
-        sample = [text for _, text, _ in itertools.islice(collection.passages(), SAMPLE)]
+        sample = [passage_text(t, x, text_mode) for _, x, t in itertools.islice(collection.passages(), SAMPLE)]
         stop_if_large(
             n, root, size, encoder, sample, q_emb.shape[1], shard_dtype, task.name, allow_large,
-            "evaluate a sample with --corpus-limit N", bus,
+            "evaluate a sample with --corpus-limit N (not comparable with published R@kt)", bus, PASSAGE_LANG,
         )  # fmt: skip
     bus.stage("encode", f"{task.name}: collection {collection.describe()} -> {root}")
     shards, n_c = encode_corpus(
-        encoder, ((pid, text) for pid, text, _ in collection.passages()), root, shard_size=size, dtype=shard_dtype,
-        mode=text_mode, key=collection.signature(), bus=bus,
+        encoder, ((pid, passage_text(title, text, text_mode)) for pid, text, title in collection.passages()), root,
+        shard_size=size, dtype=shard_dtype,
+        mode=text_mode, lang=PASSAGE_LANG, key=collection.signature(), bus=bus,
     )  # fmt: skip
     t_encode = time.perf_counter() - t0
     if shards is None:  # a worker rank: its slice is on disk, rank 0 searches
@@ -129,6 +138,7 @@ def evaluate_xor(task: XorTask, encoder: Encoder, options: CorpusOptions | None 
         encoded={"queries": n_q, "candidates": n_c},
         search={"shard_size": size, "shard_dtype": shard_dtype, "index": "exact"},
         timings={"encode_s": round(t_encode, 3), "search_s": round(time.perf_counter() - t0 - t_encode, 3)},
+        extra={"text_mode": text_mode, **pool_notes(False, sum(1 for q in task.questions if q.gold))},
     )
     bus.emit(EvalDone(dataset=task.name, summary=headline(summary)))
     return DatasetResult(summary, per_query)

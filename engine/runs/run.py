@@ -219,8 +219,8 @@ def _encode_corpus_slices(config: RunConfig, get_model: Callable[[], Any]) -> No
     streamed = [
         bench
         for name in config.eval_data
-        if isinstance(bench := load_eval(name, config.data_dir, eval_langs(config, name), config.corpus_limit),
-                      CorpusTask | XorTask)
+        if isinstance(bench := load_eval(name, config.data_dir, eval_langs(config, name), config.corpus_limit,
+                                         empty_topics=config.empty_topics), CorpusTask | XorTask)
     ]  # fmt: skip
     if not streamed:
         return
@@ -262,8 +262,15 @@ def _prepare(config: RunConfig, run: RunDir, bus: EventBus, model: Any, resume: 
 
     split = dataset_split(config)
     benches = {}
+    if "xor-retrieve" in config.eval_data:
+        from hbt.engine.evaluation.xor_metric import tokenizer
+
+        tokenizer()  # R@kt's tokens as the official script counts them (NLTK's punkt tables) or one line, now
     for name in config.eval_data:
-        bench = load_eval(name, config.data_dir, eval_langs(config, name), corpus_limit=config.corpus_limit)
+        bench = load_eval(
+            name, config.data_dir, eval_langs(config, name), corpus_limit=config.corpus_limit,
+            empty_topics=config.empty_topics,
+        )  # fmt: skip
         if split is not None and name == config.train_data and isinstance(bench, Benchmark):
             bench = evaluation_side(bench, split)
         benches[name] = (
