@@ -1,4 +1,4 @@
-"""A tiny MIRACL v1.0 dev release in the exact shipped formats, for tests and the README's fixture run.
+"""A tiny MIRACL v1.0 dev release in the exact shipped formats, for tests and the fixture run in docs/miracl.md.
 
 Layout (as `git clone` of the hub datasets miracl/miracl and miracl/miracl-corpus puts it, both under DATA/):
     DATA/miracl/miracl-v1.0-<lang>/topics/topics.miracl-v1.0-<lang>-dev.tsv     qid<TAB>query

@@ -47,12 +47,13 @@ def test_wheel_has_only_hbt_at_top_level(tmp_path: Path) -> None:
     assert "hbt-bench = hbt.engine.cli.main:entry" in text and "hbt-tui = hbt.tui.app:entry" in text
 
 
-def test_readme_module_table_matches_the_tree() -> None:
-    """Every engine sub-package is in the README's data-flow table, every module it names exists, engine/ has no flat
-    modules beside its sub-packages, and a sub-package's modules are all named unless the row ends with '…'."""
+def test_docs_module_table_matches_the_tree() -> None:
+    """Every engine sub-package is in the module map's data-flow table (docs/modules.md), every module it names
+    exists, engine/ has no flat modules beside its sub-packages, and a sub-package's modules are all named unless the
+    row ends with '…'."""
     import re
 
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "modules.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| [^|]+ \| `(engine/\w+/|tui/)` \| ([^|]+) \|$", text, flags=re.M)
     listed = {folder: cells for folder, cells in rows}
     packages = {f"engine/{p.name}/" for p in (REPO / "engine").iterdir() if (p / "__init__.py").is_file()}

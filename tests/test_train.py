@@ -71,7 +71,7 @@ def test_offline_me5_short_real_run_loss_falls(tmp_path: Path, data_dir: Path, s
         max_seq_length=64, langs=["de", "en", "es"], max_queries=30, warmup_ratio=0.0,
     )  # fmt: skip
     # scale 20 explicitly: the bundled model's default scale 100 was measured with top-4 training at lr 2e-5; with
-    # full fine-tuning at lr 5e-5 it made this fixed-batch loss rise (xx 0.199 -> 0.816, README "Training defaults")
+    # full fine-tuning at lr 5e-5 it made this fixed-batch loss rise (xx 0.199 -> 0.816, docs/backbones.md)
     table = build_training_table(config)
     assert 200 <= len(table) <= 1000
     model = load_backbone(BUNDLED_NAME)

@@ -9,7 +9,7 @@ from hbt.engine.training.train import make_loss, with_backbone_defaults
 
 def test_unset_lr_and_scale_take_the_backbones_measured_defaults() -> None:
     bundled = BACKBONES[BUNDLED_NAME].train_defaults
-    assert set(bundled) == {"lr", "scale"}  # measured (README "Training defaults"), stated in the registry
+    assert set(bundled) == {"lr", "scale"}  # measured (docs/backbones.md), stated in the registry
     resolved = with_backbone_defaults(RunConfig())
     assert (resolved.lr, resolved.scale) == (bundled["lr"], bundled["scale"])
     assert training_defaults("me5-small-q4") == bundled

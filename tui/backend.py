@@ -7,7 +7,6 @@ the preset catalogue) so that the UI flow runs for real without a model.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,11 +94,6 @@ def display_path(path: Path | str) -> str:
         return safe(p.resolve().relative_to(Path.cwd().resolve()))
     except (ValueError, OSError):
         return safe(p)  # folder names are shown with control characters escaped
-
-
-def default_out(runs_root: Path, preset_name: str, now: float | None = None) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
-    return runs_root / f"{preset_name}-{stamp}"
 
 
 class Backend:

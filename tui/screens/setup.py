@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 from hbt.engine.common.errors import ConfigError, UserError
 from hbt.engine.common.vocabulary import MAIN_STRATEGIES
 from hbt.engine.runs.presets import Preset
-from hbt.tui.backend import BackboneInfo, GridChoices, PresetInfo, default_out, error_text
+from hbt.engine.runs.rundir import default_out
+from hbt.tui.backend import BackboneInfo, GridChoices, PresetInfo, error_text
 from hbt.tui.components.keyed_input import KeyedInput
 from hbt.tui.components.selection_lists import ALL, KeyedSelectionList, LanguageList
 from hbt.tui.messages import LaunchGrid
@@ -143,7 +144,7 @@ class SetupScreen(SectionScreen):
     HELP = (
         "Pick a preset on the left (Enter) to fill the form, or 'custom grid' to start from the engine defaults. "
         "Every change is checked by the engine; the reason a choice is invalid shows at the bottom and its field is "
-        "highlighted. Launch runs the grid into the output folder (default: runs/<preset>-<date>-<time>)."
+        "highlighted. Launch runs the grid into the output folder (default: runs/<date>-<time>-<preset>)."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+l", "launch", "Launch"),
@@ -237,7 +238,7 @@ class SetupScreen(SectionScreen):
         eval_list = self.query_one("#eval-data", SelectionList)
         for d in backend.datasets():
             eval_list.add_option(Selection(self._dataset_label(d.name, len(d.languages)), d.name, False))
-        self.query_one("#out", Input).placeholder = f"auto: {default_out(self.hbt.runs_root, '<preset>', 0).parent}/"
+        self.query_one("#out", Input).placeholder = f"auto: {default_out('<preset>', self.hbt.runs_root, 0).parent}/"
         start = self.hbt.start_preset or next(
             (r.name for r in self.preset_rows if r.name == "quick" and not r.error),
             next((r.name for r in self.preset_rows if not r.error), CUSTOM),
@@ -491,7 +492,7 @@ class SetupScreen(SectionScreen):
 
     def _summary(self, preset: Preset, out: Path | None) -> Text:
         cells = preset.cells()
-        where = str(out) if out else f"{self.hbt.runs_root}/{preset.name}-<time>"
+        where = str(out) if out else f"{self.hbt.runs_root}/<time>-{preset.name}"
         strategies = (["none"] if preset.baseline else []) + list(preset.strategies)
         return Text.assemble(
             ("✓ ", "bold green"),
@@ -516,7 +517,7 @@ class SetupScreen(SectionScreen):
         if result.preset is None:
             self.notify(result.message, title="cannot launch", severity="error")
             return
-        out = result.out or default_out(self.hbt.runs_root, result.preset.name, self.hbt.now())
+        out = result.out or default_out(result.preset.name, self.hbt.runs_root, self.hbt.now())
         self.post_message(LaunchGrid(result.preset, out))
 
     def action_focus_presets(self) -> None:
