@@ -12,7 +12,7 @@ shard left only a temp file, which is removed. When every shard exists, rank 0 w
 hbt-shards/1 format of hbt.engine.retrieval.shards, so ShardedPool.open and search_pool read it) plus the passage count.
 
 `corpus.json`, written first, holds the encoding key: the model fingerprint, role, text mode, shard size, dtype
-and whatever the caller adds (e.g. the corpus files' names and sizes), the same key as the embedding cache
+and whatever the caller adds (e.g. the corpus files' names and sha256 contents), the same key as the embedding cache
 (fingerprint, mode, role) plus the corpus. Shards of another key are never mixed in: that is a one-line error.
 
 Memory: one shard of texts and vectors at a time; duplicate texts are encoded once within a shard (encode_unique),

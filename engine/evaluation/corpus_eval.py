@@ -26,7 +26,7 @@ import numpy as np
 from hbt.engine.common.errors import ConfigError
 from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.common.paths import cache_dir
-from hbt.engine.data.miracl import CorpusLanguage, CorpusTask
+from hbt.engine.data.miracl import CorpusLanguage, CorpusTask, check_relevant_found
 from hbt.engine.encoding.corpus_shards import DEFAULT_SHARD_SIZE, CorpusOptions, CorpusShards, encode_corpus
 from hbt.engine.encoding.encode import Encoder, encode_unique
 from hbt.engine.evaluation import metrics
@@ -138,20 +138,20 @@ def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions |
             continue
         bus.stage("search", f"{where}: {shards.pool.n_rows:,} passages in {len(shards.pool.files)} shards")
         rows = shards.rows_of(set().union(*part.relevant.values()))
-        keep = [i for i, q in enumerate(qids) if any(d in rows for d in part.relevant[q])]
-        rel = [np.array(sorted(rows[d] for d in part.relevant[qids[i]] if d in rows), np.int64) for i in keep]
-        found = search_pool(shards.pool, {part.lang: q_emb[keep]}, {part.lang: rel}, k=K, bus=bus)
+        check_relevant_found(part.lang, part.corpus, part.relevant, rows)  # every judged passage is in the corpus
+        n_relevant = sum(len(part.relevant[q]) for q in qids)
+        bus.log(f"{where}: {len(qids)} queries, their {n_relevant} relevant passages all found among "
+                f"{shards.pool.n_rows:,} passages")  # fmt: skip
+        rel = [np.array(sorted(rows[d] for d in part.relevant[q]), np.int64) for q in qids]
+        found = search_pool(shards.pool, {part.lang: q_emb}, {part.lang: rel}, k=K, bus=bus)
         query_rows = [metrics.query_metrics(r) for r in found.ranks[part.lang]]
         per_language[part.lang] = metrics.mean_metrics(query_rows)
         per_query[query_key("mono", part.lang)] = {
-            f"{part.lang}:{qids[i]}": round(m["map"], 6) for i, m in zip(keep, query_rows, strict=True)
+            f"{part.lang}:{q}": round(m["map"], 6) for q, m in zip(qids, query_rows, strict=True)
         }
         n_pool += shards.pool.n_rows
-        corpus_info[part.lang] = {
-            "passages": shards.pool.n_rows,
-            "shards": str(shards.root),
-            "queries_without_relevant_in_corpus": len(qids) - len(keep),
-        }
+        corpus_info[part.lang] = {"passages": shards.pool.n_rows, "shards": str(shards.root), "queries": len(qids),
+                                  "relevant_passages": n_relevant}  # fmt: skip
     summary = corpus_summary(task, per_language, corpus_info, n_pool, size, shard_dtype)
     summary.encoded = {"queries": n_q, "candidates": n_c}
     summary.timings = {"encode_s": round(t_encode, 3), "search_s": round(time.perf_counter() - t0 - t_encode, 3)}
