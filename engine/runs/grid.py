@@ -14,8 +14,9 @@ from hbt.engine.common.errors import UserError
 from hbt.engine.common.events import EventBus, JsonlSink, RunFinished
 from hbt.engine.common.io import ensure_dir, read_json, write_json, write_text
 from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.grid_lock import grid_lock
 from hbt.engine.runs.interrupts import Cancelled
-from hbt.engine.runs.presets import Preset, cell_id
+from hbt.engine.runs.presets import Preset, cell_id, check_run_types
 from hbt.engine.runs.rundir import RunDir
 from hbt.engine.training.train import NonFiniteLoss
 
@@ -55,9 +56,10 @@ def read_grid(out: Path) -> dict[str, Any]:
     if not isinstance(doc.get("run"), dict):
         raise _bad(out, "'run' should be an object")
     try:
+        check_run_types(doc["run"], "[run]")
         RunConfig.from_dict(doc["run"]).validate()
     except (TypeError, ValueError, UserError) as exc:
-        raise _bad(out, f"[run] {exc}") from None
+        raise _bad(out, str(exc) if str(exc).startswith("[run]") else f"[run] {exc}") from None
     cells = doc.get("cells")
     if not isinstance(cells, list):
         raise _bad(out, "'cells' should be a list")
@@ -130,16 +132,23 @@ def record_failure(
 
 
 def run_grid(
-    preset: Preset, out: Path, bus: EventBus, resume: bool = False, cancel: Any = None, runner: Any = None
+    preset: Preset,
+    out: Path,
+    bus: EventBus,
+    resume: bool = False,
+    cancel: Any = None,
+    runner: Any = None,
+    node_rank: int = 0,
 ) -> dict[str, int]:
     """Run every cell not yet complete. A cell whose loss goes NaN, or that crashes, is marked failed and the grid
     goes on; a user error (bad data dir, offline) stops the grid, since every cell would meet it. `runner` runs a
-    cell (default: in this process; `hbt.engine.training.launch.LaunchedRunner` under torchrun / accelerate)."""
+    cell (default: in this process; `hbt.engine.training.launch.LaunchedRunner` under torchrun / accelerate).
+    Everything a user set is checked before the grid folder is made; the grid is held by one runner at a time
+    (grid_lock; `node_rank` > 0: a follower node of a multi-node launch, holding its own lock)."""
     from hbt.engine.runs.config import check_config
     from hbt.engine.runs.run import execute
 
     grid_file = out / "grid.json"
-    fresh = False
     if resume:
         if not grid_file.exists():
             raise UserError(f"{out}: not a grid directory (no grid.json) to resume")
@@ -155,14 +164,34 @@ def run_grid(
         doc = grid_document(preset)
         for cell in doc["cells"]:  # every cell's settings are valid before the grid folder exists
             check_config(replace(preset.run, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"]))
-        fresh = not out.exists()
-        write_json(grid_file, doc)
+        check_training_budget(preset)
+    fresh = not out.exists()
+    ensure_dir(out)
+    created = False
     try:
-        return _run_cells(doc, preset, out, bus, resume, cancel, runner or execute)
+        with grid_lock(out, lambda line: bus.log(line, "warning"), node_rank):
+            if not resume:
+                if grid_file.exists():  # another runner created it meanwhile
+                    raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it")
+                write_json(grid_file, doc)
+                created = True
+            return _run_cells(doc, preset, out, bus, resume, cancel, runner or execute)
     except UserError:
-        if not resume and fresh and not any(RunDir(out / c["dir"]).is_complete() for c in doc["cells"]):
+        if created and fresh and not any(RunDir(out / c["dir"]).is_complete() for c in doc["cells"]):
             shutil.rmtree(out, ignore_errors=True)  # a user error met before any cell finished leaves nothing
         raise
+
+
+def check_training_budget(preset: Preset) -> None:
+    """The step budget of the grid's trained cells against its training data (run.check_budget), before anything is
+    created: the pair count is the same for every trained cell (it depends on the data settings, not the strategy)."""
+    from hbt.engine.runs.run import build_training_table, check_budget, dataset_split
+
+    trained = [s for s in preset.strategies if s != "none"]
+    if not trained or not preset.run.steps:
+        return
+    config = replace(preset.run, backbone=preset.backbones[0], strategy=trained[0], seed=preset.seeds[0])
+    check_budget(config, build_training_table(config, dataset_split(config)))
 
 
 def _run_cells(
