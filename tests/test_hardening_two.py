@@ -90,7 +90,7 @@ def test_an_empty_corpus_file_is_an_error_not_fewer_passages(
     for dataset in ("miracl", "miracl-judged"):
         assert _eval(tmp_path / "data", tmp_path / dataset, dataset, "--langs", "en") == 2
         assert _one_error(capsys) == f"hbt: {docs0}: no passages (an empty corpus file: download it again)"
-        assert not (tmp_path / dataset / "results.json").exists()
+        assert not (tmp_path / dataset).exists()  # found before the run folder is made
 
 
 def test_a_stray_quote_in_the_collection_is_an_error_not_fewer_passages(
@@ -138,15 +138,24 @@ def test_one_relevant_passage_missing_from_the_corpus_is_an_error_not_a_dropped_
         )
 
 
-def test_full_corpus_results_count_queries_and_relevant_passages(tmp_path: Path) -> None:
-    write_release(tmp_path / "data")
+def test_full_corpus_results_count_queries_topics_and_judgments(tmp_path: Path) -> None:
+    """Topics against judgments, both ways: a qrels line for a query id that is no topic is said, not dropped
+    silently (before, nothing counted it)."""
+    qrels = {"en": [*QRELS["en"], ("77", "12#0", 1)], "de": QRELS["de"]}  # 77: judged, not a topic
+    write_release(tmp_path / "data", qrels=qrels)
     assert _eval(tmp_path / "data", tmp_path / "run", "miracl", "--langs", "en,de") == 0
     corpus = json.loads((tmp_path / "run" / "results.json").read_text())["datasets"]["miracl"]["corpus"]
     expected = {lang: (len(TOPICS[lang]), sum(1 for _, _, r in QRELS[lang] if r > 0)) for lang in ("en", "de")}
     assert {k: (v["queries"], v["relevant_passages"]) for k, v in corpus.items()} == expected
     assert corpus["en"]["passages"] == 17
+    assert (corpus["en"]["topics"], corpus["en"]["judged_topics"], corpus["en"]["topics_with_relevant"]) == (4, 4, 4)
+    assert corpus["en"]["judged_not_topics"] == ["77"] and corpus["de"]["judged_not_topics"] == []
     events = (tmp_path / "run" / "events.jsonl").read_text()
     assert "miracl/en: 4 queries, their 5 relevant passages all found among 17 passages" in events
+    assert "miracl/en: 4 topics, 4 judged, 4 with a relevant passage" in events
+    assert "miracl/en: the qrels judge 1 query id(s) that are not topics (e.g. '77'): their judgments are not used" in (
+        events
+    )
 
 
 def test_a_gold_passage_missing_from_the_whole_collection_is_an_error(

@@ -65,17 +65,20 @@ def holder_lock(path: str | Path, what: str, notice: Callable[[str], None]) -> I
     pid. The holder writes itself into the file and empties it when the block ends; a file still naming a holder
     while the lock is free was left by a process that died (kill -9, a crash, a lost node): it is taken over, with
     `notice(line)` saying so. A file system without flock support runs unlocked, with a notice."""
-    import fcntl
-
     from hbt.engine.common.errors import UserError
     from hbt.engine.common.io import write_error
 
+    me = Holder(socket.gethostname(), os.getpid(), time.time())
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield me
+        return
     target = Path(path)
     try:
         fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as exc:
         raise write_error(target, exc) from exc
-    me = Holder(socket.gethostname(), os.getpid(), time.time())
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -88,9 +91,12 @@ def holder_lock(path: str | Path, what: str, notice: Callable[[str], None]) -> I
         stale = Holder.read(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
         if stale is not None:
             notice(f"took over {target} from {stale.describe()}, which is no longer running")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(me.__dict__).encode(), 0)
-        os.fsync(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me.__dict__).encode(), 0)
+            os.fsync(fd)
+        except OSError as exc:  # a full disk: one line, like any other write
+            raise write_error(target, exc) from exc
         try:
             yield me
         finally:

@@ -24,7 +24,7 @@ import json
 import random
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, cast
@@ -70,7 +70,7 @@ def _open(path: Path) -> IO[bytes]:
     return open_input(path, opener, not_found=_MISSING)
 
 
-def _stream_lines(path: Path) -> Iterator[tuple[int, str]]:
+def _stream_lines(path: Path) -> Generator[tuple[int, str], None, None]:
     """(line number, line) of every non-blank line, read a line at a time (gzip or plain); errors name the line."""
     n = 0
     with _open(path) as fh:
@@ -271,7 +271,7 @@ def locate(root: Path, lang: str) -> MiraclLanguage:
             corpus_path = simple / "corpus.jsonl.gz"
         if not corpus_path.is_file():
             _lines(corpus_path)  # the standard one-line error (not found / cannot read)
-        return MiraclLanguage(lang, topics, qrels, Corpus(lang, (corpus_path,)), "simple", str(simple))
+        return MiraclLanguage(lang, topics, qrels, Corpus(lang, _not_empty((corpus_path,))), "simple", str(simple))
     if not topics_path.parent.parent.is_dir():
         raise DataError(
             f"{root}: no MIRACL files for {lang!r} (expected the release's {topics_path.relative_to(root)} "
@@ -279,7 +279,22 @@ def locate(root: Path, lang: str) -> MiraclLanguage:
         )
     topics = read_topics(topics_path)
     qrels = read_qrels(qrels_path)
-    return MiraclLanguage(lang, topics, qrels, Corpus(lang, corpus_files(root, lang)), "release", str(root))
+    corpus = Corpus(lang, _not_empty(corpus_files(root, lang)))
+    return MiraclLanguage(lang, topics, qrels, corpus, "release", str(root))
+
+
+def _not_empty(files: tuple[Path, ...]) -> tuple[Path, ...]:
+    """Each corpus file has a first passage line (a cheap look at its start, before anything is run or written);
+    the stream checks them again as it reads."""
+    for path in files:
+        lines = _stream_lines(path)
+        try:
+            empty = next(lines, None) is None
+        finally:
+            lines.close()
+        if empty:
+            raise DataError(f"{path}: no passages (an empty corpus file: download it again)")
+    return files
 
 
 def from_hub(lang: str) -> MiraclLanguage:
@@ -303,6 +318,7 @@ class CorpusLanguage:
     queries: dict[str, str]  # qid -> text
     relevant: dict[str, set[str]]  # qid -> relevant passage ids (at least one)
     corpus: Corpus
+    counts: dict[str, Any] = field(default_factory=dict)  # the input counts checked (judgment_counts)
 
 
 @dataclass
@@ -348,8 +364,20 @@ def full_task(parts: list[MiraclLanguage]) -> CorpusTask:
         if not relevant:
             raise DataError(f"{part.where}: no {part.lang} topic has a relevant passage in the qrels")
         queries = {q: part.topics[q] for q in relevant}
-        langs.append(CorpusLanguage(part.lang, queries, relevant, part.corpus))
+        langs.append(CorpusLanguage(part.lang, queries, relevant, part.corpus, judgment_counts(part)))
     return CorpusTask("miracl", FULL_POOL, langs)
+
+
+def judgment_counts(part: MiraclLanguage) -> dict[str, Any]:
+    """Topics against judgments, counted both ways: topics, topics judged, topics with a relevant passage, and
+    the judged query ids that are no topic (their judgments cannot be used: a qrels file of another split?)."""
+    judged = set(part.qrels)
+    return {
+        "topics": len(part.topics),
+        "judged_topics": len(judged & set(part.topics)),
+        "topics_with_relevant": len(part.positives()),
+        "judged_not_topics": sorted(judged - set(part.topics)),
+    }
 
 
 def judged_language(

@@ -142,6 +142,14 @@ def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions |
         n_relevant = sum(len(part.relevant[q]) for q in qids)
         bus.log(f"{where}: {len(qids)} queries, their {n_relevant} relevant passages all found among "
                 f"{shards.pool.n_rows:,} passages")  # fmt: skip
+        counts = part.counts
+        if counts:
+            bus.log(f"{where}: {counts['topics']} topics, {counts['judged_topics']} judged, "
+                    f"{counts['topics_with_relevant']} with a relevant passage")  # fmt: skip
+        if counts.get("judged_not_topics"):
+            stray = counts["judged_not_topics"]
+            bus.log(f"{where}: the qrels judge {len(stray)} query id(s) that are not topics (e.g. {stray[0]!r}): "
+                    "their judgments are not used", "warning")  # fmt: skip
         rel = [np.array(sorted(rows[d] for d in part.relevant[q]), np.int64) for q in qids]
         found = search_pool(shards.pool, {part.lang: q_emb}, {part.lang: rel}, k=K, bus=bus)
         query_rows = [metrics.query_metrics(r) for r in found.ranks[part.lang]]
@@ -151,7 +159,7 @@ def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions |
         }
         n_pool += shards.pool.n_rows
         corpus_info[part.lang] = {"passages": shards.pool.n_rows, "shards": str(shards.root), "queries": len(qids),
-                                  "relevant_passages": n_relevant}  # fmt: skip
+                                  "relevant_passages": n_relevant, **part.counts}  # fmt: skip
     summary = corpus_summary(task, per_language, corpus_info, n_pool, size, shard_dtype)
     summary.encoded = {"queries": n_q, "candidates": n_c}
     summary.timings = {"encode_s": round(t_encode, 3), "search_s": round(time.perf_counter() - t0 - t_encode, 3)}
