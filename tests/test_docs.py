@@ -150,7 +150,7 @@ def preset_names() -> set[str]:
 
 def test_every_preset_named_in_the_docs_exists() -> None:
     patterns = [
-        r"(?:hbt-bench |`)run ([a-z][a-z0-9-]*)",  # hbt-bench run NAME, or `run NAME ...` in the errors table
+        r"(?:hbt-bench |`)run ([a-z][a-z0-9-]*)(?![\w.-])",  # hbt-bench run NAME (not a FILE.toml), or `run NAME`
         r"--preset ([a-z][a-z0-9-]*)",
         r"`([a-z][a-z0-9-]*)` (?:preset\b|\(the main job)",
         r"\bpresets? `([a-z][a-z0-9-]*)`",

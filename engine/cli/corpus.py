@@ -34,7 +34,8 @@ def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
     from hbt.engine.cli.display import RichListener
     from hbt.engine.common.errors import ConfigError
     from hbt.engine.common.events import EventBus
-    from hbt.engine.common.vocabulary import check_device
+    from hbt.engine.common.text import safe
+    from hbt.engine.common.vocabulary import check_device, check_positive
     from hbt.engine.data.miracl import CorpusTask
     from hbt.engine.data.registry import load_eval
     from hbt.engine.encoding.corpus_shards import DEFAULT_SHARD_SIZE
@@ -47,6 +48,8 @@ def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
             f"--shard-size must be a positive number of passages, got {args.shard_size}", key="shard_size"
         )
     check_device(args.device)
+    distributed.check_available(args.device, "--device")
+    check_positive("--eval-batch-size", args.eval_batch_size)
     task = load_eval("miracl", args.data_dir, args.langs)
     assert isinstance(task, CorpusTask)
     rank, world = distributed.rank(), distributed.world_size()
@@ -63,5 +66,6 @@ def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
             )  # fmt: skip
             where = f"rank {rank}/{world}: " if world > 1 else ""
             done = f"{shards.pool.n_rows:,} passages in {shards.root}" if shards else "slice on disk"
-            console.print(f"{where}miracl/{part.lang}: {n:,} passages encoded here; {done}")
+            line = f"{where}miracl/{part.lang}: {n:,} passages encoded here; {done}"
+            console.print(safe(line), markup=False, highlight=False)
     return 0

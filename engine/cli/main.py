@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from hbt.engine.common import faults
 from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.common.text import safe
+from hbt.engine.common.text import safe, safe_text
 from hbt.engine.common.vocabulary import (
     DEVICE_HELP,
     EMPTY_TOPICS,
@@ -282,7 +282,7 @@ def cmd_single(args: argparse.Namespace, console: Any) -> int:
         print(json.dumps(results, indent=2, ensure_ascii=False))
     else:
         print_results(console, results)
-        console.print(f"results: {out / 'results.json'}")
+        console.print(f"results: {safe(out / 'results.json')}", markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -378,7 +378,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
         bus.subscribe(listener)
         summary = grid.run_grid(
             preset, out, bus, resume=args.resume is not None, cancel=cancel, runner=runner,
-            allow_stack_change=args.allow_stack_change,
+            allow_stack_change=args.allow_stack_change, node_rank=args.node_rank if runner is not None else 0,
         )  # fmt: skip
     cells = grid.cell_states(out)
     if summary["cancelled"]:
@@ -395,7 +395,12 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
             err.print(line, markup=False, highlight=False, soft_wrap=True)
     if summary["complete"]:
         print_tables(out, console)
-    console.print(f"grid: {out}  ({summary['complete']} complete, {summary['failed']} failed)", markup=False)
+    console.print(
+        f"grid: {safe(out)}  ({summary['complete']} complete, {summary['failed']} failed)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0 if summary["failed"] == 0 else 1
 
 
@@ -423,10 +428,10 @@ def cmd_compare(args: argparse.Namespace, console: Any) -> int:
         return 0
     text = render(tables, "md" if args.format == "rich" else args.format)
     if args.output is None:
-        sys.stdout.write(text)
+        sys.stdout.write(safe_text(text))  # names come from results and grid files
     else:
         write_text(args.output, text)
-        console.print(f"wrote {args.output}")
+        console.print(f"wrote {safe(args.output)}", markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -442,19 +447,19 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
         text = export(args.path, args.format, args.output)
         _warn_provenance(args.path)
         if args.output is None:
-            sys.stdout.write(text)
+            sys.stdout.write(safe_text(text))  # names come from results and grid files
         else:
-            console.print(f"wrote {args.output}")
+            console.print(f"wrote {safe(args.output)}", markup=False, highlight=False, soft_wrap=True)
     elif args.command == "plot":
         from hbt.engine.report.plots import write_plots
 
         for path in write_plots(args.path, args.out):
-            console.print(f"wrote {path}")
+            console.print(f"wrote {safe(path)}", markup=False, highlight=False, soft_wrap=True)
     else:
         from hbt.engine.runs.store import ResultsStore
 
         n = ResultsStore(args.root).reindex()
-        console.print(f"indexed {n} runs under {args.root}")
+        console.print(f"indexed {n} runs under {safe(args.root)}", markup=False, highlight=False)
     return 0
 
 
@@ -536,12 +541,25 @@ def _corpus_command(args: argparse.Namespace, console: Any) -> int:
     return cmd_encode_corpus(args, console)
 
 
+def _escaped_warnings(err: Any) -> None:
+    """Python warnings (matplotlib's missing glyph of a crafted label, say) carry text from files: print them with
+    control characters escaped, like every other line."""
+    import warnings
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        text = warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n")
+        err.print(safe_text(text), markup=False, highlight=False, soft_wrap=True)
+
+    warnings.showwarning = show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
     os.environ.setdefault("TQDM_DISABLE", "1")  # hbt shows its own Rich progress (see quiet_third_party_output)
     console = Console(stderr=False)
     err = Console(stderr=True)
+    _escaped_warnings(err)
     try:
         args = build_parser().parse_args(argv)
         if args.command in HUB_COMMANDS:  # the others never load a model or a dataset: no network probe
@@ -553,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"hbt: {safe(exc)}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
     except Cancelled as exc:
-        err.print(f"hbt: {exc}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"hbt: {safe(exc)}", markup=False, highlight=False, soft_wrap=True)
         return 130
     except KeyboardInterrupt:
         err.print("hbt: interrupted; finished cells are kept (resume with --resume GRID_DIR)", markup=False)
@@ -561,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug in hbt: one line on screen, the traceback in a file
         path = getattr(exc, "traceback_path", None) or _save_traceback()
         err.print(
-            f"hbt: internal error ({type(exc).__name__}: {exc}); traceback: {path} — please report it",
+            f"hbt: internal error ({type(exc).__name__}: {safe(exc)}); traceback: {safe(path)} — please report it",
             markup=False,
             highlight=False,
             soft_wrap=True,
@@ -570,14 +588,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _save_traceback() -> str:
+    """The traceback in <cache>/logs, else (a full or read-only cache) the system's temp folder."""
+    import tempfile
     import traceback
 
-    from hbt.engine.common.paths import cache_dir
+    from hbt.engine.common.paths import cache_root
 
-    path = cache_dir() / "logs" / f"traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(traceback.format_exc(), encoding="utf-8")
-    return str(path)
+    name = f"traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    for folder in (cache_root() / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(traceback.format_exc(), encoding="utf-8")
+            return str(folder / name)
+        except OSError:
+            continue
+    return "not saved (no writable folder)"
 
 
 def entry() -> None:

@@ -164,7 +164,10 @@ class JsonlSink:
             self._fh.flush()
 
     def close(self) -> None:
-        self._fh.close()
+        """Close the file; never raises: the events are a log beside run.json and results.json, and a full disk
+        met while flushing its last line must not hide the error that ended the run (which says which file)."""
+        with contextlib.suppress(OSError):
+            self._fh.close()
 
 
 def _ends_mid_line(path: Path) -> bool:

@@ -42,11 +42,16 @@ def _answers(scheme: str, host: str, port: int, timeout: float) -> bool:
         conn.close()
 
 
+def offline_by_setting() -> bool:
+    """The user turned the hub off (HF_HUB_OFFLINE=1 or HBT_OFFLINE=1): nothing will be downloaded, no probe needed."""
+    return os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HBT_OFFLINE") == "1"
+
+
 @functools.cache
 def hub_reachable(timeout: float = PROBE_TIMEOUT_S) -> bool:
     """True when the hub endpoint answers an HTTP request within `timeout` seconds overall (DNS included);
     honours HF_HUB_OFFLINE=1 and HBT_OFFLINE=1."""
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HBT_OFFLINE") == "1":
+    if offline_by_setting():
         return False
     scheme, host, port = endpoint()
     result: list[bool] = []

@@ -22,16 +22,29 @@ _DENIED = (errno.EACCES, errno.EPERM)
 _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 
+def _elsewhere(path: str | Path) -> str:
+    """How to write somewhere else: the cache folder (shards, embeddings, converted models) is moved with
+    $HBT_CACHE_DIR, a run's or grid's output with --out."""
+    from hbt.engine.common.paths import cache_root
+
+    try:
+        in_cache = Path(path).resolve().is_relative_to(cache_root().resolve())
+    except (OSError, RuntimeError):
+        in_cache = False
+    return "set HBT_CACHE_DIR to another folder" if in_cache else "choose another --out"
+
+
 def write_error(path: str | Path, exc: OSError) -> OutputError:
     """The one-line error for an OSError met while writing `path` (what went wrong + how to fix it)."""
+    fix = _elsewhere(path)
     if exc.errno in _DENIED:
-        return OutputError(f"cannot write {path}: permission denied — choose another --out")
+        return OutputError(f"cannot write {path}: permission denied — {fix}")
     if exc.errno == errno.EROFS:
-        return OutputError(f"cannot write {path}: read-only file system — choose another --out")
+        return OutputError(f"cannot write {path}: read-only file system — {fix}")
     if exc.errno in _FULL:
-        return OutputError(f"out of disk space writing {path} — free space or choose another --out")
+        return OutputError(f"out of disk space writing {path} — free space or {fix}")
     reason = exc.strerror or type(exc).__name__
-    return OutputError(f"cannot write {path}: {reason} — choose another --out")
+    return OutputError(f"cannot write {path}: {reason} — {fix}")
 
 
 def ensure_dir(path: str | Path) -> Path:

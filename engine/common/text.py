@@ -14,3 +14,11 @@ def safe(value: Any) -> str:
     the result is passed as a `rich.text.Text` (or with markup=False)."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
                         "" if value is None else str(value))  # fmt: skip
+
+
+def safe_text(value: Any) -> str:
+    """A multi-line text (a rendered table, a warning) made terminal-safe as `safe` does, keeping its line breaks
+    and tabs: every other control character is written as `\\xNN`."""
+    return "\n".join(
+        "\t".join(safe(part) for part in line.split("\t")) for line in ("" if value is None else str(value)).split("\n")
+    )

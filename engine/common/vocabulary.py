@@ -7,6 +7,7 @@ the report's ordering all read them from here.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -103,10 +104,27 @@ def check_choice(key: str, kind: str, value: str, allowed: tuple[str, ...]) -> N
         raise one_of(kind, value, allowed, key, sort=False)
 
 
+MAX_COUNT = 2**31 - 1  # the largest step, batch or query count: what every library's int32 counters hold
+
+
 def check_positive(key: str, value: float | None) -> None:
-    """None is 'not given'; anything else must be > 0 (NaN is not)."""
+    """None is 'not given'; anything else must be > 0 (NaN is not) and finite (an infinite lr trains on NaN); a
+    count (an int) at most MAX_COUNT (a 20-digit step count is a typo, not a budget)."""
     if value is not None and not value > 0:  # `not >` also catches NaN
         raise bad_value(key, f"must be positive, got {value}")
+    if value is not None and not math.isfinite(value):
+        raise bad_value(key, f"must be a finite number, got {value}")
+    if isinstance(value, int) and value > MAX_COUNT:
+        raise bad_value(key, f"must be at most {MAX_COUNT}, got {value}")
+
+
+SEED_MAX = 2**32 - 1  # numpy's seed range (transformers' set_seed seeds numpy): the widest every library accepts
+
+
+def check_seed(key: str, value: int) -> None:
+    """A random seed: an integer in [0, 2**32 - 1]."""
+    if not 0 <= value <= SEED_MAX:
+        raise bad_value(key, f"must be an integer in [0, {SEED_MAX}], got {value}")
 
 
 def check_unit(key: str, value: float | None, *, closed: bool = True) -> None:

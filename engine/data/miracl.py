@@ -28,15 +28,17 @@ import json
 import random
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
+from hbt.engine.common.checksums import file_sha256
 from hbt.engine.common.errors import DataError
 from hbt.engine.common.io import open_input, read_text
 from hbt.engine.data import files_read
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query, passage_text
+from hbt.engine.data.unique_ids import IdTally, first_repeat
 
 VERSION = "v1.0"
 SPLIT = "dev"
@@ -73,7 +75,7 @@ def _open(path: Path) -> IO[bytes]:
     return open_input(path, opener, not_found=_MISSING)
 
 
-def _stream_lines(path: Path) -> Iterator[tuple[int, str]]:
+def _stream_lines(path: Path) -> Generator[tuple[int, str], None, None]:
     """(line number, line) of every non-blank line, read a line at a time (gzip or plain); errors name the line."""
     n = 0
     with _open(path) as fh:
@@ -159,16 +161,39 @@ class Corpus:
     hub: str | None = None
 
     def docs(self) -> Iterator[Doc]:
+        for _, doc in self.located():
+            yield doc
+
+    def located(self) -> Iterator[tuple[str, Doc]]:
+        """(where, doc) in corpus order, `where` = file:line for local files. Checked as it streams: a file with no
+        passage is an error (a failed download), and at the end of the stream a docid seen twice is one."""
         if self.hub is not None:
             import datasets
 
             files = f"hf://datasets/{self.hub}/miracl-corpus-{VERSION}-{self.lang}/docs-*.jsonl.gz"
             for row in datasets.load_dataset("json", data_files=files, split="train", streaming=True):
-                yield str(row["docid"]), row.get("title") or "", row["text"]
+                yield self.describe(), (str(row["docid"]), row.get("title") or "", row["text"])
             return
+        tally = IdTally()
+        for path in self.files:
+            before = len(tally)
+            for n, line in _stream_lines(path):
+                doc = parse_doc(line, f"{path}:{n}")
+                tally.add(doc[0])
+                yield f"{path}:{n}", doc
+            if len(tally) == before:
+                raise DataError(f"{path}: no passages (an empty corpus file: download it again)")
+        repeated = tally.repeated()
+        if repeated:
+            found = first_repeat(((w, d[0]) for w, d in self._reread()), repeated)
+            if found is not None:
+                pid, first, again = found
+                raise DataError(f"{again}: docid {pid!r} appears twice in the corpus (first at {first})")
+
+    def _reread(self) -> Iterator[tuple[str, Doc]]:
         for path in self.files:
             for n, line in _stream_lines(path):
-                yield parse_doc(line, f"{path}:{n}")
+                yield f"{path}:{n}", parse_doc(line, f"{path}:{n}")
 
     def passages(self, mode: str) -> Iterator[tuple[str, str]]:
         """(docid, text to encode) in corpus order."""
@@ -182,10 +207,12 @@ class Corpus:
         return sum(1 for path in self.files for _ in _stream_lines(path))
 
     def signature(self) -> dict[str, Any]:
-        """What identifies this corpus in the shard cache key: the files' names and sizes, or the hub dataset."""
+        """What identifies this corpus in the shard cache key: the files' names and contents (sha256, remembered by
+        path + inode + mtime + size, so a file rewritten in place with the same size is a new corpus), or the hub
+        dataset."""
         if self.hub is not None:
             return {"corpus": f"hub:{self.hub}/{self.lang}"}
-        return {"corpus": [[p.name, p.stat().st_size] for p in self.files]}
+        return {"corpus": [[p.name, file_sha256(p)] for p in self.files]}
 
     def describe(self) -> str:
         if self.hub is not None:
@@ -255,7 +282,7 @@ def locate(root: Path, lang: str) -> MiraclLanguage:
             corpus_path = simple / "corpus.jsonl.gz"
         if not corpus_path.is_file():
             _lines(corpus_path)  # the standard one-line error (not found / cannot read)
-        return MiraclLanguage(lang, topics, qrels, Corpus(lang, (corpus_path,)), "simple", str(simple))
+        return MiraclLanguage(lang, topics, qrels, Corpus(lang, _not_empty((corpus_path,))), "simple", str(simple))
     if not topics_path.parent.parent.is_dir():
         raise DataError(
             f"{root}: no MIRACL files for {lang!r} (expected the release's {topics_path.relative_to(root)} "
@@ -263,7 +290,22 @@ def locate(root: Path, lang: str) -> MiraclLanguage:
         )
     topics = read_topics(topics_path)
     qrels = read_qrels(qrels_path)
-    return MiraclLanguage(lang, topics, qrels, Corpus(lang, corpus_files(root, lang)), "release", str(root))
+    corpus = Corpus(lang, _not_empty(corpus_files(root, lang)))
+    return MiraclLanguage(lang, topics, qrels, corpus, "release", str(root))
+
+
+def _not_empty(files: tuple[Path, ...]) -> tuple[Path, ...]:
+    """Each corpus file has a first passage line (a cheap look at its start, before anything is run or written);
+    the stream checks them again as it reads."""
+    for path in files:
+        lines = _stream_lines(path)
+        try:
+            empty = next(lines, None) is None
+        finally:
+            lines.close()
+        if empty:
+            raise DataError(f"{path}: no passages (an empty corpus file: download it again)")
+    return files
 
 
 def from_hub(lang: str) -> MiraclLanguage:
@@ -287,6 +329,7 @@ class CorpusLanguage:
     queries: dict[str, str]  # qid -> text
     relevant: dict[str, set[str]]  # qid -> relevant passage ids (empty: a judged topic with none, scored 0)
     corpus: Corpus
+    counts: dict[str, Any] = field(default_factory=dict)  # the input counts checked (judgment_counts)
 
 
 @dataclass
@@ -334,8 +377,20 @@ def full_task(parts: list[MiraclLanguage], empty_topics: str = "keep") -> Corpus
             raise DataError(f"{part.where}: no {part.lang} topic has a relevant passage in the qrels")
         relevant = part.scored(empty_topics)
         queries = {q: part.topics[q] for q in relevant}
-        langs.append(CorpusLanguage(part.lang, queries, relevant, part.corpus))
+        langs.append(CorpusLanguage(part.lang, queries, relevant, part.corpus, judgment_counts(part)))
     return CorpusTask("miracl", FULL_POOL, langs, empty_topics)
+
+
+def judgment_counts(part: MiraclLanguage) -> dict[str, Any]:
+    """Topics against judgments, counted both ways: topics, topics judged, topics with a relevant passage, and
+    the judged query ids that are no topic (their judgments cannot be used: a qrels file of another split?)."""
+    judged = set(part.qrels)
+    return {
+        "topics": len(part.topics),
+        "judged_topics": len(judged & set(part.topics)),
+        "topics_with_relevant": len(part.positives()),
+        "judged_not_topics": sorted(judged - set(part.topics)),
+    }
 
 
 def judged_language(
@@ -348,38 +403,38 @@ def judged_language(
     wanted = part.judged() if pool == "judged" else None
     candidates: list[Candidate] = []
     known: set[str] = set()
-    seen: set[str] = set()
-    small = len(part.corpus.files) <= 1
-    for where, (docid, title, text) in _located_docs(part):
-        if docid in seen:
-            raise DataError(f"{where}: docid {docid!r} appears twice")
+    for _, (docid, title, text) in _located_docs(part):  # (a repeated docid is an error at the end of the stream)
         if wanted is None or docid in wanted:
-            seen.add(docid)
             known.add(docid)
             candidates.append(Candidate(f"{lang}:{docid}", lang, text, title, title))
-        elif small:
-            seen.add(docid)  # one small file: every repeat is an error; big corpora check the kept ids only
-    queries: list[Query] = []
-    qrels: dict[str, set[str]] = {}
-    for qid, rel in part.scored(empty_topics).items():
-        rel_ids = {f"{lang}:{d}" for d in rel if d in known}
-        if rel_ids or (not rel and empty_topics == "keep"):
-            queries.append(Query(f"{lang}:{qid}", lang, part.topics[qid], f"{lang}:{qid}"))
-            qrels[f"{lang}:{qid}"] = rel_ids
+    check_relevant_found(lang, part.corpus, part.positives(), known)
+    scored = part.scored(empty_topics)  # every relevant passage is in `known` (checked above)
+    queries = [Query(f"{lang}:{qid}", lang, part.topics[qid], f"{lang}:{qid}") for qid in scored]
+    qrels = {f"{lang}:{qid}": {f"{lang}:{d}" for d in rel} for qid, rel in scored.items()}
     if not any(qrels.values()):
         raise DataError(f"{part.where}: no {lang} topic has a relevant passage in the corpus")
     return queries, candidates, qrels
 
 
+def check_relevant_found(lang: str, corpus: Corpus, relevant: dict[str, set[str]], found: Iterable[str]) -> None:
+    """Every passage the qrels judge relevant must be in the corpus: one that is not would be dropped from its
+    query's judgments (a higher score than the truth) or drop the query; the corpus is then incomplete or another
+    release's. A one-line DataError counting them."""
+    have = set(found)
+    missing = sorted((d, q) for q, rel in relevant.items() for d in rel if d not in have)
+    if missing:
+        pid, qid = missing[0]
+        total = sum(len(rel) for rel in relevant.values())
+        raise DataError(
+            f"{corpus.describe()}: {len(missing)} of the {total} relevant passages in the {lang} qrels are not in "
+            f"the corpus (e.g. {pid!r} for query {qid!r}): the corpus files are incomplete or not the ones the "
+            "qrels judge"
+        )
+
+
 def _located_docs(part: MiraclLanguage) -> Iterator[tuple[str, Doc]]:
     """(where, doc) in corpus order; `where` is file:line for local files."""
-    if part.corpus.hub is not None:
-        for doc in part.corpus.docs():
-            yield part.corpus.describe(), doc
-        return
-    for path in part.corpus.files:
-        for n, line in _stream_lines(path):
-            yield f"{path}:{n}", parse_doc(line, f"{path}:{n}")
+    yield from part.corpus.located()
 
 
 def miracl_benchmark(

@@ -25,15 +25,17 @@ import csv
 import json
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hbt.engine.common.checksums import file_sha256
 from hbt.engine.common.errors import DataError
 from hbt.engine.common.io import open_input, read_text
 from hbt.engine.data import files_read
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
+from hbt.engine.data.unique_ids import IdTally, first_repeat
 
 XOR_LANGS = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
 BASE_URL = "https://nlp.cs.washington.edu/xorqa/XORQA_site/data"
@@ -62,10 +64,23 @@ class Collection:
     path: Path
 
     def passages(self) -> Iterator[tuple[str, str, str]]:
-        yield from _read_tsv(self.path)
+        """Every passage in file order; at the end of the stream a passage id seen twice is a DataError naming both
+        lines (ids are tallied as 8-byte hashes: the collection need not fit in memory)."""
+        tally = IdTally()
+        for _, passage in _read_tsv(self.path):
+            tally.add(passage[0])
+            yield passage
+        repeated = tally.repeated()
+        if repeated:
+            found = first_repeat(((f"{self.path}:{n}", p[0]) for n, p in _read_tsv(self.path)), repeated)
+            if found is not None:
+                pid, first, again = found
+                raise DataError(f"{again}: passage id {pid!r} appears twice in the collection (first at {first})")
 
     def signature(self) -> dict[str, Any]:
-        return {"corpus": [self.path.name, self.path.stat().st_size]}
+        """The collection in the shard cache key: its name and content (sha256, remembered by path + inode + mtime +
+        size, so a file rewritten in place with the same size is a new collection)."""
+        return {"corpus": [self.path.name, file_sha256(self.path)]}
 
     def describe(self) -> str:
         return str(self.path)
@@ -172,15 +187,25 @@ def read_questions(path: Path) -> list[XorQuestion]:
 
 
 # ---- the passage collection --------------------------------------------------------------------------------------
-def _read_tsv(path: Path) -> Iterator[tuple[str, str, str]]:
-    """(id, text, title) of every passage; a header line `id text title` is skipped; errors name the line."""
+def _read_tsv(path: Path) -> Iterator[tuple[int, tuple[str, str, str]]]:
+    """(line, (id, text, title)) of every passage; a header line `id text title` is skipped; errors name the line.
+
+    One passage a line, as DPR writes the collection: a quoted field running over several lines (a stray '"' at
+    the start of a field swallows the passages up to the next one) is an error, not fewer passages."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     missing = "file not found (the XOR-Retrieve passage collection, id/text/title TSV)"
     files_read.note(path)
     with open_input(path, lambda p: open(p, encoding="utf-8-sig", newline=""), not_found=missing) as fh:
         reader = csv.reader(fh, delimiter="\t")
         try:
+            start = 1
             for row in reader:
+                start, first = reader.line_num + 1, start
+                if reader.line_num > first:
+                    raise DataError(
+                        f"{path}:{first}: a quoted field runs over lines {first}-{reader.line_num} (a stray '\"' "
+                        "at the start of a field?): the collection has one passage a line"
+                    )
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue
                 if reader.line_num == 1 and [c.strip().lower() for c in row[:3]] == ["id", "text", "title"]:
@@ -191,7 +216,7 @@ def _read_tsv(path: Path) -> Iterator[tuple[str, str, str]]:
                 pid = row[0].strip()
                 if not pid:
                     raise DataError(f"{path}:{reader.line_num}: empty passage id")
-                yield pid, row[1], row[2]
+                yield first, (pid, row[1], row[2])
         except UnicodeDecodeError as exc:
             raise DataError(f"{path}: not UTF-8 text near line {reader.line_num + 1} ({exc.reason})") from None
         except csv.Error as exc:
@@ -219,12 +244,17 @@ def limited_passages(collection: Collection, keep: set[str], n_others: int, seed
             j = rng.randrange(seen_others)
             if j < n_others:
                 reservoir[j] = (i, passage)
-    missing = keep - found
+    check_gold_found(collection, keep, found)
+    return [p for _, p in sorted(kept + reservoir)]
+
+
+def check_gold_found(collection: Collection, gold: set[str], found: Iterable[str]) -> None:
+    """Every gold passage of the questions must be in the collection (else a question loses its judgments)."""
+    missing = gold - set(found)
     if missing:
         raise DataError(
             f"{collection.path}: {len(missing)} gold passage id(s) not in the collection, e.g. {sorted(missing)[0]!r}"
         )
-    return [p for _, p in sorted(kept + reservoir)]
 
 
 def build_benchmark(questions: list[XorQuestion], passages: list[tuple[str, ...]], name: str) -> Benchmark:
@@ -322,6 +352,7 @@ __all__ = [
     "XorQuestion",
     "XorTask",
     "build_benchmark",
+    "check_gold_found",
     "limited_passages",
     "load",
     "locate",

@@ -13,8 +13,8 @@ hbt-shards/1 format of hbt.engine.retrieval.shards, so ShardedPool.open and sear
 
 `corpus.json`, written first, holds the encoding key: the model fingerprint, role, the encoding parameters (text
 mode, the role's prefix, maximum length, and the passages' language for a backbone that encodes it: mBART-50),
-shard size, dtype and whatever the caller adds (e.g. the corpus files' identity), the same key as the embedding
-cache plus the corpus. Shards of another key are never mixed in: that is a one-line error.
+shard size, dtype and whatever the caller adds (e.g. the corpus files' names and sha256 contents), the same key as
+the embedding cache plus the corpus. Shards of another key are never mixed in: that is a one-line error.
 
 Memory: one shard of texts and vectors at a time; duplicate texts are encoded once within a shard (encode_unique),
 not across shards (a corpus-wide text map would not fit in memory).

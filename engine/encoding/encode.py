@@ -136,23 +136,35 @@ def text_key(role: str, text: str, lang: str | None = None) -> str:
     return hashlib.blake2b(tagged.encode(), digest_size=16).hexdigest()
 
 
+CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")  # a damaged file; the other errors (full, read-only, I/O) are the disk's
+
+
+def _corrupt(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorname", "") in CORRUPT
+
+
 class EmbeddingCache:
     """SQLite store of embeddings keyed by (model fingerprint, encoding parameters, role, language, text): the `mode`
     column holds `params_key(encoding_params(...))`, the `key` column `text_key(role, text, lang)`.
 
     A new fingerprint (any weight changed) means new keys: stale vectors are never returned. The cache is only a
-    cache: a corrupt file is moved aside (`<name>.corrupt-<time>`) with a warning and rebuilt from empty.
+    cache: a corrupt file is moved aside (`<name>.corrupt-<time>`) with a warning and rebuilt from empty; a cache
+    that cannot be written (a full disk, a read-only folder) is left as it is, with one warning, and the run goes on
+    encoding without it.
     """
 
     def __init__(self, path: Path, warn: Callable[[str], object] | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._warn = warn or (lambda message: None)
         self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._open()
-        except sqlite3.DatabaseError as exc:
-            self._db = self._rebuild(exc)
+        except sqlite3.Error as exc:
+            self._recover(exc)
+        except OSError as exc:
+            self._give_up(exc.strerror or type(exc).__name__)
 
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(str(self.path), check_same_thread=False)
@@ -162,12 +174,12 @@ class EmbeddingCache:
                 "CREATE TABLE IF NOT EXISTS emb "
                 "(model TEXT, mode TEXT, key TEXT, vec BLOB, PRIMARY KEY (model, mode, key))"
             )
-        except sqlite3.DatabaseError:
+        except sqlite3.Error:
             db.close()
             raise
         return db
 
-    def _rebuild(self, exc: sqlite3.DatabaseError) -> sqlite3.Connection:
+    def _rebuild(self, exc: sqlite3.Error) -> sqlite3.Connection:
         """Move the corrupt database (and its WAL files) aside and start an empty one."""
         aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
         os.replace(self.path, aside)
@@ -177,14 +189,36 @@ class EmbeddingCache:
         self._warn(f"embedding cache {self.path} was corrupt ({exc}): moved to {aside} and rebuilt")
         return self._open()
 
-    def _reset(self, exc: sqlite3.DatabaseError) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            self._db.close()
-        self._db = self._rebuild(exc)
+    def _give_up(self, reason: str) -> None:
+        """Go on without the cache (every text is encoded), after one warning saying why and what to do."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+        self._db = None
+        self._warn(
+            f"embedding cache {self.path} cannot be used ({reason}): encoding without it — free space, or set "
+            "HBT_CACHE_DIR to a writable folder"
+        )
+
+    def _recover(self, exc: sqlite3.Error) -> None:
+        """After an error: a corrupt file is rebuilt; anything else (or a failed rebuild) drops the cache."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        if not _corrupt(exc):
+            self._give_up(str(exc))
+            return
+        try:
+            self._db = self._rebuild(exc)
+        except (OSError, sqlite3.Error) as again:
+            self._give_up(f"{exc}; moving it aside failed: {getattr(again, 'strerror', None) or again}")
 
     def get(self, model: str, mode: str, keys: list[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         with self._lock:
+            if self._db is None:
+                return found
             try:
                 for start in range(0, len(keys), 500):
                     chunk = keys[start : start + 500]
@@ -195,24 +229,28 @@ class EmbeddingCache:
                     )
                     for key, blob in rows:
                         found[key] = np.frombuffer(blob, dtype=np.float32)
-            except sqlite3.DatabaseError as exc:  # damage met deeper in the file: start afresh, encode again
-                self._reset(exc)
+            except sqlite3.Error as exc:  # damage met deeper in the file: start afresh, encode again
+                self._recover(exc)
                 return {}
         return found
 
     def put(self, model: str, mode: str, items: dict[str, np.ndarray]) -> None:
         rows = [(model, mode, k, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for k, v in items.items()]
         with self._lock:
-            try:
-                with self._db:
-                    self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?, ?)", rows)
-            except sqlite3.DatabaseError as exc:
-                self._reset(exc)
-                with self._db:
-                    self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?, ?)", rows)
+            for _ in range(2):  # a corrupt file is rebuilt once and the rows written to the new one
+                if self._db is None:
+                    return
+                try:
+                    with self._db:
+                        self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?, ?, ?)", rows)
+                    return
+                except sqlite3.Error as exc:
+                    self._recover(exc)
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
 
 
 def encode_unique(

@@ -27,7 +27,7 @@ from hbt.engine.common.errors import ConfigError
 from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.common.paths import cache_dir
 from hbt.engine.data.benchmark import resolve_text_mode
-from hbt.engine.data.miracl import CorpusLanguage, CorpusTask
+from hbt.engine.data.miracl import CorpusLanguage, CorpusTask, check_relevant_found
 from hbt.engine.encoding.corpus_shards import (
     DEFAULT_SHARD_SIZE,
     CorpusOptions,
@@ -151,24 +151,35 @@ def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions |
             continue
         bus.stage("search", f"{where}: {shards.pool.n_rows:,} passages in {len(shards.pool.files)} shards")
         rows = shards.rows_of(set().union(set(), *part.relevant.values()))
-        if task.empty_topics == "keep":  # trec_eval: every judged topic, relevant passages counted from the qrels
-            keep = list(range(len(qids)))
-        else:  # drop: only topics with a relevant passage in the corpus
-            keep = [i for i, q in enumerate(qids) if any(d in rows for d in part.relevant[q])]
-        rel = [np.array(sorted(rows[d] for d in part.relevant[qids[i]] if d in rows), np.int64) for i in keep]
-        found = search_pool(shards.pool, {part.lang: q_emb[keep]}, {part.lang: rel}, k=K, bus=bus)
-        n_rel = [len(part.relevant[qids[i]]) if task.empty_topics == "keep" else None for i in keep]
-        query_rows = [metrics.query_metrics(r, n) for r, n in zip(found.ranks[part.lang], n_rel, strict=True)]
+        check_relevant_found(part.lang, part.corpus, part.relevant, rows)  # every judged passage is in the corpus
+        n_relevant = sum(len(part.relevant[q]) for q in qids)
+        bus.log(f"{where}: {len(qids)} queries, their {n_relevant} relevant passages all found among "
+                f"{shards.pool.n_rows:,} passages")  # fmt: skip
+        counts = part.counts
+        if counts:
+            bus.log(f"{where}: {counts['topics']} topics, {counts['judged_topics']} judged, "
+                    f"{counts['topics_with_relevant']} with a relevant passage")  # fmt: skip
+        if counts.get("judged_not_topics"):
+            stray = counts["judged_not_topics"]
+            bus.log(f"{where}: the qrels judge {len(stray)} query id(s) that are not topics (e.g. {stray[0]!r}): "
+                    "their judgments are not used", "warning")  # fmt: skip
+        # the queries are task.empty_topics' (keep: every judged topic, one without a relevant passage scores 0)
+        rel = [np.array(sorted(rows[d] for d in part.relevant[q]), np.int64) for q in qids]
+        found = search_pool(shards.pool, {part.lang: q_emb}, {part.lang: rel}, k=K, bus=bus)
+        query_rows = [metrics.query_metrics(r, len(part.relevant[q])) for r, q in zip(found.ranks[part.lang], qids,
+                                                                                     strict=True)]  # fmt: skip
         per_language[part.lang] = metrics.mean_metrics(query_rows)
         per_query[query_key("mono", part.lang)] = {
-            f"{part.lang}:{qids[i]}": round(m["map"], 6) for i, m in zip(keep, query_rows, strict=True)
+            f"{part.lang}:{q}": round(m["map"], 6) for q, m in zip(qids, query_rows, strict=True)
         }
         n_pool += shards.pool.n_rows
         corpus_info[part.lang] = {
             "passages": shards.pool.n_rows,
             "shards": str(shards.root),
+            "queries": len(qids),
+            "relevant_passages": n_relevant,
             "topics_without_relevant": sum(1 for q in qids if not part.relevant[q]),
-            "queries_without_relevant_in_corpus": sum(1 for q in qids if not any(d in rows for d in part.relevant[q])),
+            **part.counts,
         }
     summary = corpus_summary(task, per_language, corpus_info, n_pool, size, shard_dtype)
     summary.extra |= {"text_mode": text_mode, "empty_topics": task.empty_topics}

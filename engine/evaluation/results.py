@@ -17,6 +17,7 @@ and read them with `parse_query_key`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -60,12 +61,15 @@ def number(value: Any) -> float | None:
 
 
 def _metrics(value: Any, where: str) -> Metrics:
-    """A {metric: number} block; a ValueError naming `where` otherwise."""
+    """A {metric: number} block; a ValueError naming `where` otherwise. NaN and infinity are not metrics (hbt never
+    writes them; a file holding them was edited or damaged): such a run is reported as malformed, not averaged."""
     if not isinstance(value, dict):
         raise ValueError(f"{where} is not an object")
     for key, v in value.items():
         if not _number(v):
             raise ValueError(f"{where}.{key} is not a number")
+        if not math.isfinite(v):
+            raise ValueError(f"{where}.{key} is {v} (not a finite number)")
     return dict(value)
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
 from hbt.engine.data.benchmark import Benchmark, passage_text, resolve_text_mode
-from hbt.engine.data.xor import PASSAGE_LANG, XorTask, pool_notes
+from hbt.engine.data.xor import PASSAGE_LANG, XorTask, check_gold_found, pool_notes
 from hbt.engine.encoding.corpus_shards import CorpusOptions, encoding_key
 from hbt.engine.encoding.encode import Encoder, encode_unique
 from hbt.engine.evaluation import metrics, xor_metric
@@ -96,7 +96,9 @@ def evaluate_xor(task: XorTask, encoder: Encoder, options: CorpusOptions | None 
     if shards is None:  # a worker rank: its slice is on disk, rank 0 searches
         return DatasetResult(DatasetSummary.worker({"queries": n_q, "candidates": n_c}))
     bus.stage("search", f"{task.name}: {shards.pool.n_rows:,} passages in {len(shards.pool.files)} shards")
-    rows = shards.rows_of({p for q in task.questions for p in q.gold})
+    gold = {p for q in task.questions for p in q.gold}
+    rows = shards.rows_of(gold)
+    check_gold_found(collection, gold, rows)  # as with --corpus-limit (xor.limited_passages)
     langs = sorted({q.lang for q in queries})
     idx = {x: [i for i, q in enumerate(queries) if q.lang == x] for x in langs}
     rel = {

@@ -109,6 +109,17 @@ def _json_value(value: Value) -> Any:
     return value
 
 
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinite float (anywhere in lists and dicts) as None: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def tables_to_dict(tables: Sequence[Table]) -> dict[str, Any]:
     return {
         "schema": REPORT_SCHEMA,
@@ -127,7 +138,7 @@ def tables_to_dict(tables: Sequence[Table]) -> dict[str, Any]:
 
 
 def render_json(tables: Sequence[Table]) -> str:
-    return json.dumps(tables_to_dict(tables), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return json.dumps(_finite(tables_to_dict(tables)), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 # ---- latex ---------------------------------------------------------------------------------------------------

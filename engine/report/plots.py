@@ -7,6 +7,7 @@
   language columns, diagonal = monolingual), mean over seeds, one colour scale shared by the strategies;
 - bias_<backbone>_<dataset>.png: rank_distance (2408.10536), own_excess@10, rank_gap and map_spread per strategy
   with 95% CI error bars.
+Names drawn in a plot come from results and grid files: control characters are drawn escaped (common.text.safe).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ matplotlib.use("Agg")
 
 import numpy as np
 from hbt.engine.common.io import write_bytes
+from hbt.engine.common.text import safe
 from hbt.engine.common.vocabulary import STRATEGY_ORDER, strategy_key
 from hbt.engine.evaluation.results import BIAS_KEYS, SETTING_NAME, SETTINGS
 from hbt.engine.report.source import Cell, load_source, require_results
@@ -75,11 +77,11 @@ def plot_loss(cells: Sequence[Cell], backbone: str, path: Path) -> Path:
             color=_colour(cell.strategy, strategies),
             linestyle=_LINESTYLES[seeds.index(cell.seed) % len(_LINESTYLES)],
             linewidth=1.4,
-            label=f"{cell.strategy} s{cell.seed}",
+            label=safe(f"{cell.strategy} s{cell.seed}"),
         )
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
-    ax.set_title(f"Training loss: {backbone}")
+    ax.set_title(safe(f"Training loss: {backbone}"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", ncol=max(1, len(cells) // 12 + 1))
     return _save(fig, path)
@@ -101,12 +103,12 @@ def plot_settings(group: Group, path: Path) -> Path:
             yerr=[_err(v) for v in values],
             capsize=3,
             color=_colour(strategy, strategies),
-            label=f"{strategy} (n={group.n_seeds(strategy)})",
+            label=safe(f"{strategy} (n={group.n_seeds(strategy)})"),
         )
     ax.set_xticks(x, [SETTING_NAME[s] for s in SETTINGS])
     ax.set_ylabel("macro mAP")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"mAP by setting: {group.backbone} on {group.dataset}")
+    ax.set_title(safe(f"mAP by setting: {group.backbone} on {group.dataset}"))
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize="small")
     return _save(fig, path)
@@ -125,11 +127,11 @@ def plot_pairs(group: Group, strategy: str, path: Path, vmin: float, vmax: float
     fig = Figure(layout="constrained", figsize=(side + 1, side))
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap="viridis", vmin=vmin, vmax=vmax)
-    ax.set_xticks(range(len(langs)), langs)
-    ax.set_yticks(range(len(langs)), langs)
+    ax.set_xticks(range(len(langs)), [safe(x) for x in langs])
+    ax.set_yticks(range(len(langs)), [safe(x) for x in langs])
     ax.set_xlabel("candidate language")
     ax.set_ylabel("query language")
-    ax.set_title(f"{strategy}: pair mAP, {group.backbone} on {group.dataset}", fontsize="medium")
+    ax.set_title(safe(f"{strategy}: pair mAP, {group.backbone} on {group.dataset}"), fontsize="medium")
     if len(langs) <= 12:
         mid = (vmin + vmax) / 2
         for i in range(len(langs)):
@@ -157,10 +159,10 @@ def plot_bias(group: Group, path: Path) -> Path:
             color=[_colour(s, strategies) for s in strategies],
         )
         ax.axhline(0, color="black", linewidth=0.8)
-        ax.set_xticks(x, strategies)
+        ax.set_xticks(x, [safe(name) for name in strategies])
         ax.set_title(key)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"Language bias: {group.backbone} on {group.dataset}")
+    fig.suptitle(safe(f"Language bias: {group.backbone} on {group.dataset}"))
     return _save(fig, path)
 
 

@@ -21,6 +21,7 @@ from hbt.engine.common.vocabulary import (
     check_choice,
     check_device,
     check_positive,
+    check_seed,
     check_strategy,
     check_unit,
 )
@@ -120,6 +121,9 @@ class RunConfig:
             raise bad_value("early_stopping_patience", "needs a validation split: set validation_fraction too")
         if not self.weight_decay >= 0:
             raise bad_value("weight_decay", f"must be >= 0, got {self.weight_decay}")
+        if self.weight_decay == float("inf"):
+            raise bad_value("weight_decay", f"must be a finite number, got {self.weight_decay}")
+        check_seed("seed", self.seed)
         if self.steps is None and self.epochs is None:
             raise ConfigError("give steps or epochs", key="steps")
         return self
@@ -140,6 +144,9 @@ def check_config(config: RunConfig) -> RunConfig:
     from hbt.engine.data.registry import DATASETS, check_eval_langs, check_langs, resolve_data_dir, spec
 
     config.validate()
+    from hbt.engine.training.distributed import check_available
+
+    check_available(config.device)
     with _about("data_dir"):
         resolve_data_dir(config.data_dir)
     with _about("eval_data"):

@@ -15,8 +15,9 @@ from hbt.engine.common.events import EventBus, JsonlSink, RunFinished
 from hbt.engine.common.io import ensure_dir, read_json, read_json_object, write_json, write_text
 from hbt.engine.runs import stack
 from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.grid_lock import grid_lock
 from hbt.engine.runs.interrupts import Cancelled
-from hbt.engine.runs.presets import Preset, cell_id
+from hbt.engine.runs.presets import Preset, cell_id, check_run_types
 from hbt.engine.runs.rundir import RunDir
 from hbt.engine.training.train import NonFiniteLoss
 
@@ -56,9 +57,10 @@ def read_grid(out: Path) -> dict[str, Any]:
     if not isinstance(doc.get("run"), dict):
         raise _bad(out, "'run' should be an object")
     try:
+        check_run_types(doc["run"], "[run]")
         RunConfig.from_dict(doc["run"]).validate()
     except (TypeError, ValueError, UserError) as exc:
-        raise _bad(out, f"[run] {exc}") from None
+        raise _bad(out, str(exc) if str(exc).startswith("[run]") else f"[run] {exc}") from None
     cells = doc.get("cells")
     if not isinstance(cells, list):
         raise _bad(out, "'cells' should be a list")
@@ -166,16 +168,18 @@ def run_grid(
     cancel: Any = None,
     runner: Any = None,
     allow_stack_change: bool = False,
+    node_rank: int = 0,
 ) -> dict[str, int]:
     """Run every cell not yet complete. A cell whose loss goes NaN, or that crashes, is marked failed and the grid
     goes on; a user error (bad data dir, offline) stops the grid, since every cell would meet it. `runner` runs a
     cell (default: in this process; `hbt.engine.training.launch.LaunchedRunner` under torchrun / accelerate).
-    A resumed grid must run on the stack it was made with (`check_stack`)."""
+    Everything a user set is checked before the grid folder is made; the grid is held by one runner at a time
+    (grid_lock; `node_rank` > 0: a follower node of a multi-node launch, holding its own lock). A resumed grid must
+    run on the stack it was made with (`check_stack`)."""
     from hbt.engine.runs.config import check_config
     from hbt.engine.runs.run import execute
 
     grid_file = out / "grid.json"
-    fresh = False
     if resume:
         if not grid_file.exists():
             raise UserError(f"{out}: not a grid directory (no grid.json) to resume")
@@ -185,21 +189,42 @@ def run_grid(
                 f"{out} is a grid of preset {doc['preset']!r}, not {preset.name!r}: "
                 f"resume it with hbt-bench run {doc['preset']} --resume {out}"
             )
-        check_stack(out, doc, allow_stack_change)
     else:
         if grid_file.exists():
             raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it, or pick another --out")
         doc = {**grid_document(preset), "stack": stack.summary(stack.describe())}
         for cell in doc["cells"]:  # every cell's settings are valid before the grid folder exists
             check_config(replace(preset.run, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"]))
-        fresh = not out.exists()
-        write_json(grid_file, doc)
+        check_training_budget(preset)
+    fresh = not out.exists()
+    ensure_dir(out)
+    created = False
     try:
-        return _run_cells(doc, preset, out, bus, resume, cancel, runner or execute)
+        with grid_lock(out, lambda line: bus.log(line, "warning"), node_rank):
+            if resume:
+                check_stack(out, doc, allow_stack_change)  # (it may record a change in grid.json: under the lock)
+            else:
+                if grid_file.exists():  # another runner created it meanwhile
+                    raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it")
+                write_json(grid_file, doc)
+                created = True
+            return _run_cells(doc, preset, out, bus, resume, cancel, runner or execute)
     except UserError:
-        if not resume and fresh and not any(RunDir(out / c["dir"]).is_complete() for c in doc["cells"]):
+        if created and fresh and not any(RunDir(out / c["dir"]).is_complete() for c in doc["cells"]):
             shutil.rmtree(out, ignore_errors=True)  # a user error met before any cell finished leaves nothing
         raise
+
+
+def check_training_budget(preset: Preset) -> None:
+    """The step budget of the grid's trained cells against its training data (run.check_budget), before anything is
+    created: the pair count is the same for every trained cell (it depends on the data settings, not the strategy)."""
+    from hbt.engine.runs.run import build_training_table, check_budget, dataset_split
+
+    trained = [s for s in preset.strategies if s != "none"]
+    if not trained or not preset.run.steps:
+        return
+    config = replace(preset.run, backbone=preset.backbones[0], strategy=trained[0], seed=preset.seeds[0])
+    check_budget(config, build_training_table(config, dataset_split(config)))
 
 
 def _run_cells(

@@ -13,7 +13,7 @@ from typing import Any
 
 from hbt.engine.common.errors import ConfigError, UserError, one_of
 from hbt.engine.common.io import read_text
-from hbt.engine.common.vocabulary import GRID_STRATEGIES, bad_value, check_strategy
+from hbt.engine.common.vocabulary import GRID_STRATEGIES, bad_value, check_seed, check_strategy
 from hbt.engine.runs.config import RunConfig, check_config
 
 
@@ -130,6 +130,14 @@ def _check_type(where: str, key: str, value: Any, expected: tuple[type, ...], el
                 )
 
 
+def check_run_types(values: dict[str, Any], where: str) -> None:
+    """Each known RunConfig key's value has its field's type: `<where> <key>: expected integer, got string '16'`
+    (a preset's [run], grid.json's run block). Unknown keys are the caller's business."""
+    for key, value in values.items():
+        if key in _RUN_TYPES:
+            _check_type(f"{where} {key}", key, value, _RUN_TYPES[key], _RUN_ELEMENTS.get(key))
+
+
 def parse_preset(data: dict[str, Any], source: str) -> Preset:
     """Validate a decoded preset; every problem is one ConfigError line naming the file and the key."""
     for section, value in data.items():
@@ -144,13 +152,13 @@ def parse_preset(data: dict[str, Any], source: str) -> Preset:
             raise ConfigError(f"{source}: unknown key [preset] {key!r} (allowed: {allowed})", key=key)
         _check_type(f"{source}: [preset] {key}", key, value, (PRESET_KEYS[key],), PRESET_ELEMENTS.get(key))
     run_values: dict[str, Any] = data.get("run", {})
-    for key, value in run_values.items():
+    for key in run_values:
         if key in PER_CELL:
             raise ConfigError(f"{source}: [run] {key} is set per grid cell: use {PER_CELL[key]} instead", key=key)
         if key not in _RUN_TYPES:
             allowed = ", ".join(sorted(set(_RUN_TYPES) - set(PER_CELL)))
             raise ConfigError(f"{source}: unknown key [run] {key!r} (allowed: {allowed})", key=key)
-        _check_type(f"{source}: [run] {key}", key, value, _RUN_TYPES[key], _RUN_ELEMENTS.get(key))
+    check_run_types(run_values, f"{source}: [run]")
     name = head.get("name", Path(source).stem)
     if not name.strip() or name in (".", "..") or any(c in name for c in "/\\") or not name.isprintable():
         raise ConfigError(
@@ -187,6 +195,11 @@ def _check(preset: Preset, label: typing.Callable[[str], str]) -> None:
             fail("preset", exc)
     if not preset.seeds:
         fail("preset", bad_value("seeds", "must be a non-empty list of integers"))
+    for seed in preset.seeds:
+        try:
+            check_seed("seeds", seed)
+        except ConfigError as exc:
+            fail("preset", exc)
     cells = [cell_id(*cell) for cell in preset.cells()]
     if not cells:
         fail("preset", ConfigError("the grid has no cells (no strategies and baseline = false)", key="strategies"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -113,8 +114,9 @@ def check_budget(config: RunConfig, table: PairTable) -> None:
     epochs = config.steps * config.batch_size / max(len(table), 1)
     if epochs > MAX_EPOCHS:
         raise ConfigError(
-            f"--steps {config.steps} x batch {config.batch_size} is {epochs:.3g} epochs over {len(table)} training "
-            f"pairs (at most {MAX_EPOCHS}); lower --steps, or use more training data"
+            f"steps {config.steps} x batch_size {config.batch_size} is {epochs:.3g} epochs over {len(table)} training "
+            f"pairs (at most {MAX_EPOCHS}): lower steps or batch_size, or use more training data",
+            key="steps",
         )
 
 
@@ -291,6 +293,14 @@ def _prepare(config: RunConfig, run: RunDir, bus: EventBus, model: Any, resume: 
     return _Prepared(config=config, backbone=backbone, benches=benches, table=table, model=model)
 
 
+def _mark_after(run: RunDir, status: str, **extra: Any) -> None:
+    """Record how a run ended, if the disk lets us: the error that ended it (a full disk writing results.json, say)
+    is the one the user must see, not a second one met writing run.json (which then still says running: the index
+    shows the run interrupted)."""
+    with contextlib.suppress(UserError):
+        run.mark(status, **extra)
+
+
 @contextmanager
 def recorded_status(run: RunDir, bus: EventBus, config: dict[str, Any]) -> Iterator[None]:
     """Record a run's life in its folder: run.json says running (with this pid), then complete when the block ends,
@@ -307,25 +317,26 @@ def recorded_status(run: RunDir, bus: EventBus, config: dict[str, Any]) -> Itera
         run.mark("complete")
         bus.emit(RunFinished(run_dir=str(out), status="complete"))
     except UserError as exc:
-        run.mark("failed", error=str(exc))
+        _mark_after(run, "failed", error=str(exc))
         bus.emit(RunFinished(run_dir=str(out), status="failed", error=str(exc)))
         raise
     except Cancelled as exc:
-        run.mark("cancelled", error=str(exc), step=exc.step, checkpoint=exc.checkpoint)
+        _mark_after(run, "cancelled", error=str(exc), step=exc.step, checkpoint=exc.checkpoint)
         bus.emit(RunFinished(run_dir=str(out), status="cancelled", error=str(exc)))
         raise
     except KeyboardInterrupt:
-        run.mark("interrupted", error="stopped at once by the user (second Ctrl-C)")
+        _mark_after(run, "interrupted", error="stopped at once by the user (second Ctrl-C)")
         bus.emit(RunFinished(run_dir=str(out), status="interrupted"))
         raise
     except Exception as exc:
         trace = out / "traceback.txt"
-        trace.write_text(traceback.format_exc(), encoding="utf-8")
-        exc.traceback_path = str(trace)  # type: ignore[attr-defined]  # the CLI names it in its one line
+        with contextlib.suppress(OSError):
+            trace.write_text(traceback.format_exc(), encoding="utf-8")
+            exc.traceback_path = str(trace)  # type: ignore[attr-defined]  # the CLI names it in its one line
         numeric = {
             k: getattr(exc, a) for k, a in (("step", "step"), ("last_finite_loss", "last_finite")) if hasattr(exc, a)
         }
-        run.mark("failed", error=f"{type(exc).__name__}: {exc}", traceback=str(trace), **numeric)
+        _mark_after(run, "failed", error=f"{type(exc).__name__}: {exc}", traceback=str(trace), **numeric)
         bus.emit(RunFinished(run_dir=str(out), status="failed", error=f"{type(exc).__name__}: {exc}"))
         raise
     finally:

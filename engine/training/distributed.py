@@ -24,6 +24,27 @@ def local_device(device: str) -> str | None:
     return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else None
 
 
+def check_available(device: str, key: str = "device") -> None:
+    """A device named explicitly must exist here (a ConfigError naming `key` otherwise), so that `--device cuda` on a
+    CPU-only torch is one line before anything runs, not an internal error in every cell. auto and cpu always are."""
+    if device in ("auto", "cpu"):
+        return
+    import torch
+    from hbt.engine.common.vocabulary import bad_value
+
+    why = ""
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            why = "this torch has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        elif int(device.partition(":")[2] or 0) >= count:
+            why = f"{count} CUDA GPU(s) visible: cuda:0 to cuda:{count - 1}"
+    elif device == "mps" and not torch.backends.mps.is_available():
+        why = "no Apple GPU"
+    if why:
+        raise bad_value(key, f"{device!r} is not available ({why}, torch {torch.__version__}): use cpu or auto")
+
+
 def is_main() -> bool:
     """Rank 0 alone writes events, results, models and indexes; the other ranks only train."""
     return rank() == 0

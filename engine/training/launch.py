@@ -44,6 +44,8 @@ class Launch:
                 f"--nproc and --nnodes must be >= 1 and 0 <= --node-rank < --nnodes "
                 f"(got {self.nproc}, {self.nnodes}, {self.node_rank})"
             )
+        if not 1 <= self.master_port <= 65535:
+            raise ConfigError(f"--master-port must be a TCP port in 1..65535, got {self.master_port}")
         if self.launcher == "accelerate" and shutil.which("accelerate") is None:
             raise UserError("--launcher accelerate needs the `accelerate` command on PATH (pip install accelerate)")
         return self

@@ -27,6 +27,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 METRICS = tuple((HEADLINE_FIELD[s], s) for s in SETTINGS)  # (mono_map, mono), ...
+CELL_ORDER = ("complete", "running", "failed", "cancelled", "interrupted")  # how a grid's cells are counted
 
 
 @dataclass
@@ -47,7 +48,17 @@ class HistoryRow:
 
     @property
     def done(self) -> int:
+        """Cells with a run directory (complete, failed, cancelled...): not cells finished."""
         return sum(self.statuses.values())
+
+    def cells_text(self) -> str:
+        """A grid's cells by status, as the Run screen names them: 'complete 2 · cancelled 1 · of 4' (a cancelled
+        cell is not a done one; cells that never ran are the rest of the 'of'); a grid whose every cell is complete
+        reads 'complete 7'."""
+        order = sorted(self.statuses, key=lambda s: (CELL_ORDER.index(s) if s in CELL_ORDER else len(CELL_ORDER), s))
+        parts = [f"{s} {self.statuses[s]}" for s in order]
+        total = self.total if self.total is not None else self.done
+        return " · ".join(parts if self.statuses.get("complete", 0) == total else [*parts, f"of {total}"])
 
     @property
     def status(self) -> str:
@@ -186,10 +197,7 @@ class HistoryScreen(SectionScreen):
         table = self.query_one("#runs", DataTable)
         lines: list[tuple[str, list[Text]]] = []
         for r in rows:
-            if r.kind == "grid":
-                cells = f"{r.done}/{r.total}" if r.total is not None and r.total != r.done else str(r.done)
-            else:
-                cells = r.strategies[0]
+            cells = r.cells_text() if r.kind == "grid" else r.strategies[0]
             metrics = []
             for metric, _ in METRICS:
                 best = r.best[metric]
@@ -197,7 +205,7 @@ class HistoryScreen(SectionScreen):
             line = [
                 Text(r.name, style="bold" if r.kind == "grid" else ""),
                 Text(", ".join(r.backbones)),
-                Text(cells, justify="right" if r.kind == "grid" else "left"),
+                Text(cells),
                 Text(r.status, style=STATUS_STYLES.get(r.status, "")),
                 *metrics,
                 Text(when(r.started)),
@@ -207,7 +215,7 @@ class HistoryScreen(SectionScreen):
         labels = ["run", "backbone", "cells", "status", *(label for _, label in METRICS), "started"]
         for i, label in enumerate(labels):  # explicit widths: the table never has to measure itself later
             width = max([len(label), *(line[i].cell_len for _, line in lines)])
-            justify: JustifyMethod = "right" if label in ("cells", "mono", "cross", "multi") else "left"
+            justify: JustifyMethod = "right" if label in ("mono", "cross", "multi") else "left"
             table.add_column(Text(label, justify=justify), key=label, width=width)
         for key, line in lines:
             table.add_row(*line, key=key)

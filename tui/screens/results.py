@@ -6,20 +6,20 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hbt.engine.evaluation.results import SETTING_NAME, Setting
-from hbt.tui.backend import display_path, error_text
+from hbt.tui.backend import EXPORT_FORMATS, display_path, error_text
 from hbt.tui.components.heatmap import Heatmap
 from hbt.tui.components.log_pane import short_cell
 from hbt.tui.components.loss_chart import LossChart
 from hbt.tui.components.report_table import ReportTable
 from hbt.tui.report import CellInfo, GroupView, Report, number
 from hbt.tui.screens.base import SectionScreen
-from hbt.tui.screens.export import ExportScreen
+from hbt.tui.screens.export import ExportScreen, absolute, written_text
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 TABS = ("summary", "langs", "pairs", "bias", "paper", "loss", "cells")
@@ -28,19 +28,25 @@ TABS = ("summary", "langs", "pairs", "bias", "paper", "loss", "cells")
 class ResultsScreen(SectionScreen):
     SECTION = "results"
     HELP = (
-        "The tables of one grid (or run) directory, for one backbone and evaluation dataset at a time: the "
-        "strategy × setting summary (mean ± 95% CI over seeds, p-values against the untrained baseline), mAP per "
-        "language (sortable: click a header or press s), the language-pair matrix as a heatmap (rows: query "
-        "language, columns: candidate language), language bias and the loss curves. 'c' narrows everything to one "
-        "cell; 'x' exports the report as md, csv, json or LaTeX into the directory."
+        "The tables of one grid (or run) directory, for one backbone and evaluation dataset at a time, in seven "
+        "views ('v' steps through them, or click a tab): Summary (strategy × setting: mean ± 95% CI over seeds, "
+        "p-values against the untrained baseline), Per language (mAP per query language; 'm' switches mono / "
+        "multi; sort: click a header or press s), Pairs (the language-pair matrix as a heatmap, rows: query "
+        "language, columns: candidate language; ']' / '[' step through the strategies), Bias (language bias), "
+        "Paper (2408.10536's claims with a verdict each, and these cells beside its published numbers), Loss (the "
+        "loss curves) and Cells (every cell of the grid with its status and why it has no results). 'c' narrows "
+        "everything to one cell, 'g' steps through backbones / datasets, 'r' reloads; 'x' exports the report as "
+        "md, csv, json or LaTeX into the directory."
     )
+    # the footer shows the keys that change the view; the others are in Help (?) and in the views' captions, so
+    # that Help and Theme still fit an 80-column footer
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("v", "next_view", "View"),
-        Binding("s", "sort", "Sort"),
+        Binding("s", "sort", "Sort", show=False),
         Binding("m", "toggle_setting", "Mono/multi"),
-        Binding("right_square_bracket", "strategy(1)", "Strategy", key_display="]"),
+        Binding("right_square_bracket", "strategy(1)", "Strategy", key_display="]", show=False),
         Binding("left_square_bracket", "strategy(-1)", "Prev strategy", key_display="[", show=False),
-        Binding("c", "next_scope", "Cell"),
+        Binding("c", "next_scope", "Cell", show=False),
         Binding("g", "next_group", "Backbone/dataset", show=False),
         Binding("x", "export", "Export"),
         Binding("r", "reload", "Reload", show=False),
@@ -60,6 +66,7 @@ class ResultsScreen(SectionScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="results-title")
+        yield Static("", id="export-status")  # the last export's file, in full (shown once there is one)
         with TabbedContent(id="results-tabs", initial="tab-summary"):
             with TabPane("Summary", id="tab-summary"), VerticalScroll():
                 yield ReportTable(id="summary-table")
@@ -91,6 +98,7 @@ class ResultsScreen(SectionScreen):
             )
 
     def on_mount(self) -> None:
+        self.query_one("#export-status").display = False
         self._show()
         if self.hbt.pending_results is not None:
             path, self.hbt.pending_results = self.hbt.pending_results, None
@@ -103,6 +111,7 @@ class ResultsScreen(SectionScreen):
         if path != self.path:
             self.group_index = self.strategy_index = 0
             self.base = None
+            self.query_one("#export-status").display = False  # the last export was another directory's
         self.path, self.scope = path, scope
         self.loading = True
         self._title()
@@ -119,9 +128,13 @@ class ResultsScreen(SectionScreen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "export":
             if event.state == WorkerState.SUCCESS:
-                written = event.worker.result
-                self.hbt.last_export = written  # type: ignore[assignment]
-                self.notify(f"wrote {written}", title="export")
+                fmt, written, replaced = event.worker.result  # type: ignore[misc]
+                self.hbt.last_export = written
+                text = written_text(fmt, absolute(written), replaced)
+                status = self.query_one("#export-status", Static)
+                status.update(text)
+                status.display = True
+                self.notify(text.plain, title="export", timeout=15)
             elif event.state == WorkerState.ERROR:
                 self.hbt.show_error(event.worker.error, title="export failed")
             return
@@ -134,16 +147,17 @@ class ResultsScreen(SectionScreen):
             if self.stale and self.path is not None:
                 self.stale = False
                 self.follow(self.path)
-        elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+        elif event.state == WorkerState.ERROR:
             self.loading = False
             self.report = None
             error = event.worker.error
-            if event.state == WorkerState.ERROR:
-                self.hbt.show_error(error, title="cannot open results", log=False)
+            self.hbt.show_error(error, title="cannot open results", log=False)
             self.query_one("#empty-text", Static).update(
                 Text.assemble(("Could not open the results: ", "bold red"), error_text(error) if error else "")
             )
             self._show()
+        # CANCELLED: a newer load of the same screen replaced this one (an exclusive worker); what is shown stays
+        # until it ends: hiding the tabs meanwhile would move the focus into the Summary tab and pull the view back
 
     # ---- rendering ---------------------------------------------------------------------------------------------
 
@@ -332,7 +346,7 @@ class ResultsScreen(SectionScreen):
         """On the per-language view: switch mono <-> multi; elsewhere: go to that view."""
         tabs = self.query_one(TabbedContent)
         if tabs.active != "tab-langs":
-            tabs.active = "tab-langs"
+            self._activate("tab-langs")
             return
         self.setting = "multi" if self.setting == "mono" else "mono"
         group = self.group
@@ -343,7 +357,7 @@ class ResultsScreen(SectionScreen):
         """On the pairs or bias view: the next strategy; elsewhere: go to the pairs view."""
         tabs = self.query_one(TabbedContent)
         if tabs.active not in ("tab-pairs", "tab-bias"):
-            tabs.active = "tab-pairs"
+            self._activate("tab-pairs")
             return
         self.strategy_index += step
         group = self.group
@@ -354,7 +368,19 @@ class ResultsScreen(SectionScreen):
     def action_next_view(self) -> None:
         tabs = self.query_one(TabbedContent)
         ids = [f"tab-{t}" for t in TABS]
-        tabs.active = ids[(ids.index(tabs.active) + 1) % len(ids)] if tabs.active in ids else ids[0]
+        self._activate(ids[(ids.index(tabs.active) + 1) % len(ids)] if tabs.active in ids else ids[0])
+
+    def _activate(self, tab: str) -> None:
+        """Show view `tab` and take the focus along: a focused table left in the hidden view would hand the focus
+        to its neighbour in that view, and TabbedContent then shows that view again (the keys seemed to snap back
+        to Summary). The focus goes to the new view's first focusable widget, else the tab strip."""
+        tabs = self.query_one(TabbedContent)
+        tabs.active = tab
+        focused = self.focused
+        if focused is None or not any(isinstance(a, TabPane) and a.id != tab for a in focused.ancestors):
+            return
+        target = next((w for w in tabs.get_pane(tab).query("*") if w.focusable), None)
+        (target or tabs.query_one(Tabs)).focus()
 
     def action_next_group(self) -> None:
         self.group_index += 1
@@ -398,7 +424,7 @@ class ResultsScreen(SectionScreen):
             self._export(self.report.path, fmt)
 
     def show_view(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = f"tab-{tab}"
+        self._activate(f"tab-{tab}")
 
     def tab_title(self, tab: str) -> str:
         return str(self.query_one(TabbedContent).get_tab(f"tab-{tab}").label)
@@ -421,5 +447,7 @@ class ResultsScreen(SectionScreen):
             self.open(self.path, self.scope)
 
     @work(thread=True, group="export", exit_on_error=False)
-    def _export(self, target: Path, fmt: str) -> Path:
-        return self.hbt.backend.export(target, fmt)
+    def _export(self, target: Path, fmt: str) -> tuple[str, Path, bool]:
+        """(format, the file written, whether it replaced one)."""
+        replaced = (target / EXPORT_FORMATS[fmt]).exists()
+        return fmt, self.hbt.backend.export(target, fmt), replaced

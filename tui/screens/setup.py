@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from hbt.engine.common.errors import ConfigError, UserError
+from hbt.engine.common.hub import offline_by_setting
 from hbt.engine.common.vocabulary import MAIN_STRATEGIES
 from hbt.engine.runs.presets import Preset
 from hbt.engine.runs.rundir import default_out
 from hbt.tui.backend import BackboneInfo, GridChoices, PresetInfo, error_text
 from hbt.tui.components.keyed_input import KeyedInput
-from hbt.tui.components.selection_lists import ALL, KeyedSelectionList, LanguageList
+from hbt.tui.components.selection_lists import ALL, KeyedSelectionList, LanguageList, MarkedCheckbox
 from hbt.tui.messages import LaunchGrid
 from hbt.tui.screens.base import SectionScreen
 from rich.text import Text
@@ -126,7 +128,7 @@ class Row(Horizontal):
         margin-bottom: 1;
     }
     Row > .row-label {
-        width: 13;
+        width: 15;
         color: $text-muted;
     }
     Row.-invalid > .row-label {
@@ -136,7 +138,23 @@ class Row(Horizontal):
     """
 
     def __init__(self, label: str, *children: Widget, field: str) -> None:
-        super().__init__(Label(label, classes="row-label"), *children, id=f"row-{field}")
+        self.label = label
+        super().__init__(Label(self._marked(False, False), classes="row-label"), *children, id=f"row-{field}")
+
+    def _marked(self, focused: bool, invalid: bool) -> str:
+        """The label with its state in text too, not only in colour: ▸ holds the focus, ✗ is at fault."""
+        return f"{'▸' if focused else ' '}{'✗' if invalid else ' '} {self.label}"
+
+    def _relabel(self) -> None:
+        self.query_one(".row-label", Label).update(self._marked(self.has_class("-focused"), self.has_class("-invalid")))
+
+    def set_focused(self, on: bool) -> None:
+        self.set_class(on, "-focused")
+        self._relabel()
+
+    def set_invalid(self, on: bool) -> None:
+        self.set_class(on, "-invalid")
+        self._relabel()
 
 
 class SetupScreen(SectionScreen):
@@ -175,14 +193,14 @@ class SetupScreen(SectionScreen):
                 yield Row(
                     "strategies",
                     Horizontal(
-                        *(Checkbox(name, True, id=f"strat-{name}", compact=True) for name in STRATEGIES),
+                        *(MarkedCheckbox(name, True, id=f"strat-{name}", compact=True) for name in STRATEGIES),
                         id="strategies",
                     ),
                     field="strategies",
                 )
                 yield Row(
                     "baseline",
-                    Checkbox("none", True, id="baseline", compact=True),
+                    MarkedCheckbox("none", True, id="baseline", compact=True),
                     Label(" the untrained backbone, zero-shot", classes="inline-label hint"),
                     field="baseline",
                 )
@@ -220,7 +238,9 @@ class SetupScreen(SectionScreen):
                     KeyedInput(placeholder="all", id="max-queries", compact=True, classes="short"),
                     field="steps",
                 )
-                yield Row("seeds", KeyedInput(placeholder="0, 1, 2", id="seeds", compact=True), field="seeds")
+                yield Row(
+                    "seeds", KeyedInput(placeholder="required, e.g. 0, 1, 2", id="seeds", compact=True), field="seeds"
+                )
                 yield Row("output", KeyedInput(placeholder="auto", id="out", compact=True), field="out")
         with Horizontal(id="launch-bar"):
             yield Static("", id="validation")
@@ -359,8 +379,14 @@ class SetupScreen(SectionScreen):
                 eval_list.replace_option_prompt_at_index(i, self._dataset_label(d.name, len(d.languages)))
 
     def missing_data(self, preset: Preset) -> Validation | None:
-        """Why the grid cannot find its data in the data dir (a dataset it has no files of), or None."""
+        """Why the grid cannot find its data in the data dir (a dataset it has no files of; no data dir while the
+        hub is turned off), or None."""
         data_dir = self._data_dir()
+        if data_dir is None and not os.environ.get("HBT_DATA_DIR") and offline_by_setting():
+            why = (
+                "no data dir, and the hub is turned off (HF_HUB_OFFLINE=1): nothing can be downloaded; give a data dir"
+            )
+            return Validation(None, None, why, "data-dir")
         needed = [(n, "eval-data") for n in preset.run.eval_data]
         needed += [(preset.run.train_data, "train-data")] if preset.strategies else []
         for name, wid in needed:
@@ -393,12 +419,12 @@ class SetupScreen(SectionScreen):
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         """Light the label of the row holding the focus (a class: :focus-within does not restyle a row's label)."""
         for row in self.query(Row):
-            row.set_class(event.widget in row.query("*"), "-focused")
+            row.set_focused(event.widget in row.query("*"))
 
     def on_descendant_blur(self, event: events.DescendantBlur) -> None:
         for row in self.query(Row):
             if event.widget in row.query("*"):
-                row.set_class(self.focused is not None and self.focused in row.query("*"), "-focused")
+                row.set_focused(self.focused is not None and self.focused in row.query("*"))
 
     @on(SelectionList.SelectedChanged, "#eval-data")
     def _eval_changed(self) -> None:
@@ -436,6 +462,11 @@ class SetupScreen(SectionScreen):
             None if b == DEFAULT_BACKBONE else b for b in self.query_one("#backbones", SelectionList).selected
         ]
         train_langs = split_list(value("train-langs"))
+        if value("train-langs").strip() and not train_langs:  # ', ,' is a typo, not "all languages"
+            raise ConfigError(
+                f"train langs: {value('train-langs').strip()!r} names no language (leave it empty for all)",
+                key="train_langs",
+            )
         data_dir = value("data-dir").strip()
         train = self.query_one("#train-data", Select).value
         return GridChoices(
@@ -480,7 +511,7 @@ class SetupScreen(SectionScreen):
         result = self.check()
         self.validation = result
         for row in self.query(Row):
-            row.set_class(row.id == row_for(result.field), "-invalid")
+            row.set_invalid(row.id == row_for(result.field))
         bar = self.query_one("#validation", Static)
         if result.preset is None:
             bar.update(Text.assemble(("✗ ", "bold red"), (result.message, "red")))
@@ -504,9 +535,7 @@ class SetupScreen(SectionScreen):
     # ---- actions -----------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "launch":
-            return True if self.validation.preset is not None else None
-        return True
+        return True  # launch too: on an invalid form it says why and goes to the field at fault
 
     @on(Button.Pressed, "#launch")
     def _launch_pressed(self) -> None:
@@ -516,9 +545,18 @@ class SetupScreen(SectionScreen):
         result = self.validate()
         if result.preset is None:
             self.notify(result.message, title="cannot launch", severity="error")
+            if result.field is not None:
+                self.focus_field(result.field)
             return
         out = result.out or default_out(result.preset.name, self.hbt.runs_root, self.hbt.now())
         self.post_message(LaunchGrid(result.preset, out))
+
+    def focus_field(self, field: str) -> None:
+        """Focus the control `field` (or its first focusable part: a row of checkboxes)."""
+        widget = self.query_one(f"#{field}")
+        target = widget if widget.focusable else next((w for w in widget.query("*") if w.focusable), None)
+        if target is not None:
+            target.focus()
 
     def action_focus_presets(self) -> None:
         self.query_one("#presets", OptionList).focus()
