@@ -255,7 +255,7 @@ def significance_table(group: Group, tests: Comparisons) -> Table | None:
         for t in results:
             row += [difference(t), t.p if t else None]
         rows.append(row)
-    rule = [f"each trained arm vs the untrained baseline ({BASELINE})"] if BASELINE in group.strategies else []
+    rule = [f"each trained strategy vs the untrained baseline ({BASELINE})"] if BASELINE in group.strategies else []
     if versus := [f"{a} vs {b}" for a, b in pairs if b != BASELINE]:
         rule.append(", ".join(versus))  # only the comparisons this grid has
     notes = [
