@@ -196,7 +196,7 @@ def plot_alpha(group: Group, path: Path) -> Path:
             ax.axhline(base.mean, color="C0", linestyle="--", linewidth=1, label="untrained")
         ax.axvspan(0.4, 0.6, color="grey", alpha=0.12, label="α in [0.4, 0.6]")
         ax.axvline(PAPER_ALPHA, color="grey", linewidth=0.8)
-        ax.set_xlabel("α = P(X-X-mono batch)  (0: X-Y, 1: X-X-mono)")
+        ax.set_xlabel("α (0: X-Y, 1: X-X-mono)")
         title = "rank distance (lower: less bias)" if key == RANK_DISTANCE else f"{SETTING_NAME[as_setting(key)]} mAP"
         ax.set_title(title)
         ax.grid(alpha=0.3)

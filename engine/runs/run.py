@@ -55,7 +55,11 @@ def with_eval_length(config: RunConfig) -> RunConfig:
 
     from hbt.engine.backbones.registry import resolve_backbone
 
-    return replace(config, eval_max_seq_length=resolve_backbone(config.backbone).max_seq_length)
+    try:
+        length = resolve_backbone(config.backbone).max_seq_length
+    except UserError:  # an unreachable hub id: loading the model says why, one line
+        return config
+    return replace(config, eval_max_seq_length=length)
 
 
 def position_limit(model: Any) -> int | None:
