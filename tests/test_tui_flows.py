@@ -370,7 +370,7 @@ def test_significance_rule_names_only_the_comparisons_made(tmp_path: Path) -> No
     assert group.significance is not None
     assert group.significance.notes[0] == ("rule: each trained strategy vs the untrained baseline (none); hybrid vs xx")
     full = load_report(make_grid(tmp_path, "all")).groups[0].significance
-    assert full is not None and full.notes[0].endswith("hybrid vs xx and vs xy")
+    assert full is not None and full.notes[0].endswith("hybrid vs xx, hybrid vs xy")
 
 
 async def test_stopped_grid_has_one_name_and_no_stale_live_numbers(tmp_path: Path, data_folder: Path) -> None:

@@ -56,7 +56,7 @@ class GridChoices:
     backbones: list[str | None]  # None: the engine's default backbone
     strategies: list[str]
     baseline: bool
-    hybrid_p: float | str | None
+    hybrid_p: float | str | list[float] | None
     langs: list[str] | None  # None: every language of the evaluation datasets
     train_langs: list[str] | None  # None: every language of the training set
     train_data: str
@@ -187,12 +187,11 @@ class Backend:
             max_queries=choices.max_queries,
             data_dir=choices.data_dir,
         )
-        if choices.hybrid_p is not None:
-            run = replace(run, hybrid_p=choices.hybrid_p)
         preset = replace(base, baseline=choices.baseline, run=run)
         preset = apply_overrides(
             preset,
             name_flags=False,
+            hybrid_p=choices.hybrid_p,  # a number, 'proportional' or an alpha sweep (a list)
             seeds=choices.seeds,
             backbones=list(choices.backbones),
             strategies=list(choices.strategies),

@@ -57,6 +57,8 @@ class GroupView:
     pairs: dict[str, Table] = field(default_factory=dict)  # strategy -> language-pair table
     bias: Table | None = None
     claims: Table | None = None  # verdicts on 2408.10536's claims (xx, xy and hybrid present)
+    power: Table | None = None  # what the grid could detect (minimum detectable effects)
+    alpha: Table | None = None  # an alpha sweep: metrics per alpha
     compare: Table | None = None  # the cells beside 2408.10536's published numbers (hbt-bench compare)
 
     @property
@@ -101,7 +103,7 @@ class Report:
         acc: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
         cells = self.source.complete if self.source else []
         for cell in cells:
-            if cell.backbone != group.backbone or cell.strategy != strategy:
+            if cell.backbone != group.backbone or cell.arm != strategy:
                 continue
             summary = cell.datasets.get(group.dataset)
             for lang, values in (summary.bias.per_language if summary else {}).items():
@@ -133,6 +135,10 @@ def _group_tables(tables: list[Table]) -> list[GroupView]:
             group.bias = t
         elif t.key == "claims":
             group.claims = t
+        elif t.key == "power":
+            group.power = t
+        elif t.key == "alpha":
+            group.alpha = t
     return list(groups.values())
 
 
@@ -148,7 +154,7 @@ def _cell_info(cell: Cell) -> CellInfo:
     return CellInfo(  # strings read from files: control characters escaped for the terminal
         id=safe(cell.id),
         backbone=safe(cell.backbone),
-        strategy=safe(cell.strategy),
+        strategy=safe(cell.arm),  # an alpha sweep's cells: 'hybrid-a0.25'
         seed=cell.seed,
         status=safe(cell.status) if started else "pending",
         path=cell.path,

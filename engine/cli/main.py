@@ -21,6 +21,7 @@ from hbt.engine.common.vocabulary import (
     GRID_STRATEGIES,
     HYBRID_MIXES,
     INDEXES,
+    PLOT_KINDS,
     PRECISIONS,
     TEXT_MODES,
     XX_LANGS,
@@ -51,6 +52,29 @@ def _p(value: str) -> float | str:
         return float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'proportional', got {value!r}") from None
+
+
+def _alphas(value: str) -> float | str | list[float]:
+    """--hybrid-p of `run`: a number, 'proportional', or comma-separated numbers (an alpha sweep)."""
+    if "," not in value:
+        return _p(value)
+    try:
+        return [float(v) for v in _csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {value!r}") from None
+
+
+def _margin(value: str) -> float:
+    try:
+        margin = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not 0 <= margin < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return margin
+
+
+MARGIN_HELP = "the claims' non-inferiority margin in mAP (default: the grid's preset, else 0.01)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +112,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus-limit", type=int,
                    help="xor-retrieve: gold passages + N sampled others instead of the whole collection")  # fmt: skip
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
+    p.add_argument("--eval-max-seq-length", type=int,
+                   help="cut evaluation texts at N tokens (default: the backbone's own length)")  # fmt: skip
     p.add_argument("--out", type=Path, help="run directory (default: runs/<time>-<kind>)")
     p.add_argument("--json", action="store_true", help="print the results document as JSON")
 
@@ -156,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--train-top-layers", type=int, help="train only the top N transformer layers (CPU speed)")
+    p.add_argument(
+        "--hybrid-p",
+        type=_alphas,
+        help="P(X-X batch) of hybrid cells; a list (0,0.25,0.5,0.75,1) sweeps alpha: one arm per value",
+    )
+    p.add_argument("--margin", type=_margin, help=MARGIN_HELP)  # fmt: skip
     p.add_argument("--max-queries", type=int)
     p.add_argument("--device", help=f"{DEVICE_HELP} (default: the preset's)")
     p.add_argument("--precision", choices=PRECISIONS, help="mixed precision on GPU")
@@ -179,6 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("path", type=Path)
         if name == "plot":
             p.add_argument("--out", type=Path, help="folder for the PNGs (default: PATH/plots)")
+            p.add_argument("--kind", choices=PLOT_KINDS, default="all",
+                           help="which plots (alpha: an alpha sweep's metrics against hybrid_p)")  # fmt: skip
+        else:
+            p.add_argument("--margin", type=_margin, help=MARGIN_HELP)
+    p = sub.add_parser("plan", help="seeds needed to detect a difference, from a grid's own variances")
+    p.add_argument("path", type=Path)
+    p.add_argument("--effect", type=float, default=0.01, help="the difference to detect (default 0.01 mAP)")
+    p.add_argument("--power", type=float, default=0.8, help="probability of detecting it (default 0.8)")
+    p.add_argument("--alpha", type=float, default=0.05, help="two-sided level (default 0.05)")
     p = sub.add_parser("compare", help="a grid's cells beside a paper's published numbers, with the differences")
     p.add_argument("path", type=Path)
     p.add_argument("--reference", default="2408.10536", help="published figures: 2408.10536 (default) or 2004.05484")
@@ -186,6 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="file to write (default: print)")
     p = sub.add_parser("export", help="write a run's or grid's tables as md|csv|json|latex")
     p.add_argument("path", type=Path)
+    p.add_argument("--margin", type=_margin, help=MARGIN_HELP)
     p.add_argument("--format", choices=["md", "csv", "json", "latex"], default="md")
     p.add_argument("--output", type=Path, help="file to write (default: print)")
     from hbt.engine.cli.corpus import add_parser
@@ -227,6 +269,7 @@ def _run_config(args: argparse.Namespace) -> Any:
         "allow_large": args.yes,
         "corpus_limit": args.corpus_limit,
         "device": args.device,
+        "eval_max_seq_length": args.eval_max_seq_length,
     }
     if args.command == "train":
         values.update(
@@ -357,6 +400,8 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
         device=args.device,
         precision=args.precision,
         train_top_layers=args.train_top_layers,
+        hybrid_p=args.hybrid_p,
+        margin=args.margin,
     )
     if args.yes:
         from dataclasses import replace
@@ -394,7 +439,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
             line = f"hbt: cell {safe(cell['id'])} failed: {safe(cell['error'])}"
             err.print(line, markup=False, highlight=False, soft_wrap=True)
     if summary["complete"]:
-        print_tables(out, console)
+        print_tables(out, console, margin=preset.noninferiority_margin)
     console.print(
         f"grid: {safe(out)}  ({summary['complete']} complete, {summary['failed']} failed)",
         markup=False,
@@ -440,11 +485,11 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
         from hbt.engine.report.export import print_tables
 
         _warn_provenance(args.path)
-        print_tables(args.path, console)
+        print_tables(args.path, console, margin=args.margin)
     elif args.command == "export":
         from hbt.engine.report.export import export
 
-        text = export(args.path, args.format, args.output)
+        text = export(args.path, args.format, args.output, margin=args.margin)
         _warn_provenance(args.path)
         if args.output is None:
             sys.stdout.write(safe_text(text))  # names come from results and grid files
@@ -453,8 +498,15 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
     elif args.command == "plot":
         from hbt.engine.report.plots import write_plots
 
-        for path in write_plots(args.path, args.out):
+        for path in write_plots(args.path, args.out, kind=args.kind):
             console.print(f"wrote {safe(path)}", markup=False, highlight=False, soft_wrap=True)
+    elif args.command == "plan":
+        from hbt.engine.report.export import natural_width, rich_table
+        from hbt.engine.report.power_tables import plan_tables
+
+        for t in plan_tables(args.path, args.effect, args.power, args.alpha):
+            console.print(rich_table(t, compact=natural_width(t) > console.width))
+            console.print()
     else:
         from hbt.engine.runs.store import ResultsStore
 
@@ -529,6 +581,7 @@ COMMANDS = {
     "compare": cmd_compare,
     "export": cmd_report,
     "plot": cmd_report,
+    "plan": cmd_report,
     "reindex": cmd_report,
     "doctor": cmd_doctor,
     "reproduce": cmd_reproduce,

@@ -45,15 +45,53 @@ STRATEGY_ORDER = tuple(s.name for s in sorted(STRATEGY_TABLE, key=lambda s: s.ra
 PAPER_NAMES = {s.name: s.paper_name for s in STRATEGY_TABLE}
 
 
+# 2408.10536's alpha sweep: a grid with several hybrid_p values has one arm per value, named 'hybrid-a0.25'
+# (cell ids, tables, plots); alpha = 1 and alpha = 0 are X-X-mono and X-Y batches from the hybrid sampler
+ARM = re.compile(r"(?P<strategy>[a-z-]+?)-a(?P<alpha>[0-9]+(?:\.[0-9]+)?)")
+PAPER_ALPHA = 0.5  # 2408.10536: alpha = 0.5 best overall
+ALPHA_ROLES = {"xx": 1.0, "xy": 0.0, "hybrid": PAPER_ALPHA}  # the alpha that stands for a strategy in a sweep
+
+
+def arm_name(strategy: str, alpha: float | None) -> str:
+    """A grid arm: the strategy, or 'hybrid-a0.25' for one alpha of a sweep."""
+    return strategy if alpha is None else f"{strategy}-a{alpha:g}"
+
+
+def parse_arm(name: str) -> tuple[str, float | None]:
+    """(strategy, alpha) of an arm name; alpha is None for a plain strategy."""
+    match = ARM.fullmatch(name)
+    if match is None or match["strategy"] not in STRATEGIES:
+        return name, None
+    return match["strategy"], float(match["alpha"])
+
+
 def paper_name(strategy: str) -> str:
-    """What the papers call a strategy ('xx' -> 'X-X-mono'); an unknown name is shown as it is."""
+    """What the papers call a strategy ('xx' -> 'X-X-mono', 'hybrid-a0.25' -> 'hybrid α=0.25'); an unknown name is
+    shown as it is."""
+    base, alpha = parse_arm(strategy)
+    if alpha is not None:
+        return f"{PAPER_NAMES.get(base, base)} α={alpha:g}"
     return PAPER_NAMES.get(strategy, strategy)
 
 
+def paper_arms(arms: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """The arm that stands for each of 2408.10536's strategies in a grid: the strategy itself, else in an alpha sweep
+    the hybrid arm of alpha 1 (X-X-mono), 0 (X-Y) or 0.5 (hybrid)."""
+    alphas = {alpha: arm for arm in arms if (alpha := parse_arm(arm)[1]) is not None}
+    out = {}
+    for role, alpha in ALPHA_ROLES.items():
+        if role in arms:
+            out[role] = role
+        elif alpha in alphas:
+            out[role] = alphas[alpha]
+    return out
+
+
 def strategy_key(strategy: str) -> tuple[int, str]:
-    """Sort key: none, en-en, xx-mix, xx, xy, hybrid, then any other strategy by name."""
-    if strategy in STRATEGY_ORDER:
-        return STRATEGY_ORDER.index(strategy), ""
+    """Sort key: none, en-en, xx-mix, xx, xy, hybrid (then its alpha arms by alpha), then any other by name."""
+    base, alpha = parse_arm(strategy)
+    if base in STRATEGY_ORDER:
+        return STRATEGY_ORDER.index(base), "" if alpha is None else f"{alpha:012.6f}"
     return len(STRATEGY_ORDER), strategy
 
 
@@ -75,10 +113,12 @@ EMPTY_TOPICS = ("keep", "drop")
 HYBRID_MIXES = ("batch", "within")  # batch: whole batches are X-X or X-Y; within: each batch mixes both
 XX_LANGS = ("balanced", "proportional")  # how X-X batches pick their language
 EVAL_RUNTIMES = ("torch", "onnx-int8", "onnx-fp32")
+PLOT_KINDS = ("all", "loss", "settings", "pairs", "bias", "alpha")  # hbt-bench plot --kind (alpha: an alpha sweep)
 INDEXES = ("exact", "ivf", "hnsw")  # top-k search over the multilingual pool (ranks and mAP are always exact)
 
 # run settings that must be > 0 when given (None = the default)
-POSITIVE = ("steps", "epochs", "batch_size", "lr", "scale", "mini_batch_size", "max_seq_length", "max_train_pairs",
+POSITIVE = ("steps", "epochs", "batch_size", "lr", "scale", "mini_batch_size", "max_seq_length",
+            "eval_max_seq_length", "max_train_pairs",
             "max_queries", "eval_batch_size", "checkpoint_steps", "train_top_layers", "eval_steps",
             "early_stopping_patience")  # fmt: skip
 

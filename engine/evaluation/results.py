@@ -386,6 +386,14 @@ def first_dataset(datasets: Mapping[str, Any], preferred: Sequence[str] = ()) ->
     return order[0]
 
 
+def evaluation_max_length(doc: Mapping[str, Any]) -> int | None:
+    """results.json `evaluation.max_seq_length`: the token length every evaluation text of the run was cut at (the
+    same for every cell of a grid, the untrained baseline included); None in results written before it was kept."""
+    block = doc.get("evaluation")
+    value = block.get("max_seq_length") if isinstance(block, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def as_setting(name: str) -> Setting:
     """A setting from its short name or any of its spellings (monolingual, cross-lingual, cross_lingual, ...)."""
     for s in SETTINGS:

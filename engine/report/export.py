@@ -8,6 +8,7 @@ CSV holds one block per table: a "# title" line, the header, the rows, then a bl
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -203,11 +204,26 @@ def render(tables: Sequence[Table], fmt: str) -> str:
     return renderer(tables)
 
 
-def export(path: str | Path, fmt: str, output: str | Path | None = None) -> str:
-    """Render the tables of a run or grid directory; when `output` is given, also write it there atomically."""
+def report_tables(path: str | Path, margin: float | None = None) -> list[Table]:
+    """Every table of a run or grid directory, then the comparison with 2408.10536's published numbers (when the
+    paper has numbers for its datasets): what show, export and the TUI's export write."""
+    from hbt.engine.common.errors import UserError
+    from hbt.engine.report.published import compare_tables
+    from hbt.engine.report.source import load_source
+
+    source = load_source(path)
+    tables = build_tables(source, margin=margin)
+    with contextlib.suppress(UserError):  # the paper publishes nothing for these datasets
+        tables += compare_tables(source)
+    return tables
+
+
+def export(path: str | Path, fmt: str, output: str | Path | None = None, margin: float | None = None) -> str:
+    """Render the tables of a run or grid directory (with the comparison with the paper); when `output` is given,
+    also write it there atomically."""
     if fmt not in _RENDERERS:
         raise ConfigError(f"unknown format {fmt!r} (allowed: {', '.join(FORMATS)})")
-    text = render(build_tables(path), fmt)
+    text = render(report_tables(path, margin), fmt)
     if output is not None:
         write_text(output, text)
     return text
@@ -259,7 +275,7 @@ def rich_table(t: Table, compact: bool = False) -> Any:
     return out
 
 
-def print_tables(path: str | Path, console: Any = None) -> None:
+def print_tables(path: str | Path, console: Any = None, margin: float | None = None) -> None:
     """Print every table of a run or grid directory with Rich (to `console`, or a new Console).
 
     A table too wide for the console shows each mean ± CI on two lines instead of one.
@@ -268,6 +284,6 @@ def print_tables(path: str | Path, console: Any = None) -> None:
         from rich.console import Console
 
         console = Console()
-    for t in build_tables(path):
+    for t in build_tables(path, margin=margin):
         console.print(rich_table(t, compact=natural_width(t) > console.width))
         console.print()

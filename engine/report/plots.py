@@ -6,7 +6,10 @@
 - pairs_<backbone>_<dataset>_<strategy>.png: the language-pair mAP heatmap (query language rows, candidate
   language columns, diagonal = monolingual), mean over seeds, one colour scale shared by the strategies;
 - bias_<backbone>_<dataset>.png: rank_distance (2408.10536), own_excess@10, rank_gap and map_spread per strategy
-  with 95% CI error bars.
+  with 95% CI error bars;
+- alpha_<backbone>_<dataset>.png (an alpha sweep): mono / cross / multi macro mAP and rank distance against hybrid_p
+  (alpha), mean over seeds with 95% CI error bars; the untrained baseline as a dashed line.
+`write_plots(..., kind=...)` writes one kind only (`hbt-bench plot GRID --kind alpha`).
 Names drawn in a plot come from results and grid files: control characters are drawn escaped (common.text.safe).
 """
 
@@ -23,10 +26,11 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
+from hbt.engine.common.errors import UserError
 from hbt.engine.common.io import write_bytes
 from hbt.engine.common.text import safe
-from hbt.engine.common.vocabulary import STRATEGY_ORDER, strategy_key
-from hbt.engine.evaluation.results import BIAS_KEYS, SETTING_NAME, SETTINGS
+from hbt.engine.common.vocabulary import BASELINE, PAPER_ALPHA, PLOT_KINDS, STRATEGY_ORDER, parse_arm, strategy_key
+from hbt.engine.evaluation.results import BIAS_KEYS, RANK_DISTANCE, SETTING_NAME, SETTINGS, as_setting
 from hbt.engine.report.source import Cell, load_source, require_results
 from hbt.engine.report.stats import MeanCI
 from hbt.engine.report.tables import Group, groups
@@ -65,19 +69,19 @@ def _err(v: MeanCI | None) -> float:
 
 def plot_loss(cells: Sequence[Cell], backbone: str, path: Path) -> Path:
     """Loss curves of the trained cells of one backbone: colour per strategy, line style per seed."""
-    strategies = sorted({c.strategy for c in cells}, key=strategy_key)
+    strategies = sorted({c.arm for c in cells}, key=strategy_key)
     fig = Figure(layout="constrained", figsize=(8, 5))
     ax = fig.add_subplot()
     seeds = sorted({c.seed for c in cells})
-    for cell in sorted(cells, key=lambda c: (strategy_key(c.strategy), c.seed)):
+    for cell in sorted(cells, key=lambda c: (strategy_key(c.arm), c.seed)):
         steps, losses = zip(*cell.loss_curve, strict=True)
         ax.plot(
             steps,
             losses,
-            color=_colour(cell.strategy, strategies),
+            color=_colour(cell.arm, strategies),
             linestyle=_LINESTYLES[seeds.index(cell.seed) % len(_LINESTYLES)],
             linewidth=1.4,
-            label=safe(f"{cell.strategy} s{cell.seed}"),
+            label=safe(f"{cell.arm} s{cell.seed}"),
         )
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
@@ -166,12 +170,56 @@ def plot_bias(group: Group, path: Path) -> Path:
     return _save(fig, path)
 
 
-def write_plots(path: str | Path, out_dir: str | Path | None = None) -> list[Path]:
-    """Write every plot of a run or grid directory into out_dir (default <path>/plots); returns the files."""
+def alpha_series(group: Group) -> dict[str, list[tuple[float, MeanCI]]]:
+    """Per measure (mono, cross, multi mAP, rank_distance): (alpha, mean ± CI over seeds) of each sweep arm."""
+    arms = sorted((alpha, arm) for arm in group.strategies if (alpha := parse_arm(arm)[1]) is not None)
+    out: dict[str, list[tuple[float, MeanCI]]] = {}
+    for key in (*SETTINGS, RANK_DISTANCE):
+        points = []
+        for alpha, arm in arms:
+            value = group.bias(arm, key) if key == RANK_DISTANCE else group.setting(arm, as_setting(key))
+            if value is not None:
+                points.append((alpha, value))
+        out[key] = points
+    return out
+
+
+def plot_alpha(group: Group, path: Path) -> Path:
+    """One panel per measure: its value against alpha, 95% CI over seeds; alpha = 0.5 and [0.4, 0.6] marked."""
+    series = alpha_series(group)
+    fig = Figure(layout="constrained", figsize=(13, 3.8))
+    axes = fig.subplots(1, len(series))
+    for ax, (key, points) in zip(axes, series.items(), strict=True):
+        xs = [a for a, _ in points]
+        ax.errorbar(xs, [_mean(v) for _, v in points], yerr=[_err(v) for _, v in points], marker="o", capsize=3,
+                    color="C3", label="hybrid (mean ± 95% CI over seeds)")  # fmt: skip
+        base = group.bias(BASELINE, key) if key == RANK_DISTANCE else group.setting(BASELINE, as_setting(key))
+        if base is not None:
+            ax.axhline(base.mean, color="C0", linestyle="--", linewidth=1, label="untrained")
+        ax.axvspan(0.4, 0.6, color="grey", alpha=0.12, label="α in [0.4, 0.6]")
+        ax.axvline(PAPER_ALPHA, color="grey", linewidth=0.8)
+        ax.set_xlabel("α (0: X-Y, 1: X-X-mono)")
+        title = "rank distance (lower: less bias)" if key == RANK_DISTANCE else f"{SETTING_NAME[as_setting(key)]} mAP"
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
+    fig.suptitle(safe(f"α sweep: {group.backbone} on {group.dataset}"))
+    return _save(fig, path)
+
+
+def _is_sweep(group: Group) -> bool:
+    return sum(parse_arm(s)[1] is not None for s in group.strategies) >= 2
+
+
+def write_plots(path: str | Path, out_dir: str | Path | None = None, kind: str = "all") -> list[Path]:
+    """Write the plots of a run or grid directory into out_dir (default <path>/plots); returns the files. `kind`:
+    all (alpha only for a sweep), or one of loss, settings, pairs, bias, alpha."""
+    if kind not in PLOT_KINDS:
+        raise UserError(f"unknown plot kind {kind!r} (allowed: {', '.join(PLOT_KINDS)})")
     source = load_source(path)
     out = Path(out_dir) if out_dir is not None else source.path / "plots"
     written: list[Path] = []
-    for backbone in source.backbones():
+    for backbone in source.backbones() if kind in ("all", "loss") else []:
         trained = [c for c in source.cells if c.backbone == backbone and c.strategy != "none" and c.loss_curve]
         if trained:
             written.append(plot_loss(trained, backbone, out / f"loss_{_slug(backbone)}.png"))
@@ -181,13 +229,20 @@ def write_plots(path: str | Path, out_dir: str | Path | None = None) -> list[Pat
         require_results(source)  # raises the one-line UserError
     for group in groups(source):
         stem = f"{_slug(group.backbone)}_{_slug(group.dataset)}"
-        written.append(plot_settings(group, out / f"settings_{stem}.png"))
-        matrices = [_pair_matrix(group, s) for s in group.strategies]
-        finite = np.concatenate([m[np.isfinite(m)] for m in matrices]) if matrices else np.array([])
-        vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        if vmax - vmin < 1e-9:
-            vmin, vmax = vmin - 0.05, vmax + 0.05
-        for strategy in group.strategies:
-            written.append(plot_pairs(group, strategy, out / f"pairs_{stem}_{_slug(strategy)}.png", vmin, vmax))
-        written.append(plot_bias(group, out / f"bias_{stem}.png"))
+        if kind in ("all", "settings"):
+            written.append(plot_settings(group, out / f"settings_{stem}.png"))
+        if kind in ("all", "pairs"):
+            matrices = [_pair_matrix(group, s) for s in group.strategies]
+            finite = np.concatenate([m[np.isfinite(m)] for m in matrices]) if matrices else np.array([])
+            vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            if vmax - vmin < 1e-9:
+                vmin, vmax = vmin - 0.05, vmax + 0.05
+            for strategy in group.strategies:
+                written.append(plot_pairs(group, strategy, out / f"pairs_{stem}_{_slug(strategy)}.png", vmin, vmax))
+        if kind in ("all", "bias"):
+            written.append(plot_bias(group, out / f"bias_{stem}.png"))
+        if kind in ("all", "alpha") and _is_sweep(group):
+            written.append(plot_alpha(group, out / f"alpha_{stem}.png"))
+    if kind == "alpha" and not written:
+        raise UserError(f"{source.path}: not an alpha sweep (run a preset with a list hybrid_p, e.g. alpha-cpu)")
     return written

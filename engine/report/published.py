@@ -11,13 +11,14 @@ Shipped: 2408.10536 (hybrid batches: Table 1 mAP, Table 2 rank distance, MIRACL 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import one_of
-from hbt.engine.common.vocabulary import paper_name
+from hbt.engine.common.errors import UserError, one_of
+from hbt.engine.common.vocabulary import BASELINE, paper_arms, paper_name, parse_arm
 from hbt.engine.evaluation.results import RANK_DISTANCE, as_setting
 from hbt.engine.report.source import Source, load_source
 from hbt.engine.report.stats import MeanCI
@@ -63,6 +64,7 @@ class Reference:
     setup: dict[str, str]
     strategies: dict[str, str]
     cells: list[PublishedCell] = field(default_factory=list)
+    settings: list[dict[str, Any]] = field(default_factory=list)  # key, label, paper (None: not stated), source
 
     def find(self, model: str, strategy: str, dataset: str, setting: str, metric: str) -> PublishedCell | None:
         for c in self.cells:
@@ -91,7 +93,15 @@ def load_reference(name: str) -> Reference:
     doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     cells = [PublishedCell(**c) for c in doc["cells"]]
     return Reference(
-        doc["id"], doc["title"], doc["authors"], doc["url"], doc["models"], doc["setup"], doc["strategies"], cells
+        doc["id"],
+        doc["title"],
+        doc["authors"],
+        doc["url"],
+        doc["models"],
+        doc["setup"],
+        doc["strategies"],
+        cells,
+        list(doc.get("settings", [])),
     )
 
 
@@ -108,48 +118,141 @@ def our_value(group: Group, strategy: str, setting: str, metric: str, aggregate:
 def _config(group: Group) -> dict[str, Any]:
     for cells in group.by_strategy.values():
         for cell in cells:
-            if cell.strategy != "none" and isinstance((cell.results or {}).get("config"), dict):
+            if cell.strategy != BASELINE and isinstance((cell.results or {}).get("config"), dict):
                 return dict(cell.results["config"])  # type: ignore[index]
     return {}
 
 
-def differences(group: Group, ref: Reference, models: list[str]) -> list[str]:
-    """Plain statements of where this grid differs from the paper's setup."""
+def full_pool(group: Group) -> bool:
+    """The grid evaluated every language of its dataset: its multilingual pool is the paper's (every candidate of
+    every language; a question subset keeps every candidate)."""
     from hbt.engine.data.registry import spec
 
+    try:
+        return sorted(spec(group.dataset).languages) == sorted(group.languages)
+    except UserError:  # an unknown dataset name in an old grid
+        return False
+
+
+def _pool_size(group: Group) -> int | None:
+    sizes = {s.n_candidates for s in group.summaries()}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def eval_lengths(group: Group) -> dict[int | None, list[str]]:
+    """The evaluation max length of every cell of the group (None: not recorded), with the arms that used it."""
+    out: dict[int | None, list[str]] = {}
+    for arm, cells in group.by_strategy.items():
+        for cell in cells:
+            out.setdefault(cell.eval_max_length, [])
+            if arm not in out[cell.eval_max_length]:
+                out[cell.eval_max_length].append(arm)
+    return out
+
+
+_XX_LANGS = {"balanced": "uniform (balanced)", "proportional": "proportional to each language's pairs (proportional)"}
+_MIX = {"batch": "whole batches (batch)", "within": "mixed within each batch (within)"}
+
+
+def _ours(key: str, cfg: dict[str, Any], group: Group) -> Any:
+    """This grid's value of one of the reference's settings, in the reference's terms (None: not recorded)."""
+    if key == "train_data":
+        langs = cfg.get("train_langs")
+        return f"{cfg.get('train_data')} ({','.join(langs) if isinstance(langs, list) else 'all its languages'})"
+    if key in ("batch_size", "lr", "scale", "warmup_ratio", "max_seq_length"):
+        return cfg.get(key)
+    if key == "weight_decay":
+        return cfg.get("weight_decay", 0.0)
+    if key == "hard_negatives":
+        return "one per pair" if cfg.get("hard_negatives") else "none"
+    if key == "xx_langs":
+        return _XX_LANGS.get(str(cfg.get("xx_langs")), cfg.get("xx_langs"))
+    if key == "hybrid_mix":
+        return _MIX.get(str(cfg.get("hybrid_mix")), cfg.get("hybrid_mix"))
+    if key == "hybrid_p":
+        sweep = sorted(a for s in group.strategies if (a := parse_arm(s)[1]) is not None)
+        if len(sweep) > 1:
+            return "sweep " + ", ".join(f"{a:g}" for a in sweep)
+        end = f" to {cfg['hybrid_p_end']:g} (schedule)" if cfg.get("hybrid_p_end") is not None else ""
+        return f"{cfg.get('hybrid_p')}{end}"
+    if key == "trained_layers":
+        top = cfg.get("train_top_layers")
+        return "all" if top is None else f"top {top} (the rest frozen)"
+    if key == "word_embeddings":
+        frozen = cfg.get("freeze_embeddings")
+        return (
+            "frozen" if frozen is True else "trained" if frozen is False else "frozen on CPU, trained on GPU (default)"
+        )
+    if key == "checkpoint":
+        if cfg.get("early_stopping_patience"):
+            return (f"early stopping on the validation loss (patience {cfg['early_stopping_patience']}, "
+                    f"{cfg.get('validation_fraction')} of the training groups held out)")  # fmt: skip
+        return "the last step (no early stopping)"
+    if key == "steps":
+        return f"{cfg['steps']} steps" if cfg.get("steps") else f"{cfg.get('epochs')} epochs"
+    if key == "eval_max_seq_length":
+        lengths = eval_lengths(group)
+        return next(iter(lengths)) if len(lengths) == 1 else None
+    if key == "eval_data":
+        if full_pool(group) and not cfg.get("max_queries"):
+            return "same"
+        groups_note = f"{cfg['max_queries']} question groups" if cfg.get("max_queries") else "every question"
+        return (
+            f"{group.dataset} in {','.join(group.languages)} ({groups_note}), a pool of {_pool_size(group)} candidates"
+        )
+    return cfg.get(key)
+
+
+def _same(ours: Any, paper: Any) -> bool:
+    if ours == "same":
+        return True
+    if isinstance(ours, int | float) and isinstance(paper, int | float) and not isinstance(ours, bool):
+        return math.isclose(float(ours), float(paper), rel_tol=1e-9)
+    return str(ours) == str(paper)
+
+
+def differences(group: Group, ref: Reference, models: list[str]) -> list[str]:
+    """Plain statements of where this grid differs from the paper's setup: one line per differing setting with its
+    source, then the settings the paper does not state (with this grid's values)."""
     cfg = _config(group)
     out = []
     matched = PAPER_MODEL.get(group.backbone)
     if matched is None:
-        out.append(f"backbone differs: {group.backbone} here; the paper reports {', '.join(models)}")
+        out.append(f"differs: backbone: {group.backbone} here; the paper: {', '.join(models)}")
     else:
         out.append(f"backbone: {group.backbone} here ~ the paper's {ref.models.get(matched, matched)}")
-    if cfg:
-        langs = cfg.get("train_langs") or "all its languages"
-        langs = ",".join(langs) if isinstance(langs, list) else langs
-        out.append(
-            f"training differs: {cfg.get('train_data')} ({langs}), {cfg.get('steps') or cfg.get('epochs')} "
-            f"{'steps' if cfg.get('steps') else 'epochs'} x batch {cfg.get('batch_size')}, lr {cfg.get('lr')}, "
-            f"hybrid p {cfg.get('hybrid_p')}, X-X language {cfg.get('xx_langs')}, "
-            f"hard negatives {'on' if cfg.get('hard_negatives') else 'off'}; "
-            f"the paper: {ref.setup.get('training_data', '?')}; "
-            f"{ref.setup.get('optimiser', ref.setup.get('batches', ''))}"
-        )
-        try:
-            full = list(spec(group.dataset).languages)
-        except Exception:  # an unknown dataset name in an old grid: say nothing about its languages
-            full = []
-        langs_eval = cfg.get("langs") or full
-        if (full and sorted(langs_eval) != sorted(full)) or cfg.get("max_queries"):
-            groups_note = f"{cfg['max_queries']} question groups" if cfg.get("max_queries") else "all questions"
-            out.append(
-                f"evaluation data differs: {group.dataset} in {','.join(langs_eval)} ({groups_note}); the paper: "
-                f"{','.join(full) or 'all languages'}, all questions: macro means and rank distances over other pools"
-            )
+    if cfg and ref.settings:
+        unstated, unknown = [], []
+        for item in ref.settings:
+            ours = _ours(item["key"], cfg, group)
+            if item.get("paper") is None:
+                unstated.append(f"{item['label']} {ours if ours is not None else 'not recorded'}")
+            elif ours is None:
+                unknown.append(f"{item['label']} (the paper: {item['paper']})")
+            elif not _same(ours, item["paper"]):
+                out.append(f"differs: {item['label']}: {ours} here; the paper: {item['paper']} [{item['source']}]")
+        if unknown:
+            out.append("not recorded by this grid's results: " + "; ".join(unknown))
+        if unstated:
+            out.append(f"not stated by {ref.id} (this grid's value): " + "; ".join(unstated))
+    elif cfg:  # a reference without structured settings: its setup as written
+        out += [f"the paper's {key}: {text}" for key, text in ref.setup.items()]
     n_seeds = max((group.n_seeds(s) for s in group.strategies), default=0)
     out.append(f"{n_seeds} seed(s) here; published values are single numbers (no interval)")
     out.append(f"source: {ref.authors}, {ref.title}, {ref.url}")
     return out
+
+
+def paper_rows(group: Group, ref: Reference) -> list[tuple[str, str]]:
+    """(arm, the paper's strategy it stands for): the untrained baseline first, then the reference's strategies
+    in this grid (in an alpha sweep, alpha 1 / 0 / 0.5 for X-X-mono / X-Y / hybrid)."""
+    roles = paper_arms(group.strategies)
+    rows = [(BASELINE, BASELINE)] if BASELINE in group.strategies else []
+    for strategy in ref.strategies:
+        arm = strategy if strategy in group.strategies else roles.get(strategy)
+        if arm is not None:
+            rows.append((arm, strategy))
+    return rows
 
 
 def compare_table(group: Group, ref: Reference) -> Table | None:
@@ -163,26 +266,53 @@ def compare_table(group: Group, ref: Reference) -> Table | None:
     for m in models:
         columns += [f"{m} (paper)", f"Δ vs {m}"]
     columns.append("source")
+    same_pool = full_pool(group)
+    arms = paper_rows(group, ref)
+    if all(arm == BASELINE for arm, _ in arms):
+        return None
     rows: list[list[Value]] = []
     for metric, setting, aggregate in slots:
-        for strategy in group.strategies:
-            if strategy not in ref.strategies:
-                continue
-            ours = our_value(group, strategy, setting, metric, aggregate)
-            row: list[Value] = [paper_name(strategy), setting, _label(metric, aggregate), ours]
+        for arm, strategy in arms:
+            ours = our_value(group, arm, setting, metric, aggregate)
+            name = paper_name(arm) if arm == strategy else f"{paper_name(strategy)} ({paper_name(arm)})"
+            row: list[Value] = [name, setting, _label(metric, aggregate), ours]
             sources = set()
             for m in models:
                 pub = ref.find(m, strategy, group.dataset, setting, metric)
+                comparable = pub is not None and ours is not None and (metric != RANK_DISTANCE or same_pool)
                 row.append(pub.value if pub else None)
-                row.append(ours.mean - pub.value if pub and ours is not None else None)
+                row.append(ours.mean - pub.value if comparable and pub and ours else None)
                 if pub:
                     sources.add(pub.source)
             row.append("; ".join(sorted(sources)) or None)
             rows.append(row)
-    if not rows:
-        return None
-    notes = differences(group, ref, models)
-    notes.insert(0, "Δ = ours (mean over seeds) - published")
+    notes = ["Δ = ours (mean over seeds) - published"]
+    if BASELINE in group.strategies:
+        notes.append(
+            "zero-shot: the untrained backbone, evaluated like the trained cells; the paper has no such row, so a "
+            "Δ vs the paper says nothing about fine-tuning: compare the trained rows with the zero-shot one"
+        )
+    lengths = eval_lengths(group)
+    if len(lengths) == 1 and None not in lengths:
+        notes.append(f"evaluation max length: {next(iter(lengths))} tokens for every cell, the untrained baseline "
+                     "included")  # fmt: skip
+    elif len(lengths) == 1:
+        notes.append("evaluation max length not recorded (results written before hbt recorded it): like for like "
+                     "unknown")  # fmt: skip
+    else:
+        used = "; ".join(f"{n}: {', '.join(arms)}" for n, arms in lengths.items())
+        notes.append(f"not like for like: the cells were evaluated at different max lengths ({used})")
+    if any(metric == RANK_DISTANCE for metric, _, _ in slots):
+        if same_pool:
+            notes.append(f"rank distance: the paper's pool (every {group.dataset} language, {_pool_size(group)} "
+                         "candidates here): compared")  # fmt: skip
+        else:
+            notes.append(
+                f"rank distance: no Δ: ranks here are over a pool of {_pool_size(group)} candidates "
+                f"({','.join(group.languages)}), the paper's over every {group.dataset} language; rank distances over "
+                "pools of different sizes are not comparable (evaluate every language, e.g. the study preset)"
+            )
+    notes += differences(group, ref, models)
     return Table(
         "compare",
         f"{group.backbone} on {group.dataset} beside {ref.id} ({', '.join(models)})",

@@ -14,6 +14,7 @@ from typing import Any
 from hbt.engine.common.errors import UserError
 from hbt.engine.common.events import TrainStep, read_events
 from hbt.engine.common.io import read_json_object
+from hbt.engine.common.vocabulary import arm_name
 from hbt.engine.evaluation.results import DatasetSummary, read_datasets
 from hbt.engine.runs.rundir import RunDir
 
@@ -39,6 +40,19 @@ class Cell:
     results: dict[str, Any] | None = None
     problem: str | None = None  # why there are no usable results
     summaries: dict[str, DatasetSummary] = field(default_factory=dict)  # results.json's datasets, validated
+    hybrid_p: float | None = None  # the cell's alpha in an alpha sweep (grid.json), else None
+
+    @property
+    def arm(self) -> str:
+        """What the report compares: the strategy, or 'hybrid-a0.25' for one alpha of a sweep."""
+        return arm_name(self.strategy, self.hybrid_p)
+
+    @property
+    def eval_max_length(self) -> int | None:
+        """The token length its evaluation texts were cut at (results.json), None when not recorded."""
+        from hbt.engine.evaluation.results import evaluation_max_length
+
+        return evaluation_max_length(self.results or {})
 
     @property
     def run(self) -> RunDir:
@@ -84,6 +98,7 @@ class Source:
     kind: str
     name: str
     cells: list[Cell] = field(default_factory=list)
+    margin: float | None = None  # grid.json's noninferiority_margin (the claims' margin), None: the default
 
     @property
     def complete(self) -> list[Cell]:
@@ -138,6 +153,7 @@ def load_cell(path: Path, entry: dict[str, Any] | None = None) -> Cell:
         seed = int(entry.get("seed", config.get("seed", 0)) or 0)
     except (TypeError, ValueError):
         seed = 0
+    alpha = entry.get("hybrid_p")  # only a sweep's cells carry one (read_grid checked it)
     return Cell(
         id=str(entry.get("id") or (results or {}).get("run_id") or path.name),
         path=path,
@@ -148,6 +164,7 @@ def load_cell(path: Path, entry: dict[str, Any] | None = None) -> Cell:
         results=results,
         problem=problem,
         summaries=summaries,
+        hybrid_p=float(alpha) if isinstance(alpha, int | float) and not isinstance(alpha, bool) else None,
     )
 
 
@@ -169,7 +186,9 @@ def load_source(path: str | Path) -> Source:
                 continue
             cell_dir = root / str(entry.get("dir") or Path("cells") / str(entry["id"]))
             cells.append(load_cell(cell_dir, entry))
-        return Source(root, "grid", str(grid.get("preset") or root.name), cells)
+        margin = grid.get("noninferiority_margin")
+        margin = float(margin) if isinstance(margin, int | float) and not isinstance(margin, bool) else None
+        return Source(root, "grid", str(grid.get("preset") or root.name), cells, margin)
     if is_run_dir(root):
         return Source(root, "run", root.name, [load_cell(root)])
     raise UserError(f"{root} is not a run or grid directory (no grid.json or config.json with run.json)")

@@ -1,22 +1,24 @@
 """Table models of a run or grid directory (plain dataclasses; `export` renders them as md, csv, json, LaTeX, Rich).
 
 For each backbone and evaluation dataset:
-1. `summary`: strategy x setting (monolingual / cross-lingual / multilingual macro mAP), mean ± 95% CI over seeds,
-   and the p-value of each trained strategy against the untrained `none` baseline in each setting.
-2. `significance`: every comparison of the p-value rule below, with the mean per-query AP difference and p.
-3. `per_language`: mAP per query language (rows) and strategy (columns), one table for mono, one for multi.
-4. `pairs`: per strategy, the language-pair mAP matrix: query language rows x candidate language columns;
+1. `summary`: arm x setting (monolingual / cross-lingual / multilingual macro mAP), mean ± 95% CI over seeds, and
+   the p-value of each trained arm against the untrained `none` baseline in each setting.
+2. `significance`: every comparison of the rule below, with the difference, its 95% CI and p.
+3. `per_language`: mAP per query language (rows) and arm (columns), one table for mono, one for multi.
+4. `pairs`: per arm, the language-pair mAP matrix: query language rows x candidate language columns;
    the diagonal is monolingual (queries and candidates in X), the rest cross-lingual (queries X, candidates Y).
-5. `bias`: language bias per strategy: the paper's rank distance (2408.10536 Table 2) first, then hbt's own
+5. `bias`: language bias per arm: the paper's rank distance (2408.10536 Table 2) first, then hbt's own
    own_excess@10, rank_gap, map_spread (see hbt.engine.evaluation.bias).
-6. `claims`: verdicts on 2408.10536's claims (grids with xx, xy and hybrid; see hbt.engine.report.claims).
+6. `claims` and `power`: verdicts on 2408.10536's claims and what the grid could detect (hbt.engine.report.claims).
 
-Significance rule (p-values, paired sign-flip randomization test on per-query AP, `stats.paired_permutation_test`):
-- every trained strategy (xx, xy, hybrid, ...) against the `none` baseline of the same backbone;
-- hybrid against xx and against xy (does mixing batch types beat each pure strategy?).
-The unit is the query: mono and multi use each query's AP in that setting; cross uses each query's AP averaged
-over its candidate languages. With several seeds each query's AP is first averaged over seeds. p-values are not
-corrected for multiple comparisons. They are computed on AP, so they are only shown when the metric is mAP.
+An arm is a strategy (xx, xy, hybrid, ...), or in an alpha sweep one hybrid_p value ('hybrid-a0.25').
+
+Significance rule (p-values: the seed-aware test of `seed_test`, training runs and queries both random):
+- every trained arm against the `none` baseline of the same backbone;
+- hybrid against X-X-mono and against X-Y (in an alpha sweep: the alpha = 0.5 arm against alpha 1 and 0);
+- in an alpha sweep, every other alpha against alpha = 0.5.
+The tables' p-values are not corrected for multiple comparisons (the claims table's are, Holm). An arm with fewer than
+2 seeds has no p-value (one trained model says nothing about its strategy). They are computed on mAP only.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from hbt.engine.common.errors import ConfigError
-from hbt.engine.common.vocabulary import BASELINE, HYBRID_PARTS, paper_name, strategy_key
+from hbt.engine.common.vocabulary import BASELINE, PAPER_ALPHA, paper_arms, paper_name, parse_arm, strategy_key
 from hbt.engine.evaluation.results import (
     BIAS_KEYS,
     METRICS,
@@ -38,11 +40,11 @@ from hbt.engine.evaluation.results import (
     Metrics,
     Setting,
     number,
-    parse_query_key,
 )
+from hbt.engine.report.arms import Comparisons
+from hbt.engine.report.seed_test import SeedTest
 from hbt.engine.report.source import Cell, Source, load_source, require_results
-from hbt.engine.report.stats import DEFAULT_RESAMPLES, MeanCI, PairedTest, average_over_seeds, mean_ci
-from hbt.engine.report.stats import paired_permutation_test as _permutation_test
+from hbt.engine.report.stats import MeanCI, mean_ci
 
 Value: TypeAlias = str | int | float | MeanCI | None
 
@@ -75,11 +77,16 @@ class Table:
 
 
 def comparisons(strategies: Sequence[str]) -> list[tuple[str, str]]:
-    """The (a, b) pairs tested by the significance rule, among the strategies present."""
-    present = set(strategies)
-    out = [(s, BASELINE) for s in strategies if s != BASELINE and BASELINE in present]
-    if "hybrid" in present:
-        out += [("hybrid", other) for other in HYBRID_PARTS if other in present]
+    """The (a, b) pairs tested by the significance rule (module docstring), among the arms present."""
+    present = list(strategies)
+    out = [(s, BASELINE) for s in present if s != BASELINE and BASELINE in present]
+    roles = paper_arms(present)
+    if "hybrid" in roles:
+        out += [(roles["hybrid"], roles[r]) for r in ("xx", "xy") if r in roles and roles[r] != roles["hybrid"]]
+    sweep = [s for s in present if parse_arm(s)[1] is not None]
+    paper = next((s for s in sweep if parse_arm(s)[1] == PAPER_ALPHA), None)
+    if paper is not None:
+        out += [(s, paper) for s in sweep if s != paper and (paper, s) not in out and (s, paper) not in out]
     return out
 
 
@@ -146,29 +153,6 @@ class Group:
     def n_seeds(self, strategy: str) -> int:
         return len(self.by_strategy.get(strategy, []))
 
-    def units(self, strategy: str, setting: str) -> dict[str, float] | None:
-        """Per-query AP of `strategy` in `setting`, averaged over seeds; None without any per_query.json."""
-        runs = [u for cell in self.by_strategy.get(strategy, []) if (u := self._cell_units(cell, setting))]
-        return average_over_seeds(runs) if runs else None
-
-    def _cell_units(self, cell: Cell, setting: str) -> dict[str, float] | None:
-        doc = cell.per_query
-        block = doc.get(self.dataset) if doc else None
-        if not isinstance(block, dict):
-            return None
-        langs = self.languages
-        acc: dict[str, list[float]] = defaultdict(list)
-        try:
-            for key, aps in block.items():
-                kind, x, _ = parse_query_key(str(key), langs)
-                if kind != setting or not isinstance(aps, dict):
-                    continue
-                for qid, ap in aps.items():
-                    acc[f"{x}/{qid}"].append(float(ap))
-        except (TypeError, ValueError):
-            return None
-        return {q: sum(v) / len(v) for q, v in acc.items()} or None
-
 
 def groups(source: Source) -> list[Group]:
     """One group per backbone and evaluation dataset, over the cells with results."""
@@ -182,37 +166,11 @@ def groups(source: Source) -> list[Group]:
                 names.setdefault(name, None)
         for dataset in names:
             by: dict[str, list[Cell]] = defaultdict(list)
-            for cell in sorted(mine, key=lambda c: (strategy_key(c.strategy), c.seed, c.id)):
+            for cell in sorted(mine, key=lambda c: (strategy_key(c.arm), c.seed, c.id)):
                 if dataset in cell.datasets:
-                    by[cell.strategy].append(cell)
+                    by[cell.arm].append(cell)
             out.append(Group(backbone, dataset, dict(by)))
     return out
-
-
-class _Tests:
-    """Paired tests of one group, computed once per (a, b, setting)."""
-
-    def __init__(self, group: Group, resamples: int, seed: int) -> None:
-        self.group = group
-        self.resamples = resamples
-        self.seed = seed
-        self._cache: dict[tuple[str, str, str], PairedTest | None] = {}
-        self._units: dict[tuple[str, str], dict[str, float] | None] = {}
-
-    def units(self, strategy: str, setting: str) -> dict[str, float] | None:
-        if (strategy, setting) not in self._units:
-            self._units[strategy, setting] = self.group.units(strategy, setting)
-        return self._units[strategy, setting]
-
-    def __call__(self, a: str, b: str, setting: str) -> PairedTest | None:
-        key = (a, b, setting)
-        if key not in self._cache:
-            ua, ub = self.units(a, setting), self.units(b, setting)
-            test = None
-            if ua is not None and ub is not None:
-                test = _permutation_test(ua, ub, resamples=self.resamples, seed=self.seed)
-            self._cache[key] = test
-        return self._cache[key]
 
 
 def _ci_note(group: Group) -> str | None:
@@ -230,7 +188,21 @@ def _where(group: Group) -> str:
     return f"{group.backbone} on {group.dataset}" + (f" ({pool})" if pool else "")
 
 
-def summary_table(group: Group, tests: _Tests | None, metric: str = "map") -> Table:
+SEED_TEST_NOTE = (
+    "seed-aware test: training runs (seeds) and queries both random (crossed random-effects model, Student t with "
+    "Satterthwaite degrees of freedom; docs/statistics.md); –: an arm with fewer than 2 seeds (one trained model "
+    "says nothing about its strategy)"
+)
+
+
+def difference(test: SeedTest | None) -> MeanCI | None:
+    """A test's difference a - b with the half-width of its 95% CI (None without a CI: the bare difference)."""
+    if test is None:
+        return None
+    return MeanCI(test.effect, test.half_width, min(test.seeds))
+
+
+def summary_table(group: Group, tests: Comparisons | None, metric: str = "map") -> Table:
     label = metric_label(metric)
     pairs = comparisons(group.strategies)
     vs_base = tests is not None and any(b == BASELINE for _, b in pairs)
@@ -243,7 +215,7 @@ def summary_table(group: Group, tests: _Tests | None, metric: str = "map") -> Ta
         if vs_base and tests is not None:
             for s in SETTINGS:
                 test = tests(strategy, BASELINE, s) if strategy != BASELINE else None
-                row.append(test.p_value if test else None)
+                row.append(test.p if test else None)
         rows.append(row)
     notes = [
         f"{label}: macro over query languages (mono), ordered language pairs (cross), query languages against the "
@@ -255,10 +227,8 @@ def summary_table(group: Group, tests: _Tests | None, metric: str = "map") -> Ta
     if named:
         notes.append("strategies as the papers name them (LAReQA, 2408.10536): " + ", ".join(named))
     if vs_base:
-        notes.append(
-            "p: against the untrained baseline (none), two-sided paired sign-flip randomization test on per-query AP "
-            f"({tests.resamples if tests else 0} resamples; queries averaged over seeds)"
-        )
+        notes.append(f"p: against the untrained baseline (none), two-sided; {SEED_TEST_NOTE}; not corrected for "
+                     "multiple comparisons")  # fmt: skip
     return Table(
         "summary",
         f"{label} by strategy and setting: {_where(group)}",
@@ -269,35 +239,36 @@ def summary_table(group: Group, tests: _Tests | None, metric: str = "map") -> Ta
     )
 
 
-def significance_table(group: Group, tests: _Tests) -> Table | None:
+def significance_table(group: Group, tests: Comparisons) -> Table | None:
     pairs = comparisons(group.strategies)
     if not pairs:
         return None
-    columns = ["comparison", "n"]
+    columns = ["comparison", "seeds", "n"]
     for s in SETTINGS:
         columns += [f"Δ {s}", f"p {s}"]
     rows: list[list[Value]] = []
     for a, b in pairs:
         results = [tests(a, b, s) for s in SETTINGS]
-        row: list[Value] = [f"{a} vs {b}", max((t.n for t in results if t), default=None)]
+        known = [t for t in results if t is not None]
+        seeds = f"{known[0].seeds[0]} vs {known[0].seeds[1]}" if known else None
+        row: list[Value] = [f"{a} vs {b}", seeds, max((t.queries for t in known), default=None) or None]
         for t in results:
-            row += [t.mean_diff if t else None, t.p_value if t else None]
+            row += [difference(t), t.p if t else None]
         rows.append(row)
     rule = [f"each trained strategy vs the untrained baseline ({BASELINE})"] if BASELINE in group.strategies else []
-    if versus := [b for a, b in pairs if a == "hybrid" and b != BASELINE]:
-        rule.append("hybrid vs " + " and vs ".join(versus))  # only the comparisons this grid has
+    if versus := [f"{a} vs {b}" for a, b in pairs if b != BASELINE]:
+        rule.append(", ".join(versus))  # only the comparisons this grid has
     notes = [
         "rule: " + "; ".join(rule),
-        "n: queries; Δ: mean over queries of (AP of the first - AP of the second); p: two-sided paired sign-flip "
-        f"randomization test ({tests.resamples} resamples, seed {tests.seed}; exact when 2^n <= resamples), "
-        "queries aligned by id, AP averaged over seeds; cross: each query's AP averaged over candidate languages; "
-        "not corrected for multiple comparisons",
+        "Δ: difference of the macro mAP (first - second, mean over seeds) ± half-width of its 95% CI; p: two-sided; "
+        f"{SEED_TEST_NOTE}; seeds: runs of each arm (none: one fixed model); n: queries; not corrected for multiple "
+        "comparisons (the claims table is)",
     ]
-    if any(t is None for row in rows for t in row[3::2]):
-        notes.append("–: per_query.json missing or unreadable for a strategy")
+    if any(row[4] is None for row in rows):
+        notes.append("–: an arm with fewer than 2 seeds, or without the setting")
     return Table(
         "significance",
-        f"Paired significance on per-query AP: {_where(group)}",
+        f"Strategy comparisons (seed-aware): {_where(group)}",
         columns,
         rows,
         notes,
@@ -386,6 +357,40 @@ def bias_table(group: Group) -> Table:
     )
 
 
+def alpha_table(group: Group) -> Table | None:
+    """An alpha sweep: per alpha (hybrid_p), mono / cross / multi / overall macro mAP and rank distance, mean ± 95% CI
+    over seeds; None unless the group has two or more alpha arms."""
+    from hbt.engine.report.arms import OVERALL, run_value
+
+    sweep = sorted((alpha, arm) for arm in group.strategies if (alpha := parse_arm(arm)[1]) is not None)
+    if len(sweep) < 2:
+        return None
+    rows: list[list[Value]] = []
+    for alpha, arm in sweep:
+        rows.append(
+            [
+                f"{alpha:g}",
+                group.n_seeds(arm),
+                *(group.setting(arm, s) for s in SETTINGS),
+                group.values(arm, lambda summary: run_value(summary, OVERALL)),
+                group.bias(arm, "rank_distance"),
+            ]
+        )
+    notes = [
+        "α = P(X-X-mono batch) of the hybrid sampler: α = 0 is X-Y, α = 1 X-X-mono batches (2408.10536 sweeps α in "
+        "[0, 1] and reports α = 0.5 best, stable for 0.4-0.6); overall = mean of mono, cross and multi mAP",
+        "mean ± half-width of the 95% confidence interval over seeds (Student t); the claims table tests the α claims",
+    ]
+    return Table(
+        "alpha",
+        f"α sweep: {_where(group)}",
+        ["α", "seeds", *(f"{s} mAP" for s in SETTINGS), "overall mAP", "rank_distance"],
+        rows,
+        notes,
+        {"backbone": group.backbone, "dataset": group.dataset},
+    )
+
+
 def _skipped_note(source: Source) -> str | None:
     skipped = source.skipped
     if not skipped:
@@ -399,16 +404,16 @@ def build_tables(
     path: str | Path | Source,
     *,
     metric: str = "map",
-    resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
+    margin: float | None = None,
 ) -> list[Table]:
-    """All tables of a run or grid directory (see the module docstring); a UserError if it is neither."""
+    """All tables of a run or grid directory (see the module docstring); a UserError if it is neither. `margin`: the
+    claims' non-inferiority margin (None: the grid's, else claims.DEFAULT_MARGIN)."""
     if metric not in METRICS:
         raise ConfigError(f"unknown metric {metric!r} (allowed: {', '.join(METRICS)})")
     source = path if isinstance(path, Source) else load_source(path)
     tables: list[Table] = []
     for group in groups(source):
-        tests = _Tests(group, resamples, seed) if metric == "map" else None
+        tests = Comparisons(group) if metric == "map" else None
         summary = summary_table(group, tests, metric)
         if note := _skipped_note(source):
             summary.notes.append(note)
@@ -426,9 +431,10 @@ def build_tables(
             tables += [per_language_table(group, s, metric) for s in ("mono", "multi")]
             tables += [pair_table(group, s, metric) for s in group.strategies]
             tables.append(bias_table(group))
+            if alpha := alpha_table(group):
+                tables.append(alpha)
         if tests is not None:
-            from hbt.engine.report.claims import claims_table
+            from hbt.engine.report.claims import claims_tables
 
-            if claims := claims_table(group, tests):
-                tables.append(claims)
+            tables += claims_tables(group, tests, margin if margin is not None else source.margin)
     return tables

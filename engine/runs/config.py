@@ -52,7 +52,10 @@ class RunConfig:
     scale: float | None = None  # MNRL scale = 1 / temperature; None: the backbone's default, else 20
     cached_loss: bool = False  # CachedMultipleNegativesRankingLoss (big batches on small memory)
     mini_batch_size: int = 16
-    max_seq_length: int = 128
+    max_seq_length: int = 128  # training: texts cut at this many tokens
+    # evaluation: texts cut at this many tokens, the same for every cell of a grid (the untrained baseline included);
+    # None: the backbone's own length (its registry entry, e.g. 512), capped by what its tokenizer allows
+    eval_max_seq_length: int | None = None
     freeze_embeddings: bool | None = None  # None: freeze on CPU (memory), train on GPU
     train_top_layers: int | None = None  # train only the top N transformer layers (+ pooling); None: all
     frozen_cache: bool = True  # with train_top_layers: compute the frozen bottom once per unique text (shared)

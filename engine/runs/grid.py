@@ -13,6 +13,7 @@ from typing import Any
 from hbt.engine.common.errors import UserError
 from hbt.engine.common.events import EventBus, JsonlSink, RunFinished
 from hbt.engine.common.io import ensure_dir, read_json, read_json_object, write_json, write_text
+from hbt.engine.common.vocabulary import parse_arm
 from hbt.engine.runs import stack
 from hbt.engine.runs.config import RunConfig
 from hbt.engine.runs.grid_lock import grid_lock
@@ -25,11 +26,14 @@ GRID_SCHEMA = "hbt.grid/1"
 
 
 def grid_document(preset: Preset) -> dict[str, Any]:
+    """grid.json: the preset's settings and every cell; a cell of an alpha sweep carries its own `hybrid_p`."""
     cells = []
-    for backbone, strategy, seed in preset.cells():
-        cid = cell_id(backbone, strategy, seed)
-        cells.append({"id": cid, "backbone": backbone, "strategy": strategy, "seed": seed, "dir": f"cells/{cid}"})
-    return {
+    for backbone, arm, seed in preset.cells():
+        cid = cell_id(backbone, arm, seed)
+        strategy, alpha = parse_arm(arm)
+        cell = {"id": cid, "backbone": backbone, "strategy": strategy, "seed": seed, "dir": f"cells/{cid}"}
+        cells.append(cell if alpha is None else {**cell, "hybrid_p": alpha})
+    doc = {
         "schema": GRID_SCHEMA,
         "preset": preset.name,
         "source": preset.source,
@@ -37,6 +41,15 @@ def grid_document(preset: Preset) -> dict[str, Any]:
         "run": preset.run.to_dict(),
         "cells": cells,
     }
+    if preset.noninferiority_margin is not None:
+        doc["noninferiority_margin"] = preset.noninferiority_margin
+    return doc
+
+
+def cell_config(base: RunConfig, cell: dict[str, Any]) -> RunConfig:
+    """The run settings of one grid.json cell: the grid's, with the cell's backbone, strategy, seed (and alpha)."""
+    config = replace(base, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"])
+    return config if cell.get("hybrid_p") is None else replace(config, hybrid_p=float(cell["hybrid_p"]))
 
 
 def _bad(out: Path, what: str) -> UserError:
@@ -75,6 +88,9 @@ def read_grid(out: Path) -> dict[str, Any]:
                 raise _bad(out, f"cells[{i}].{key} should be {kind.__name__}, got {value!r}")
         if cell.get("backbone") is not None and not isinstance(cell["backbone"], str):
             raise _bad(out, f"cells[{i}].backbone should be a string")
+        alpha = cell.get("hybrid_p")
+        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1):
+            raise _bad(out, f"cells[{i}].hybrid_p should be a number in [0, 1], got {alpha!r}")
         target = (out / cell["dir"]).resolve()
         if not cell["dir"].strip() or Path(cell["dir"]).is_absolute() or root not in target.parents:
             raise _bad(out, f"cells[{i}].dir {cell['dir']!r} leaves the grid folder")
@@ -194,7 +210,7 @@ def run_grid(
             raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it, or pick another --out")
         doc = {**grid_document(preset), "stack": stack.summary(stack.describe())}
         for cell in doc["cells"]:  # every cell's settings are valid before the grid folder exists
-            check_config(replace(preset.run, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"]))
+            check_config(cell_config(preset.run, cell))
         check_training_budget(preset)
     fresh = not out.exists()
     ensure_dir(out)
@@ -245,7 +261,7 @@ def _run_cells(
         if cancel is not None and cancel():
             summary["cancelled"] = 1
             break
-        config = replace(base, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"])
+        config = cell_config(base, cell)
         bus.cell = cell["id"]
         bus.progress("grid", i, total)
         attempt = _stamp(run)

@@ -13,12 +13,12 @@ from typing import Any
 
 from hbt.engine.common.errors import ConfigError, UserError, one_of
 from hbt.engine.common.io import read_text
-from hbt.engine.common.vocabulary import GRID_STRATEGIES, bad_value, check_seed, check_strategy
+from hbt.engine.common.vocabulary import GRID_STRATEGIES, arm_name, bad_value, check_seed, check_strategy
 from hbt.engine.runs.config import RunConfig, check_config
 
 
 def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
-    """A grid cell's id and folder name: 'tiny-random__xx__s0'."""
+    """A grid cell's id and folder name: 'tiny-random__xx__s0' ('tiny-random__hybrid-a0.25__s0' in an alpha sweep)."""
     name = re.sub(r"[^A-Za-z0-9.-]+", "-", backbone or "default").strip("-")
     return f"{name}__{strategy}__s{seed}"
 
@@ -30,6 +30,7 @@ PRESET_KEYS = {
     "strategies": list,
     "seeds": list,
     "baseline": bool,
+    "noninferiority_margin": float,  # the claims' "at least as good" margin (mAP); default claims.DEFAULT_MARGIN
 }
 PRESET_ELEMENTS = {"backbones": str, "strategies": str, "seeds": int}  # the type of each list's items
 SECTIONS = ("preset", "run")
@@ -45,9 +46,11 @@ FLAG_OF = {
     "[run] data_dir": "--data-dir",
     "[run] device": "--device",
     "[run] precision": "--precision",
+    "[run] hybrid_p": "--hybrid-p",
     "[preset] backbones": "--backbones",
     "[preset] strategies": "--strategies",
     "[preset] seeds": "--seeds",
+    "[preset] noninferiority_margin": "--margin",
 }
 _OVERRIDE_KEY = {flag.removeprefix("--").replace("-", "_"): key for key, flag in FLAG_OF.items()}
 
@@ -62,13 +65,22 @@ class Preset:
     baseline: bool = True  # add the untrained backbone as a zero-shot row
     run: RunConfig = field(default_factory=RunConfig)
     source: str = ""
+    hybrid_ps: list[float] | None = None  # an alpha sweep ([run] hybrid_p = [0, 0.5, 1]): one hybrid arm per value
+    noninferiority_margin: float | None = None  # None: the claims' default margin
+
+    def arms(self, strategy: str) -> list[str]:
+        """The grid arms of a strategy: hybrid in an alpha sweep has one per alpha ('hybrid-a0.25')."""
+        if strategy == "hybrid" and self.hybrid_ps:
+            return [arm_name(strategy, p) for p in self.hybrid_ps]
+        return [strategy]
 
     def cells(self) -> list[tuple[str | None, str, int]]:
+        """(backbone, arm, seed) of every cell: the baseline, then each strategy's arms x seeds."""
         out: list[tuple[str | None, str, int]] = []
         for backbone in self.backbones:
             if self.baseline:
                 out.append((backbone, "none", self.seeds[0]))
-            out += [(backbone, s, seed) for s in self.strategies for seed in self.seeds]
+            out += [(backbone, arm, seed) for s in self.strategies for arm in self.arms(s) for seed in self.seeds]
         return out
 
 
@@ -138,6 +150,22 @@ def check_run_types(values: dict[str, Any], where: str) -> None:
             _check_type(f"{where} {key}", key, value, _RUN_TYPES[key], _RUN_ELEMENTS.get(key))
 
 
+def alpha_list(values: list[Any], where: str) -> list[float] | None:
+    """The alpha values of a sweep: numbers in [0, 1], none repeated; a single value is no sweep (None)."""
+    if not values:
+        raise ConfigError(f"{where}: an alpha sweep needs at least one value", key="hybrid_p")
+    for i, value in enumerate(values):
+        if _wrong_type(value, (float, int)):
+            raise ConfigError(f"{where}[{i}]: expected number, got {_type_name(type(value))} {_show(value)}",
+                              key="hybrid_p")  # fmt: skip
+        if not 0 <= value <= 1:
+            raise ConfigError(f"{where}[{i}]: must be in [0, 1], got {value}", key="hybrid_p")
+    alphas = [float(v) for v in values]
+    if len(set(alphas)) != len(alphas):
+        raise ConfigError(f"{where}: {_show(values)} repeats a value", key="hybrid_p")
+    return alphas if len(alphas) > 1 else None
+
+
 def parse_preset(data: dict[str, Any], source: str) -> Preset:
     """Validate a decoded preset; every problem is one ConfigError line naming the file and the key."""
     for section, value in data.items():
@@ -150,8 +178,11 @@ def parse_preset(data: dict[str, Any], source: str) -> Preset:
         if key not in PRESET_KEYS:
             allowed = ", ".join(sorted(PRESET_KEYS))
             raise ConfigError(f"{source}: unknown key [preset] {key!r} (allowed: {allowed})", key=key)
-        _check_type(f"{source}: [preset] {key}", key, value, (PRESET_KEYS[key],), PRESET_ELEMENTS.get(key))
-    run_values: dict[str, Any] = data.get("run", {})
+        _check_type(f"{source}: [preset] {key}", key, value, _types_of(PRESET_KEYS[key]), PRESET_ELEMENTS.get(key))
+    run_values: dict[str, Any] = dict(data.get("run", {}))
+    hybrid_ps = None
+    if isinstance(run_values.get("hybrid_p"), list):  # an alpha sweep: one hybrid arm per value
+        hybrid_ps = alpha_list(run_values.pop("hybrid_p"), f"{source}: [run] hybrid_p")
     for key in run_values:
         if key in PER_CELL:
             raise ConfigError(f"{source}: [run] {key} is set per grid cell: use {PER_CELL[key]} instead", key=key)
@@ -173,6 +204,8 @@ def parse_preset(data: dict[str, Any], source: str) -> Preset:
         baseline=head.get("baseline", True),
         run=replace(RunConfig(**run_values), strategy="none"),
         source=source,
+        hybrid_ps=hybrid_ps,
+        noninferiority_margin=head.get("noninferiority_margin"),
     )
     _check(preset, lambda key: f"{source}: {key}")
     return preset
@@ -208,11 +241,16 @@ def _check(preset: Preset, label: typing.Callable[[str], str]) -> None:
         repeated = next((k for k in ("backbones", "strategies", "seeds") if _repeats(getattr(preset, k))), None)
         why = f"grid cell {twice!r} appears twice (repeated backbones, strategies or seeds)"
         fail("preset", ConfigError(why, key=repeated))
+    if preset.noninferiority_margin is not None and not 0 <= preset.noninferiority_margin < 1:
+        why = f"must be in [0, 1), got {preset.noninferiority_margin}"
+        fail("preset", bad_value("noninferiority_margin", why))
     for strategy in dict.fromkeys(preset.strategies or ["none"]):  # strategy-specific checks need each strategy
-        try:
-            check_config(replace(preset.run, strategy=strategy))
-        except UserError as exc:
-            fail("run", exc)
+        alphas = preset.hybrid_ps if strategy == "hybrid" and preset.hybrid_ps else [preset.run.hybrid_p]
+        for alpha in alphas:  # each alpha of a sweep (alpha < 1 needs X-Y pairs, so two training languages)
+            try:
+                check_config(replace(preset.run, strategy=strategy, hybrid_p=alpha))
+            except UserError as exc:
+                fail("run", exc)
     for backbone in preset.backbones:
         if backbone is not None:
             from hbt.engine.backbones import resolve_backbone
@@ -270,7 +308,15 @@ def apply_overrides(preset: Preset, *, name_flags: bool = True, **values: Any) -
         if value is None:
             continue
         given.add(_OVERRIDE_KEY.get(key, key))
-        if key in run_fields:
+        if key == "margin":
+            preset = replace(preset, noninferiority_margin=value)
+        elif key == "hybrid_p":  # a number, 'proportional', or a list: an alpha sweep
+            sweep = alpha_list(value, "--hybrid-p") if isinstance(value, list) else None
+            single = value if not isinstance(value, list) else (None if sweep else float(value[0]))
+            preset = replace(preset, hybrid_ps=sweep)
+            if single is not None:
+                run = replace(run, hybrid_p=single)
+        elif key in run_fields:
             run = replace(run, **{key: value})
         else:
             preset = replace(preset, **{key: value})

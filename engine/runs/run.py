@@ -48,6 +48,50 @@ def eval_langs(config: RunConfig, dataset: str) -> list[str]:
     return chosen
 
 
+def with_eval_length(config: RunConfig) -> RunConfig:
+    """eval_max_seq_length left unset (None) takes the backbone's own length (its registry entry), so that every cell
+    of a grid, trained or not, records and uses one evaluation length."""
+    if config.eval_max_seq_length is not None:
+        return config
+    from dataclasses import replace
+
+    from hbt.engine.backbones.registry import resolve_backbone
+
+    try:
+        length = resolve_backbone(config.backbone).max_seq_length
+    except UserError:  # an unreachable hub id: loading the model says why, one line
+        return config
+    return replace(config, eval_max_seq_length=length)
+
+
+def position_limit(model: Any) -> int | None:
+    """Token positions the encoder can embed: its config's max_position_embeddings, less the RoBERTa family's
+    padding offset (XLM-R: 514 - 2); None for a module without a transformers config (LASER, mBART's encoder)."""
+    import torch
+
+    hf = getattr(model[0], "auto_model", None)
+    positions = getattr(getattr(hf, "config", None), "max_position_embeddings", None)
+    if hf is None or not isinstance(positions, int):
+        return None
+    for module in hf.modules():
+        pad = getattr(module, "padding_idx", None)
+        if isinstance(pad, int) and isinstance(getattr(module, "position_embeddings", None), torch.nn.Embedding):
+            return positions - pad - 1
+    return positions
+
+
+def set_eval_length(model: Any, config: RunConfig) -> int | None:
+    """Cut evaluation texts at the config's evaluation length, the same for every cell (a trained model would keep its
+    training length otherwise), never beyond the positions the encoder has; returns the length used (None: the
+    encoder cuts nothing, as LASER with whole sentences)."""
+    wanted = config.eval_max_seq_length or model.max_seq_length
+    if wanted is None:
+        return None
+    limit = position_limit(model)
+    model.max_seq_length = min(int(wanted), limit) if limit else int(wanted)
+    return int(model.max_seq_length)
+
+
 def dataset_split(config: RunConfig) -> ArticleSplit | None:
     """The article split when a run trains and evaluates on one dataset (split_by_article), else None."""
     if not (config.split_by_article and config.strategy != "none" and config.train_data in config.eval_data):
@@ -227,6 +271,7 @@ def _encode_corpus_slices(config: RunConfig, get_model: Callable[[], Any]) -> No
     if not streamed:
         return
     model = get_model()
+    set_eval_length(model, config)
     encoder = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
     for bench in streamed:
         if config.max_queries:
@@ -365,6 +410,7 @@ def _train_evaluate_write(
     training = None
     if plan.trains:
         model, training = _train_or_resume(model, plan.table, config, run, bus, cancel, resume)
+    eval_length = set_eval_length(model, config)  # one length for every cell (training may have used another)
     encoder: Any = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
     if config.eval_runtime != "torch":
         from hbt.engine.encoding.onnx_encode import OnnxEncoder
@@ -401,6 +447,7 @@ def _train_evaluate_write(
         "environment": environment.describe(),
         "data": files_read.describe(data_files, resolve_data_dir(config.data_dir)),
         "timings": {"total_s": round(time.perf_counter() - t0, 2)},
+        "evaluation": {"max_seq_length": eval_length},
         "training": training,
         "datasets": datasets,
     }
@@ -430,7 +477,7 @@ def execute(
     from hbt.engine.training.train import with_backbone_defaults
 
     check_config(config)
-    config = with_backbone_defaults(config)  # results record the lr / scale really used
+    config = with_eval_length(with_backbone_defaults(config))  # results record the lr / scale / length really used
     if not distributed.is_main():
         return _train_on_worker_rank(config, out, cancel, resume, model)
     run = RunDir(out)

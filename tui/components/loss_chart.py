@@ -46,16 +46,21 @@ class LossChart(Widget):
     }
     """
 
-    def __init__(self, title: str = "loss", *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, title: str = "loss", *, x_label: str = "step", empty: str = "no training steps yet",
+        id: str | None = None, classes: str | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(id=id, classes=classes)
         self.title = title
+        self.x_label = x_label
+        self.empty = empty
         self._curves: dict[str, list[tuple[float, float]]] = {}
         self._pending = False
         self._limits: tuple[float, float, float, float] | None = None
 
     def compose(self) -> ComposeResult:
         yield _Plot(allow_pan_and_zoom=False)
-        yield Static("no training steps yet", id="empty")
+        yield Static(self.empty, id="empty")
 
     def on_mount(self) -> None:
         plot = self.query_one(_Plot)
@@ -118,6 +123,6 @@ class LossChart(Widget):
             else:
                 plot.plot(xs, ys, line_style=colour, hires_mode=HiResMode.BRAILLE, label=name)
         self._set_limits(plot)
-        plot.set_xlabel("step")
+        plot.set_xlabel(self.x_label)
         plot.set_ylabel(self.title)
         plot.show_legend(LegendLocation.TOPRIGHT, is_visible=bool(self._curves))

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hbt.engine.evaluation.results import SETTING_NAME, Setting
+from hbt.engine.report.export import format_value
+from hbt.engine.report.tables import Table
 from hbt.tui.backend import EXPORT_FORMATS, display_path, error_text
 from hbt.tui.components.heatmap import Heatmap
 from hbt.tui.components.log_pane import short_cell
@@ -23,6 +25,39 @@ from textual.widgets import Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 TABS = ("summary", "langs", "pairs", "bias", "paper", "loss", "cells")
+VERDICT_STYLE = {"reproduced": "bold green", "not reproduced": "bold red"}  # inconclusive: yellow
+
+
+def claims_text(claims: Table | None) -> Text:
+    """The claims table as one block per claim (claim, verdict; then the deciding comparison, its Δ ± 95% CI,
+    Holm-adjusted p, seeds and n), wrapped to the screen's width instead of cut."""
+    if claims is None:
+        return Text("claims: the grid needs X-X-mono, X-Y and hybrid cells (or an α sweep with α = 0.5)", style="dim")
+    text = Text()
+    text.append(f"{claims.title}\n", style="bold")
+    for row in claims.rows:
+        value = dict(zip(claims.columns, row, strict=True))
+        text.append(f"{value['claim']}  ", style="bold")
+        verdict = str(value["verdict"])
+        text.append(f"{verdict}\n", style=VERDICT_STYLE.get(verdict, "bold yellow"))
+        text.append(f"  {value['decided by'] or 'no comparison'}\n", style="italic")
+        parts = [f"Δ {format_value(value['Δ ± 95% CI'])} (95% CI)"] if value["Δ ± 95% CI"] is not None else []
+        parts += [f"p (Holm) {format_value(value['p (Holm)'])}", f"seeds {format_value(value['seeds'])}",
+                  f"n {format_value(value['n'])}"]  # fmt: skip
+        text.append("  " + " · ".join(parts) + "\n")
+    return text
+
+
+def alpha_curves(alpha: Table | None) -> dict[str, list[tuple[float, float]]]:
+    """An alpha table's mono / cross / multi mAP as curves over alpha (means over seeds)."""
+    if alpha is None:
+        return {}
+    out: dict[str, list[tuple[float, float]]] = {}
+    for column in ("mono mAP", "cross mAP", "multi mAP"):
+        i = alpha.columns.index(column)
+        points = [(float(str(row[0])), v) for row in alpha.rows if (v := number(row[i])) is not None]
+        out[column.split()[0]] = points
+    return out
 
 
 class ResultsScreen(SectionScreen):
@@ -50,6 +85,8 @@ class ResultsScreen(SectionScreen):
         Binding("g", "next_group", "Backbone/dataset", show=False),
         Binding("x", "export", "Export"),
         Binding("r", "reload", "Reload", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
     ]
 
     def __init__(self) -> None:
@@ -83,9 +120,14 @@ class ResultsScreen(SectionScreen):
                 yield ReportTable(id="bias-table")
                 yield Static("", id="bias-caption", classes="caption")
                 yield ReportTable(id="bias-lang-table")
-            with TabPane("Paper", id="tab-paper"), VerticalScroll():
-                yield ReportTable(id="claims-table")
+            with TabPane("Paper", id="tab-paper"), VerticalScroll(id="paper-scroll"):
+                yield Static("", id="claims-view")  # one wrapped block per claim: readable at 80 columns
                 yield Static("", id="claims-notes", classes="notes")
+                yield ReportTable(id="power-table")
+                yield Static("", id="power-notes", classes="notes")
+                yield LossChart("mAP", x_label="α", empty="not an α sweep", id="alpha-chart")
+                yield ReportTable(id="alpha-table")
+                yield Static("", id="alpha-notes", classes="notes")
                 yield ReportTable(id="compare-table")
                 yield Static("", id="compare-notes", classes="notes")
             with TabPane("Loss", id="tab-loss"):
@@ -210,8 +252,9 @@ class ResultsScreen(SectionScreen):
         if group is None:
             self.query_one("#summary-notes", Static).update(Text(self.report.message, style="yellow"))
             for wid in ("#summary-table", "#significance-table", "#langs-table", "#bias-table", "#bias-lang-table",
-                        "#claims-table", "#compare-table"):  # fmt: skip
+                        "#power-table", "#alpha-table", "#compare-table"):  # fmt: skip
                 self.query_one(wid, ReportTable).show([], [])
+            self.query_one("#claims-view", Static).update("")
             self.query_one(Heatmap).set_matrix([], [], [])
             self.query_one("#results-loss", LossChart).set_curves(self.report.loss_curves())
             return
@@ -297,14 +340,23 @@ class ResultsScreen(SectionScreen):
         )
 
     def _show_paper(self, group: GroupView) -> None:
-        """2408.10536: verdicts on its claims, and this group's cells beside its published numbers."""
+        """2408.10536: verdicts on its claims (one wrapped block each), what the grid can detect, an alpha sweep's
+        curves, and this group's cells beside the paper's published numbers (PageDown scrolls down to them)."""
+        self.query_one("#claims-view", Static).update(claims_text(group.claims))
+        claims_notes = "\n".join(group.claims.notes) if group.claims else ""
+        self.query_one("#claims-notes", Static).update(Text(claims_notes, style="dim"))
         for name, t, empty in (
-            ("claims", group.claims, "claims: the grid needs xx, xy and hybrid cells"),
+            ("power", group.power, "no trained arm with 2 seeds: no minimum detectable effect"),
+            ("alpha", group.alpha, ""),
             ("compare", group.compare, "the paper publishes no numbers for this dataset"),
         ):
             self.query_one(f"#{name}-table", ReportTable).show(t.columns if t else [], t.rows if t else [])
             notes = (f"{t.title}\n" + "\n".join(t.notes)) if t else empty
             self.query_one(f"#{name}-notes", Static).update(Text(notes, style="dim"))
+        chart = self.query_one("#alpha-chart", LossChart)
+        chart.display = self.query_one("#alpha-table").display = group.alpha is not None
+        self.query_one("#alpha-notes").display = group.alpha is not None
+        chart.set_curves(alpha_curves(group.alpha))
 
     def _show_cells(self, report: Report) -> None:
         columns = ["cell", "backbone", "strategy", "seed", "status", "note"]
@@ -332,7 +384,7 @@ class ResultsScreen(SectionScreen):
             "tab-summary": "#summary-table",
             "tab-langs": "#langs-table",
             "tab-bias": "#bias-table",
-            "tab-paper": "#claims-table",
+            "tab-paper": "#compare-table",
             "tab-cells": "#cells-table",
         }.get(tab)
         return self.query_one(first, ReportTable) if first else None
@@ -364,6 +416,14 @@ class ResultsScreen(SectionScreen):
         if group is not None:
             self._show_pairs(group)
             self._show_bias(group)
+
+    def action_page(self, step: int) -> None:
+        """PageDown / PageUp scroll the shown view (a focused table pages through its own rows first)."""
+        tab = self.query_one(TabbedContent).active
+        pane = self.query_one(f"#{tab}", TabPane) if tab else None
+        scroll = next(iter(pane.query(VerticalScroll)), None) if pane is not None else None
+        if scroll is not None:
+            (scroll.scroll_page_down if step > 0 else scroll.scroll_page_up)(animate=False)
 
     def action_next_view(self) -> None:
         tabs = self.query_one(TabbedContent)

@@ -87,16 +87,20 @@ def parse_int(key: str, text: str, *, blank_ok: bool = False) -> int | None:
         raise ConfigError(f"{key.replace('_', ' ')}: {text!r} is not a whole number", key=key) from None
 
 
-def parse_hybrid_p(text: str) -> float | str | None:
+def parse_hybrid_p(text: str) -> float | str | list[float] | None:
+    """A number, 'proportional', or comma-separated numbers: an alpha sweep (one hybrid arm per value)."""
     text = text.strip()
     if not text:
         return None
     if text == "proportional":
         return text
     try:
-        return float(text)
+        values = [float(v) for v in text.split(",")]
     except ValueError:
-        raise ConfigError(f"hybrid p: a number in [0, 1] or 'proportional', got {text!r}", key="hybrid_p") from None
+        raise ConfigError(
+            f"hybrid p: a number in [0, 1], 'proportional' or a list such as 0,0.5,1, got {text!r}", key="hybrid_p"
+        ) from None
+    return values if len(values) > 1 else values[0]
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -329,7 +333,8 @@ class SetupScreen(SectionScreen):
         for s in STRATEGIES:
             self.query_one(f"#strat-{s}", Checkbox).value = s in p.strategies
         self.query_one("#baseline", Checkbox).value = p.baseline
-        self.query_one("#hybrid-p", Input).value = str(run.hybrid_p)
+        sweep = ", ".join(f"{a:g}" for a in p.hybrid_ps or [])
+        self.query_one("#hybrid-p", Input).value = sweep or str(run.hybrid_p)
         self.query_one("#train-data", Select).value = run.train_data
         self.query_one("#train-langs", Input).value = ", ".join(run.train_langs or [])
         eval_list = self.query_one("#eval-data", SelectionList)
