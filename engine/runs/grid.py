@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 import traceback
@@ -14,7 +15,9 @@ from hbt.engine.common.errors import UserError
 from hbt.engine.common.events import EventBus, JsonlSink, RunFinished
 from hbt.engine.common.io import ensure_dir, read_json, write_json, write_text
 from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.executor import ExecutorSpec, check_available, spec_from_dict
 from hbt.engine.runs.interrupts import Cancelled
+from hbt.engine.runs.jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, this_host
 from hbt.engine.runs.presets import Preset, cell_id
 from hbt.engine.runs.rundir import RunDir
 from hbt.engine.training.train import NonFiniteLoss
@@ -22,7 +25,7 @@ from hbt.engine.training.train import NonFiniteLoss
 GRID_SCHEMA = "hbt.grid/1"
 
 
-def grid_document(preset: Preset) -> dict[str, Any]:
+def grid_document(preset: Preset, executor: ExecutorSpec | None = None) -> dict[str, Any]:
     cells = []
     for backbone, strategy, seed in preset.cells():
         cid = cell_id(backbone, strategy, seed)
@@ -33,6 +36,7 @@ def grid_document(preset: Preset) -> dict[str, Any]:
         "source": preset.source,
         "created": time.time(),
         "run": preset.run.to_dict(),
+        "executor": (executor or preset.executor).to_dict(),
         "cells": cells,
     }
 
@@ -72,6 +76,10 @@ def read_grid(out: Path) -> dict[str, Any]:
                 raise _bad(out, f"cells[{i}].{key} should be {kind.__name__}, got {value!r}")
         if cell.get("backbone") is not None and not isinstance(cell["backbone"], str):
             raise _bad(out, f"cells[{i}].backbone should be a string")
+        if cell.get("job") is not None and JobRecord.from_dict(cell["job"]) is None:
+            raise _bad(out, f"cells[{i}].job should be a job record (executor, id, node, ...)")
+    if doc.get("executor") is not None and not isinstance(doc["executor"], dict):
+        raise _bad(out, "'executor' should be an object")
         target = (out / cell["dir"]).resolve()
         if not cell["dir"].strip() or Path(cell["dir"]).is_absolute() or root not in target.parents:
             raise _bad(out, f"cells[{i}].dir {cell['dir']!r} leaves the grid folder")
@@ -130,11 +138,21 @@ def record_failure(
 
 
 def run_grid(
-    preset: Preset, out: Path, bus: EventBus, resume: bool = False, cancel: Any = None, runner: Any = None
+    preset: Preset,
+    out: Path,
+    bus: EventBus,
+    resume: bool = False,
+    cancel: Any = None,
+    runner: Any = None,
+    executor: ExecutorSpec | None = None,
+    follower: bool = False,
 ) -> dict[str, int]:
     """Run every cell not yet complete. A cell whose loss goes NaN, or that crashes, is marked failed and the grid
     goes on; a user error (bad data dir, offline) stops the grid, since every cell would meet it. `runner` runs a
-    cell (default: in this process; `hbt.engine.training.launch.LaunchedRunner` under torchrun / accelerate)."""
+    cell (default: in this process; `hbt.engine.training.launch.LaunchedRunner` under torchrun / accelerate).
+    `executor`: where the cells run (default: the preset's for a new grid, the one grid.json recorded on resume);
+    anything but `local` submits each cell as a job and follows it (`hbt.engine.runs.dispatch`). `follower`: a torchrun
+    node other than 0, taking part in node 0's grid without writing its grid.json."""
     from hbt.engine.runs.config import check_config
     from hbt.engine.runs.run import execute
 
@@ -149,31 +167,80 @@ def run_grid(
                 f"{out} is a grid of preset {doc['preset']!r}, not {preset.name!r}: "
                 f"resume it with hbt-bench run {doc['preset']} --resume {out}"
             )
+        previous = spec_from_dict(doc.get("executor"))
+        spec = executor or previous
+        doc["executor"] = spec.to_dict()
     else:
         if grid_file.exists():
             raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it, or pick another --out")
-        doc = grid_document(preset)
+        spec = previous = executor or preset.executor
+        doc = grid_document(preset, spec)
         for cell in doc["cells"]:  # every cell's settings are valid before the grid folder exists
             check_config(replace(preset.run, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"]))
         fresh = not out.exists()
-        write_json(grid_file, doc)
+    check_available(spec)  # its extra installed, sbatch on PATH, the Ray head answering: before anything is written
+    record = GridRecord(out, doc, read_only=follower)
+    record.set_submitter("running", executor=spec.kind)  # (writes grid.json: the submitter is its only writer)
+    status = "failed"
     try:
-        return _run_cells(doc, preset, out, bus, resume, cancel, runner or execute)
+        base = _base_config(doc, preset, resume)
+        if spec.kind == "local":
+            summary = _run_cells(record, base, out, bus, resume, cancel, runner or execute)
+        else:
+            summary = _dispatch(record, spec, previous, base, bus, resume, cancel)
+        status = "cancelled" if summary["cancelled"] else "complete"
+        return summary
     except UserError:
         if not resume and fresh and not any(RunDir(out / c["dir"]).is_complete() for c in doc["cells"]):
             shutil.rmtree(out, ignore_errors=True)  # a user error met before any cell finished leaves nothing
         raise
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        if grid_file.exists():
+            with contextlib.suppress(UserError):
+                record.set_submitter(status)
 
 
-def _run_cells(
-    doc: dict[str, Any], preset: Preset, out: Path, bus: EventBus, resume: bool, cancel: Any, runner: Any
-) -> dict[str, int]:
-    # a resumed grid keeps the settings it started with; only the data location may change
+def _base_config(doc: dict[str, Any], preset: Preset, resume: bool) -> RunConfig:
+    """A resumed grid keeps the settings it started with; only the data location may change."""
     base = RunConfig.from_dict(doc["run"]) if resume else preset.run
     if resume and preset.run.data_dir:
         base = replace(base, data_dir=preset.run.data_dir)
+    return base
+
+
+def _dispatch(
+    record: GridRecord,
+    spec: ExecutorSpec,
+    previous: ExecutorSpec,
+    base: RunConfig,
+    bus: EventBus,
+    resume: bool,
+    cancel: Any,
+) -> dict[str, int]:
+    from hbt.engine.runs.dispatch import Dispatcher, backend_for
+
+    backend = backend_for(spec, record.out, record.doc)
+    address = getattr(backend, "address", None)  # a Ray instance this process started: status/cancel can join it
+    if isinstance(address, str) and address != spec.ray.address:
+        record.update_submitter(ray_address=address)
+    earlier = backend_for(previous, record.out, record.doc) if resume and previous.kind != spec.kind else None
+    nproc = spec.slurm.gpus if spec.kind == "slurm" else 1
+    return Dispatcher(record, base, bus, backend, earlier, nproc=nproc).run(resume, cancel)
+
+
+def _run_cells(
+    record: GridRecord, base: RunConfig, out: Path, bus: EventBus, resume: bool, cancel: Any, runner: Any
+) -> dict[str, int]:
+    doc = record.doc
     summary = {"complete": 0, "failed": 0, "skipped": 0, "cancelled": 0}
     total = len(doc["cells"])
+    host, pid = this_host(), str(os.getpid())
+    for cell in doc["cells"]:  # the cells this process will run, in order: queued in it (what `status` shows)
+        if not RunDir(out / cell["dir"]).is_complete():
+            record.set_job(cell["id"], JobRecord("local", submitted=time.time(), state=QUEUED, host=host))
     for i, cell in enumerate(doc["cells"]):
         run = RunDir(out / cell["dir"])
         if run.is_complete():
@@ -187,6 +254,8 @@ def _run_cells(
         bus.cell = cell["id"]
         bus.progress("grid", i, total)
         attempt = _stamp(run)
+        job = JobRecord("local", id=pid, node=host, host=host, submitted=time.time(), state=RUNNING, raw="RUNNING")
+        record.set_job(cell["id"], job)
         try:
             runner(config, run.path, bus, cancel=cancel, resume=resume)
             summary["complete"] += 1
@@ -207,6 +276,7 @@ def _run_cells(
             summary["failed"] += 1  # the cell is marked failed with its reason and traceback.txt
         finally:
             bus.cell = ""
+            record.set_job(cell["id"], replace(job, state=ENDED, raw=str(run.status().get("status") or "ended")))
     if not summary["cancelled"]:
         bus.progress("grid", total, total)
     return summary

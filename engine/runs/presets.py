@@ -15,6 +15,7 @@ from hbt.engine.common.errors import ConfigError, UserError, one_of
 from hbt.engine.common.io import read_text
 from hbt.engine.common.vocabulary import GRID_STRATEGIES, bad_value, check_strategy
 from hbt.engine.runs.config import RunConfig, check_config
+from hbt.engine.runs.executor import ExecutorSpec, parse_executor
 
 
 def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
@@ -32,7 +33,7 @@ PRESET_KEYS = {
     "baseline": bool,
 }
 PRESET_ELEMENTS = {"backbones": str, "strategies": str, "seeds": int}  # the type of each list's items
-SECTIONS = ("preset", "run")
+SECTIONS = ("preset", "run", "executor")
 PER_CELL = {"backbone": "[preset] backbones", "strategy": "[preset] strategies", "seed": "[preset] seeds"}
 # the CLI flags of `hbt-bench run` that override a preset key (their errors name the flag, not the file)
 FLAG_OF = {
@@ -62,6 +63,7 @@ class Preset:
     baseline: bool = True  # add the untrained backbone as a zero-shot row
     run: RunConfig = field(default_factory=RunConfig)
     source: str = ""
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)  # where the cells run ([executor], --executor)
 
     def cells(self) -> list[tuple[str | None, str, int]]:
         out: list[tuple[str | None, str, int]] = []
@@ -134,7 +136,7 @@ def parse_preset(data: dict[str, Any], source: str) -> Preset:
     """Validate a decoded preset; every problem is one ConfigError line naming the file and the key."""
     for section, value in data.items():
         if section not in SECTIONS:
-            raise ConfigError(f"{source}: unknown section [{section}] (allowed: [preset], [run])")
+            raise ConfigError(f"{source}: unknown section [{section}] (allowed: [preset], [run], [executor])")
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: {section} should be a [{section}] table, got {_show(value)}")
     head: dict[str, Any] = data.get("preset", {})
@@ -165,6 +167,7 @@ def parse_preset(data: dict[str, Any], source: str) -> Preset:
         baseline=head.get("baseline", True),
         run=replace(RunConfig(**run_values), strategy="none"),
         source=source,
+        executor=parse_executor(data.get("executor", {}), source),
     )
     _check(preset, lambda key: f"{source}: {key}")
     return preset

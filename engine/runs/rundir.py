@@ -13,7 +13,7 @@ from hbt.engine.evaluation.results import DatasetSummary, read_datasets
 
 STATUSES = ("running", "complete", "failed", "cancelled", "interrupted")
 # what an attempt's end leaves in run.json: a new attempt (running) or a success starts without them
-ATTEMPT_KEYS = ("error", "step", "checkpoint", "traceback", "last_finite_loss", "note")
+ATTEMPT_KEYS = ("error", "step", "checkpoint", "traceback", "last_finite_loss", "note", "user_error")
 
 
 def results_problem(path: Path) -> str | None:
