@@ -4,12 +4,14 @@ executor must reproduce number by number."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,24 @@ def wait_until(
         time.sleep(0.3)
 
 
+@contextlib.contextmanager
+def paused(pid: int) -> Iterator[None]:
+    """SIGSTOP a process for the block (SIGCONT after): the cell it runs is caught mid-training however slow the
+    commands the test runs meanwhile (each `hbt-bench` call starts an interpreter and imports torch)."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def worker_pid(cell: Path) -> int:
+    """The process that runs the cell, as its run.json names it."""
+    pid = json.loads((cell / "run.json").read_text())["pid"]
+    assert isinstance(pid, int)
+    return pid
+
+
 def trained_steps(cell: Path) -> list[int]:
     return [e.step for e in read_events(cell / "events.jsonl") if isinstance(e, TrainStep)]
 
@@ -80,14 +100,15 @@ def grid_doc(grid: Path) -> dict[str, Any]:
     return dict(json.loads((grid / "grid.json").read_text()))
 
 
-def status(grid: Path, *flags: str) -> dict[str, Any]:
-    result = bench("status", grid, "--json", *flags)
+def status(grid: Path, **extra: str) -> dict[str, Any]:
+    """`hbt-bench status GRID --json` (`extra`: environment, e.g. the fake Slurm's PATH)."""
+    result = bench("status", grid, "--json", **extra)
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout))
 
 
-def states(grid: Path) -> dict[str, str]:
-    return {c["id"]: c["state"] for c in status(grid)["cells"]}
+def states(grid: Path, **extra: str) -> dict[str, str]:
+    return {c["id"]: c["state"] for c in status(grid, **extra)["cells"]}
 
 
 def strategies_of(doc: dict[str, Any]) -> Sequence[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from hbt.engine.cli.main import main
 from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.common.events import EventTail, RunStarted, Stage, TrainStep, read_events
+from hbt.engine.common.events import EventTail, RunStarted, Stage, read_events
 from hbt.engine.common.io import write_json
 from hbt.engine.runs import executor as executor_module
 from hbt.engine.runs.executor import ExecutorSpec, check_available, parse_executor, with_flags
@@ -32,11 +32,13 @@ from tests.executors_common import (
     exported,
     grid_doc,
     needs_data,
+    paused,
     run_smoke,
     start,
     states,
     trained_steps,
     wait_until,
+    worker_pid,
 )
 
 # ---- settings: the [executor] table, the flags, what is checked before anything starts -----------------------------
@@ -200,29 +202,30 @@ def test_smoke_grid_gives_the_local_numbers(
     assert set(states(grid).values()) == {"complete"}
 
 
-def _long_xx(tmp_path: Path) -> tuple[str, ...]:
-    """smoke with only the baseline and a 40-step xx cell: long enough to be caught running."""
-    return ("--strategies", "xx", "--steps", "40")
+XX = "tiny-random__xx__s0"
+LONG_XX = ("--strategies", "xx", "--steps", "40")  # smoke with only the baseline and a 40-step xx cell
 
 
 @pytest.mark.slow
 def test_resume_after_kill_9_follows_the_running_worker_and_gives_the_same_numbers(tmp_path: Path) -> None:
     needs_data()
     reference = tmp_path / "reference"
-    run_smoke(reference, *_long_xx(tmp_path))
+    run_smoke(reference, *LONG_XX)
     grid = tmp_path / "grid"
-    xx = grid / "cells" / "tiny-random__xx__s0"
-    submitter = start("run", "smoke", "--data-dir", SHARED_DATA, "--out", grid, *_long_xx(tmp_path),
+    xx = grid / "cells" / XX
+    submitter = start("run", "smoke", "--data-dir", SHARED_DATA, "--out", grid, *LONG_XX,
                       "--executor", "processes", "--workers", "2", log=tmp_path / "first.log")  # fmt: skip
     wait_until(lambda: len(trained_steps(xx)) >= 2, 300, "xx trains", submitter)
     os.kill(submitter.pid, signal.SIGKILL)
     submitter.wait()
     worker = grid_doc(grid)["cells"][1]["job"]["id"]
-    seen = states(grid)
-    assert seen["tiny-random__xx__s0"] == "running"  # its worker outlived the submitter
-    result = bench("run", "smoke", "--resume", grid, "--data-dir", SHARED_DATA)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert f"cell tiny-random__xx__s0 is still running as job {worker}: followed, not resubmitted" in result.stdout
+    assert int(worker) == worker_pid(xx)
+    with paused(int(worker)):  # (held mid-training while the resume starts)
+        assert states(grid)[XX] == "running"  # its worker outlived the submitter
+        resume = start("run", "smoke", "--resume", grid, "--data-dir", SHARED_DATA, log=tmp_path / "resume.log")
+        followed = f"cell {XX} is still running as job {worker}: followed, not resubmitted"
+        wait_until(lambda: followed in (tmp_path / "resume.log").read_text(), 300, "the resume follows xx", resume)
+    assert resume.wait(timeout=600) == 0, (tmp_path / "resume.log").read_text()[-3000:]
     assert grid_doc(grid)["cells"][1]["job"]["id"] == worker
     assert sum(isinstance(e, RunStarted) for e in read_events(xx / "events.jsonl")) == 1  # one attempt, never two
     assert trained_steps(xx) == list(range(1, 41))
@@ -234,19 +237,19 @@ def test_status_and_cancel_of_a_local_grid(tmp_path: Path) -> None:
     """local: the cells run in the submitting process; cancel asks it (SIGINT), the cell stops after its step."""
     needs_data()
     grid = tmp_path / "grid"
-    xx = grid / "cells" / "tiny-random__xx__s0"
-    submitter = start("run", "smoke", "--data-dir", SHARED_DATA, "--out", grid, *_long_xx(tmp_path),
-                      log=tmp_path / "run.log")  # fmt: skip
+    xx = grid / "cells" / XX
+    submitter = start("run", "smoke", "--data-dir", SHARED_DATA, "--out", grid, *LONG_XX, log=tmp_path / "run.log")
     wait_until(lambda: len(trained_steps(xx)) >= 2, 300, "xx trains", submitter)
-    seen = bench("status", grid)
-    assert seen.returncode == 0
-    row = next(line for line in seen.stdout.splitlines() if "tiny-random__xx__s0" in line)
-    assert "running" in row and str(submitter.pid) in row and socket.gethostname() in row
-    cancel = bench("cancel", grid, "--wait", "120")
-    assert cancel.returncode == 0, cancel.stdout + cancel.stderr
-    assert f"asked the submitting process (pid {submitter.pid}) to cancel" in cancel.stdout
-    assert submitter.wait(timeout=120) == 130
-    assert states(grid) == {"tiny-random__none__s0": "complete", "tiny-random__xx__s0": "cancelled"}
+    with paused(submitter.pid):
+        seen = bench("status", grid)
+        assert seen.returncode == 0
+        row = next(line for line in seen.stdout.splitlines() if XX in line)
+        assert "running" in row and str(submitter.pid) in row and socket.gethostname() in row
+        cancel = bench("cancel", grid, "--wait", "0")
+        assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+        assert f"asked the submitting process (pid {submitter.pid}) to cancel" in cancel.stdout
+    assert submitter.wait(timeout=300) == 130
+    assert states(grid) == {"tiny-random__none__s0": "complete", XX: "cancelled"}
     run = RunDir(xx).status()
     assert run["status"] == "cancelled" and 2 <= run["step"] < 40 and run["checkpoint"]
 
@@ -256,19 +259,19 @@ def test_cancel_a_processes_grid_whose_submitter_is_gone(tmp_path: Path) -> None
     """The submitter killed (kill -9): cancel reaches the worker itself (SIGINT); the cell checkpoints and says so."""
     needs_data()
     grid = tmp_path / "grid"
-    xx = grid / "cells" / "tiny-random__xx__s0"
-    submitter = start("run", "smoke", "--data-dir", SHARED_DATA, "--out", grid, *_long_xx(tmp_path),
+    xx = grid / "cells" / XX
+    submitter = start("run", "smoke", "--data-dir", SHARED_DATA, "--out", grid, *LONG_XX,
                       "--executor", "processes", log=tmp_path / "run.log")  # fmt: skip
     wait_until(lambda: len(trained_steps(xx)) >= 2, 300, "xx trains", submitter)
     os.kill(submitter.pid, signal.SIGKILL)
     submitter.wait()
-    cancel = bench("cancel", grid, "--wait", "120")
-    assert cancel.returncode == 0, cancel.stdout + cancel.stderr
-    assert "cancelled 1 job(s) of 1 queued or running cell(s)" in cancel.stdout
-    assert "tiny-random__xx__s0" in cancel.stdout and "cancelled" in cancel.stdout
+    with paused(worker_pid(xx)):
+        cancel = bench("cancel", grid, "--wait", "0")
+        assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+        assert "cancelled 1 job(s) of 1 queued or running cell(s)" in cancel.stdout
+    wait_until(lambda: RunDir(xx).status().get("status") == "cancelled", 300, "xx marks itself cancelled")
+    settled = bench("status", grid)
+    row = next(line for line in settled.stdout.splitlines() if XX in line)
+    assert "cancelled" in row and "stopped during training at step" in row
     run = RunDir(xx).status()
-    assert (
-        run["status"] == "cancelled"
-        and run["checkpoint"]
-        and not any(isinstance(e, TrainStep) and e.step == 40 for e in read_events(xx / "events.jsonl"))
-    )
+    assert run["checkpoint"] and trained_steps(xx)[-1] < 40

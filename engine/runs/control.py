@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from hbt.engine.common.errors import UserError
+from hbt.engine.common.events import Event, EventTail
+from hbt.engine.common.io import read_json_object
 from hbt.engine.runs.executor import ExecutorSpec, spec_from_dict
 from hbt.engine.runs.jobs import (
     ENDED,
@@ -141,3 +143,57 @@ def wait_until_settled(out: Path, timeout_s: float, poll_s: float = 2.0) -> Grid
         time.sleep(poll_s)
         status = grid_status(out)
     return status
+
+
+@dataclass
+class FollowUpdate:
+    """What changed in a followed grid since the last poll."""
+
+    events: list[Event]  # new events of every cell, stamped with the cell's id, in time order
+    jobs: dict[str, JobRecord]  # every cell's job record as grid.json has it now
+    submitter: dict[str, Any]
+    cells: list[dict[str, Any]]  # grid.json's cells (id, backbone, strategy, seed, dir, job)
+
+
+class GridFollower:
+    """A grid followed from its folder by another process (the TUI, launched or attached): each cell's events from the
+    start of its events.jsonl (earlier attempts included), and grid.json's job records and submitter."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.tails: dict[str, EventTail] = {}
+        self.doc: dict[str, Any] = {}
+        self._stamp: tuple[int, int] | None = None
+
+    def _read_grid(self) -> None:
+        try:
+            st = (self.out / "grid.json").stat()
+        except OSError:
+            return
+        if (st.st_mtime_ns, st.st_size) != self._stamp:  # grid.json changes only when its submitter writes it
+            doc, _ = read_json_object(self.out / "grid.json")
+            if doc is not None and isinstance(doc.get("cells"), list):
+                self.doc, self._stamp = doc, (st.st_mtime_ns, st.st_size)
+
+    def poll(self) -> FollowUpdate:
+        self._read_grid()
+        cells = [c for c in self.doc.get("cells", []) if isinstance(c, dict) and isinstance(c.get("dir"), str)]
+        events: list[Event] = []
+        for cell in cells:
+            cid = str(cell.get("id", ""))
+            tail = self.tails.setdefault(cid, EventTail(self.out / cell["dir"] / "events.jsonl"))
+            events += [e if e.cell else replace(e, cell=cid) for e in tail.read()]
+        events.sort(key=lambda e: e.t)
+        jobs = {str(c.get("id")): r for c in cells if (r := JobRecord.from_dict(c.get("job"))) is not None}
+        return FollowUpdate(events, jobs, dict(self.doc.get("submitter") or {}), cells)
+
+    def ended(self) -> tuple[str, str] | None:
+        """How the grid's submitting process ended ((status, why) from grid.json, or 'interrupted' when it is gone
+        without saying); None while it runs (or runs where it cannot be seen)."""
+        sub = self.doc.get("submitter") or {}
+        status = str(sub.get("status") or "")
+        if status and status != "running":
+            return status, ""
+        if status == "running" and submitter_alive(self.doc) is False:
+            return "interrupted", f"the submitting process (pid {sub.get('pid')}) is gone: resume the grid to finish it"
+        return None

@@ -245,16 +245,16 @@ class Dispatcher:
             self.summary["cancelled"] += 1
         else:  # killed, timed out, out of memory, lost its node, or never started
             cancelled = state.raw.upper().startswith("CANCELLED") and mark is None
-            why = state.reason or state.raw or "no reason given"
-            error = f"the {state.raw or 'job'} ended without finishing the cell ({why})"
+            job = self.live[cell_id].record
+            said = f"{state.raw}: {state.reason}" if state.reason and state.raw else (state.raw or state.reason)
+            error = f"{job.executor} job {job.id} ended ({said or 'no reason given'}) without finishing the cell"
             if cancelled:
                 self._mark_cancelled(run, "cancelled before it started")
                 self.summary["cancelled"] += 1
                 return
             bus = EventBus()  # (the event is emitted here, stamped with the cell, not through the bus's current cell)
             bus.subscribe(lambda e: self.bus.emit(_stamped(e, cell_id)))
-            job = self.live[cell_id].record
-            record_failure(run, f"{job.executor} job {job.id}: {error}", bus, config=self.configs.get(cell_id))
+            record_failure(run, error, bus, config=self.configs.get(cell_id))
             self.summary["failed"] += 1
 
     def _cancel_all(self, waiting: list[CellLaunch]) -> None:

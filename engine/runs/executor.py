@@ -188,21 +188,30 @@ def _split_address(address: str) -> tuple[str, int] | None:
     return (host, int(port)) if host and port.isdigit() and 0 < int(port) < 65536 else None
 
 
-def check_available(spec: ExecutorSpec, connect_timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
-    """What the executor needs on this machine, met before anything is created: its extra installed (one line naming
-    it), `sbatch`/`srun` on PATH for Slurm, a Ray address that accepts a connection within `connect_timeout_s`."""
-    kind = "slurm" if spec.kind == "slurm" else spec.kind
-    if kind in EXTRAS:
-        module, extra = EXTRAS[kind]
+def check_installed(spec: ExecutorSpec) -> None:
+    """What the executor needs on this machine, at no cost (the TUI checks it as the form changes): its extra
+    installed (one line naming it), `sbatch`/`srun` on PATH for Slurm."""
+    if spec.kind in EXTRAS:
+        module, extra = EXTRAS[spec.kind]
         if importlib.util.find_spec(module) is None:
-            raise UserError(f"--executor {kind} needs {module}, which is not installed: pip install 'hbt[{extra}]'")
+            raise UserError(
+                f"--executor {spec.kind} needs {module}, which is not installed: pip install 'hbt[{extra}]'",
+                key="executor",
+            )
     if spec.kind == "slurm" and spec.slurm.backend == "slurm":
         missing = [c for c in ("sbatch", "srun") if shutil.which(c) is None]
         if missing:
             raise UserError(
                 f"--executor slurm: no `{missing[0]}` on PATH (run on a Slurm login node, or pass "
-                "--slurm-backend local to run the same jobs on this machine)"
+                "--slurm-backend local to run the same jobs on this machine)",
+                key="slurm_backend",
             )
+
+
+def check_available(spec: ExecutorSpec, connect_timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """`check_installed`, and a Ray address that answers within `connect_timeout_s`: met before anything is
+    created."""
+    check_installed(spec)
     if spec.kind == "ray" and spec.ray.address:
         probe_ray(spec.ray.address, connect_timeout_s)
 

@@ -74,6 +74,43 @@ class Preset:
         return out
 
 
+def preset_to_dict(preset: Preset) -> dict[str, Any]:
+    """A preset as JSON (what the TUI hands the grid's submitting process; None backbone = the default)."""
+    return {
+        "name": preset.name,
+        "description": preset.description,
+        "backbones": list(preset.backbones),
+        "strategies": list(preset.strategies),
+        "seeds": list(preset.seeds),
+        "baseline": preset.baseline,
+        "run": preset.run.to_dict(),
+        "source": preset.source,
+        "executor": preset.executor.to_dict(),
+    }
+
+
+def preset_from_dict(data: dict[str, Any]) -> Preset:
+    """`preset_to_dict`'s inverse, checked like a preset file (one ConfigError line)."""
+    from hbt.engine.runs.executor import spec_from_dict, validate
+
+    try:
+        preset = Preset(
+            name=str(data["name"]),
+            description=str(data.get("description", "")),
+            backbones=list(data["backbones"]),
+            strategies=list(data["strategies"]),
+            seeds=list(data["seeds"]),
+            baseline=bool(data["baseline"]),
+            run=RunConfig.from_dict(data["run"]),
+            source=str(data.get("source", "")),
+            executor=validate(spec_from_dict(data.get("executor"))),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"not a preset document ({type(exc).__name__}: {exc})") from None
+    _check(preset, lambda key: "")
+    return preset
+
+
 def _types_of(tp: Any) -> tuple[type, ...]:
     """Accepted runtime types for a RunConfig field annotation (e.g. `int | None` -> (int, NoneType))."""
     origin = typing.get_origin(tp)

@@ -139,7 +139,7 @@ class RayBackend:
                 check_available(self.spec if self.spec.ray.address else _with_address(self.spec, self.address))
             elif not create:
                 return  # a local instance of a submitter that is gone: nothing to ask
-            kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": False, "logging_level": "warning"}
+            kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": False, "logging_level": "error"}
             if self.address:
                 kwargs["address"] = self.address
             else:
