@@ -455,11 +455,14 @@ async def test_real_smoke_preset(tmp_path: Path) -> None:
         pytest.skip(f"real LAReQA data not found at {SHARED_DATA}")
     if problem := _tiny_backbone_problem():
         pytest.skip(problem)
-    app = HbtApp(runs_root=tmp_path / "runs", data_dir=str(SHARED_DATA), clock=lambda: T0)
+    app = HbtApp(runs_root=tmp_path / "runs", data_dir=str(SHARED_DATA), clock=lambda: T0, poll_s=POLL_S)
     async with app.run_test(size=SIZE) as pilot:
         await pick_preset(pilot, "smoke")
         run = await launch(pilot)
-        await asyncio.wait_for(settle(pilot), timeout=900)
+        for _ in range(4500):  # the grid runs in its own process: wait for the app to see it end (15 min at most)
+            if app.run_state is None or not app.run_state.running:
+                break
+            await pilot.pause(0.2)
         state = app.run_state
         assert state is not None
         assert state.status == "complete", [line.message for line in state.logs if line.level == "error"]

@@ -317,6 +317,7 @@ class FakeBackend(Backend):
         self.resumed: list[bool] = []  # the resume flag of every launch
         self.real_data = False  # True: dataset_local looks at the data folder for real
         self.process: FakeGridProcess | None = None
+        self.launched: list[Preset] = []  # the preset of every launch
 
     def presets(self) -> list[PresetInfo]:
         return list(FAKE_PRESETS) if self.fixed_catalogue else super().presets()
@@ -335,6 +336,7 @@ class FakeBackend(Backend):
         self, preset: Preset, out: Path, resume: bool = False, keep_executor: bool = False
     ) -> FakeGridProcess:
         self.resumed.append(resume)
+        self.launched.append(preset)
         self.process = FakeGridProcess(self.engine, preset, out, resume)
         return self.process
 

@@ -398,14 +398,14 @@ class HbtApp(App[None]):
         counts = state.counts()
         done, failed = counts.get("complete", 0), counts.get("failed", 0)
         text = f"grid {status}: {done} complete, {failed} failed → {display_path(state.out)}"
-        severity = "warning" if failed or status != "complete" else "information"
-        self._updated(state.log(text, "warning" if severity == "warning" else "result"))
+        warn = bool(failed) or status != "complete"
+        self._updated(state.log(text, "warning" if warn else "result"))
         if error:
             self._updated(state.log(error, "error"))
             self.errors.append(error)
             self.notify(error, title=f"grid {status}", severity="error", timeout=10)
         else:
-            self.notify(text, title="grid", severity=severity)
+            self.notify(text, title="grid", severity="warning" if warn else "information")
         self._follow()
         if self.quitting:
             self.exit()
