@@ -10,6 +10,7 @@ import os
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -183,24 +184,31 @@ async def test_keys_answer_while_a_local_grid_runs_in_its_own_processes(tmp_path
     needs_data()
     app = HbtApp(runs_root=tmp_path / "runs", data_dir=str(SHARED_DATA), clock=lambda: T0, poll_s=POLL_S)
     threads_before = {t.ident for t in threading.enumerate()}
+    keys = ["1", "2", "3", "2", "4", "2", "ctrl+t", "ctrl+t", "question_mark", "escape"]
+
+    async def answers_while(pilot: Pilot, going: Callable[[], bool], at_most: int) -> list[float]:
+        times: list[float] = []
+        while going() and len(times) < at_most:
+            for key in keys:
+                t0 = time.perf_counter()
+                await pilot.press(key)
+                times.append(time.perf_counter() - t0)
+        return times
+
     async with app.run_test(size=(100, 30)) as pilot:
+        await pick_preset(pilot, "smoke")
+        idle = await answers_while(pilot, lambda: True, 3 * len(keys))  # the same keys with no grid: the machine's
+        await pilot.press("1")
         await pick_preset(pilot, "smoke")
         run = await launch(pilot)
         state = app.run_state
         assert state is not None and app.grid_process is not None and app.grid_process.pid != os.getpid()
-        answers: list[float] = []
-        keys = ["1", "2", "3", "2", "4", "2", "ctrl+t", "ctrl+t", "question_mark", "escape"]
-        while state.running:
-            for key in keys:
-                t0 = time.perf_counter()
-                await pilot.press(key)
-                answers.append(time.perf_counter() - t0)
-            if len(answers) > 400:
-                break
+        answers = await answers_while(pilot, lambda: state.running, 400)
         await until_ended(pilot, app, 900)
-        median_ms = 1000 * statistics.median(answers)
-        print(f"\nkey answers while the grid ran: {len(answers)} keys, median {median_ms:.0f} ms, "
-              f"max {1000 * max(answers):.0f} ms")  # fmt: skip
+        for name, times in (("with no grid", idle), ("while the grid ran", answers)):
+            print(f"\nkey answers {name}: {len(times)} keys, median {1000 * statistics.median(times):.0f} ms, "
+                  f"max {1000 * max(times):.0f} ms", end="")  # fmt: skip
+        print()
         assert state.status == "complete", [line.message for line in state.logs if line.level == "error"]
         assert [c.status for c in state.cells.values()] == ["complete"] * 4
         grid = read_json(state.out / "grid.json")

@@ -364,8 +364,11 @@ class HbtApp(App[None]):
             if (line := state.apply(event)) is not None:
                 lines.append(line)
             finished_cell |= isinstance(event, RunFinished)
+        placed = {cid: (c.executor, c.job_id, c.node) for cid, c in state.cells.items()}
         state.place(update.jobs)
-        self._updated_many(lines)
+        moved = placed != {cid: (c.executor, c.job_id, c.node) for cid, c in state.cells.items()}
+        if update.events or moved:  # (nothing new: nothing to redraw, the keys keep the frames)
+            self._updated_many(lines)
         if finished_cell:
             self._follow()
         ended = self._ended()
