@@ -147,9 +147,9 @@ def sacct(args: list[str]) -> int:
     for job_id in ids:
         for key in keys_for(job_id):
             state = read(key, "state", "PENDING")
-            node = read(key, "node") if state not in ("PENDING", "REQUEUED") else "None assigned"
+            node = read(key, "node") if (job_dir(key) / "batch.pid").exists() else "None assigned"  # (once it ran)
             print(f"{key}|{state}|{node}")
-            if state not in ("PENDING", "REQUEUED"):
+            if (job_dir(key) / "batch.pid").exists():
                 print(f"{key}.batch|{state}|{node}")
     return 0
 

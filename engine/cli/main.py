@@ -412,7 +412,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     cells = grid.cell_states(out)
     if summary["cancelled"]:
         done = f"{summary['complete']} of {len(cells) or len(preset.cells())} cells complete"
-        stopped = next((c for c in cells if c["status"] == "cancelled"), None)
+        stopped = next((c for c in cells if c["status"] == "cancelled" and c["error"].startswith("stopped")), None)
         where = f"cell {stopped['id']} {stopped['error'].removeprefix('stopped ')} " if stopped else ""
         raise Cancelled(f"{where}({done}); continue with: hbt-bench run {args.preset} --resume {out}")
     from hbt.engine.report.export import print_tables

@@ -218,7 +218,7 @@ class Dispatcher:
                     reason=state.reason,
                     node=state.node or live.record.node,
                 )
-                if record.node and not live.record.node:
+                if record.node and not live.record.node and state.state == RUNNING:
                     self.bus.log(f"cell {cid}: running on {record.node}")
                 live.record = record
                 self.grid.set_job(cid, record)
