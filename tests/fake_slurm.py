@@ -107,7 +107,8 @@ def run_job(key: str, script: str) -> int:
             return 0  # cancelled while queued
         write(key, "state", "RUNNING")
         main, _, task = key.partition("_")
-        env = {**os.environ, "SLURM_JOB_ID": str(int(main) * 100 + int(task or 0)), "SLURM_NTASKS": "1",
+        job_id = str(int(main) * 100 + int(task)) if task else main  # (an array task has a job id of its own)
+        env = {**os.environ, "SLURM_JOB_ID": job_id, "SLURM_NTASKS": "1",
                "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_JOB_NUM_NODES": "1",
                "SLURM_JOB_NODELIST": read(key, "node"), "FAKE_SLURM_KEY": key}  # fmt: skip
         if task:

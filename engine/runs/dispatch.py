@@ -23,7 +23,7 @@ from hbt.engine.common.events import Event, EventBus, EventTail, RunFinished
 from hbt.engine.common.io import ensure_dir, write_json
 from hbt.engine.runs.config import RunConfig
 from hbt.engine.runs.executor import ExecutorSpec
-from hbt.engine.runs.jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, JobState, worker_alive
+from hbt.engine.runs.jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, JobState, stale, worker_alive
 from hbt.engine.runs.rundir import RunDir
 
 POLL_S = 1.0
@@ -234,7 +234,7 @@ class Dispatcher:
 
         run = RunDir(self.out / self._dir(cell_id))
         status = run.status() if run.status_file.exists() else {}
-        mark = status.get("status")
+        mark = None if stale(status, self.live[cell_id].record) else status.get("status")
         if run.is_complete():
             self.summary["complete"] += 1
         elif mark in ("failed", "interrupted"):

@@ -189,7 +189,7 @@ def cell_status(run: RunDir, record: JobRecord | None, job: JobState | None, wai
     """Join a cell's folder with its job: `job` is the scheduler's answer now (None: not asked), `waiting` whether the
     submitter still holds the cell in its own queue (alive, not started yet)."""
     status = run.status() if run.status_file.exists() else {}
-    mark = str(status.get("status") or "")
+    mark = "" if stale(status, record) and not run.is_complete() else str(status.get("status") or "")
     events = read_events(run.events_file)
     row = CellStatus(id=run.path.name, state="pending", last_event=describe_event(events[-1]) if events else "")
     if record is not None:
@@ -219,6 +219,12 @@ def cell_status(run: RunDir, record: JobRecord | None, job: JobState | None, wai
         row.state = "queued"
         row.reason = (job.reason if job else "") or ("" if record and record.id else "waiting for a worker slot")
     return row
+
+
+def stale(status: dict[str, Any], record: JobRecord | None) -> bool:
+    """run.json was last written before this job was submitted: it tells an earlier attempt's end, not this one's."""
+    updated = status.get("updated")
+    return record is not None and bool(record.id) and isinstance(updated, int | float) and updated < record.submitted
 
 
 def _why(job: JobState) -> str:

@@ -41,9 +41,13 @@ def run_cell(command: list[str], env: dict[str, str], cwd: str, supervisor: Any,
     context = ray.get_runtime_context()
     node = f"{ray.util.get_node_ip_address()} node {context.get_node_id()[:8]}"
     supervisor.started.remote(cell, {"node": node, "pid": os.getpid()})
-    proc = subprocess.Popen(command, env={**os.environ, **env}, cwd=cwd, start_new_session=True)
+    proc = subprocess.Popen(
+        command, env={**os.environ, **env}, cwd=cwd, start_new_session=True, preexec_fn=_unblock_signals
+    )
     try:
         while proc.poll() is None:
+            if _canceled(context):  # ray.cancel raises KeyboardInterrupt here; is_canceled() tells it too
+                raise KeyboardInterrupt
             time.sleep(0.5)
     except KeyboardInterrupt:  # ray.cancel: the cell stops after its current step, with a checkpoint
         with contextlib.suppress(ProcessLookupError):
@@ -55,6 +59,18 @@ def run_cell(command: list[str], env: dict[str, str], cwd: str, supervisor: Any,
             proc.kill()
         raise
     return int(proc.returncode)
+
+
+def _unblock_signals() -> None:
+    """In the worker, before exec: a Ray worker's threads block SIGINT, and a child inherits its thread's signal mask;
+    the cell's worker must receive the SIGINT that asks it to stop after its step."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def _canceled(context: Any) -> bool:
+    """`RuntimeContext.is_canceled()` where this Ray version has it."""
+    check = getattr(context, "is_canceled", None)
+    return bool(check()) if callable(check) else False
 
 
 class CellSupervisor:
