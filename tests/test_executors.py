@@ -275,3 +275,23 @@ def test_cancel_a_processes_grid_whose_submitter_is_gone(tmp_path: Path) -> None
     assert "cancelled" in row and "stopped during training at step" in row
     run = RunDir(xx).status()
     assert run["checkpoint"] and trained_steps(xx)[-1] < 40
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda d: d["cells"][0].update(job="1234"), "cells[0].job should be a job record"),
+        (lambda d: d["cells"][0].update(job={"id": 7}), "cells[0].job should be a job record"),
+        (lambda d: d.update(executor=["slurm"]), "'executor' should be an object"),
+        (lambda d: d["cells"][1].update(dir="/tmp/x"), "leaves the grid folder"),  # (after a job record's check)
+    ],
+)
+def test_a_damaged_job_record_in_grid_json_is_one_line(tmp_path: Path, change: object, says: str) -> None:
+    from hbt.engine.runs.grid import grid_document, read_grid
+
+    doc = grid_document(load_preset("smoke"))
+    doc["cells"][0]["job"] = JobRecord("slurm", id="42_0").to_dict()
+    change(doc)  # type: ignore[operator]
+    write_json(tmp_path / "grid.json", doc)
+    with pytest.raises(UserError, match=re.escape(says)):
+        read_grid(tmp_path)

@@ -78,11 +78,11 @@ def read_grid(out: Path) -> dict[str, Any]:
             raise _bad(out, f"cells[{i}].backbone should be a string")
         if cell.get("job") is not None and JobRecord.from_dict(cell["job"]) is None:
             raise _bad(out, f"cells[{i}].job should be a job record (executor, id, node, ...)")
-    if doc.get("executor") is not None and not isinstance(doc["executor"], dict):
-        raise _bad(out, "'executor' should be an object")
         target = (out / cell["dir"]).resolve()
         if not cell["dir"].strip() or Path(cell["dir"]).is_absolute() or root not in target.parents:
             raise _bad(out, f"cells[{i}].dir {cell['dir']!r} leaves the grid folder")
+    if doc.get("executor") is not None and not isinstance(doc["executor"], dict):
+        raise _bad(out, "'executor' should be an object")
     return doc
 
 
