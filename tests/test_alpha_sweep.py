@@ -10,7 +10,7 @@ import pytest
 from hbt.engine.cli.main import main
 from hbt.engine.common.errors import ConfigError
 from hbt.engine.runs.grid import cell_config, grid_document
-from hbt.engine.runs.presets import apply_overrides, load_preset, parse_preset
+from hbt.engine.runs.presets import apply_overrides, load_preset, parse_preset, preset_from_dict, preset_to_dict
 from hbt.tui.screens.setup import parse_hybrid_p
 
 from tests.claims_grids import Arm, write_grid
@@ -35,6 +35,16 @@ def test_a_list_of_alphas_makes_one_cell_per_alpha_and_seed() -> None:
     assert all(c["strategy"] in ("none", "hybrid") for c in cells)
     assert cell_config(preset.run, cells[5]).hybrid_p == 1.0 and cell_config(preset.run, cells[1]).hybrid_p == 0.0
     assert parse_preset(_preset({"hybrid_p": [0.3]}), "p.toml").hybrid_ps is None  # one value: no sweep
+
+
+def test_a_sweep_and_its_margin_reach_the_tui_s_submitting_process() -> None:
+    """The TUI hands its preset to the submitting process as JSON: the sweep's arms and the margin survive."""
+    preset = parse_preset(_preset({"hybrid_p": [0, 0.5, 1]}, noninferiority_margin=0.02), "p.toml")
+    back = preset_from_dict(json.loads(json.dumps(preset_to_dict(preset))))
+    assert back.hybrid_ps == [0.0, 0.5, 1.0] and back.noninferiority_margin == 0.02
+    assert back.cells() == preset.cells() and len(back.cells()) == 7
+    plain = preset_from_dict(json.loads(json.dumps(preset_to_dict(parse_preset(_preset({}), "p.toml")))))
+    assert plain.hybrid_ps is None and plain.noninferiority_margin is None
 
 
 @pytest.mark.parametrize(

@@ -36,14 +36,26 @@ from tests.test_tui_fakes import T0, FakeBackend, FakeEngine, make_grid
 SIZE = (100, 30)
 
 
+POLL_S = 0.02  # the app reads the followed grid folder this often in the tests
+
+
 def make_app(tmp_path: Path, data_folder: Path, backend: Backend, **kw: object) -> HbtApp:
-    return HbtApp(backend=backend, runs_root=tmp_path / "runs", data_dir=str(data_folder), clock=lambda: T0, **kw)  # type: ignore[arg-type]
+    return HbtApp(  # type: ignore[arg-type]
+        backend=backend, runs_root=tmp_path / "runs", data_dir=str(data_folder), clock=lambda: T0, poll_s=POLL_S, **kw
+    )
 
 
 async def settle(pilot: Pilot, rounds: int = 3) -> None:
-    """Let every worker finish and the messages they posted be handled."""
+    """Let every worker finish, a fake grid's process end (unless it is held at a pause point) and the app read its
+    folder, and the messages they posted be handled."""
+    app = pilot.app
     for _ in range(rounds):
-        await pilot.app.workers.wait_for_complete()
+        await app.workers.wait_for_complete()
+        process = getattr(app, "grid_process", None)
+        if process is not None and hasattr(process, "join"):
+            await asyncio.to_thread(process.join, 120.0)
+        if isinstance(app, HbtApp):
+            app.poll_grid()
         await pilot.pause()
 
 
@@ -75,8 +87,10 @@ async def set_and_validate(pilot: Pilot, screen: SetupScreen, wid: str, value: o
 
 
 async def wait_for(engine: FakeEngine) -> None:
+    """The fake grid has reached its pause point and the app has read the folder since (its poll timer ran)."""
     for _ in range(500):
         if engine.reached.is_set():
+            await asyncio.sleep(10 * POLL_S)
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the fake engine never reached its pause point")
@@ -441,11 +455,14 @@ async def test_real_smoke_preset(tmp_path: Path) -> None:
         pytest.skip(f"real LAReQA data not found at {SHARED_DATA}")
     if problem := _tiny_backbone_problem():
         pytest.skip(problem)
-    app = HbtApp(runs_root=tmp_path / "runs", data_dir=str(SHARED_DATA), clock=lambda: T0)
+    app = HbtApp(runs_root=tmp_path / "runs", data_dir=str(SHARED_DATA), clock=lambda: T0, poll_s=POLL_S)
     async with app.run_test(size=SIZE) as pilot:
         await pick_preset(pilot, "smoke")
         run = await launch(pilot)
-        await asyncio.wait_for(settle(pilot), timeout=900)
+        for _ in range(4500):  # the grid runs in its own process: wait for the app to see it end (15 min at most)
+            if app.run_state is None or not app.run_state.running:
+                break
+            await pilot.pause(0.2)
         state = app.run_state
         assert state is not None
         assert state.status == "complete", [line.message for line in state.logs if line.level == "error"]

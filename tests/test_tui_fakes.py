@@ -3,17 +3,21 @@ plus unit tests of the pieces that need no app: the run state, the results model
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hbt.engine.common.events import EvalDone, EventBus, Progress, RunFinished, RunStarted, Stage, TrainStep
+from hbt.engine.common.errors import UserError
+from hbt.engine.common.events import EvalDone, Event, EventBus, Progress, RunFinished, RunStarted, Stage, TrainStep
 from hbt.engine.common.io import read_json, write_json
+from hbt.engine.runs.jobs import GridRecord, JobRecord
 from hbt.engine.runs.presets import Preset
 from hbt.engine.runs.rundir import RunDir
-from hbt.tui.backend import BackboneInfo, Backend, PresetInfo
+from hbt.tui.backend import BackboneInfo, Backend, PresetInfo, error_text
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC: every fake timestamp derives from it
 STRATEGY_BASE = {"none": 0.30, "xx": 0.55, "xy": 0.50, "hybrid": 0.58}
@@ -151,7 +155,7 @@ class FakeEngine:
             raise self.error
         if self.pause_at == where:
             self.reached.set()
-            self.resume.wait(timeout=20)
+            self.resume.wait(timeout=120)  # (a busy machine: the test's keys may take long)
 
     def __call__(
         self, preset: Preset, out: Path, bus: EventBus, cancel: Callable[[], bool], resume: bool = False
@@ -180,6 +184,7 @@ class FakeEngine:
             )
         summary = {"complete": 0, "failed": 0, "skipped": 0}
         t = T0
+        grid = GridRecord(out, read_json(out / "grid.json"))  # like the submitter: each cell's job in grid.json
         for i, cell in enumerate(cells):
             if resume and RunDir(out / cell["dir"]).is_complete():
                 summary["complete"] += 1
@@ -187,6 +192,7 @@ class FakeEngine:
                 continue
             if cancel():
                 break
+            grid.set_job(cell["id"], JobRecord("processes", id=str(4200 + i), node="node-a", submitted=t))
             bus.cell = cell["id"]
             bus.emit(Progress(task="grid", done=i, total=len(cells), t=t))
             cell_dir = out / cell["dir"]
@@ -244,6 +250,54 @@ class FakeEngine:
         return summary
 
 
+class CellFiles:
+    """Writes each engine event into its cell's events.jsonl, as the worker of a cell does (the TUI follows them)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def __call__(self, event: Event) -> None:
+        if not event.cell or (event.kind == "progress" and getattr(event, "task", "") == "grid"):
+            return
+        path = self.out / "cells" / event.cell / "events.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(event.to_dict()) + "\n")
+
+
+class FakeGridProcess:
+    """Stands in for the grid's submitting process (hbt.engine.runs.submit): the fake engine runs in a thread of the
+    test (never the app's), writing a real grid folder the app follows; exit codes as the real one's."""
+
+    def __init__(self, engine: FakeEngine, preset: Preset, out: Path, resume: bool) -> None:
+        self.pid = os.getpid()
+        self.out = out
+        self.cancel = threading.Event()
+        self.code: int | None = None
+        self.error = ""
+        out.mkdir(parents=True, exist_ok=True)
+        bus = EventBus(CellFiles(out))
+        self.thread = threading.Thread(target=self._run, args=(engine, preset, out, bus, resume), daemon=True)
+        self.thread.start()
+
+    def _run(self, engine: FakeEngine, preset: Preset, out: Path, bus: EventBus, resume: bool) -> None:
+        try:
+            engine(preset, out, bus, self.cancel.is_set, resume)
+            self.code = 130 if self.cancel.is_set() else 0
+        except Exception as exc:
+            self.error = error_text(exc)
+            self.code = 2 if isinstance(exc, UserError) else 1
+
+    def poll(self) -> int | None:
+        return None if self.thread.is_alive() else self.code
+
+    def error_line(self) -> str:
+        return self.error
+
+    def join(self, timeout: float = 20.0) -> None:
+        self.thread.join(timeout)
+
+
 FAKE_PRESETS = [
     PresetInfo("quick", "offline mE5-small: xx / xy / hybrid, MLQA-R -> XQuAD-R, 7 languages, 30 steps", 4),
     PresetInfo("smoke", "plumbing test: tiny random model, 2 languages, 3 steps per cell", 4),
@@ -260,8 +314,10 @@ class FakeBackend(Backend):
     def __init__(self, engine: FakeEngine | None = None, fixed_catalogue: bool = False) -> None:
         self.engine = engine or FakeEngine()
         self.fixed_catalogue = fixed_catalogue
-        self.resumed: list[bool] = []  # the resume flag of every run_grid call
+        self.resumed: list[bool] = []  # the resume flag of every launch
         self.real_data = False  # True: dataset_local looks at the data folder for real
+        self.process: FakeGridProcess | None = None
+        self.launched: list[Preset] = []  # the preset of every launch
 
     def presets(self) -> list[PresetInfo]:
         return list(FAKE_PRESETS) if self.fixed_catalogue else super().presets()
@@ -276,11 +332,23 @@ class FakeBackend(Backend):
             return super().dataset_local(name, data_dir)
         return None if not data_dir else name in ("xquad-r", "mlqa-r")
 
-    def run_grid(
-        self, preset: Preset, out: Path, bus: EventBus, cancel: Callable[[], bool], resume: bool = False
-    ) -> dict[str, int]:
+    def launch_grid(
+        self, preset: Preset, out: Path, resume: bool = False, keep_executor: bool = False
+    ) -> FakeGridProcess:
         self.resumed.append(resume)
-        return self.engine(preset, out, bus, cancel, resume)
+        self.launched.append(preset)
+        self.process = FakeGridProcess(self.engine, preset, out, resume)
+        return self.process
+
+    def cancel_grid(self, grid: Path) -> str:
+        """Like the engine's cancel of a grid whose submitter runs here: it is asked (here: the fake's flag)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.cancel.set()
+            return f"asked the submitting process (pid {self.process.pid}) to cancel"
+        return "nothing to cancel: no cell of the grid is queued or running"
+
+    def grid_live(self, grid: Path) -> bool:
+        return self.process is not None and self.process.out == grid and self.process.poll() is None
 
 
 def make_grid(

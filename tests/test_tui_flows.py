@@ -14,7 +14,7 @@ from hbt.tui.components.loss_chart import LossChart
 from hbt.tui.components.report_table import ReportTable
 from hbt.tui.components.run_stats import RunStats
 from hbt.tui.run_state import RunState
-from hbt.tui.screens.confirm import ConfirmScreen
+from hbt.tui.screens.confirm import QuitGridScreen
 from hbt.tui.screens.history import HistoryScreen
 from hbt.tui.screens.results import ResultsScreen
 from hbt.tui.screens.run import RunScreen
@@ -25,7 +25,7 @@ from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, SelectionList, Static
 
 from tests.test_tui import history_screen, paused_grid, settle, setup_screen, wait_for
-from tests.test_tui_fakes import T0, FakeBackend, FakeEngine, make_grid
+from tests.test_tui_fakes import T0, FakeBackend, FakeEngine, FakeGridProcess, make_grid
 
 
 def burst(pilot: Pilot, *keys: str) -> None:
@@ -44,6 +44,12 @@ async def report_loaded(pilot: Pilot, results: ResultsScreen) -> None:
         if results.report is not None and not results.loading:
             return
     raise AssertionError("the report never loaded")
+
+
+async def settle_workers(pilot: Pilot) -> None:
+    """Let the app's workers (the cancel's) finish, without waiting for a held grid."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
 
 
 def text_of(widget: Static) -> str:
@@ -92,12 +98,12 @@ async def test_resume_from_history_shows_complete_cells_as_complete(tmp_path: Pa
 async def test_quit_during_a_run_asks_then_stops_the_grid_before_exiting(tmp_path: Path, data_folder: Path) -> None:
     async with paused_grid(tmp_path, data_folder, (1, 2)) as (app, pilot, _, engine):
         await pilot.press("ctrl+q")
-        assert isinstance(app.screen, ConfirmScreen) and not app._exit
-        await pilot.press("escape")  # keep running
+        assert isinstance(app.screen, QuitGridScreen) and not app._exit
+        await pilot.press("escape")  # stay
         state = app.run_state
         assert state is not None and state.status == "running" and not app._exit
         await pilot.press("ctrl+q")
-        await pilot.press("y")
+        await pilot.press("s")  # stop it, then quit
         assert state.status == "cancelling" and not app._exit  # stopping first: the cell gets its checkpoint
         engine.resume.set()
         await settle(pilot)
@@ -105,13 +111,30 @@ async def test_quit_during_a_run_asks_then_stops_the_grid_before_exiting(tmp_pat
         assert state.cells["tiny-random__xx__s0"].step == 2
 
 
+async def test_quit_leaves_the_grid_running_in_its_own_process(tmp_path: Path, data_folder: Path) -> None:
+    """The TUI is a client: quitting (y) leaves the grid's process running, unstopped (it finishes on its own)."""
+    async with paused_grid(tmp_path, data_folder, (1, 2)) as (app, pilot, _, engine):
+        process = app.grid_process
+        assert isinstance(process, FakeGridProcess)
+        await pilot.press("ctrl+q", "y")
+        assert app._exit and process.poll() is None and not process.cancel.is_set()
+    engine.resume.set()
+    process.join()
+    assert process.poll() == 0 and (process.out / "cells" / "tiny-random__hybrid__s0" / "results.json").exists()
+
+
 async def test_a_second_quit_while_stopping_exits_at_once(tmp_path: Path, data_folder: Path) -> None:
     async with paused_grid(tmp_path, data_folder, (1, 2)) as (app, pilot, _, engine):
-        await pilot.press("ctrl+q", "y")
+        process = app.grid_process
+        assert isinstance(process, FakeGridProcess)
+        await pilot.press("ctrl+q", "s")
         assert app.quitting and not app._exit
-        await pilot.press("ctrl+q")  # the step is taking long: quit now
-        assert app._exit and app.grid_running and app._cancel.is_set()
-        engine.resume.set()  # the worker thread sees the cancel at its next step and ends
+        await settle_workers(pilot)
+        await pilot.press("ctrl+q")  # the step is taking long: quit now (the grid goes on stopping by itself)
+        assert app._exit and app.grid_running and process.cancel.is_set()
+        engine.resume.set()  # the grid's process sees the cancel at its next step and ends
+    process.join()
+    assert process.poll() == 130
 
 
 async def test_quit_without_a_running_grid_does_not_ask(tmp_path: Path, data_folder: Path) -> None:

@@ -6,6 +6,7 @@ Update after an intended change: `python -m pytest tests/test_tui_snapshots.py -
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterator
@@ -54,10 +55,17 @@ def app(**kw: object) -> HbtApp:
 
 
 async def settle(pilot: Pilot) -> None:
+    """Workers done, a launched fake grid's process ended and its folder read by the app, notifications cleared."""
+    app = pilot.app
     for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
+        await app.workers.wait_for_complete()
+        process = getattr(app, "grid_process", None)
+        if process is not None and hasattr(process, "join"):
+            await asyncio.to_thread(process.join, 120.0)
+        if isinstance(app, HbtApp):
+            app.poll_grid()
         await pilot.pause()
-    pilot.app.clear_notifications()
+    app.clear_notifications()
     await pilot.pause()
 
 

@@ -1,27 +1,30 @@
 """The hbt terminal app: Setup → Run → Results, plus History; `hbt-tui` starts it.
 
-The grid runs in a worker thread; engine events cross to the UI as `EngineEvent` messages and are folded into one
-`RunState` that the Run screen renders.
+The TUI is a client: every grid, local ones too, runs in its own submitting process (`hbt.engine.runs.submit`, whose
+cells run in it or as worker processes / Slurm jobs / Ray tasks), never in the TUI's process. The app follows the grid
+folder on a timer (each cell's events.jsonl, grid.json's job records) and folds the events into one `RunState` that the
+Run screen renders; it can attach to a grid started elsewhere (`hbt-bench run`, another terminal), detach, and quit
+while the grid goes on.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from hbt.engine.common.events import EventBus, RunFinished
+from hbt.engine.common.errors import UserError
+from hbt.engine.common.events import RunFinished
 from hbt.engine.runs.presets import Preset
-from hbt.tui.backend import Backend, display_path, error_text
-from hbt.tui.messages import EngineEvent, LaunchGrid, OpenResults
+from hbt.tui.backend import Backend, GridProcess, display_path, error_text
+from hbt.tui.messages import AttachGrid, LaunchGrid, OpenResults
 from hbt.tui.run_state import LogLine, RunState
 from hbt.tui.screens.base import SectionScreen
-from hbt.tui.screens.confirm import ConfirmScreen
+from hbt.tui.screens.confirm import ConfirmScreen, QuitGridScreen
 from hbt.tui.screens.doctor import DoctorScreen
 from hbt.tui.screens.help import HelpScreen
 from hbt.tui.screens.history import HistoryScreen
@@ -32,9 +35,30 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
+if TYPE_CHECKING:
+    from hbt.engine.runs.control import GridFollower
+
 DARK, LIGHT = "textual-dark", "textual-light"
+POLL_S = 0.5  # how often the followed grid's folder is read
+
+
+def stop_text(state: RunState, asked: bool = False) -> str:
+    """What a stop does, said before (the dialog) or as it is asked (the log): training cells stop after their step,
+    a cell being evaluated at once (issue 23 item 15: the dialog promised the next step, the evaluation ran on)."""
+    evaluating = [c.id for c in state.cells.values() if c.status == "running" and c.step >= c.total_steps]
+    now = f"; {', '.join(evaluating)} (evaluating) stops at once, its trained model kept" if evaluating else ""
+    if asked:
+        return f"stop requested: training cells stop after their current step{now}"
+    return (
+        f"{state.name} stops: a cell in training stops after its current step (checkpointed), a cell being evaluated "
+        f"stops at once (its trained model is kept; the resume evaluates it again){now}. Finished cells are kept; "
+        "History (4, then u) resumes the grid."
+    )
+
+
 SECTIONS: dict[str, type[SectionScreen]] = {
     "setup": SetupScreen,
     "run": RunScreen,
@@ -69,6 +93,8 @@ class HbtApp(App[None]):
         open_path: Path | str | None = None,
         theme: str = DARK,
         clock: Callable[[], float] = time.time,
+        attach_path: Path | str | None = None,
+        poll_s: float = POLL_S,
     ) -> None:
         super().__init__()
         self.backend = backend or Backend()
@@ -82,13 +108,18 @@ class HbtApp(App[None]):
         self.pending_results: Path | None = None
         self.last_export: Path | None = None
         self.errors: list[str] = []  # every worker error shown to the user (newest last)
-        self._cancel = threading.Event()
-        self._grid_worker: Worker[dict[str, int]] | None = None
-        self.quitting = False  # quit confirmed while a grid runs: exit once it has stopped
+        self.attach_path = Path(attach_path) if attach_path is not None else None
+        self.poll_s = poll_s
+        self.grid_process: GridProcess | None = None  # the submitting process this TUI started (None: attached)
+        self.follower: GridFollower | None = None  # the followed grid's folder
+        self._poller: Timer | None = None
+        self.quitting = False  # 'stop and quit' confirmed: exit once the grid has stopped
 
     def on_mount(self) -> None:
         self.theme = self.initial_theme
-        if self.open_path is not None:
+        if self.attach_path is not None:
+            self.attach(self.attach_path)
+        elif self.open_path is not None:
             self.open_results(self.open_path)
 
     # ---- navigation --------------------------------------------------------------------------------------------
@@ -131,37 +162,35 @@ class HbtApp(App[None]):
         return self.run_state is not None and self.run_state.running
 
     async def action_quit(self) -> None:
-        """Quit; while a grid runs, ask first, stop it at its next step (checkpointed), then quit."""
+        """Quit; while a grid runs (it is its own process) ask first: leave it running, or stop it and quit."""
         if not self.grid_running:
             self.exit()
             return
-        if self.quitting:  # asked again while stopping: at once (the cell in flight ends as interrupted)
-            self._cancel.set()
+        if self.quitting:  # asked again while it stops: quit now (the grid's process finishes stopping alone)
             self.exit()
             return
-        if isinstance(self.screen, ConfirmScreen):
+        if isinstance(self.screen, QuitGridScreen | ConfirmScreen):
             return
         state = self.run_state
         assert state is not None
         self.push_screen(
-            ConfirmScreen(
-                "Quit hbt while the grid runs?",
-                f"{state.name} is running. Quitting stops it at its next training step: finished cells are kept "
-                "and the cell in flight is checkpointed, so History (4, then u) can resume the grid.",
-                yes="Stop and quit",
+            QuitGridScreen(
+                "Quit hbt-tui while the grid runs?",
+                f"{state.name} runs in its own process and goes on without hbt-tui: attach to it again from History "
+                f"(4, then a) or see it with `hbt-bench status {display_path(state.out)}`. Or stop it first: cells "
+                "in training stop after their current step (checkpointed), a cell being evaluated at once (its trained "
+                "model is kept); History (u) resumes the grid.",
             ),
-            self._quit_confirmed,
+            self._quit_answered,
         )
 
-    def _quit_confirmed(self, yes: bool | None) -> None:
-        if not yes:
-            return
-        if not self.grid_running:  # it finished while the question was open
+    def _quit_answered(self, answer: str | None) -> None:
+        if answer == "keep" or (answer == "stop" and not self.grid_running):
             self.exit()
-            return
-        self.quitting = True
-        self.cancel_run()
-        self.notify("quitting once the grid has stopped at its next step (ctrl+q again: at once)", title="quit")
+        elif answer == "stop":
+            self.quitting = True
+            self.cancel_run()
+            self.notify("quitting once the grid has stopped (ctrl+q again: now; it goes on stopping)", title="quit")
 
     def action_help_quit(self) -> None:
         """ctrl+c: stop the running grid (after asking), as in hbt-bench; otherwise Textual's hint on quitting."""
@@ -177,15 +206,15 @@ class HbtApp(App[None]):
         self.push_screen(
             ConfirmScreen(
                 "Stop the grid?",
-                f"{state.name} stops at its next training step: finished cells are kept and the cell in flight is "
-                "checkpointed; History (4, then u) resumes it.",
+                stop_text(state),
                 yes="Stop grid",
             ),
             lambda yes: self.cancel_run() if yes else None,
         )
 
     def on_unmount(self) -> None:
-        self._cancel.set()
+        if self._poller is not None:
+            self._poller.stop()
 
     # ---- command palette ---------------------------------------------------------------------------------------
 
@@ -213,6 +242,7 @@ class HbtApp(App[None]):
             yield SystemCommand(
                 "Stop the running grid", f"{state.name}: stop at the next step (asks first)", self.action_stop_grid
             )
+            yield SystemCommand("Detach from the grid", f"{state.name} goes on without hbt-tui", self.detach)
         if state is not None:
             yield SystemCommand(
                 "Open results of the current grid", str(state.out), partial(self.open_results, state.out)
@@ -222,6 +252,7 @@ class HbtApp(App[None]):
             yield SystemCommand("Open the selected run in Results", f"History: {row.name}", history.action_open)
             if row.kind == "grid":
                 yield SystemCommand("Resume the selected grid", f"History: {row.name}", history.action_resume)
+                yield SystemCommand("Attach to the selected grid", f"History: {row.name}", history.action_attach)
             yield SystemCommand("Reindex History", "rebuild the results index of the runs root", history.action_reindex)
         results = self.section("results")
         if isinstance(results, ResultsScreen) and results.is_mounted and results.report is not None:
@@ -249,43 +280,146 @@ class HbtApp(App[None]):
     def on_launch_grid(self, message: LaunchGrid) -> None:
         self.launch(message.preset, message.out, message.resume)
 
+    def on_attach_grid(self, message: AttachGrid) -> None:
+        self.attach(message.out)
+
     def launch(self, preset: Preset, out: Path, resume: bool = False) -> bool:
-        if self.run_state is not None and self.run_state.running:
-            self.notify("a grid is already running: stop it first (ctrl+c)", severity="warning")
+        """Start the grid's own submitting process and follow it (resume: the grid keeps its recorded executor)."""
+        if self.grid_running:
+            self.notify("a grid is already running here: stop it (ctrl+c) or detach (d) first", severity="warning")
             return False
-        state = RunState(name=preset.name, out=Path(out), batch_size=preset.run.batch_size)
+        state = self._new_state(preset.name, Path(out), preset.run.batch_size)
         for backbone, strategy, seed in preset.cells():
             state.add_cell(self.backend.cell_id(backbone, strategy, seed), backbone or "default", strategy, seed)
-        state.log(
-            f"grid {preset.name}: {len(state.cells)} cells → {display_path(out)}" + (" (resumed)" if resume else "")
-        )
+        where = "" if resume else f" on {preset.executor.describe()}"
+        state.log(f"grid {preset.name}: {len(state.cells)} cells → {display_path(out)}{where}" + " (resumed)" * resume)
         if resume:
             state.seed(self.backend.grid_snapshot(Path(out)))
+        self._show(state)
+        try:
+            self.grid_process = self.backend.launch_grid(preset, Path(out), resume=resume, keep_executor=resume)
+        except (OSError, UserError) as exc:
+            state.finish("failed", error_text(exc))
+            self.show_error(exc, title="grid failed")
+            return False
+        state.log(f"submitting process started (pid {self.grid_process.pid}): the grid runs outside hbt-tui")
+        self._start_following(Path(out))
+        return True
+
+    def attach(self, out: Path) -> bool:
+        """Follow a grid started elsewhere (hbt-bench run, another terminal): its cells from their folders, from
+        the start of each one's events; quitting or detaching leaves it running."""
+        if self.grid_running:
+            self.notify("a grid is already followed here: detach (d) first", severity="warning")
+            return False
+        try:
+            preset = self.backend.grid_preset(Path(out))
+        except UserError as exc:
+            self.show_error(exc, title="cannot attach")
+            return False
+        state = self._new_state(preset.name, Path(out), preset.run.batch_size)
+        for backbone, strategy, seed in preset.cells():
+            state.add_cell(self.backend.cell_id(backbone, strategy, seed), backbone or "default", strategy, seed)
+        state.log(f"attached to {display_path(out)} (started elsewhere; detach with d, the grid goes on)")
+        self.grid_process = None
+        self._show(state)
+        self._start_following(Path(out))
+        return True
+
+    def detach(self) -> None:
+        """Stop following the grid; it goes on in its own process (History: a attaches again)."""
+        state = self.run_state
+        if state is None or not state.running:
+            return
+        self._stop_following()
+        self.grid_process = None
+        state.finish("detached")
+        self._updated(state.log(f"detached: the grid goes on; History (4, then a) attaches to {state.name} again"))
+
+    def _new_state(self, name: str, out: Path, batch_size: int) -> RunState:
+        return RunState(name=name, out=out, batch_size=batch_size, started_at=self.now())
+
+    def _show(self, state: RunState) -> None:
         self.run_state = state
-        self._cancel = threading.Event()
+        self.quitting = False
         self.switch_mode("run")
         run = self.section("run")
         if isinstance(run, RunScreen) and run.is_mounted:
             run.rebuild()
-        self._grid_worker = self._run_grid(preset, Path(out), self._cancel, resume)
-        return True
 
-    @work(thread=True, group="grid", exit_on_error=False)
-    def _run_grid(self, preset: Preset, out: Path, cancel: threading.Event, resume: bool) -> dict[str, int]:
-        bus = EventBus()
+    def _start_following(self, out: Path) -> None:
+        self.follower = self.backend.follow(out)
+        if self._poller is None:
+            self._poller = self.set_interval(self.poll_s, self.poll_grid)
+        else:
+            self._poller.resume()
+        self.call_after_refresh(self.poll_grid)  # (once the Run screen it draws on is composed)
 
-        def forward(event: object) -> None:
-            self.call_from_thread(self.post_message, EngineEvent(event))  # type: ignore[arg-type]
+    def _stop_following(self) -> None:
+        self.follower = None
+        if self._poller is not None:
+            self._poller.pause()
 
-        bus.subscribe(forward)
-        return self.backend.run_grid(preset, out, bus, cancel.is_set, resume=resume)
-
-    def on_engine_event(self, message: EngineEvent) -> None:
-        if self.run_state is None:
+    def poll_grid(self) -> None:
+        """Fold what the grid folder gained since the last poll; settle the grid once its process has ended."""
+        state, follower = self.run_state, self.follower
+        if state is None or follower is None:
             return
-        self._updated(self.run_state.apply(message.event))
-        if isinstance(message.event, RunFinished):
+        update = follower.poll()
+        finished_cell = False
+        lines = []
+        for event in update.events:
+            if (line := state.apply(event)) is not None:
+                lines.append(line)
+            finished_cell |= isinstance(event, RunFinished)
+        placed = {cid: (c.executor, c.job_id, c.node) for cid, c in state.cells.items()}
+        state.place(update.jobs)
+        moved = placed != {cid: (c.executor, c.job_id, c.node) for cid, c in state.cells.items()}
+        if update.events or moved:  # (nothing new: nothing to redraw, the keys keep the frames)
+            self._updated_many(lines)
+        if finished_cell:
             self._follow()
+        ended = self._ended()
+        if ended is not None:
+            self._grid_done(*ended)
+
+    def _ended(self) -> tuple[str, str] | None:
+        """(status, error) once the grid's process has ended: its exit code when this TUI started it, else what
+        grid.json says (or that its submitter is gone)."""
+        if self.grid_process is not None:
+            code = self.grid_process.poll()
+            if code is None:
+                return None
+            error = self.grid_process.error_line()  # (exit 1 with a line: an internal error; without: a cell failed)
+            status = {0: "complete", 1: "failed" if error else "complete", 130: "cancelled"}.get(code, "failed")
+            if status == "failed" and not error:
+                error = f"the grid's process exited with code {code}"
+            return status, error
+        assert self.follower is not None
+        return self.follower.ended()
+
+    def _grid_done(self, status: str, error: str) -> None:
+        state = self.run_state
+        assert state is not None
+        self._stop_following()
+        self.grid_process = None
+        if status == "cancelled" or (status != "complete" and state.status == "cancelling"):
+            status = "cancelled"
+        state.finish(status, error)
+        counts = state.counts()
+        done, failed = counts.get("complete", 0), counts.get("failed", 0)
+        text = f"grid {status}: {done} complete, {failed} failed → {display_path(state.out)}"
+        warn = bool(failed) or status != "complete"
+        self._updated(state.log(text, "warning" if warn else "result"))
+        if error:
+            self._updated(state.log(error, "error"))
+            self.errors.append(error)
+            self.notify(error, title=f"grid {status}", severity="error", timeout=10)
+        else:
+            self.notify(text, title="grid", severity="warning" if warn else "information")
+        self._follow()
+        if self.quitting:
+            self.exit()
 
     def _follow(self) -> None:
         """Results showing the running grid reloads it (a cell finished, or the grid ended)."""
@@ -294,52 +428,36 @@ class HbtApp(App[None]):
             results.follow(self.run_state.out)
 
     def cancel_run(self) -> None:
+        """Stop the grid: its submitting process is asked (SIGINT), or its jobs are cancelled directly."""
         state = self.run_state
         if state is None or state.status != "running":
             return
-        self._cancel.set()
         state.status = "cancelling"
-        self._updated(state.log("cancel requested: stopping at the next training step", "warning"))
+        self._updated(state.log(stop_text(state, asked=True), "warning"))
+        self._cancel_grid(state.out)
+
+    @work(thread=True, group="cancel", exit_on_error=False)
+    def _cancel_grid(self, out: Path) -> str:
+        return self.backend.cancel_grid(out)  # (scancel, a Ray connection: may take seconds, never in the UI)
 
     def _updated(self, line: LogLine | None) -> None:
+        self._updated_many([line] if line is not None else [])
+
+    def _updated_many(self, lines: list[LogLine]) -> None:
         run = self.section("run")
         if isinstance(run, RunScreen) and run.is_mounted:
-            run.apply_update(line)
+            run.apply_lines(lines)
         if isinstance(self.screen, SectionScreen) and self.screen.is_mounted and self.screen is not run:
             self.screen.update_status()  # the section in view shows the grid's progress in its top bar too
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The app's own workers (worker messages do not bubble: each screen handles its own the same way)."""
         worker = event.worker
-        if worker.group == "grid":
-            self._grid_done(event)
+        state = self.run_state
+        if worker.group == "cancel" and event.state == WorkerState.SUCCESS and state is not None:
+            self._updated(state.log(str(worker.result), "warning"))
         elif event.state == WorkerState.ERROR:
             self.show_error(worker.error, title=f"{worker.group or worker.name} failed")
-
-    def _grid_done(self, event: Worker.StateChanged) -> None:
-        state = self.run_state
-        if state is None or event.worker is not self._grid_worker:
-            return
-        if event.state == WorkerState.SUCCESS:
-            summary = event.worker.result or {}
-            status = "cancelled" if self._cancel.is_set() else "complete"
-            state.finish(status)
-            done, failed = summary.get("complete", 0), summary.get("failed", 0)
-            text = f"grid {status}: {done} complete, {failed} failed → {display_path(state.out)}"
-            self._updated(state.log(text, "warning" if failed or status == "cancelled" else "result"))
-            self.notify(text, title="grid", severity="warning" if failed or status == "cancelled" else "information")
-        elif event.state == WorkerState.ERROR:
-            message = error_text(event.worker.error) if event.worker.error else "the grid stopped"
-            state.finish("failed", message)
-            self._updated(state.log(message, "error"))
-            self.show_error(event.worker.error, title="grid failed", log=False)
-        elif event.state == WorkerState.CANCELLED:
-            state.finish("cancelled")
-            self._updated(state.log("grid cancelled", "warning"))
-        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
-            self._follow()
-            if self.quitting:
-                self.exit()
 
     def show_error(self, error: BaseException | None, title: str = "error", log: bool = True) -> None:
         """A worker's exception: a notification, the app's error list, and the run log when a run exists."""
@@ -370,6 +488,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", default=None, help="LAReQA data folder ($HBT_DATA_DIR, else ../shared/data)")
     parser.add_argument("--preset", default=None, help="preset selected on Setup at start")
     parser.add_argument("--open", default=None, metavar="DIR", help="open a grid or run directory in Results")
+    parser.add_argument("--attach", default=None, metavar="GRID", help="follow a grid started elsewhere on Run")
     parser.add_argument("--light", action="store_true", help="start with the light theme")
     return parser.parse_args(argv)
 
@@ -382,10 +501,13 @@ def entry(argv: list[str] | None = None) -> None:
         start_preset=args.preset,
         open_path=args.open,
         theme=LIGHT if args.light else DARK,
+        attach_path=args.attach,
     )
     app.run()
-    if app.grid_running:  # quit at once (ctrl+q twice): the worker thread finishes its step before the process ends
-        print("hbt-tui: the grid stops at its next training step; resume it from History (u)", file=sys.stderr)
+    state = app.run_state
+    if state is not None and state.running:  # quit while it runs: it goes on in its own process
+        going = "goes on stopping" if state.status == "cancelling" else "goes on"
+        print(f"hbt-tui: the grid {going} without hbt-tui: hbt-bench status {state.out}", file=sys.stderr)
 
 
 main = entry  # the name older installs of the console script call

@@ -6,20 +6,63 @@ the preset catalogue) so that the UI flow runs for real without a model.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-from collections.abc import Callable
+import subprocess
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.common.events import EventBus
 from hbt.engine.common.text import safe
+from hbt.engine.runs.executor import ExecutorSpec, check_installed, validate
 from hbt.engine.runs.presets import Preset
 from hbt.tui.run_state import CellSnapshot
 
-CancelCheck = Callable[[], bool]
-GridRunner = Callable[..., dict[str, int]]
+if TYPE_CHECKING:
+    from hbt.engine.runs.control import GridFollower
+
+
+class GridProcess(Protocol):
+    """A grid's submitting process as the TUI sees it."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...  # its exit code once it has ended
+
+    def error_line(self) -> str: ...  # the one line it printed when it failed ("" when none)
+
+
+class SubmitProcess:
+    """The submitting process the TUI started; its stderr (one line on failure) is drained without blocking."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self._err = b""
+        if proc.stderr is not None:
+            os.set_blocking(proc.stderr.fileno(), False)
+
+    def _drain(self) -> None:
+        if self.proc.stderr is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            while chunk := self.proc.stderr.read(65536):
+                self._err = (self._err + chunk)[-8192:]
+
+    def poll(self) -> int | None:
+        self._drain()
+        code = self.proc.poll()
+        if code is not None:
+            self._drain()
+        return code
+
+    def error_line(self) -> str:
+        lines = [line for line in self._err.decode("utf-8", "replace").splitlines() if line.strip()]
+        return safe(lines[-1].removeprefix("hbt: ")) if lines else ""
+
 
 DATASET_FOLDERS = {"miracl-judged": "miracl"}  # the folder under the data dir, where it is not the dataset's name
 EXPORT_FORMATS: dict[str, str] = {"md": "report.md", "csv": "report.csv", "json": "report.json", "latex": "report.tex"}
@@ -66,6 +109,7 @@ class GridChoices:
     batch_size: int | None
     max_queries: int | None  # None: every query
     seeds: list[int] = field(default_factory=lambda: [0])
+    executor: ExecutorSpec | None = None  # None: the preset's [executor] (local when it has none)
 
 
 def error_text(exc: BaseException) -> str:
@@ -198,20 +242,45 @@ class Backend:
             steps=choices.steps,
             batch_size=choices.batch_size,
         )
+        if choices.executor is not None:
+            preset = replace(preset, executor=validate(choices.executor))
+        check_installed(preset.executor)  # the extra installed, sbatch on PATH (a Ray head is asked at launch)
         return preset
 
-    # ---- running -----------------------------------------------------------------------------------------------
+    # ---- running: every grid runs in its own submitting process; the TUI follows its folder ---------------------
 
-    def run_grid(
-        self, preset: Preset, out: Path, bus: EventBus, cancel: CancelCheck, resume: bool = False
-    ) -> dict[str, int]:
-        bus.stage("start", "loading the training stack (torch, transformers)")
-        from hbt.engine.runs.environment import quiet_third_party_output
-        from hbt.engine.runs.grid import run_grid  # imports torch: only ever called in a worker thread
+    def launch_grid(self, preset: Preset, out: Path, resume: bool = False, keep_executor: bool = False) -> GridProcess:
+        """Start the grid's submitting process (`python -m hbt.engine.runs.submit`), never inside the TUI: its own
+        session, so it outlives the TUI (quit, detach) and a Ctrl-C in the terminal does not reach it."""
+        from hbt.engine.runs.presets import preset_to_dict
 
-        quiet_third_party_output()  # no tqdm bar may write over the screen (or onto the shell after a quit)
+        command = [sys.executable, "-m", "hbt.engine.runs.submit", "--out", str(out)]
+        command += ["--resume"] * resume + ["--keep-executor"] * keep_executor
+        proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(preset_to_dict(preset)).encode())
+        proc.stdin.close()
+        return SubmitProcess(proc)
 
-        return run_grid(preset, out, bus, resume=resume, cancel=cancel)
+    def follow(self, grid: Path) -> GridFollower:
+        from hbt.engine.runs.control import GridFollower
+
+        return GridFollower(grid)
+
+    def grid_live(self, grid: Path) -> bool:
+        """Whether the grid's submitting process still runs here (a resume would be a second runner: attach)."""
+        from hbt.engine.runs.jobs import read_grid_doc, submitter_alive
+
+        doc = read_grid_doc(grid)
+        return doc is not None and submitter_alive(doc) is True
+
+    def cancel_grid(self, grid: Path) -> str:
+        """Stop a grid (launched here or elsewhere): its submitter is asked, or its jobs are cancelled directly."""
+        from hbt.engine.runs.control import cancel_grid
+
+        return cancel_grid(grid)
 
     def grid_preset(self, grid: Path) -> Preset:
         """The preset a grid directory was started with (its grid.json), to resume it as it began."""

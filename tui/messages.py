@@ -1,20 +1,11 @@
-"""Typed messages between the engine worker, the app and its screens."""
+"""Typed messages between the app and its screens."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hbt.engine.common.events import Event
 from hbt.engine.runs.presets import Preset
 from textual.message import Message
-
-
-class EngineEvent(Message):
-    """One engine event, posted to the app from the grid worker thread (via `App.call_from_thread`)."""
-
-    def __init__(self, event: Event) -> None:
-        self.event = event
-        super().__init__()
 
 
 class LaunchGrid(Message):
@@ -32,4 +23,12 @@ class OpenResults(Message):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        super().__init__()
+
+
+class AttachGrid(Message):
+    """History asks the app to follow a grid that runs elsewhere (started by hbt-bench run or another terminal)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
         super().__init__()

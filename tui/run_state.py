@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hbt.engine.common.events import EvalDone, Event, Log, Progress, RunFinished, RunStarted, Stage, TrainStep
 from hbt.engine.evaluation.results import MISSING
@@ -31,6 +32,10 @@ class CellState:
     started: float | None = None  # time of the cell's first event (event.t)
     finished: float | None = None  # time of its RunFinished
     kept: bool = False  # complete before this session (a resumed grid skips it)
+    executor: str = ""  # where it runs (grid.json's job record): local, processes, slurm, ray
+    job_id: str = ""
+    node: str = ""
+    curve: dict[int, float] = field(default_factory=dict)  # its loss by step (a later attempt's point replaces one)
 
 
 @dataclass(frozen=True)
@@ -68,11 +73,12 @@ class RunState:
     epoch: float | None = None
     batches: dict[str, int] = field(default_factory=dict)
     task: tuple[str, int, int] | None = None  # progress of the current stage's task (e.g. search 5/12)
+    task_start: tuple[float, int] | None = None  # (time, done) at the task's first progress event: its rate
+    task_t: float = 0.0  # time of the task's latest progress event
     error: str = ""
     last_t: float = 0.0  # time of the newest event
     logs: list[LogLine] = field(default_factory=list)
-    # loss per strategy: {strategy: {step: [loss of each cell at that step]}}
-    _losses: dict[str, dict[int, list[float]]] = field(default_factory=lambda: defaultdict(dict))
+    started_at: float = 0.0  # when this session began following the grid (cells complete before it are 'kept')
 
     @property
     def running(self) -> bool:
@@ -101,9 +107,8 @@ class RunState:
                 cell.status, cell.kept = "complete", True
                 cell.metrics = dict(snap.metrics)
                 cell.step = cell.total_steps = snap.step
+                cell.curve.update(dict(snap.loss_curve))
                 cell.loss = snap.loss_curve[-1][1] if snap.loss_curve else None
-                for step, loss in snap.loss_curve:
-                    self._losses[cell.strategy].setdefault(step, []).append(loss)
             elif snap.status != "pending":
                 where = f" at step {snap.step}" if snap.step else ""
                 reason = f": {snap.error}" if snap.error else ""
@@ -127,27 +132,30 @@ class RunState:
         if cell is not None and cell.status == "pending" and not isinstance(event, RunFinished):
             cell.status = "running"
             self.current = cell.id
+        elif cell is not None and isinstance(event, TrainStep | Stage) and cell.status == "running":
+            self.current = cell.id  # cells running at once (processes, Slurm, Ray): the live numbers follow the newest
             self.lr = self.samples_per_s = self.epoch = None  # the live numbers are the new cell's from here
             self.batches, self.task = {}, None
         if isinstance(event, Progress):
             if event.task == "grid":
                 self.grid_done, self.grid_total = event.done, max(event.total, self.grid_total)
-            else:
-                self.task = (event.task, event.done, event.total)
+                return None
+            if self.task is None or self.task[0] != event.task or event.done < self.task[1]:
+                self.task_start = (event.t, event.done)  # a new task (or one started over): its rate from here
+            self.task, self.task_t = (event.task, event.done, event.total), event.t
             return None
         if isinstance(event, TrainStep):
             self.lr, self.samples_per_s, self.epoch = event.lr, event.samples_per_s, event.epoch
             self.batches = dict(event.batches)
             if cell is not None:
                 cell.step, cell.total_steps, cell.loss = event.step, event.total_steps, event.loss
-                strategy = event.strategy or cell.strategy
-            else:
-                strategy = event.strategy or "?"
-            self._losses[strategy].setdefault(event.step, []).append(event.loss)
+                cell.curve[event.step] = event.loss
+                if event.strategy and cell.strategy != event.strategy:
+                    cell.strategy = event.strategy
             return None
         if isinstance(event, Stage):
             self.stage = f"{event.name} {event.detail}".strip()
-            self.task = None
+            self.task = self.task_start = None
             return self.log(self.stage, "stage", event.cell)
         if isinstance(event, EvalDone):
             if cell is not None:
@@ -157,12 +165,17 @@ class RunState:
         if isinstance(event, Log):
             return self.log(event.message, event.level, event.cell)
         if isinstance(event, RunStarted):
+            if cell is not None:  # a new attempt (a resumed or requeued cell): it runs again
+                cell.status, cell.error, cell.finished = "running", "", None
+                if cell.kept:
+                    cell.kept = False
             return self.log(f"started {event.run_dir}", "info", event.cell)
         if isinstance(event, RunFinished):
             if cell is not None:
                 cell.status = event.status
                 cell.error = event.error
                 cell.finished = event.t
+                cell.kept = event.status == "complete" and 0 < event.t < self.started_at
             self.stage = ""
             level = "error" if event.status == "failed" else "info"
             text = f"{event.status}" + (f": {event.error}" if event.error else "")
@@ -190,16 +203,38 @@ class RunState:
         self.stage = ""
         self.current = ""
         self.lr = self.samples_per_s = self.epoch = None  # nothing is training any more: no stale live numbers
-        self.task, self.batches = None, {}
+        self.task, self.task_start, self.batches = None, None, {}
 
     # ---- derived -----------------------------------------------------------------------------------------------
 
     def curves(self) -> dict[str, list[tuple[float, float]]]:
-        """One loss line per strategy: the mean over the cells of that strategy at each step."""
+        """One loss line per strategy: the mean over the cells of that strategy at each step (each cell's curve with
+        a later attempt's point for a step replacing an earlier one's)."""
+        by_step: dict[str, dict[int, list[float]]] = defaultdict(dict)
+        for cell in self.cells.values():
+            for step, loss in cell.curve.items():
+                by_step[cell.strategy].setdefault(step, []).append(loss)
         return {
             strategy: [(float(step), sum(v) / len(v)) for step, v in sorted(steps.items())]
-            for strategy, steps in self._losses.items()
+            for strategy, steps in by_step.items()
         }
+
+    def place(self, jobs: dict[str, Any]) -> None:
+        """Where each cell runs, from grid.json's job records (executor, job id, node)."""
+        for cell_id, job in jobs.items():
+            if cell_id in self.cells:
+                cell = self.cells[cell_id]
+                cell.executor, cell.job_id, cell.node = job.executor, job.id, job.node
+
+    def task_eta_s(self) -> float | None:
+        """Seconds left in the current task (encoding, search) at the rate of its progress events so far."""
+        if self.task is None or self.task_start is None:
+            return None
+        _, done, total = self.task
+        t0, done0 = self.task_start
+        if done <= done0 or self.task_t <= t0 or done >= total:
+            return None
+        return (total - done) / ((done - done0) / (self.task_t - t0))
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -208,9 +243,12 @@ class RunState:
         return out
 
     def eta_s(self) -> float | None:
-        """Seconds left in the current cell's training, from the throughput the engine reports."""
+        """Seconds left in the current cell's training, from the throughput the engine reports; None once its
+        training is over (encoding or evaluating: no training ETA, never a false '0s')."""
         cell = self.current_cell
         if cell is None or not self.samples_per_s or not self.batch_size or not cell.total_steps:
+            return None
+        if cell.step >= cell.total_steps:
             return None
         steps_per_s = self.samples_per_s / self.batch_size
         return max(cell.total_steps - cell.step, 0) / steps_per_s if steps_per_s > 0 else None

@@ -201,6 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="start encoding corpora estimated above an hour (MIRACL)")
     p.add_argument("--allow-stack-change", action="store_true",
                    help="--resume a grid made with other package versions (recorded in grid.json)")  # fmt: skip
+    _executor_flags(p)
+    for name, text in (("status", "every cell of a grid: queued / running / complete / failed / cancelled, job, node"),
+                       ("cancel", "cancel a grid's jobs (its submitting process, scancel, Ray cancel)")):  # fmt: skip
+        p = sub.add_parser(name, help=text)
+        p.add_argument("grid", type=Path, help="grid directory")
+        if name == "status":
+            p.add_argument("--json", action="store_true", help="print the cells as JSON")
+            p.add_argument("--no-scheduler", action="store_true", help="the folders only: do not ask the schedulers")
+        else:
+            p.add_argument("--wait", type=float, default=300.0, metavar="S", help="wait up to S s for the jobs to end")
 
     p = sub.add_parser("list", help="list datasets, metrics, backbones, presets or runs")
     p.add_argument("what", choices=["datasets", "metrics", "backbones", "presets", "runs"])
@@ -244,6 +254,53 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reindex", help="rebuild the results index from the run directories")
     p.add_argument("root", type=Path, nargs="?", default=Path("runs"))
     return parser
+
+
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    """Where the cells run (flags win over the preset's [executor] table; see docs/executors.md)."""
+    from hbt.engine.common.vocabulary import EXECUTORS, SLURM_BACKENDS
+
+    g = p.add_argument_group("executor (where the cells run; flags win over the preset's [executor] table)")
+    g.add_argument("--executor", choices=EXECUTORS, help="local (default) | processes | slurm | ray")
+    g.add_argument("--workers", type=int, help="processes: cells at once (torch threads split between them)")
+    g.add_argument("--slurm-backend", choices=SLURM_BACKENDS, help="local: submitit's LocalExecutor on this machine")
+    g.add_argument("--slurm-partition")
+    g.add_argument("--slurm-time", type=int, dest="slurm_time_min", metavar="MIN", help="time limit per job")
+    g.add_argument("--slurm-cpus", type=int, dest="slurm_cpus_per_task", help="CPUs per job")
+    g.add_argument("--slurm-mem-gb", type=float)
+    g.add_argument("--slurm-gpus", type=int, help="GPUs per cell (several: torchrun inside the job)")
+    g.add_argument("--slurm-account")
+    g.add_argument("--slurm-qos")
+    g.add_argument("--slurm-constraint")
+    g.add_argument("--slurm-sbatch", action="append", metavar="OPTION", help="extra sbatch option (repeatable)")
+    g.add_argument("--slurm-setup", action="append", metavar="LINE", help="shell line run before each job")
+    g.add_argument("--slurm-no-array", dest="slurm_array", action="store_const", const=False,
+                   help="one job per cell instead of one job array")  # fmt: skip
+    g.add_argument("--ray-address", metavar="HOST:PORT", help="a running Ray cluster's head (default: a local one)")
+    g.add_argument("--ray-cpus", type=float, dest="ray_num_cpus", help="CPUs per cell")
+    g.add_argument("--ray-gpus", type=float, dest="ray_num_gpus", help="GPUs per cell")
+
+
+EXECUTOR_FLAGS = ("executor", "workers", "slurm_backend", "slurm_partition", "slurm_time_min", "slurm_cpus_per_task",
+                  "slurm_mem_gb", "slurm_gpus", "slurm_account", "slurm_qos", "slurm_constraint", "slurm_sbatch",
+                  "slurm_setup", "slurm_array", "ray_address", "ray_num_cpus", "ray_num_gpus")  # fmt: skip
+
+
+def _executor(args: argparse.Namespace, preset: Any) -> Any:
+    """The executor of `run`: the preset's with the flags applied; on --resume without executor flags, None (the grid
+    keeps the executor it was started with)."""
+    from hbt.engine.runs.executor import with_flags
+
+    flags = {name: getattr(args, name) for name in EXECUTOR_FLAGS}
+    if args.resume is not None and all(v is None for v in flags.values()):
+        return None
+    spec = with_flags(preset.executor, **flags)
+    if spec.kind != "local" and args.launcher != "none":
+        raise ConfigError(
+            f"--launcher {args.launcher} spreads one cell in this process; with --executor {spec.kind} each cell is "
+            "a job (for several GPUs per cell use --slurm-gpus N: torchrun runs inside the job)"
+        )
+    return spec
 
 
 def _default_out(kind: str) -> Path:
@@ -407,6 +464,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
         from dataclasses import replace
 
         preset = replace(preset, run=replace(preset.run, allow_large=True))
+    executor = _executor(args, preset)
     out = args.resume or args.out or _default_out(preset.name)
     runner = None
     if args.launcher != "none":
@@ -422,13 +480,13 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     with listener_for(console) as listener, sigint_cancels(CancelFlag(), listener.notice) as cancel:
         bus.subscribe(listener)
         summary = grid.run_grid(
-            preset, out, bus, resume=args.resume is not None, cancel=cancel, runner=runner,
+            preset, out, bus, resume=args.resume is not None, cancel=cancel, runner=runner, executor=executor,
             allow_stack_change=args.allow_stack_change, node_rank=args.node_rank if runner is not None else 0,
         )  # fmt: skip
     cells = grid.cell_states(out)
     if summary["cancelled"]:
         done = f"{summary['complete']} of {len(cells) or len(preset.cells())} cells complete"
-        stopped = next((c for c in cells if c["status"] == "cancelled"), None)
+        stopped = next((c for c in cells if c["status"] == "cancelled" and c["error"].startswith("stopped")), None)
         where = f"cell {stopped['id']} {stopped['error'].removeprefix('stopped ')} " if stopped else ""
         raise Cancelled(f"{where}({done}); continue with: hbt-bench run {args.preset} --resume {out}")
     from hbt.engine.report.export import print_tables
@@ -570,6 +628,33 @@ def cmd_reproduce(args: argparse.Namespace, console: Any) -> int:
     return 0 if identical else 1
 
 
+def cmd_status(args: argparse.Namespace, console: Any) -> int:
+    from hbt.engine.cli.grid_status import print_status, status_json
+    from hbt.engine.runs.control import grid_status
+
+    status = grid_status(args.grid, ask=not args.no_scheduler)
+    if args.json:
+        print(json.dumps(status_json(status), indent=2, ensure_ascii=False))
+    else:
+        print_status(console, status)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace, console: Any) -> int:
+    from hbt.engine.cli.grid_status import print_status
+    from hbt.engine.runs.control import cancel_grid, wait_until_settled
+
+    console.print(f"hbt: {safe(cancel_grid(args.grid))}", markup=False, highlight=False)
+    if args.wait > 0:
+        status = wait_until_settled(args.grid, args.wait)
+        print_status(console, status)
+        if status.live:
+            left = len(status.live)
+            console.print(f"hbt: {left} cell(s) still queued or running after {args.wait:g} s", markup=False)
+            return 1
+    return 0
+
+
 HUB_COMMANDS = ("eval", "train", "run", "reproduce")
 COMMANDS = {
     "encode-corpus": lambda args, console: _corpus_command(args, console),
@@ -585,6 +670,8 @@ COMMANDS = {
     "reindex": cmd_report,
     "doctor": cmd_doctor,
     "reproduce": cmd_reproduce,
+    "status": cmd_status,
+    "cancel": cmd_cancel,
 }
 
 

@@ -199,3 +199,41 @@ def read_events(path: Path) -> list[Event]:
         except (ValueError, KeyError, TypeError, RecursionError):  # ValueError covers JSON and UTF-8 errors
             continue
     return out
+
+
+class EventTail:
+    """Follows an events.jsonl another process appends to: each `read()` returns the events of the complete lines
+    written since the last one (a torn last line waits for the next read; garbage lines are skipped). `start` is the
+    byte offset to begin at (0: the whole file, earlier attempts included)."""
+
+    def __init__(self, path: Path, start: int = 0) -> None:
+        self.path = path
+        self.offset = start
+
+    @classmethod
+    def at_end(cls, path: Path) -> EventTail:
+        """A tail that reports only what is appended from now on."""
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0
+        return cls(path, size)
+
+    def read(self) -> list[Event]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read()
+        except OSError:
+            return []
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        out: list[Event] = []
+        for line in chunk[:end].splitlines():
+            try:
+                data = json.loads(line.decode("utf-8"))
+                if isinstance(data, dict):
+                    out.append(event_from_dict(data))
+            except (ValueError, KeyError, TypeError, RecursionError):
+                continue
+        return out

@@ -115,6 +115,9 @@ XX_LANGS = ("balanced", "proportional")  # how X-X batches pick their language
 EVAL_RUNTIMES = ("torch", "onnx-int8", "onnx-fp32")
 PLOT_KINDS = ("all", "loss", "settings", "pairs", "bias", "alpha")  # hbt-bench plot --kind (alpha: an alpha sweep)
 INDEXES = ("exact", "ivf", "hnsw")  # top-k search over the multilingual pool (ranks and mAP are always exact)
+# where a grid's cells run: in the submitting process, as worker processes here, as Slurm jobs, as Ray tasks
+EXECUTORS = ("local", "processes", "slurm", "ray")
+SLURM_BACKENDS = ("slurm", "local")  # local: submitit's LocalExecutor (the same job machinery, on this machine)
 
 # run settings that must be > 0 when given (None = the default)
 POSITIVE = ("steps", "epochs", "batch_size", "lr", "scale", "mini_batch_size", "max_seq_length",

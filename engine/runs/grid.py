@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import time
 import traceback
@@ -16,8 +17,10 @@ from hbt.engine.common.io import ensure_dir, read_json, read_json_object, write_
 from hbt.engine.common.vocabulary import parse_arm
 from hbt.engine.runs import stack
 from hbt.engine.runs.config import RunConfig
+from hbt.engine.runs.executor import ExecutorSpec, check_available, spec_from_dict
 from hbt.engine.runs.grid_lock import grid_lock
 from hbt.engine.runs.interrupts import Cancelled
+from hbt.engine.runs.jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, this_host
 from hbt.engine.runs.presets import Preset, cell_id, check_run_types
 from hbt.engine.runs.rundir import RunDir
 from hbt.engine.training.train import NonFiniteLoss
@@ -25,8 +28,9 @@ from hbt.engine.training.train import NonFiniteLoss
 GRID_SCHEMA = "hbt.grid/1"
 
 
-def grid_document(preset: Preset) -> dict[str, Any]:
-    """grid.json: the preset's settings and every cell; a cell of an alpha sweep carries its own `hybrid_p`."""
+def grid_document(preset: Preset, executor: ExecutorSpec | None = None) -> dict[str, Any]:
+    """grid.json: the preset's settings, where its cells run and every cell; a cell of an alpha sweep carries its own
+    `hybrid_p`."""
     cells = []
     for backbone, arm, seed in preset.cells():
         cid = cell_id(backbone, arm, seed)
@@ -39,6 +43,7 @@ def grid_document(preset: Preset) -> dict[str, Any]:
         "source": preset.source,
         "created": time.time(),
         "run": preset.run.to_dict(),
+        "executor": (executor or preset.executor).to_dict(),
         "cells": cells,
     }
     if preset.noninferiority_margin is not None:
@@ -91,9 +96,13 @@ def read_grid(out: Path) -> dict[str, Any]:
         alpha = cell.get("hybrid_p")
         if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1):
             raise _bad(out, f"cells[{i}].hybrid_p should be a number in [0, 1], got {alpha!r}")
+        if cell.get("job") is not None and JobRecord.from_dict(cell["job"]) is None:
+            raise _bad(out, f"cells[{i}].job should be a job record (executor, id, node, ...)")
         target = (out / cell["dir"]).resolve()
         if not cell["dir"].strip() or Path(cell["dir"]).is_absolute() or root not in target.parents:
             raise _bad(out, f"cells[{i}].dir {cell['dir']!r} leaves the grid folder")
+    if doc.get("executor") is not None and not isinstance(doc["executor"], dict):
+        raise _bad(out, "'executor' should be an object")
     return doc
 
 
@@ -185,15 +194,17 @@ def run_grid(
     runner: Any = None,
     allow_stack_change: bool = False,
     node_rank: int = 0,
+    executor: ExecutorSpec | None = None,
 ) -> dict[str, int]:
     """Run every cell not yet complete. A cell whose loss goes NaN, or that crashes, is marked failed and the grid
     goes on; a user error (bad data dir, offline) stops the grid, since every cell would meet it. `runner` runs a
     cell (default: in this process; `hbt.engine.training.launch.LaunchedRunner` under torchrun / accelerate).
     Everything a user set is checked before the grid folder is made; the grid is held by one runner at a time
-    (grid_lock; `node_rank` > 0: a follower node of a multi-node launch, holding its own lock). A resumed grid must
-    run on the stack it was made with (`check_stack`)."""
+    (grid_lock; `node_rank` > 0: a follower node of a multi-node launch, holding its own lock and never writing
+    grid.json). A resumed grid must run on the stack it was made with (`check_stack`). `executor`: where the cells
+    run (default: the preset's for a new grid, the one grid.json recorded on resume); anything but `local` submits
+    each cell as a job and follows it (`hbt.engine.runs.dispatch`)."""
     from hbt.engine.runs.config import check_config
-    from hbt.engine.runs.run import execute
 
     grid_file = out / "grid.json"
     if resume:
@@ -205,13 +216,18 @@ def run_grid(
                 f"{out} is a grid of preset {doc['preset']!r}, not {preset.name!r}: "
                 f"resume it with hbt-bench run {doc['preset']} --resume {out}"
             )
+        previous = spec_from_dict(doc.get("executor"))
+        spec = executor or previous
+        doc["executor"] = spec.to_dict()
     else:
         if grid_file.exists():
             raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it, or pick another --out")
-        doc = {**grid_document(preset), "stack": stack.summary(stack.describe())}
+        spec = previous = executor or preset.executor
+        doc = {**grid_document(preset, spec), "stack": stack.summary(stack.describe())}
         for cell in doc["cells"]:  # every cell's settings are valid before the grid folder exists
             check_config(cell_config(preset.run, cell))
         check_training_budget(preset)
+    check_available(spec)  # its extra installed, sbatch on PATH, the Ray head answering: before anything is written
     fresh = not out.exists()
     ensure_dir(out)
     created = False
@@ -219,16 +235,46 @@ def run_grid(
         with grid_lock(out, lambda line: bus.log(line, "warning"), node_rank):
             if resume:
                 check_stack(out, doc, allow_stack_change)  # (it may record a change in grid.json: under the lock)
-            else:
-                if grid_file.exists():  # another runner created it meanwhile
-                    raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it")
-                write_json(grid_file, doc)
-                created = True
-            return _run_cells(doc, preset, out, bus, resume, cancel, runner or execute)
+            elif grid_file.exists():  # another runner created it meanwhile
+                raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it")
+            record = GridRecord(out, doc, read_only=node_rank > 0)
+            record.set_submitter("running", executor=spec.kind)  # (writes grid.json: the submitter is its only writer)
+            created = not resume
+            return _run_recorded(record, spec, previous, _base_config(doc, preset, resume), bus, resume, cancel, runner)
     except UserError:
         if created and fresh and not any(RunDir(out / c["dir"]).is_complete() for c in doc["cells"]):
             shutil.rmtree(out, ignore_errors=True)  # a user error met before any cell finished leaves nothing
         raise
+
+
+def _run_recorded(
+    record: GridRecord,
+    spec: ExecutorSpec,
+    previous: ExecutorSpec,
+    base: RunConfig,
+    bus: EventBus,
+    resume: bool,
+    cancel: Any,
+    runner: Any,
+) -> dict[str, int]:
+    """The cells, here or through the executor, with the submitter's state in grid.json kept true to the end."""
+    from hbt.engine.runs.run import execute
+
+    status = "failed"
+    try:
+        if spec.kind == "local":
+            summary = _run_cells(record, base, record.out, bus, resume, cancel, runner or execute)
+        else:
+            summary = _dispatch(record, spec, previous, base, bus, resume, cancel)
+        status = "cancelled" if summary["cancelled"] else "complete"
+        return summary
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        if (record.out / "grid.json").exists():
+            with contextlib.suppress(UserError):
+                record.set_submitter(status)
 
 
 def check_training_budget(preset: Preset) -> None:
@@ -243,15 +289,44 @@ def check_training_budget(preset: Preset) -> None:
     check_budget(config, build_training_table(config, dataset_split(config)))
 
 
-def _run_cells(
-    doc: dict[str, Any], preset: Preset, out: Path, bus: EventBus, resume: bool, cancel: Any, runner: Any
-) -> dict[str, int]:
-    # a resumed grid keeps the settings it started with; only the data location may change
+def _base_config(doc: dict[str, Any], preset: Preset, resume: bool) -> RunConfig:
+    """A resumed grid keeps the settings it started with; only the data location may change."""
     base = RunConfig.from_dict(doc["run"]) if resume else preset.run
     if resume and preset.run.data_dir:
         base = replace(base, data_dir=preset.run.data_dir)
+    return base
+
+
+def _dispatch(
+    record: GridRecord,
+    spec: ExecutorSpec,
+    previous: ExecutorSpec,
+    base: RunConfig,
+    bus: EventBus,
+    resume: bool,
+    cancel: Any,
+) -> dict[str, int]:
+    from hbt.engine.runs.dispatch import Dispatcher, backend_for
+
+    backend = backend_for(spec, record.out, record.doc)
+    address = getattr(backend, "address", None)  # a Ray instance this process started: status/cancel can join it
+    if isinstance(address, str) and address != spec.ray.address:
+        record.update_submitter(ray_address=address)
+    earlier = backend_for(previous, record.out, record.doc) if resume and previous.kind != spec.kind else None
+    nproc = spec.slurm.gpus if spec.kind == "slurm" else 1
+    return Dispatcher(record, base, bus, backend, earlier, nproc=nproc).run(resume, cancel)
+
+
+def _run_cells(
+    record: GridRecord, base: RunConfig, out: Path, bus: EventBus, resume: bool, cancel: Any, runner: Any
+) -> dict[str, int]:
+    doc = record.doc
     summary = {"complete": 0, "failed": 0, "skipped": 0, "cancelled": 0}
     total = len(doc["cells"])
+    host, pid = this_host(), str(os.getpid())
+    for cell in doc["cells"]:  # the cells this process will run, in order: queued in it (what `status` shows)
+        if not RunDir(out / cell["dir"]).is_complete():
+            record.set_job(cell["id"], JobRecord("local", submitted=time.time(), state=QUEUED, host=host))
     for i, cell in enumerate(doc["cells"]):
         run = RunDir(out / cell["dir"])
         if run.is_complete():
@@ -265,6 +340,8 @@ def _run_cells(
         bus.cell = cell["id"]
         bus.progress("grid", i, total)
         attempt = _stamp(run)
+        job = JobRecord("local", id=pid, node=host, host=host, submitted=time.time(), state=RUNNING, raw="RUNNING")
+        record.set_job(cell["id"], job)
         try:
             runner(config, run.path, bus, cancel=cancel, resume=resume)
             summary["complete"] += 1
@@ -285,6 +362,7 @@ def _run_cells(
             summary["failed"] += 1  # the cell is marked failed with its reason and traceback.txt
         finally:
             bus.cell = ""
+            record.set_job(cell["id"], replace(job, state=ENDED, raw=str(run.status().get("status") or "ended")))
     if not summary["cancelled"]:
         bus.progress("grid", total, total)
     return summary

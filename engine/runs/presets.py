@@ -15,6 +15,7 @@ from hbt.engine.common.errors import ConfigError, UserError, one_of
 from hbt.engine.common.io import read_text
 from hbt.engine.common.vocabulary import GRID_STRATEGIES, arm_name, bad_value, check_seed, check_strategy
 from hbt.engine.runs.config import RunConfig, check_config
+from hbt.engine.runs.executor import ExecutorSpec, parse_executor
 
 
 def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
@@ -33,7 +34,7 @@ PRESET_KEYS = {
     "noninferiority_margin": float,  # the claims' "at least as good" margin (mAP); default claims.DEFAULT_MARGIN
 }
 PRESET_ELEMENTS = {"backbones": str, "strategies": str, "seeds": int}  # the type of each list's items
-SECTIONS = ("preset", "run")
+SECTIONS = ("preset", "run", "executor")
 PER_CELL = {"backbone": "[preset] backbones", "strategy": "[preset] strategies", "seed": "[preset] seeds"}
 # the CLI flags of `hbt-bench run` that override a preset key (their errors name the flag, not the file)
 FLAG_OF = {
@@ -67,6 +68,7 @@ class Preset:
     source: str = ""
     hybrid_ps: list[float] | None = None  # an alpha sweep ([run] hybrid_p = [0, 0.5, 1]): one hybrid arm per value
     noninferiority_margin: float | None = None  # None: the claims' default margin
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)  # where the cells run ([executor], --executor)
 
     def arms(self, strategy: str) -> list[str]:
         """The grid arms of a strategy: hybrid in an alpha sweep has one per alpha ('hybrid-a0.25')."""
@@ -82,6 +84,49 @@ class Preset:
                 out.append((backbone, "none", self.seeds[0]))
             out += [(backbone, arm, seed) for s in self.strategies for arm in self.arms(s) for seed in self.seeds]
         return out
+
+
+def preset_to_dict(preset: Preset) -> dict[str, Any]:
+    """A preset as JSON (what the TUI hands the grid's submitting process; None backbone = the default)."""
+    return {
+        "name": preset.name,
+        "description": preset.description,
+        "backbones": list(preset.backbones),
+        "strategies": list(preset.strategies),
+        "seeds": list(preset.seeds),
+        "baseline": preset.baseline,
+        "run": preset.run.to_dict(),
+        "source": preset.source,
+        "executor": preset.executor.to_dict(),
+        "hybrid_ps": preset.hybrid_ps,
+        "noninferiority_margin": preset.noninferiority_margin,
+    }
+
+
+def preset_from_dict(data: dict[str, Any]) -> Preset:
+    """`preset_to_dict`'s inverse, checked like a preset file (one ConfigError line)."""
+    from hbt.engine.runs.executor import spec_from_dict, validate
+
+    try:
+        preset = Preset(
+            name=str(data["name"]),
+            description=str(data.get("description", "")),
+            backbones=list(data["backbones"]),
+            strategies=list(data["strategies"]),
+            seeds=list(data["seeds"]),
+            baseline=bool(data["baseline"]),
+            run=RunConfig.from_dict(data["run"]),
+            source=str(data.get("source", "")),
+            executor=validate(spec_from_dict(data.get("executor"))),
+            hybrid_ps=None if data.get("hybrid_ps") is None else [float(a) for a in data["hybrid_ps"]],
+            noninferiority_margin=None
+            if data.get("noninferiority_margin") is None
+            else float(data["noninferiority_margin"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"not a preset document ({type(exc).__name__}: {exc})") from None
+    _check(preset, lambda key: "")
+    return preset
 
 
 def _types_of(tp: Any) -> tuple[type, ...]:
@@ -170,7 +215,7 @@ def parse_preset(data: dict[str, Any], source: str) -> Preset:
     """Validate a decoded preset; every problem is one ConfigError line naming the file and the key."""
     for section, value in data.items():
         if section not in SECTIONS:
-            raise ConfigError(f"{source}: unknown section [{section}] (allowed: [preset], [run])")
+            raise ConfigError(f"{source}: unknown section [{section}] (allowed: [preset], [run], [executor])")
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: {section} should be a [{section}] table, got {_show(value)}")
     head: dict[str, Any] = data.get("preset", {})
@@ -206,6 +251,7 @@ def parse_preset(data: dict[str, Any], source: str) -> Preset:
         source=source,
         hybrid_ps=hybrid_ps,
         noninferiority_margin=head.get("noninferiority_margin"),
+        executor=parse_executor(data.get("executor", {}), source),
     )
     _check(preset, lambda key: f"{source}: {key}")
     return preset

@@ -27,7 +27,8 @@ from hbt.engine.evaluation.evaluate import evaluate_benchmark
 from hbt.engine.evaluation.results import RESULTS_SCHEMA
 from hbt.engine.runs import environment
 from hbt.engine.runs.config import RunConfig, check_config
-from hbt.engine.runs.interrupts import Cancelled
+from hbt.engine.runs.interrupts import Cancelled, stops_at_once
+from hbt.engine.runs.jobs import this_host
 from hbt.engine.runs.rundir import RunDir
 from hbt.engine.training import distributed
 from hbt.engine.training.pairs import PairTable, build_pairs
@@ -353,16 +354,18 @@ def recorded_status(run: RunDir, bus: EventBus, config: dict[str, Any]) -> Itera
     unexpected error's type and message with its traceback in traceback.txt, named on the exception for the CLI);
     events.jsonl gets the block's events between RunStarted and RunFinished. Every exception is re-raised."""
     out = run.path
-    run.mark("running", pid=os.getpid())
-    sink = JsonlSink(run.events_file, kinds={"stage", "train_step", "eval_done", "log", "run_started", "run_finished"})
+    run.mark("running", pid=os.getpid(), host=this_host())
+    sink = JsonlSink(
+        run.events_file, kinds={"stage", "progress", "train_step", "eval_done", "log", "run_started", "run_finished"}
+    )  # (progress: a process following the cell from its folder shows its encoding and search too)
     bus.subscribe(sink)
     try:
         bus.emit(RunStarted(run_dir=str(out), config=config))
         yield
         run.mark("complete")
         bus.emit(RunFinished(run_dir=str(out), status="complete"))
-    except UserError as exc:
-        _mark_after(run, "failed", error=str(exc))
+    except UserError as exc:  # (user_error: every cell would meet it; a grid stops on it)
+        _mark_after(run, "failed", error=str(exc), user_error=True)
         bus.emit(RunFinished(run_dir=str(out), status="failed", error=str(exc)))
         raise
     except Cancelled as exc:
@@ -426,18 +429,23 @@ def _train_evaluate_write(
     )
     datasets: dict[str, Any] = {}
     per_query: dict[str, Any] = {}
-    for name in config.eval_data:
-        if cancel is not None and cancel():
-            raise Cancelled("before evaluating " + name)
-        bus.stage("load-data", name)
-        outcome = evaluate_benchmark(
-            plan.benches[name], encoder, text_mode=config.text_mode, cache=cache, bus=bus,
-            shard_size=config.shard_size, index=config.index, allow_large=config.allow_large,
-        )  # fmt: skip
-        if spec(name).pool:  # every table names the pool (full corpus / judged passages)
-            outcome.summary.pool = spec(name).pool
-        datasets[name] = outcome.summary.to_json()
-        per_query[name] = outcome.per_query_ap
+    current = [""]
+    kept = "the trained model is kept; --resume evaluates it again" if plan.trains else "--resume evaluates it again"
+    # nothing is lost by stopping an evaluation halfway (the trained model is saved): a stop takes effect at once
+    with stops_at_once(cancel, lambda: f"during the evaluation of {current[0]} ({kept})"):
+        for name in config.eval_data:
+            if cancel is not None and cancel():
+                raise Cancelled("before evaluating " + name)
+            current[0] = name
+            bus.stage("load-data", name)
+            outcome = evaluate_benchmark(
+                plan.benches[name], encoder, text_mode=config.text_mode, cache=cache, bus=bus,
+                shard_size=config.shard_size, index=config.index, allow_large=config.allow_large,
+            )  # fmt: skip
+            if spec(name).pool:  # every table names the pool (full corpus / judged passages)
+                outcome.summary.pool = spec(name).pool
+            datasets[name] = outcome.summary.to_json()
+            per_query[name] = outcome.per_query_ap
     if cache:
         cache.close()
     results = {

@@ -14,7 +14,7 @@ from hbt.engine.evaluation.results import DatasetSummary, read_datasets
 STATUSES = ("running", "complete", "failed", "cancelled", "interrupted")
 RUNS_ROOT = Path("runs")  # where a run or grid goes when no --out is given (relative to the working folder)
 # what an attempt's end leaves in run.json: a new attempt (running) or a success starts without them
-ATTEMPT_KEYS = ("error", "step", "checkpoint", "traceback", "last_finite_loss", "note")
+ATTEMPT_KEYS = ("error", "step", "checkpoint", "traceback", "last_finite_loss", "note", "user_error")
 
 
 def default_out(kind: str, root: Path = RUNS_ROOT, now: float | None = None) -> Path:

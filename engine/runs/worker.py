@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"hbt: {exc}", file=sys.stderr)
         if distributed.is_main():  # (also when met while preparing, before execute() marked anything)
-            RunDir(args.out).mark("failed", error=str(exc))
+            RunDir(args.out).mark("failed", error=str(exc), user_error=True)
         return exc.exit_code
     except (Cancelled, KeyboardInterrupt):
         return 130

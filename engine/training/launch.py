@@ -5,7 +5,6 @@ the TUI and the files see one event stream whichever way a cell runs."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.common.events import EventBus, event_from_dict
+from hbt.engine.common.events import EventBus, EventTail
 from hbt.engine.common.io import ensure_dir, write_json
 from hbt.engine.runs.config import RunConfig
 from hbt.engine.runs.interrupts import Cancelled
@@ -98,16 +97,18 @@ class LaunchedRunner:
         ensure_dir(out)
         write_json(out / WORKER_CONFIG, config.to_dict())
         args = ["--config", str(out / WORKER_CONFIG), "--out", str(out), *(["--resume"] if resume else [])]
-        offset = run.events_file.stat().st_size if run.events_file.exists() else 0
+        tail = EventTail.at_end(run.events_file)
         proc = subprocess.Popen(self.launch.command(args), start_new_session=True)
         asked = False
         while proc.poll() is None:
             time.sleep(self.poll_s)
-            offset = self._follow(run, offset, bus)
+            for event in tail.read():
+                bus.emit(event)
             if cancel is not None and cancel() and not asked:
                 proc.send_signal(signal.SIGINT)  # the workers finish the step, checkpoint and stop together
                 asked = True
-        self._follow(run, offset, bus)
+        for event in tail.read():
+            bus.emit(event)
         if self.launch.node_rank > 0:  # rank 0 (on node 0) writes; this node only took part in training
             if proc.returncode != 0:
                 raise RuntimeError(f"{self.launch.launcher} worker group exited with code {proc.returncode}")
@@ -126,20 +127,3 @@ class LaunchedRunner:
         error = f"{self.launch.launcher} worker group exited with code {proc.returncode} (a rank died; see its stderr)"
         record_failure(run, error, bus)
         raise RuntimeError(error)
-
-    @staticmethod
-    def _follow(run: RunDir, offset: int, bus: EventBus) -> int:
-        """Re-emit the complete lines appended to events.jsonl since `offset`; return the new offset."""
-        if not run.events_file.exists():
-            return offset
-        with open(run.events_file, "rb") as fh:
-            fh.seek(offset)
-            chunk = fh.read()
-        end = chunk.rfind(b"\n") + 1  # a torn last line waits for the next poll
-        for line in chunk[:end].splitlines():
-            try:
-                event = event_from_dict(json.loads(line))
-            except (ValueError, KeyError, TypeError):
-                continue
-            bus.emit(event)
-        return offset + end

@@ -29,6 +29,8 @@ COLUMNS = (  # key, label, width (None: the longest cell id)
     ("mono", "mono", 6),  # macro mAP of the first evaluation dataset, per setting
     ("cross", "cross", 6),
     ("multi", "multi", 6),
+    ("job", "job", 12),  # where the cell runs (grid.json's record): a Slurm job, a pid, a Ray task
+    ("node", "node", 16),
 )
 
 
@@ -44,6 +46,8 @@ def row_of(cell: CellState) -> dict[str, Text]:
         "step": Text(step, justify="right"),
         "loss": _num(cell.loss),
         **{s: _num(cell.metrics.get(HEADLINE_FIELD[s])) for s in SETTINGS},
+        "job": Text(safe(cell.job_id) or MISSING, style="dim" if not cell.job_id else ""),
+        "node": Text(safe(cell.node) or MISSING, style="dim" if not cell.node else ""),
     }
 
 
@@ -65,7 +69,7 @@ class CellTable(DataTable[Text]):
         if not self.columns:
             id_width = max([len(c.id) for c in cells] + [4])
             for key, label, width in COLUMNS:
-                justify: JustifyMethod = "left" if key in ("cell", "status") else "right"
+                justify: JustifyMethod = "left" if key in ("cell", "status", "job", "node") else "right"
                 self.add_column(Text(label, justify=justify), key=key, width=width or id_width)
         for cell in cells:
             values = row_of(cell)

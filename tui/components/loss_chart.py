@@ -57,6 +57,7 @@ class LossChart(Widget):
         self._curves: dict[str, list[tuple[float, float]]] = {}
         self._pending = False
         self._limits: tuple[float, float, float, float] | None = None
+        self._drawn = False  # the curves held have been drawn
 
     def compose(self) -> ComposeResult:
         yield _Plot(allow_pan_and_zoom=False)
@@ -76,7 +77,10 @@ class LossChart(Widget):
         return sum(len(v) for v in self._curves.values())
 
     def set_curves(self, curves: Curves) -> None:
-        self._curves = {name: [(float(x), float(y)) for x, y in points] for name, points in curves.items() if points}
+        new = {name: [(float(x), float(y)) for x, y in points] for name, points in curves.items() if points}
+        if new == self._curves and self._drawn:
+            return  # unchanged: no redraw (the Run screen refreshes its other numbers more often than the curves move)
+        self._curves = new
         if self.is_mounted and not self._pending:
             self._pending = True
             self.call_after_refresh(self._redraw)
@@ -111,6 +115,7 @@ class LossChart(Widget):
         self._pending = False
         if not self.is_mounted:
             return
+        self._drawn = True
         plot = self.query_one(_Plot)
         plot.clear()
         self.query_one("#empty", Static).display = not self._curves

@@ -40,7 +40,7 @@ class RunStats(Static):
     def show(self, state: RunState | None) -> None:
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="dim", no_wrap=True, min_width=7)
-        grid.add_column(no_wrap=True, overflow="ellipsis")
+        grid.add_column(overflow="fold")  # a long stage (a path, a dataset's sizes) wraps instead of being cut
         if state is None:
             self.update(Text("no grid running: pick a preset on Setup (1) and launch it", style="dim"))
             return
@@ -48,7 +48,11 @@ class RunStats(Static):
         step = f"{cell.step}/{cell.total_steps}" if cell and cell.total_steps else "–"
         grid.add_row("stage", state.stage or ("–" if state.running else state.status))
         task = state.task if state.running else None
-        grid.add_row("task", f"{task[0]} {task[1]}/{task[2]}" if task else "–")
+        task_eta = state.task_eta_s() if task else None
+        left = f"  ~{duration(task_eta)} left" if task_eta is not None else ""
+        grid.add_row("task", f"{task[0]} {task[1]}/{task[2]}{left}" if task else "–")
+        if cell is not None and cell.job_id:
+            grid.add_row("runs on", f"{cell.executor} job {cell.job_id}" + (f" · {cell.node}" if cell.node else ""))
         grid.add_row("step", step + (f"  epoch {state.epoch:.2f}" if state.epoch is not None and cell else ""))
         grid.add_row("lr", f"{state.lr:.2e}" if state.lr is not None else "–")
         speed = f"{state.samples_per_s:.1f} samples/s" if state.samples_per_s is not None else "–"

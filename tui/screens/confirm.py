@@ -1,4 +1,5 @@
-"""A yes/no question before something that cannot be undone (quitting or stopping a running grid)."""
+"""A question before something that cannot be undone: stopping a running grid (yes/no), quitting while one runs
+(leave it running, stop it, or stay)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,37 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class QuitGridScreen(ModalScreen[str | None]):
+    """Quitting while a grid runs: dismissed with "keep" (quit, the grid goes on: y), "stop" (stop it, then quit: s)
+    or None (stay: n, Esc)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer('keep')", "Quit, keep it running", show=False),
+        Binding("s", "answer('stop')", "Stop it and quit", show=False),
+        Binding("n,escape", "answer(None)", "Stay", show=False),
+    ]
+
+    def __init__(self, title: str, body: str) -> None:
+        super().__init__()
+        self.title_text, self.body = title, body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-dialog", classes="dialog"):
+            yield Label(Text(self.title_text, style="bold"))
+            yield Static(self.body, id="confirm-body")
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Quit, keep it running (y)", id="quit-keep", variant="primary", compact=True)
+                yield Button("Stop it and quit (s)", id="quit-stop", variant="error", compact=True)
+                yield Button("Stay (n)", id="quit-stay", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#quit-stay", Button).focus()  # Enter on the default changes nothing
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss({"quit-keep": "keep", "quit-stop": "stop"}.get(event.button.id or ""))
+
+    def action_answer(self, answer: str | None) -> None:
+        self.dismiss(answer)

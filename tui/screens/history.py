@@ -15,7 +15,7 @@ from hbt.engine.evaluation.results import HEADLINE_FIELD, SETTINGS
 from hbt.tui.backend import display_path, error_text
 from hbt.tui.components.cell_table import STATUS_STYLES
 from hbt.tui.components.keyed_input import KeyedInput
-from hbt.tui.messages import LaunchGrid
+from hbt.tui.messages import AttachGrid, LaunchGrid
 from hbt.tui.screens.base import SectionScreen
 from rich.console import JustifyMethod
 from rich.text import Text
@@ -135,11 +135,13 @@ class HistoryScreen(SectionScreen):
     HELP = (
         "Every grid and run under the runs root (default ./runs), newest first, from the engine's results index "
         "(index.sqlite in the root, rebuilt with r). The metric columns show the best cell's macro mAP and its "
-        "strategy. Enter opens the selected grid or run in Results."
+        "strategy. Enter opens the selected grid or run in Results; u resumes a grid that stopped; a attaches to a "
+        "grid running elsewhere (hbt-bench run, another terminal) and follows it on Run."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("o", "open", "Open"),
         Binding("u", "resume", "Resume"),
+        Binding("a", "attach", "Attach"),
         Binding("r", "reindex", "Reindex"),
         Binding("ctrl+f", "focus_root", "Runs root", show=False),
         Binding("escape", "focus_table", "Runs table", show=False),
@@ -272,12 +274,24 @@ class HistoryScreen(SectionScreen):
         if row.total is not None and row.statuses.get("complete", 0) >= row.total:
             self.notify(f"{row.name} is complete: nothing to resume")
             return
+        if self.hbt.backend.grid_live(row.path):
+            self.notify(f"{row.name} is still running: following it instead", title="resume")
+            self.post_message(AttachGrid(row.path))
+            return
         try:
             preset = self.hbt.backend.grid_preset(row.path)
         except Exception as exc:
             self.hbt.show_error(exc, title="resume")
             return
         self.post_message(LaunchGrid(preset, row.path, resume=True))
+
+    def action_attach(self) -> None:
+        """Follow the selected grid on Run (it runs elsewhere; detaching or quitting leaves it running)."""
+        row = self.selected()
+        if row is None or row.kind != "grid":
+            self.notify("select a grid to attach to", severity="warning")
+            return
+        self.post_message(AttachGrid(row.path))
 
     def action_reindex(self) -> None:
         self.reload(reindex=True)

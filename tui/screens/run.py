@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import ProgressBar, Static
 
 
@@ -23,11 +24,15 @@ class RunScreen(SectionScreen):
     HELP = (
         "The grid being run: one row per cell (backbone × strategy × seed, plus the untrained baseline), the "
         "training loss with one line per strategy, the current cell's learning rate, throughput, ETA and batch "
-        "composition, the ETA of the cell and of the whole grid, and the log. ctrl+c stops the grid (after asking) at "
-        "the next training step and keeps the finished cells; History (u) resumes it."
+        "composition, the ETA of the cell, of its current task and of the whole grid, where each cell runs (executor, "
+        "job id, node) and the log. The grid runs in its own process, never in hbt-tui: d detaches (it goes on; "
+        "History's a attaches again), ctrl+q asks whether to leave it running. ctrl+c stops it (after asking): cells "
+        "in training after their current step (checkpointed), a cell being evaluated at once (its trained model is "
+        "kept); finished cells are kept and History (u) resumes it."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+c", "stop_grid", "Stop grid"),
+        Binding("d", "detach", "Detach"),
         Binding("o", "open_results", "Open results"),
     ]
 
@@ -63,14 +68,22 @@ class RunScreen(SectionScreen):
         self._refresh_live()
 
     def apply_update(self, line: LogLine | None = None) -> None:
-        """The app folded an event (or a worker outcome) into its run state: show what changed."""
+        """The app folded an event (or the grid's end) into its run state: show what changed."""
+        self.apply_lines([line] if line is not None else [])
+
+    def apply_lines(self, lines: list[LogLine]) -> None:
+        """The app folded a poll's events into its run state: show what changed, redrawn once."""
         state = self.hbt.run_state
         if state is None:
             return
-        if line is not None:
-            self.query_one(LogPane).add(line.message, line.level, line.cell)
-        self.query_one(CellTable).show(state.cells.values())
-        self._refresh_live()
+        try:
+            log = self.query_one(LogPane)
+            for line in lines:
+                log.add(line.message, line.level, line.cell)
+            self.query_one(CellTable).show(state.cells.values())
+            self._refresh_live()
+        except NoMatches:  # not composed yet (on_mount's rebuild draws it all), or being taken down as the app exits
+            return
 
     def _refresh_live(self) -> None:
         state = self.hbt.run_state
@@ -99,7 +112,7 @@ class RunScreen(SectionScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         state = self.hbt.run_state
-        if action == "stop_grid":  # shown only while there is a grid to stop
+        if action in ("stop_grid", "detach"):  # shown only while there is a grid to stop or leave
             return state is not None and state.status == "running"
         if action == "open_results":
             return True if state is not None else None
@@ -107,6 +120,9 @@ class RunScreen(SectionScreen):
 
     def action_stop_grid(self) -> None:
         self.hbt.action_stop_grid()
+
+    def action_detach(self) -> None:
+        self.hbt.detach()
 
     def action_open_results(self) -> None:
         state = self.hbt.run_state

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from hbt.engine.common.errors import ConfigError, UserError
 from hbt.engine.common.hub import offline_by_setting
-from hbt.engine.common.vocabulary import MAIN_STRATEGIES
+from hbt.engine.common.vocabulary import EXECUTORS, MAIN_STRATEGIES, SLURM_BACKENDS
+from hbt.engine.runs.executor import ExecutorSpec
 from hbt.engine.runs.presets import Preset
 from hbt.engine.runs.rundir import default_out
 from hbt.tui.backend import BackboneInfo, GridChoices, PresetInfo, error_text
@@ -51,10 +52,35 @@ FIELD_OF_KEY: dict[str, str] = {
     "seeds": "seeds",
     "seed": "seeds",
     "out": "out",
+    # where the cells run (ExecutorSpec's keys)
+    "executor": "executor",
+    "workers": "workers",
+    "slurm_backend": "slurm-backend",
+    "partition": "slurm-partition",
+    "time_min": "slurm-time",
+    "gpus": "slurm-gpus",
+    "address": "ray-address",
+    "num_cpus": "ray-cpus",
+    "num_gpus": "ray-gpus",
 }
 
 
-ROW_OF = {"batch-size": "steps", "max-queries": "steps", "train-langs": "train-data"}  # controls sharing a row
+ROW_OF = {  # controls sharing a row
+    "batch-size": "steps",
+    "max-queries": "steps",
+    "train-langs": "train-data",
+    "slurm-time": "slurm-partition",
+    "slurm-gpus": "slurm-partition",
+    "slurm-backend": "slurm-partition",
+    "ray-cpus": "ray-address",
+    "ray-gpus": "ray-address",
+}
+EXECUTOR_HINTS = {
+    "local": "this process runs the cells one after another",
+    "processes": "N cells at once as worker processes here",
+    "slurm": "one Slurm job per cell (submitit)",
+    "ray": "one Ray task per cell",
+}
 
 
 def row_for(field: str | None) -> str | None:
@@ -85,6 +111,16 @@ def parse_int(key: str, text: str, *, blank_ok: bool = False) -> int | None:
         return int(text)
     except ValueError:
         raise ConfigError(f"{key.replace('_', ' ')}: {text!r} is not a whole number", key=key) from None
+
+
+def parse_number(key: str, text: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{key.replace('_', ' ')}: {text!r} is not a number", key=key) from None
 
 
 def parse_hybrid_p(text: str) -> float | str | list[float] | None:
@@ -166,7 +202,9 @@ class SetupScreen(SectionScreen):
     HELP = (
         "Pick a preset on the left (Enter) to fill the form, or 'custom grid' to start from the engine defaults. "
         "Every change is checked by the engine; the reason a choice is invalid shows at the bottom and its field is "
-        "highlighted. Launch runs the grid into the output folder (default: runs/<date>-<time>-<preset>)."
+        "highlighted. 'runs on' picks where the cells run (this process, worker processes, Slurm jobs, Ray tasks; "
+        "docs/executors.md). Launch starts the grid in its own process, writing into the output folder (default: "
+        "runs/<date>-<time>-<preset>); hbt-tui follows it and can quit while it goes on."
     )
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+l", "launch", "Launch"),
@@ -244,6 +282,38 @@ class SetupScreen(SectionScreen):
                 )
                 yield Row(
                     "seeds", KeyedInput(placeholder="required, e.g. 0, 1, 2", id="seeds", compact=True), field="seeds"
+                )
+                yield Row(
+                    "runs on",
+                    Select[str]([(k, k) for k in EXECUTORS], id="executor", allow_blank=False, compact=True),
+                    Label("", id="executor-hint", classes="inline-label hint"),
+                    field="executor",
+                )
+                yield Row(
+                    "workers",
+                    KeyedInput(id="workers", compact=True, classes="short"),
+                    Label(" cells at once on this machine", classes="inline-label hint"),
+                    field="workers",
+                )
+                yield Row(
+                    "slurm",
+                    KeyedInput(placeholder="partition", id="slurm-partition", compact=True),
+                    Label(" min ", classes="inline-label"),
+                    KeyedInput(id="slurm-time", compact=True, classes="short"),
+                    Label(" GPUs ", classes="inline-label"),
+                    KeyedInput(id="slurm-gpus", compact=True, classes="short"),
+                    Label(" via ", classes="inline-label"),
+                    Select[str]([(b, b) for b in SLURM_BACKENDS], id="slurm-backend", allow_blank=False, compact=True),
+                    field="slurm-partition",
+                )
+                yield Row(
+                    "ray",
+                    KeyedInput(placeholder="host:port (empty: a local instance)", id="ray-address", compact=True),
+                    Label(" CPUs ", classes="inline-label"),
+                    KeyedInput(id="ray-cpus", compact=True, classes="short"),
+                    Label(" GPUs ", classes="inline-label"),
+                    KeyedInput(id="ray-gpus", compact=True, classes="short"),
+                    field="ray-address",
                 )
                 yield Row("output", KeyedInput(placeholder="auto", id="out", compact=True), field="out")
         with Horizontal(id="launch-bar"):
@@ -348,6 +418,33 @@ class SetupScreen(SectionScreen):
         self.query_one("#batch-size", Input).value = str(run.batch_size)
         self.query_one("#max-queries", Input).value = "" if run.max_queries is None else str(run.max_queries)
         self.query_one("#seeds", Input).value = ", ".join(str(s) for s in p.seeds)
+        self._fill_executor(p.executor)
+
+    def _fill_executor(self, spec: ExecutorSpec) -> None:
+        self.query_one("#executor", Select).value = spec.kind
+        self.query_one("#workers", Input).value = str(spec.workers)
+        self.query_one("#slurm-partition", Input).value = spec.slurm.partition or ""
+        self.query_one("#slurm-time", Input).value = str(spec.slurm.time_min)
+        self.query_one("#slurm-gpus", Input).value = str(spec.slurm.gpus)
+        self.query_one("#slurm-backend", Select).value = spec.slurm.backend
+        self.query_one("#ray-address", Input).value = spec.ray.address or ""
+        self.query_one("#ray-cpus", Input).value = f"{spec.ray.num_cpus:g}"
+        self.query_one("#ray-gpus", Input).value = f"{spec.ray.num_gpus:g}"
+        self._show_executor_rows()
+
+    def _show_executor_rows(self) -> None:
+        """Only the settings of the chosen executor are shown."""
+        kind = self.query_one("#executor", Select).value
+        backend = self.query_one("#slurm-backend", Select).value
+        self.query_one("#row-workers").display = kind == "processes" or (kind == "slurm" and backend == "local")
+        self.query_one("#row-slurm-partition").display = kind == "slurm"
+        self.query_one("#row-ray-address").display = kind == "ray"
+        self.query_one("#executor-hint", Label).update(f" {EXECUTOR_HINTS.get(str(kind), '')}")
+
+    @on(Select.Changed, "#executor")
+    @on(Select.Changed, "#slurm-backend")
+    def _executor_changed(self) -> None:
+        self._show_executor_rows()
 
     def _backbone_label(self, name: str, info: BackboneInfo | None) -> Text:
         label = Text(name)
@@ -488,6 +585,32 @@ class SetupScreen(SectionScreen):
             batch_size=parse_int("batch_size", value("batch-size")),
             max_queries=parse_int("max_queries", value("max-queries"), blank_ok=True),
             seeds=parse_seeds(value("seeds")),
+            executor=self._executor_choice(),
+        )
+
+    def _executor_choice(self) -> ExecutorSpec:
+        """The executor fields over the preset's [executor] table (the engine validates the values)."""
+        base = self.base.executor if self.base is not None else ExecutorSpec()
+        value = self._value
+        kind, backend = self.query_one("#executor", Select).value, self.query_one("#slurm-backend", Select).value
+        cpus, gpus = parse_number("num_cpus", value("ray-cpus")), parse_number("num_gpus", value("ray-gpus"))
+        return replace(
+            base,
+            kind=str(kind) if isinstance(kind, str) else "local",
+            workers=parse_int("workers", value("workers")) or 0,
+            slurm=replace(
+                base.slurm,
+                partition=value("slurm-partition").strip() or None,
+                time_min=parse_int("time_min", value("slurm-time")) or 0,
+                gpus=parse_int("gpus", value("slurm-gpus")) or 0,
+                backend=str(backend) if isinstance(backend, str) else "slurm",
+            ),
+            ray=replace(
+                base.ray,
+                address=value("ray-address").strip() or None,
+                num_cpus=base.ray.num_cpus if cpus is None else cpus,
+                num_gpus=base.ray.num_gpus if gpus is None else gpus,
+            ),
         )
 
     def _value(self, wid: str) -> str:
@@ -535,6 +658,7 @@ class SetupScreen(SectionScreen):
             (f"{len(cells)} cells", "bold"),
             f": {len(preset.backbones)} backbone(s) × {'/'.join(strategies)} × {len(preset.seeds)} seed(s) → ",
             (where, "cyan"),
+            f" on {preset.executor.describe()}" if preset.executor.kind != "local" else "",
         )
 
     # ---- actions -----------------------------------------------------------------------------------------------
