@@ -44,6 +44,8 @@ EXTERNAL = {
 # a token that starts another program: flags after it are no longer hbt-bench's
 OTHER_PROGRAM = {"&&", ";", "|", "$", "python", "python3", "torchrun", "accelerate", "pip", "bash", "mkdocs", "ruff",
                  "hbt-tui"}  # fmt: skip
+# programs whose own options the docs quote (Slurm's, Ray's): flags after them are theirs, not checked here
+FOREIGN_PROGRAM = {"sbatch", "#SBATCH", "srun", "scancel", "squeue", "sacct", "ray"}
 
 
 def _help(*argv: str) -> str:
@@ -103,14 +105,18 @@ def flags_by_command(unit: str) -> list[tuple[str | None, str]]:
     """(hbt-bench subcommand or None, flag) for every flag in a unit."""
     found: list[tuple[str | None, str]] = []
     command: str | None = None
+    foreign = False
     tokens = unit.replace("\\|", " ").split()
     for i, token in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
         if token in ("hbt-bench", "hbt.engine.cli") and nxt.rstrip(":") in commands():
-            command = nxt.rstrip(":")
+            command, foreign = nxt.rstrip(":"), False
         elif token in OTHER_PROGRAM or token == "hbt-bench":
-            command = None
-        found += [(command, flag) for flag in FLAG.findall(token)]
+            command, foreign = None, False
+        elif token.strip("`") in FOREIGN_PROGRAM:
+            command, foreign = None, True
+        if not foreign:
+            found += [(command, flag) for flag in FLAG.findall(token)]
     return found
 
 

@@ -12,6 +12,7 @@ from hbt.engine.cli.main import build_parser, main
 from hbt.engine.common import vocabulary as vocab
 from hbt.engine.common.errors import ConfigError, UserError
 from hbt.engine.runs.config import RunConfig, check_config
+from hbt.engine.runs.executor import ExecutorSpec, RaySettings, SlurmSettings
 from hbt.engine.runs.presets import Preset, apply_overrides, parse_preset
 from hbt.engine.training.sampler import STRATEGIES as IMPLEMENTATIONS
 from hbt.engine.training.sampler import make_strategy
@@ -206,10 +207,15 @@ def test_cli_keeps_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_the_tui_knows_a_field_for_every_key_it_shows() -> None:
     field = {"backbones", "strategies", "baseline", "hybrid-p", "langs", "train-data", "train-langs", "eval-data",
-             "data-dir", "steps", "batch-size", "max-queries", "seeds", "out"}  # fmt: skip
+             "data-dir", "steps", "batch-size", "max-queries", "seeds", "out",
+             # where the cells run (ExecutorSpec's keys)
+             "executor", "workers", "slurm-backend", "slurm-partition", "slurm-time", "slurm-gpus", "ray-address",
+             "ray-cpus", "ray-gpus"}  # fmt: skip
     assert set(FIELD_OF_KEY.values()) == field
-    assert all(k in {f.name for f in RunConfig.__dataclass_fields__.values()} | set(Preset.__dataclass_fields__)
-               or k == "out" for k in FIELD_OF_KEY)  # fmt: skip
+    declared = {*RunConfig.__dataclass_fields__, *Preset.__dataclass_fields__, *ExecutorSpec.__dataclass_fields__,
+                *SlurmSettings.__dataclass_fields__, *RaySettings.__dataclass_fields__}  # fmt: skip
+    # "executor" and "slurm_backend": the keys executor.validate names for ExecutorSpec.kind and SlurmSettings.backend
+    assert all(k in declared or k in ("out", "executor", "slurm_backend") for k in FIELD_OF_KEY)
 
 
 # ---- the TUI: the error's key picks the field --------------------------------------------------------------------

@@ -223,11 +223,13 @@ def run_grid(
         if grid_file.exists():
             raise UserError(f"{out} already holds a grid; pass --resume {out} to continue it, or pick another --out")
         spec = previous = executor or preset.executor
+        check_available(spec)  # its extra installed, sbatch on PATH, the Ray head answering: before anything else
         doc = {**grid_document(preset, spec), "stack": stack.summary(stack.describe())}
         for cell in doc["cells"]:  # every cell's settings are valid before the grid folder exists
             check_config(cell_config(preset.run, cell))
         check_training_budget(preset)
-    check_available(spec)  # its extra installed, sbatch on PATH, the Ray head answering: before anything is written
+    if resume:
+        check_available(spec)
     fresh = not out.exists()
     ensure_dir(out)
     created = False
