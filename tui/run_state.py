@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.events import EvalDone, Event, Log, Progress, RunFinished, RunStarted, Stage, TrainStep
-from hbt.engine.evaluation.results import MISSING
+from ..engine.common.events import EvalDone, Event, Log, Progress, RunFinished, RunStarted, Stage, TrainStep
+from ..engine.evaluation.results import MISSING
 
 FINAL = ("complete", "failed", "cancelled")
 

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.common.vocabulary import (
+from ..common.errors import ConfigError, UserError
+from ..common.vocabulary import (
     EMPTY_TOPICS,
     EVAL_RUNTIMES,
     HYBRID_MIXES,
@@ -144,10 +144,10 @@ def check_config(config: RunConfig) -> RunConfig:
     """The one validation of a run's settings: everything that can be checked before loading a model (fail fast, one
     line). The CLI (`eval`, `train`), the presets (every grid strategy, so `run` and the TUI's Setup screen), the grid
     runner and `execute` all call it. Every error carries the offending field as `key`."""
-    from hbt.engine.data.registry import DATASETS, check_eval_langs, check_langs, resolve_data_dir, spec
+    from ..data.registry import DATASETS, check_eval_langs, check_langs, resolve_data_dir, spec
 
     config.validate()
-    from hbt.engine.training.distributed import check_available
+    from ..training.distributed import check_available
 
     check_available(config.device)
     with _about("data_dir"):

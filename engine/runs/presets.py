@@ -11,11 +11,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import ConfigError, UserError, one_of
-from hbt.engine.common.io import read_text
-from hbt.engine.common.vocabulary import GRID_STRATEGIES, arm_name, bad_value, check_seed, check_strategy
-from hbt.engine.runs.config import RunConfig, check_config
-from hbt.engine.runs.executor import ExecutorSpec, parse_executor
+from ..common.errors import ConfigError, UserError, one_of
+from ..common.io import read_text
+from ..common.vocabulary import GRID_STRATEGIES, arm_name, bad_value, check_seed, check_strategy
+from .config import RunConfig, check_config
+from .executor import ExecutorSpec, parse_executor
 
 
 def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
@@ -105,7 +105,7 @@ def preset_to_dict(preset: Preset) -> dict[str, Any]:
 
 def preset_from_dict(data: dict[str, Any]) -> Preset:
     """`preset_to_dict`'s inverse, checked like a preset file (one ConfigError line)."""
-    from hbt.engine.runs.executor import spec_from_dict, validate
+    from .executor import spec_from_dict, validate
 
     try:
         preset = Preset(
@@ -299,7 +299,7 @@ def _check(preset: Preset, label: typing.Callable[[str], str]) -> None:
                 fail("run", exc)
     for backbone in preset.backbones:
         if backbone is not None:
-            from hbt.engine.backbones import resolve_backbone
+            from ..backbones import resolve_backbone
 
             try:
                 resolve_backbone(backbone)

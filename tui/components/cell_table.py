@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hbt.engine.common.text import safe
-from hbt.engine.evaluation.results import HEADLINE_FIELD, MISSING, SETTINGS
-from hbt.tui.run_state import CellState
 from rich.console import JustifyMethod
 from rich.text import Text
 from textual.widgets import DataTable
+
+from ...engine.common.text import safe
+from ...engine.evaluation.results import HEADLINE_FIELD, MISSING, SETTINGS
+from ..run_state import CellState
 
 STATUS_STYLES = {
     "pending": "dim",
