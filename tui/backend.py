@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine.common.errors import ConfigError, UserError
 from ..engine.common.text import safe
+from ..engine.common.vocabulary import BASELINE
 from ..engine.runs.executor import ExecutorSpec, check_installed, validate
 from ..engine.runs.presets import Preset
 from .run_state import CellSnapshot
@@ -296,9 +297,9 @@ class Backend:
         return Preset(
             name=safe(doc.get("preset", grid.name)),
             backbones=list(dict.fromkeys(c["backbone"] for c in cells)),
-            strategies=list(dict.fromkeys(c["strategy"] for c in cells if c["strategy"] != "none")),
-            seeds=list(dict.fromkeys(c["seed"] for c in cells if c["strategy"] != "none")) or [cells[0]["seed"]],
-            baseline=any(c["strategy"] == "none" for c in cells),
+            strategies=list(dict.fromkeys(c["strategy"] for c in cells if c["strategy"] != BASELINE)),
+            seeds=list(dict.fromkeys(c["seed"] for c in cells if c["strategy"] != BASELINE)) or [cells[0]["seed"]],
+            baseline=any(c["strategy"] == BASELINE for c in cells),
             run=RunConfig.from_dict(doc.get("run", {})),
             source=str(grid / "grid.json"),
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.common.events import EvalDone, Event, Log, Progress, RunFinished, RunStarted, Stage, TrainStep
+from ..engine.common.vocabulary import BASELINE
 from ..engine.evaluation.results import MISSING
 
 FINAL = ("complete", "failed", "cancelled")
@@ -262,7 +263,7 @@ class RunState:
             return None
 
         def kind(c: CellState) -> str:
-            return "eval" if c.strategy == "none" else "train"
+            return "eval" if c.strategy == BASELINE else "train"
 
         spans: dict[str, list[float]] = {}
         for c in self.cells.values():

@@ -221,7 +221,7 @@ def write_plots(path: str | Path, out_dir: str | Path | None = None, kind: str =
     out = Path(out_dir) if out_dir is not None else source.path / "plots"
     written: list[Path] = []
     for backbone in source.backbones() if kind in ("all", "loss") else []:
-        trained = [c for c in source.cells if c.backbone == backbone and c.strategy != "none" and c.loss_curve]
+        trained = [c for c in source.cells if c.backbone == backbone and c.strategy != BASELINE and c.loss_curve]
         if trained:
             written.append(plot_loss(trained, backbone, out / f"loss_{_slug(backbone)}.png"))
     if not source.complete:

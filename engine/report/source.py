@@ -14,7 +14,7 @@ from typing import Any
 from ..common.errors import UserError
 from ..common.events import TrainStep, read_events
 from ..common.io import read_json_object
-from ..common.vocabulary import arm_name
+from ..common.vocabulary import BASELINE, arm_name
 from ..evaluation.results import DatasetSummary, read_datasets
 from ..runs.rundir import RunDir
 
@@ -158,7 +158,7 @@ def load_cell(path: Path, entry: dict[str, Any] | None = None) -> Cell:
         id=str(entry.get("id") or (results or {}).get("run_id") or path.name),
         path=path,
         backbone=str(entry.get("backbone") or config.get("backbone") or "default"),
-        strategy=str(entry.get("strategy") or config.get("strategy") or "none"),
+        strategy=str(entry.get("strategy") or config.get("strategy") or BASELINE),
         seed=seed,
         status=status,
         results=results,

@@ -14,7 +14,7 @@ from typing import Any
 from ..common.errors import UserError
 from ..common.events import EventBus, JsonlSink, RunFinished
 from ..common.io import ensure_dir, read_json, read_json_object, write_json, write_text
-from ..common.vocabulary import parse_arm
+from ..common.vocabulary import BASELINE, parse_arm
 from ..training.train import NonFiniteLoss
 from . import stack
 from .config import RunConfig
@@ -282,7 +282,7 @@ def check_training_budget(preset: Preset) -> None:
     created: the pair count is the same for every trained cell (it depends on the data settings, not the strategy)."""
     from .run import build_training_table, check_budget, dataset_split
 
-    trained = [s for s in preset.strategies if s != "none"]
+    trained = [s for s in preset.strategies if s != BASELINE]
     if not trained or not preset.run.steps:
         return
     config = replace(preset.run, backbone=preset.backbones[0], strategy=trained[0], seed=preset.seeds[0])

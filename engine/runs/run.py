@@ -18,6 +18,7 @@ from ..common.errors import ConfigError, UserError
 from ..common.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
 from ..common.io import ensure_dir, read_json, write_error, write_json
 from ..common.paths import cache_dir
+from ..common.vocabulary import BASELINE
 from ..data import files_read
 from ..data.benchmark import Benchmark
 from ..data.registry import check_langs, load_eval, load_lareqa_parts, resolve_data_dir, spec
@@ -95,7 +96,7 @@ def set_eval_length(model: Any, config: RunConfig) -> int | None:
 
 def dataset_split(config: RunConfig) -> ArticleSplit | None:
     """The article split when a run trains and evaluates on one dataset (split_by_article), else None."""
-    if not (config.split_by_article and config.strategy != "none" and config.train_data in config.eval_data):
+    if not (config.split_by_article and config.strategy != BASELINE and config.train_data in config.eval_data):
         return None
     all_langs = list(spec(config.train_data).languages)
     return split_by_article(load_lareqa_parts(config.train_data, resolve_data_dir(config.data_dir), all_langs))
@@ -238,7 +239,7 @@ def _train_on_worker_rank(
 
     device = distributed.local_device(config.device)
     backbone = config.backbone or DEFAULT_BACKBONE
-    if config.strategy == "none":
+    if config.strategy == BASELINE:
         _encode_corpus_slices(config, lambda: model or load_backbone(backbone, device=device))
         return {}
     run = RunDir(out)
@@ -295,7 +296,7 @@ class _Prepared:
 
     @property
     def trains(self) -> bool:
-        return self.config.strategy != "none"
+        return self.config.strategy != BASELINE
 
     @property
     def recorded_config(self) -> dict[str, Any]:
@@ -324,7 +325,7 @@ def _prepare(config: RunConfig, run: RunDir, bus: EventBus, model: Any, resume: 
         benches[name] = (
             bench.subset(max_queries=config.max_queries, seed=EVAL_SUBSET_SEED) if config.max_queries else bench
         )
-    trains = config.strategy != "none"
+    trains = config.strategy != BASELINE
     table = build_training_table(config, split) if trains and not (resume and _training_done(run)) else None
     if table is not None:
         check_budget(config, table)
@@ -424,7 +425,7 @@ def _train_evaluate_write(
         bus.log("evaluation encodes through the shared frozen-bottom cache (top layers only per cell)")
     cache = (
         EmbeddingCache(cache_dir() / "embeddings.sqlite", warn=lambda m: bus.log(m, "warning"))
-        if config.strategy == "none" and embedding_cache
+        if config.strategy == BASELINE and embedding_cache
         else None
     )
     datasets: dict[str, Any] = {}

@@ -20,7 +20,7 @@ from textual.widgets.selection_list import Selection
 
 from ...engine.common.errors import ConfigError, UserError
 from ...engine.common.hub import offline_by_setting
-from ...engine.common.vocabulary import EXECUTORS, MAIN_STRATEGIES, SLURM_BACKENDS
+from ...engine.common.vocabulary import BASELINE, EXECUTORS, MAIN_STRATEGIES, SLURM_BACKENDS
 from ...engine.runs.executor import ExecutorSpec
 from ...engine.runs.presets import Preset
 from ...engine.runs.rundir import default_out
@@ -243,7 +243,7 @@ class SetupScreen(SectionScreen):
                 )
                 yield Row(
                     "baseline",
-                    MarkedCheckbox("none", True, id="baseline", compact=True),
+                    MarkedCheckbox(BASELINE, True, id="baseline", compact=True),
                     Label(" the untrained backbone, zero-shot", classes="inline-label hint"),
                     field="baseline",
                 )
@@ -653,7 +653,7 @@ class SetupScreen(SectionScreen):
     def _summary(self, preset: Preset, out: Path | None) -> Text:
         cells = preset.cells()
         where = str(out) if out else f"{self.hbt.runs_root}/<time>-{preset.name}"
-        strategies = (["none"] if preset.baseline else []) + list(preset.strategies)
+        strategies = ([BASELINE] if preset.baseline else []) + list(preset.strategies)
         return Text.assemble(
             ("✓ ", "bold green"),
             (f"{len(cells)} cells", "bold"),
