@@ -30,7 +30,6 @@ from .bundled import (
     BUNDLED_NAME,
     BUNDLED_PROMPTS,
     bundled_available,
-    bundled_model_dir,
     ensure_bundled_model,
 )
 
@@ -500,11 +499,6 @@ def list_backbones() -> list[dict[str, Any]]:
         }
     )
     return rows
-
-
-def bundled_cached() -> bool:
-    """True when the converted bundled model is already in the cache (no conversion needed)."""
-    return (bundled_model_dir() / "model.safetensors").is_file()
 
 
 __all__ = [

@@ -367,7 +367,6 @@ class CorpusTask:
 
 
 FULL_POOL = "full corpus"
-JUDGED_POOL = "judged passages only"
 
 
 def full_task(parts: list[MiraclLanguage], empty_topics: str = "keep") -> CorpusTask:

@@ -22,8 +22,6 @@ import numpy as np
 
 from ..common.events import NULL_BUS, EventBus
 
-ROLES = ("query", "passage")
-
 
 class Encoder(Protocol):
     """Anything that maps texts of one role to L2-normalised float32 vectors."""
