@@ -17,20 +17,6 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.events import RunFinished
-from hbt.engine.runs.presets import Preset
-from hbt.tui.backend import Backend, GridProcess, display_path, error_text
-from hbt.tui.messages import AttachGrid, LaunchGrid, OpenResults
-from hbt.tui.run_state import LogLine, RunState
-from hbt.tui.screens.base import SectionScreen
-from hbt.tui.screens.confirm import ConfirmScreen, QuitGridScreen
-from hbt.tui.screens.doctor import DoctorScreen
-from hbt.tui.screens.help import HelpScreen
-from hbt.tui.screens.history import HistoryScreen
-from hbt.tui.screens.results import ResultsScreen
-from hbt.tui.screens.run import RunScreen
-from hbt.tui.screens.setup import SetupScreen
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
@@ -38,8 +24,23 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
+from ..engine.common.errors import UserError
+from ..engine.common.events import RunFinished
+from ..engine.runs.presets import Preset
+from .backend import Backend, GridProcess, display_path, error_text
+from .messages import AttachGrid, LaunchGrid, OpenResults
+from .run_state import LogLine, RunState
+from .screens.base import SectionScreen
+from .screens.confirm import ConfirmScreen, QuitGridScreen
+from .screens.doctor import DoctorScreen
+from .screens.help import HelpScreen
+from .screens.history import HistoryScreen
+from .screens.results import ResultsScreen
+from .screens.run import RunScreen
+from .screens.setup import SetupScreen
+
 if TYPE_CHECKING:
-    from hbt.engine.runs.control import GridFollower
+    from ..engine.runs.control import GridFollower
 
 DARK, LIGHT = "textual-dark", "textual-light"
 POLL_S = 0.5  # how often the followed grid's folder is read
@@ -256,8 +257,8 @@ class HbtApp(App[None]):
             yield SystemCommand("Reindex History", "rebuild the results index of the runs root", history.action_reindex)
         results = self.section("results")
         if isinstance(results, ResultsScreen) and results.is_mounted and results.report is not None:
-            from hbt.tui.screens.export import NAMES
-            from hbt.tui.screens.results import TABS
+            from .screens.export import NAMES
+            from .screens.results import TABS
 
             for fmt, name in NAMES.items():
                 yield SystemCommand(

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.common.text import safe
-from hbt.engine.runs.executor import ExecutorSpec, check_installed, validate
-from hbt.engine.runs.presets import Preset
-from hbt.tui.run_state import CellSnapshot
+from ..engine.common.errors import ConfigError, UserError
+from ..engine.common.text import safe
+from ..engine.common.vocabulary import BASELINE
+from ..engine.runs.executor import ExecutorSpec, check_installed, validate
+from ..engine.runs.presets import Preset
+from .run_state import CellSnapshot
 
 if TYPE_CHECKING:
-    from hbt.engine.runs.control import GridFollower
+    from ..engine.runs.control import GridFollower
 
 
 class GridProcess(Protocol):
@@ -146,7 +147,7 @@ class Backend:
     # ---- catalogue ---------------------------------------------------------------------------------------------
 
     def presets(self) -> list[PresetInfo]:
-        from hbt.engine.runs import presets
+        from ..engine.runs import presets
 
         try:
             return [PresetInfo(name, desc, n) for name, desc, n in presets.list_presets()]
@@ -161,7 +162,7 @@ class Backend:
             return rows
 
     def load_preset(self, name: str) -> Preset:
-        from hbt.engine.runs.presets import load_preset
+        from ..engine.runs.presets import load_preset
 
         return load_preset(name)
 
@@ -171,7 +172,7 @@ class Backend:
 
     def backbones(self) -> list[BackboneInfo]:
         try:
-            from hbt.engine.backbones import list_backbones
+            from ..engine.backbones import list_backbones
         except ImportError:
             return []
         try:
@@ -186,7 +187,7 @@ class Backend:
         return out
 
     def datasets(self) -> list[DatasetInfo]:
-        from hbt.engine.data.registry import DATASETS
+        from ..engine.data.registry import DATASETS
 
         return [DatasetInfo(s.name, tuple(s.languages), bool(s.parallel)) for s in DATASETS.values()]
 
@@ -196,7 +197,7 @@ class Backend:
     def dataset_local(self, name: str, data_dir: str | None) -> bool | None:
         """Whether `data_dir` holds dataset `name` (its folder, as the engine's registry lays it out, with a file in
         it); None when there is no usable data dir (the engine then fetches online)."""
-        from hbt.engine.data.registry import DATASETS
+        from ..engine.data.registry import DATASETS
 
         if not data_dir or not Path(data_dir).expanduser().is_dir() or name not in DATASETS:
             return None
@@ -212,7 +213,7 @@ class Backend:
         """The preset `base` with the Setup screen's choices applied and validated by the engine's one path
         (`apply_overrides`: the grid's checks and `check_config` for every strategy); a UserError whose `key` names
         the field at fault when invalid. Only an empty choice is refused here, in the screen's own words."""
-        from hbt.engine.runs.presets import apply_overrides
+        from ..engine.runs.presets import apply_overrides
 
         if not choices.backbones:
             raise ConfigError("pick at least one backbone", key="backbones")
@@ -252,7 +253,7 @@ class Backend:
     def launch_grid(self, preset: Preset, out: Path, resume: bool = False, keep_executor: bool = False) -> GridProcess:
         """Start the grid's submitting process (`python -m hbt.engine.runs.submit`), never inside the TUI: its own
         session, so it outlives the TUI (quit, detach) and a Ctrl-C in the terminal does not reach it."""
-        from hbt.engine.runs.presets import preset_to_dict
+        from ..engine.runs.presets import preset_to_dict
 
         command = [sys.executable, "-m", "hbt.engine.runs.submit", "--out", str(out)]
         command += ["--resume"] * resume + ["--keep-executor"] * keep_executor
@@ -265,28 +266,28 @@ class Backend:
         return SubmitProcess(proc)
 
     def follow(self, grid: Path) -> GridFollower:
-        from hbt.engine.runs.control import GridFollower
+        from ..engine.runs.control import GridFollower
 
         return GridFollower(grid)
 
     def grid_live(self, grid: Path) -> bool:
         """Whether the grid's submitting process still runs here (a resume would be a second runner: attach)."""
-        from hbt.engine.runs.jobs import read_grid_doc, submitter_alive
+        from ..engine.runs.jobs import read_grid_doc, submitter_alive
 
         doc = read_grid_doc(grid)
         return doc is not None and submitter_alive(doc) is True
 
     def cancel_grid(self, grid: Path) -> str:
         """Stop a grid (launched here or elsewhere): its submitter is asked, or its jobs are cancelled directly."""
-        from hbt.engine.runs.control import cancel_grid
+        from ..engine.runs.control import cancel_grid
 
         return cancel_grid(grid)
 
     def grid_preset(self, grid: Path) -> Preset:
         """The preset a grid directory was started with (its grid.json), to resume it as it began."""
-        from hbt.engine.common.errors import UserError
-        from hbt.engine.common.io import read_json
-        from hbt.engine.runs.config import RunConfig
+        from ..engine.common.errors import UserError
+        from ..engine.common.io import read_json
+        from ..engine.runs.config import RunConfig
 
         try:
             doc = read_json(grid / "grid.json")
@@ -296,9 +297,9 @@ class Backend:
         return Preset(
             name=safe(doc.get("preset", grid.name)),
             backbones=list(dict.fromkeys(c["backbone"] for c in cells)),
-            strategies=list(dict.fromkeys(c["strategy"] for c in cells if c["strategy"] != "none")),
-            seeds=list(dict.fromkeys(c["seed"] for c in cells if c["strategy"] != "none")) or [cells[0]["seed"]],
-            baseline=any(c["strategy"] == "none" for c in cells),
+            strategies=list(dict.fromkeys(c["strategy"] for c in cells if c["strategy"] != BASELINE)),
+            seeds=list(dict.fromkeys(c["seed"] for c in cells if c["strategy"] != BASELINE)) or [cells[0]["seed"]],
+            baseline=any(c["strategy"] == BASELINE for c in cells),
             run=RunConfig.from_dict(doc.get("run", {})),
             source=str(grid / "grid.json"),
         )
@@ -307,9 +308,9 @@ class Backend:
         """The state of every cell of a grid directory before it is resumed: complete cells (the engine's own
         `RunDir.is_complete`, which a resume skips) with their headline metrics and loss curve, the others with the
         status and reason their run.json recorded ("pending" when the cell never started)."""
-        from hbt.engine.common.io import read_json
-        from hbt.engine.evaluation.results import first_dataset, headline
-        from hbt.engine.runs.rundir import RunDir
+        from ..engine.common.io import read_json
+        from ..engine.evaluation.results import first_dataset, headline
+        from ..engine.runs.rundir import RunDir
 
         try:
             cells = read_json(grid / "grid.json")["cells"]
@@ -347,19 +348,19 @@ class Backend:
         return out
 
     def cell_id(self, backbone: str | None, strategy: str, seed: int) -> str:
-        from hbt.engine.runs.presets import cell_id
+        from ..engine.runs.presets import cell_id
 
         return cell_id(backbone, strategy, seed)
 
     # ---- results -----------------------------------------------------------------------------------------------
 
     def load_report(self, path: Path) -> Any:
-        from hbt.tui.report import load_report
+        from .report import load_report
 
         return load_report(path)
 
     def export(self, path: Path, fmt: str) -> Path:
-        from hbt.engine.report.export import export
+        from ..engine.report.export import export
 
         if fmt not in EXPORT_FORMATS:
             raise ConfigError(f"unknown format {fmt!r} (allowed: {', '.join(EXPORT_FORMATS)})")
@@ -368,7 +369,7 @@ class Backend:
         return output
 
     def list_runs(self, root: Path, reindex: bool = False) -> list[dict[str, Any]]:
-        from hbt.engine.runs.store import ResultsStore
+        from ..engine.runs.store import ResultsStore
 
         store = ResultsStore(root)
         if not root.is_dir():

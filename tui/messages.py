@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hbt.engine.runs.presets import Preset
 from textual.message import Message
+
+from ..engine.runs.presets import Preset
 
 
 class LaunchGrid(Message):

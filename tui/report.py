@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.text import safe
-from hbt.engine.common.vocabulary import strategy_key
-from hbt.engine.evaluation.results import BIAS_LANGUAGE_KEYS
-from hbt.engine.report.source import Cell, Source, load_source
-from hbt.engine.report.stats import MeanCI
-from hbt.engine.report.tables import Table, build_tables
+from ..engine.common.errors import UserError
+from ..engine.common.text import safe
+from ..engine.common.vocabulary import strategy_key
+from ..engine.evaluation.results import BIAS_LANGUAGE_KEYS
+from ..engine.report.source import Cell, Source, load_source
+from ..engine.report.stats import MeanCI
+from ..engine.report.tables import Table, build_tables
 
 
 def number(value: Any) -> float | None:
@@ -176,7 +176,7 @@ def load_report(path: Path) -> Report:
         tables, message = [], str(exc)
     groups = _group_tables(tables)
     if tables:
-        from hbt.engine.report.published import compare_tables
+        from ..engine.report.published import compare_tables
 
         try:
             published = compare_tables(source)

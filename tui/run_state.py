@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.events import EvalDone, Event, Log, Progress, RunFinished, RunStarted, Stage, TrainStep
-from hbt.engine.evaluation.results import MISSING
+from ..engine.common.events import EvalDone, Event, Log, Progress, RunFinished, RunStarted, Stage, TrainStep
+from ..engine.common.vocabulary import BASELINE
+from ..engine.evaluation.results import MISSING
 
 FINAL = ("complete", "failed", "cancelled")
 
@@ -262,7 +263,7 @@ class RunState:
             return None
 
         def kind(c: CellState) -> str:
-            return "eval" if c.strategy == "none" else "train"
+            return "eval" if c.strategy == BASELINE else "train"
 
         spans: dict[str, list[float]] = {}
         for c in self.cells.values():

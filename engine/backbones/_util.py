@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.io import read_json, write_json
+from ..common.io import read_json, write_json
 
 
 def portable_tokenizer_config(model_dir: str | Path) -> None:

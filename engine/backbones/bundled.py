@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hbt.engine.backbones._util import portable_tokenizer_config
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.io import read_json, write_json
-from hbt.engine.common.locks import exclusive_lock
-from hbt.engine.common.paths import cache_root
+
+from ..common.errors import UserError
+from ..common.io import read_json, write_json
+from ..common.locks import exclusive_lock
+from ..common.paths import cache_root
+from ._util import portable_tokenizer_config
 
 BUNDLED_NAME = "bundled:multilingual-e5-small-q4"
 BUNDLED_DIRNAME = "multilingual-e5-small-q4"

@@ -30,18 +30,19 @@ from pathlib import Path
 from typing import Any, Self
 
 import torch
-from hbt.engine.backbones._util import text_inputs
-from hbt.engine.backbones.folder_module import FolderModule
-from hbt.engine.backbones.laser_files import (
+from torch import nn
+
+from ..common.errors import UserError
+from ..common.io import read_json, write_json
+from ._util import text_inputs
+from .folder_module import FolderModule
+from .laser_files import (
     LASER_INSTALL_HINT,
     LaserTextTokenizer,
     checkpoint_dictionary,
     ensure_files,
     load_checkpoint,
 )
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.io import read_json, write_json
-from torch import nn
 
 SPM_FILE = "laser.spm"
 DICTIONARY_FILE = "laser_dictionary.json"

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import ConfigError, OfflineError, UserError
-from hbt.engine.common.io import read_json, write_json
+from ..common.errors import ConfigError, OfflineError, UserError
+from ..common.io import read_json, write_json
 
 LASER_BASE_URL = os.environ.get("HBT_LASER_URL", "https://dl.fbaipublicfiles.com/nllb/laser")
 LASER_INSTALL_HINT = "pip install 'hbt[laser]' (sacremoses, sentencepiece)"

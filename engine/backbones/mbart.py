@@ -13,16 +13,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
-from hbt.engine.backbones._util import (
+from sentence_transformers.sentence_transformer.modules import Pooling
+from transformers import AutoTokenizer, MBartConfig, PreTrainedTokenizerBase
+from transformers.models.mbart.modeling_mbart import MBartEncoder
+
+from ._util import (
     portable_tokenizer_config,
     register_text_languages,
     text_inputs,
     wants_text_languages,
 )
-from hbt.engine.backbones.folder_module import FolderModule
-from sentence_transformers.sentence_transformer.modules import Pooling
-from transformers import AutoTokenizer, MBartConfig, PreTrainedTokenizerBase
-from transformers.models.mbart.modeling_mbart import MBartEncoder
+from .folder_module import FolderModule
 
 
 def _language_codes() -> dict[str, str]:

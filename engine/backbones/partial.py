@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from hbt.engine.backbones.hf_layers import encoder_stack, layer_mask, run_layer
-from hbt.engine.common.errors import ConfigError
-from hbt.engine.common.torch_compat import tensor_version
-from hbt.engine.training.frozen_cache import SHARED, FrozenCache, token_key
 from sentence_transformers.base.modules.transformer import Transformer
 from torch import nn
+
+from ..common.errors import ConfigError
+from ..common.torch_compat import tensor_version
+from ..training.frozen_cache import SHARED, FrozenCache, token_key
+from .hf_layers import encoder_stack, layer_mask, run_layer
 
 _NO_CACHE = object()
 
@@ -79,7 +80,7 @@ class PartialTransformer(Transformer):
 
     def frozen_fingerprint(self) -> str:
         """Fingerprint of the frozen part; recomputed when any frozen tensor was modified in place."""
-        from hbt.engine.backbones.fingerprint import model_fingerprint
+        from .fingerprint import model_fingerprint
 
         state = self._hbt_partial
         assert state is not None

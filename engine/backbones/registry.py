@@ -22,17 +22,16 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from hbt.engine.backbones._util import hub_cached
-from hbt.engine.backbones.bundled import (
+from ..common.errors import ConfigError, OfflineError, UserError, one_of
+from ..common.hub import go_offline_if_unreachable, hub_reachable
+from ..common.paths import cache_root
+from ._util import hub_cached
+from .bundled import (
     BUNDLED_NAME,
     BUNDLED_PROMPTS,
     bundled_available,
-    bundled_model_dir,
     ensure_bundled_model,
 )
-from hbt.engine.common.errors import ConfigError, OfflineError, UserError, one_of
-from hbt.engine.common.hub import go_offline_if_unreachable, hub_reachable
-from hbt.engine.common.paths import cache_root
 
 Kind = Literal["st", "hf-raw", "mbart-encoder", "laser", "bundled", "tiny"]
 KINDS: tuple[str, ...] = ("st", "hf-raw", "mbart-encoder", "laser", "bundled", "tiny")
@@ -176,7 +175,7 @@ def laser3_spec(name: str) -> BackboneSpec:
 
 def tiny_spec(name: str) -> BackboneSpec:
     """`tiny-random-<arch>`: the tiny random-weight model of another architecture."""
-    from hbt.engine.backbones.tiny import TINY_ARCHS
+    from .tiny import TINY_ARCHS
 
     arch = name[len(TINY_PREFIX) + 1 :]
     if arch not in TINY_ARCHS:
@@ -281,8 +280,8 @@ def _hub_kind(repo: str) -> str:
 
 def _hbt_module_classes() -> dict[str, type]:
     """hbt's own sentence-transformers modules, keyed by the class path that `modules.json` records."""
-    from hbt.engine.backbones.laser import LaserBiLSTM
-    from hbt.engine.backbones.mbart import MBartEncoderModule
+    from .laser import LaserBiLSTM
+    from .mbart import MBartEncoderModule
 
     return {f"{cls.__module__}.{cls.__name__}": cls for cls in (LaserBiLSTM, MBartEncoderModule)}
 
@@ -366,13 +365,13 @@ def load_backbone(name: str | None = None, device: str | None = None) -> Any:
         path = ensure_bundled_model()
         return _apply_spec(load_sentence_transformer(path, device=device), spec)
     if spec.kind == "tiny":
-        from hbt.engine.backbones.tiny import ensure_tiny_model
+        from .tiny import ensure_tiny_model
 
         go_offline_if_unreachable()
         path = ensure_tiny_model(arch=spec.source.rsplit(":", 1)[1])
         return _apply_spec(load_sentence_transformer(path, device=device), spec)
     if spec.kind == "laser":
-        from hbt.engine.backbones.laser import LaserBiLSTM, laser_sentence_model
+        from .laser import LaserBiLSTM, laser_sentence_model
 
         module = LaserBiLSTM.from_laser_files(spec.name, cache_root() / "laser", spec.max_seq_length)
         return _apply_spec(laser_sentence_model(module, device=device), spec)
@@ -397,7 +396,7 @@ def load_backbone(name: str | None = None, device: str | None = None) -> Any:
 
                 model = SentenceTransformer(spec.source, device=device, local_files_only=offline)
         elif kind == "mbart-encoder":
-            from hbt.engine.backbones.mbart import MBartEncoderModule, mbart_sentence_model
+            from .mbart import MBartEncoderModule, mbart_sentence_model
 
             encoder = MBartEncoderModule.from_pretrained(
                 spec.source, max_seq_length=spec.max_seq_length or 512, local_files_only=offline
@@ -428,7 +427,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _laser_cached(name: str) -> bool:
-    from hbt.engine.backbones.laser_files import cached
+    from .laser_files import cached
 
     return cached(name, cache_root() / "laser")
 
@@ -500,11 +499,6 @@ def list_backbones() -> list[dict[str, Any]]:
         }
     )
     return rows
-
-
-def bundled_cached() -> bool:
-    """True when the converted bundled model is already in the cache (no conversion needed)."""
-    return (bundled_model_dir() / "model.safetensors").is_file()
 
 
 __all__ = [

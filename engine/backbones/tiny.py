@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.backbones._util import portable_tokenizer_config
-from hbt.engine.common.errors import UserError, one_of
-from hbt.engine.common.paths import cache_root
+from ..common.errors import UserError, one_of
+from ..common.paths import cache_root
+from ._util import portable_tokenizer_config
 
 TINY_ARCHS = ("bert", "xlmr", "mbart", "laser")
 TINY_HIDDEN = 32
@@ -270,7 +270,7 @@ def build_tiny_model(path: Path, arch: str = "bert", seed: int = 0) -> Path:
                 shutil.rmtree(staging, ignore_errors=True)
             modules = [first, Pooling(TINY_HIDDEN, pooling_mode="mean"), Normalize()]
         elif arch == "mbart":
-            from hbt.engine.backbones.mbart import MBartEncoderModule, tiny_mbart_config
+            from .mbart import MBartEncoderModule, tiny_mbart_config
 
             encoder = MBartEncoderModule.from_config(
                 tiny_mbart_config(vocab_size, d_model=TINY_HIDDEN, layers=TINY_LAYERS, max_positions=TINY_MAX_LENGTH),
@@ -279,7 +279,7 @@ def build_tiny_model(path: Path, arch: str = "bert", seed: int = 0) -> Path:
             )
             modules = [encoder, Pooling(TINY_HIDDEN, pooling_mode="mean"), Normalize()]
         else:
-            from hbt.engine.backbones.laser import LaserBiLSTM
+            from .laser import LaserBiLSTM
 
             lstm = LaserBiLSTM(
                 vocab_size=vocab_size,

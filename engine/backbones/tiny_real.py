@@ -98,7 +98,8 @@ def write_laser_files(folder: Path, name: str = "laser2", seed: int = 0, **sizes
     """`<stem>.pt`, `<stem>.spm`, `<stem>.cvocab` of a tiny LASER BiLSTM in `folder` (see the module docstring)."""
     import sentencepiece as spm
     import torch
-    from hbt.engine.backbones.laser_files import file_names
+
+    from .laser_files import file_names
 
     pt_name, spm_name, cvocab_name = file_names(name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,8 +129,9 @@ def mbart50_tokenizer(spm_model: Path) -> Any:
 
 def tiny_mbart_model(vocab_size: int, seed: int = 0) -> Any:
     import torch
-    from hbt.engine.backbones.mbart import tiny_mbart_config
     from transformers import MBartModel
+
+    from .mbart import tiny_mbart_config
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

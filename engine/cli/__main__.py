@@ -1,3 +1,3 @@
-from hbt.engine.cli.main import entry
+from .main import entry
 
 entry()

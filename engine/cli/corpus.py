@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hbt.engine.common.vocabulary import DEVICE_HELP, TEXT_MODES
+from ..common.vocabulary import DEVICE_HELP, TEXT_MODES
 
 
 def add_parser(sub: Any) -> None:
@@ -27,21 +27,21 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
-    from hbt.engine.runs.environment import quiet_third_party_output
+    from ..runs.environment import quiet_third_party_output
 
     quiet_third_party_output()
-    from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
-    from hbt.engine.cli.display import RichListener
-    from hbt.engine.common.errors import ConfigError
-    from hbt.engine.common.events import EventBus
-    from hbt.engine.common.text import safe
-    from hbt.engine.common.vocabulary import check_device, check_positive
-    from hbt.engine.data.miracl import CorpusTask
-    from hbt.engine.data.registry import load_eval
-    from hbt.engine.encoding.corpus_shards import DEFAULT_SHARD_SIZE
-    from hbt.engine.encoding.encode import SentenceTransformerEncoder
-    from hbt.engine.evaluation.corpus_eval import encode_language
-    from hbt.engine.training import distributed
+    from ..backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
+    from ..common.errors import ConfigError
+    from ..common.events import EventBus
+    from ..common.text import safe
+    from ..common.vocabulary import check_device, check_positive
+    from ..data.miracl import CorpusTask
+    from ..data.registry import load_eval
+    from ..encoding.corpus_shards import DEFAULT_SHARD_SIZE
+    from ..encoding.encode import SentenceTransformerEncoder
+    from ..evaluation.corpus_eval import encode_language
+    from ..training import distributed
+    from .display import RichListener
 
     if args.shard_size is not None and args.shard_size < 1:
         raise ConfigError(

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hbt.engine.common.events import Event, Log, RunFinished, Stage, TrainStep
-from hbt.engine.common.events import Progress as ProgressEvent
-from hbt.engine.common.text import safe
-from hbt.engine.data.xor import PASSAGE_LANG
-from hbt.engine.evaluation.results import (
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from ..common.events import Event, Log, RunFinished, Stage, TrainStep
+from ..common.events import Progress as ProgressEvent
+from ..common.text import safe
+from ..data.xor import PASSAGE_LANG
+from ..evaluation.results import (
     MAP_SPREAD,
     N_QUERIES,
     OWN_EXCESS,
@@ -20,10 +24,7 @@ from hbt.engine.evaluation.results import (
     pair_label,
     read_datasets,
 )
-from hbt.engine.report.tables import Table, Value, metric_of
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.text import Text
+from ..report.tables import Table, Value, metric_of
 
 
 class RichListener:
@@ -220,7 +221,7 @@ def dataset_table(name: str, summary: DatasetSummary) -> Table:
 
 def print_results(console: Console, results: dict[str, Any]) -> None:
     """Every dataset of a results document, rendered like the report's tables (export.rich_table)."""
-    from hbt.engine.report.export import rich_table
+    from ..report.export import rich_table
 
     for name, summary in read_datasets(results).items():
         console.print(rich_table(dataset_table(name, summary)))

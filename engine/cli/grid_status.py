@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from hbt.engine.common.text import safe
-from hbt.engine.runs.control import GridStatus
-from hbt.engine.runs.jobs import CELL_STATES
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from ..common.text import safe
+from ..runs.control import GridStatus
+from ..runs.jobs import CELL_STATES
 
 STYLES = {"complete": "green", "running": "bold cyan", "queued": "cyan", "failed": "bold red", "cancelled": "yellow",
           "interrupted": "yellow", "pending": "dim"}  # fmt: skip

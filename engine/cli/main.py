@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from hbt.engine.common import faults
-from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.common.text import safe, safe_text
-from hbt.engine.common.vocabulary import (
+from ..common import faults
+from ..common.errors import ConfigError, UserError
+from ..common.text import safe, safe_text
+from ..common.vocabulary import (
     DEVICE_HELP,
     EMPTY_TOPICS,
     GRID_STRATEGIES,
@@ -26,8 +26,8 @@ from hbt.engine.common.vocabulary import (
     TEXT_MODES,
     XX_LANGS,
 )
-from hbt.engine.data.registry import DATASETS
-from hbt.engine.runs.interrupts import CancelFlag, Cancelled, sigint_cancels
+from ..data.registry import DATASETS
+from ..runs.interrupts import CancelFlag, Cancelled, sigint_cancels
 
 
 def _csv(value: str) -> list[str]:
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=_margin, help=MARGIN_HELP)
     p.add_argument("--format", choices=["md", "csv", "json", "latex"], default="md")
     p.add_argument("--output", type=Path, help="file to write (default: print)")
-    from hbt.engine.cli.corpus import add_parser
+    from .corpus import add_parser
 
     add_parser(sub)
     p = sub.add_parser("doctor", help="check the install: python, torch, packages against the lock, data, cache, hub")
@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _executor_flags(p: argparse.ArgumentParser) -> None:
     """Where the cells run (flags win over the preset's [executor] table; see docs/executors.md)."""
-    from hbt.engine.common.vocabulary import EXECUTORS, SLURM_BACKENDS
+    from ..common.vocabulary import EXECUTORS, SLURM_BACKENDS
 
     g = p.add_argument_group("executor (where the cells run; flags win over the preset's [executor] table)")
     g.add_argument("--executor", choices=EXECUTORS, help="local (default) | processes | slurm | ray")
@@ -289,7 +289,7 @@ EXECUTOR_FLAGS = ("executor", "workers", "slurm_backend", "slurm_partition", "sl
 def _executor(args: argparse.Namespace, preset: Any) -> Any:
     """The executor of `run`: the preset's with the flags applied; on --resume without executor flags, None (the grid
     keeps the executor it was started with)."""
-    from hbt.engine.runs.executor import with_flags
+    from ..runs.executor import with_flags
 
     flags = {name: getattr(args, name) for name in EXECUTOR_FLAGS}
     if args.resume is not None and all(v is None for v in flags.values()):
@@ -304,13 +304,13 @@ def _executor(args: argparse.Namespace, preset: Any) -> Any:
 
 
 def _default_out(kind: str) -> Path:
-    from hbt.engine.runs.rundir import default_out
+    from ..runs.rundir import default_out
 
     return default_out(kind)
 
 
 def _run_config(args: argparse.Namespace) -> Any:
-    from hbt.engine.runs.config import RunConfig
+    from ..runs.config import RunConfig
 
     values = {
         "backbone": args.backbone,
@@ -361,14 +361,14 @@ def _run_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_single(args: argparse.Namespace, console: Any) -> int:
-    from hbt.engine.runs.environment import quiet_third_party_output
+    from ..runs.environment import quiet_third_party_output
 
     quiet_third_party_output()
-    from hbt.engine.cli.display import print_results
-    from hbt.engine.cli.plain import listener_for
-    from hbt.engine.common.events import EventBus
-    from hbt.engine.runs.config import check_config
-    from hbt.engine.runs.run import execute
+    from ..common.events import EventBus
+    from ..runs.config import check_config
+    from ..runs.run import execute
+    from .display import print_results
+    from .plain import listener_for
 
     config = _run_config(args)
     check_config(config)
@@ -395,28 +395,28 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
         for s in DATASETS.values():
             table.add_row(s.name, " ".join(s.languages), "yes" if s.parallel else "no", s.layout, s.source, s.licence)
     elif args.what == "metrics":
-        from hbt.engine.evaluation.metrics import METRIC_HELP
+        from ..evaluation.metrics import METRIC_HELP
 
         table = Table("metric", "meaning")
         for name, text in METRIC_HELP.items():
             table.add_row(name, text)
     elif args.what == "backbones":
-        from hbt.engine.backbones import list_backbones
+        from ..backbones import list_backbones
 
         rows = list_backbones()
         table = Table(*rows[0].keys()) if rows else Table("name")
         for row in rows:
             table.add_row(*(str(v) for v in row.values()))
     elif args.what == "presets":
-        from hbt.engine.runs.presets import list_presets
+        from ..runs.presets import list_presets
 
         table = Table("preset", "description", "cells")
         for name, description, cells in list_presets():
             table.add_row(name, description, str(cells))
     else:
-        from hbt.engine.evaluation.results import HEADLINE_FIELD, SETTINGS
-        from hbt.engine.report.export import format_value
-        from hbt.engine.runs.store import ResultsStore
+        from ..evaluation.results import HEADLINE_FIELD, SETTINGS
+        from ..report.export import format_value
+        from ..runs.store import ResultsStore
 
         store = ResultsStore(args.root)
         store.refresh()  # pick up runs written since the last listing
@@ -433,14 +433,15 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_run(args: argparse.Namespace, console: Any) -> int:
-    from hbt.engine.runs.environment import quiet_third_party_output
+    from ..runs.environment import quiet_third_party_output
 
     quiet_third_party_output()
-    from hbt.engine.cli.plain import listener_for
-    from hbt.engine.common.events import EventBus
-    from hbt.engine.runs import grid
-    from hbt.engine.runs.presets import apply_overrides, load_preset
     from rich.console import Console
+
+    from ..common.events import EventBus
+    from ..runs import grid
+    from ..runs.presets import apply_overrides, load_preset
+    from .plain import listener_for
 
     preset = load_preset(args.preset)
     preset = apply_overrides(
@@ -468,7 +469,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     out = args.resume or args.out or _default_out(preset.name)
     runner = None
     if args.launcher != "none":
-        from hbt.engine.training.launch import Launch, LaunchedRunner, wait_for_grid
+        from ..training.launch import Launch, LaunchedRunner, wait_for_grid
 
         launch = Launch(args.launcher, args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port)
         runner = LaunchedRunner(launch)
@@ -489,7 +490,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
         stopped = next((c for c in cells if c["status"] == "cancelled" and c["error"].startswith("stopped")), None)
         where = f"cell {stopped['id']} {stopped['error'].removeprefix('stopped ')} " if stopped else ""
         raise Cancelled(f"{where}({done}); continue with: hbt-bench run {args.preset} --resume {out}")
-    from hbt.engine.report.export import print_tables
+    from ..report.export import print_tables
 
     err = Console(stderr=True)
     for cell in cells:  # every failed cell with its one-line reason (escaped: it comes from a file)
@@ -509,8 +510,9 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
 
 def _warn_provenance(path: Path) -> None:
     """Before a report: one stderr line per way its cells were not made alike (stack, data)."""
-    from hbt.engine.report.provenance import warnings_for
     from rich.console import Console
+
+    from ..report.provenance import warnings_for
 
     err = Console(stderr=True)
     for line in warnings_for(path):
@@ -518,9 +520,9 @@ def _warn_provenance(path: Path) -> None:
 
 
 def cmd_compare(args: argparse.Namespace, console: Any) -> int:
-    from hbt.engine.common.io import write_text
-    from hbt.engine.report.export import natural_width, render, rich_table
-    from hbt.engine.report.published import compare_tables
+    from ..common.io import write_text
+    from ..report.export import natural_width, render, rich_table
+    from ..report.published import compare_tables
 
     tables = compare_tables(args.path, args.reference)
     _warn_provenance(args.path)
@@ -540,12 +542,12 @@ def cmd_compare(args: argparse.Namespace, console: Any) -> int:
 
 def cmd_report(args: argparse.Namespace, console: Any) -> int:
     if args.command == "show":
-        from hbt.engine.report.export import print_tables
+        from ..report.export import print_tables
 
         _warn_provenance(args.path)
         print_tables(args.path, console, margin=args.margin)
     elif args.command == "export":
-        from hbt.engine.report.export import export
+        from ..report.export import export
 
         text = export(args.path, args.format, args.output, margin=args.margin)
         _warn_provenance(args.path)
@@ -554,19 +556,19 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
         else:
             console.print(f"wrote {safe(args.output)}", markup=False, highlight=False, soft_wrap=True)
     elif args.command == "plot":
-        from hbt.engine.report.plots import write_plots
+        from ..report.plots import write_plots
 
         for path in write_plots(args.path, args.out, kind=args.kind):
             console.print(f"wrote {safe(path)}", markup=False, highlight=False, soft_wrap=True)
     elif args.command == "plan":
-        from hbt.engine.report.export import natural_width, rich_table
-        from hbt.engine.report.power_tables import plan_tables
+        from ..report.export import natural_width, rich_table
+        from ..report.power_tables import plan_tables
 
         for t in plan_tables(args.path, args.effect, args.power, args.alpha):
             console.print(rich_table(t, compact=natural_width(t) > console.width))
             console.print()
     else:
-        from hbt.engine.runs.store import ResultsStore
+        from ..runs.store import ResultsStore
 
         n = ResultsStore(args.root).reindex()
         console.print(f"indexed {n} runs under {safe(args.root)}", markup=False, highlight=False)
@@ -574,8 +576,9 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, console: Any) -> int:
-    from hbt.engine.runs.doctor import exit_code, run_checks
     from rich.text import Text
+
+    from ..runs.doctor import exit_code, run_checks
 
     checks = run_checks(args.data_dir)
     width = max(len(c.name) for c in checks)
@@ -590,15 +593,15 @@ def cmd_doctor(args: argparse.Namespace, console: Any) -> int:
 def cmd_reproduce(args: argparse.Namespace, console: Any) -> int:
     import tempfile
 
-    from hbt.engine.runs.environment import quiet_third_party_output
+    from ..runs.environment import quiet_third_party_output
 
     quiet_third_party_output()
-    from hbt.engine.cli.display import print_reproduction
-    from hbt.engine.cli.plain import listener_for
-    from hbt.engine.common.events import EventBus
-    from hbt.engine.common.io import ensure_dir
-    from hbt.engine.report.source import load_source, require_results
-    from hbt.engine.runs.reproduce import reproduce_cell
+    from ..common.events import EventBus
+    from ..common.io import ensure_dir
+    from ..report.source import load_source, require_results
+    from ..runs.reproduce import reproduce_cell
+    from .display import print_reproduction
+    from .plain import listener_for
 
     cells = require_results(load_source(args.path))
     if args.cell:
@@ -629,8 +632,8 @@ def cmd_reproduce(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_status(args: argparse.Namespace, console: Any) -> int:
-    from hbt.engine.cli.grid_status import print_status, status_json
-    from hbt.engine.runs.control import grid_status
+    from ..runs.control import grid_status
+    from .grid_status import print_status, status_json
 
     status = grid_status(args.grid, ask=not args.no_scheduler)
     if args.json:
@@ -641,8 +644,8 @@ def cmd_status(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace, console: Any) -> int:
-    from hbt.engine.cli.grid_status import print_status
-    from hbt.engine.runs.control import cancel_grid, wait_until_settled
+    from ..runs.control import cancel_grid, wait_until_settled
+    from .grid_status import print_status
 
     console.print(f"hbt: {safe(cancel_grid(args.grid))}", markup=False, highlight=False)
     if args.wait > 0:
@@ -676,7 +679,7 @@ COMMANDS = {
 
 
 def _corpus_command(args: argparse.Namespace, console: Any) -> int:
-    from hbt.engine.cli.corpus import cmd_encode_corpus
+    from .corpus import cmd_encode_corpus
 
     return cmd_encode_corpus(args, console)
 
@@ -703,7 +706,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command in HUB_COMMANDS:  # the others never load a model or a dataset: no network probe
-            from hbt.engine.common.hub import go_offline_if_unreachable
+            from ..common.hub import go_offline_if_unreachable
 
             go_offline_if_unreachable()
         return COMMANDS[args.command](args, console)
@@ -732,7 +735,7 @@ def _save_traceback() -> str:
     import tempfile
     import traceback
 
-    from hbt.engine.common.paths import cache_root
+    from ..common.paths import cache_root
 
     name = f"traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
     for folder in (cache_root() / "logs", Path(tempfile.gettempdir())):

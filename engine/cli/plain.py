@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from hbt.engine.common.events import Event, Log, RunFinished, Stage, TrainStep
-from hbt.engine.common.events import Progress as ProgressEvent
-from hbt.engine.common.text import safe
+from ..common.events import Event, Log, RunFinished, Stage, TrainStep
+from ..common.events import Progress as ProgressEvent
+from ..common.text import safe
 
 
 def _interval() -> float:
@@ -105,7 +105,7 @@ class PlainListener:
 def listener_for(console: Any) -> Any:
     """Rich bars on a terminal, plain lines otherwise (on the console's stream, where the bars would go)."""
     if getattr(console, "is_terminal", False):
-        from hbt.engine.cli.display import RichListener
+        from .display import RichListener
 
         return RichListener(console)
     return PlainListener(getattr(console, "file", None) or sys.stdout)

@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import OutputError
-from hbt.engine.common.io import read_json_object, write_json
-from hbt.engine.common.locks import exclusive_lock
-from hbt.engine.common.paths import cache_root
+from .errors import OutputError
+from .io import read_json_object, write_json
+from .locks import exclusive_lock
+from .paths import cache_root
 
 CHUNK = 1 << 20
 MEMO_FILE = "checksums.json"

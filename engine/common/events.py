@@ -141,7 +141,7 @@ class JsonlSink:
     """
 
     def __init__(self, path: Path, kinds: set[str] | None = None) -> None:
-        from hbt.engine.common.io import ensure_dir, write_error
+        from .io import ensure_dir, write_error
 
         ensure_dir(path.parent)
         try:

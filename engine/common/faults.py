@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
-from hbt.engine.common.events import Event, EventBus, Stage, TrainStep
+from .events import Event, EventBus, Stage, TrainStep
 
 ENV = "HBT_FAULT_KILL_AT"
 

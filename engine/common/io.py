@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from hbt.engine.common.errors import DataError, OutputError, UserError
+from .errors import DataError, OutputError, UserError
 
 _T = TypeVar("_T")
 _DENIED = (errno.EACCES, errno.EPERM)
@@ -25,7 +25,7 @@ _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 def _elsewhere(path: str | Path) -> str:
     """How to write somewhere else: the cache folder (shards, embeddings, converted models) is moved with
     $HBT_CACHE_DIR, a run's or grid's output with --out."""
-    from hbt.engine.common.paths import cache_root
+    from .paths import cache_root
 
     try:
         in_cache = Path(path).resolve().is_relative_to(cache_root().resolve())

@@ -65,8 +65,8 @@ def holder_lock(path: str | Path, what: str, notice: Callable[[str], None]) -> I
     pid. The holder writes itself into the file and empties it when the block ends; a file still naming a holder
     while the lock is free was left by a process that died (kill -9, a crash, a lost node): it is taken over, with
     `notice(line)` saying so. A file system without flock support runs unlocked, with a notice."""
-    from hbt.engine.common.errors import UserError
-    from hbt.engine.common.io import write_error
+    from .errors import UserError
+    from .io import write_error
 
     me = Holder(socket.gethostname(), os.getpid(), time.time())
     try:

@@ -16,6 +16,6 @@ def cache_root(override: str | Path | None = None) -> Path:
 
 def cache_dir() -> Path:
     """The cache root, created if missing (a one-line OutputError when it cannot be)."""
-    from hbt.engine.common.io import ensure_dir
+    from .io import ensure_dir
 
     return ensure_dir(cache_root())

@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from hbt.engine.common.errors import ConfigError, one_of
+from .errors import ConfigError, one_of
 
 
 @dataclass(frozen=True)

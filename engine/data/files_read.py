@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.checksums import describe_file
+from ..common.checksums import describe_file
 
 _ACTIVE: ContextVar[list[Path] | None] = ContextVar("hbt_files_read", default=None)
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import DataError
-from hbt.engine.common.io import read_text
-from hbt.engine.data import files_read, squad
-from hbt.engine.data.benchmark import Benchmark, Candidate, Query
-from hbt.engine.data.squad import field, type_name
+from ..common.errors import DataError
+from ..common.io import read_text
+from . import files_read, squad
+from .benchmark import Benchmark, Candidate, Query
+from .squad import field, type_name
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
-from hbt.engine.common.checksums import file_sha256
-from hbt.engine.common.errors import DataError
-from hbt.engine.common.io import open_input, read_text
-from hbt.engine.data import files_read
-from hbt.engine.data.benchmark import Benchmark, Candidate, Query, passage_text
-from hbt.engine.data.unique_ids import IdTally, first_repeat
+from ..common.checksums import file_sha256
+from ..common.errors import DataError
+from ..common.io import open_input, read_text
+from . import files_read
+from .benchmark import Benchmark, Candidate, Query, passage_text
+from .unique_ids import IdTally, first_repeat
 
 VERSION = "v1.0"
 SPLIT = "dev"
@@ -367,7 +367,6 @@ class CorpusTask:
 
 
 FULL_POOL = "full corpus"
-JUDGED_POOL = "judged passages only"
 
 
 def full_task(parts: list[MiraclLanguage], empty_topics: str = "keep") -> CorpusTask:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hbt.engine.common.errors import ConfigError, DataError, OfflineError, one_of
-from hbt.engine.common.hub import hub_reachable
-from hbt.engine.data import lareqa, miracl, tydi, xor
-from hbt.engine.data.benchmark import Benchmark
+from ..common.errors import ConfigError, DataError, OfflineError, one_of
+from ..common.hub import hub_reachable
+from . import lareqa, miracl, tydi, xor
+from .benchmark import Benchmark
 
 LAREQA_URL = "https://raw.githubusercontent.com/google-research-datasets/lareqa/{rev}/{name}/{lang}.json"
 

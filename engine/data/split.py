@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 
-from hbt.engine.data.benchmark import Benchmark
-from hbt.engine.data.lareqa import LareqaLanguage
+from .benchmark import Benchmark
+from .lareqa import LareqaLanguage
 
 EVAL_SHARE = 0.5  # share of article units held out for evaluation
 

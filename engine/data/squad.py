@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from hbt.engine.common.errors import DataError
+from ..common.errors import DataError
 
 
 def type_name(value: Any) -> str:

@@ -28,11 +28,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import DataError, UserError
-from hbt.engine.data import files_read, squad
-from hbt.engine.data.benchmark import Benchmark, Candidate, Query
-from hbt.engine.data.lareqa import read_json_file
-from hbt.engine.data.squad import field, type_name
+from ..common.errors import DataError, UserError
+from . import files_read, squad
+from .benchmark import Benchmark, Candidate, Query
+from .lareqa import read_json_file
+from .squad import field, type_name
 
 TYDI_LANGS = {
     "arabic": "ar", "bengali": "bn", "english": "en", "finnish": "fi", "indonesian": "id", "japanese": "ja",

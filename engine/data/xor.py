@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.checksums import file_sha256
-from hbt.engine.common.errors import DataError
-from hbt.engine.common.io import open_input, read_text
-from hbt.engine.data import files_read
-from hbt.engine.data.benchmark import Benchmark, Candidate, Query
-from hbt.engine.data.unique_ids import IdTally, first_repeat
+from ..common.checksums import file_sha256
+from ..common.errors import DataError
+from ..common.io import open_input, read_text
+from . import files_read
+from .benchmark import Benchmark, Candidate, Query
+from .unique_ids import IdTally, first_repeat
 
 XOR_LANGS = ("ar", "bn", "fi", "ja", "ko", "ru", "te")
 BASE_URL = "https://nlp.cs.washington.edu/xorqa/XORQA_site/data"

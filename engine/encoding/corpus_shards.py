@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hbt.engine.common.errors import ConfigError, DataError
-from hbt.engine.common.events import NULL_BUS, EventBus
-from hbt.engine.common.io import atomic_open, ensure_dir, read_json, write_json
-from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique, encoding_params, uses_languages
-from hbt.engine.retrieval.shards import DTYPES, FORMAT, MANIFEST, ShardedPool
-from hbt.engine.training import distributed
+
+from ..common.errors import ConfigError, DataError
+from ..common.events import NULL_BUS, EventBus
+from ..common.io import atomic_open, ensure_dir, read_json, write_json
+from ..retrieval.shards import DTYPES, FORMAT, MANIFEST, ShardedPool
+from ..training import distributed
+from .encode import EmbeddingCache, Encoder, encode_unique, encoding_params, uses_languages
 
 KEY_FILE = "corpus.json"
 KEY_FORMAT = "hbt-corpus/1"

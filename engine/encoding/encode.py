@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 import numpy as np
-from hbt.engine.common.events import NULL_BUS, EventBus
 
-ROLES = ("query", "passage")
+from ..common.events import NULL_BUS, EventBus
 
 
 class Encoder(Protocol):
@@ -49,7 +48,7 @@ def uses_languages(encoder: Encoder) -> bool:
 def model_inputs(model: Any, texts: Sequence[str], langs: Sequence[str] | None) -> list[Any]:
     """What a sentence-transformers model is given: the texts, or {"text", "lang"} items for a model whose input
     depends on the language (mBART-50), so every text carries its own language whatever path encodes it."""
-    from hbt.engine.backbones._util import wants_text_languages
+    from ..backbones._util import wants_text_languages
 
     if langs is None or not wants_text_languages(model):
         return list(texts)
@@ -88,7 +87,7 @@ class SentenceTransformerEncoder:
     hands each text's language to a model whose input depends on it (mBART-50's language codes)."""
 
     def __init__(self, model: object, fingerprint: str, batch_size: int = 64) -> None:
-        from hbt.engine.backbones._util import wants_text_languages
+        from ..backbones._util import wants_text_languages
 
         self.model = model
         self.fingerprint = fingerprint

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hbt.engine.backbones._util import wants_text_languages
-from hbt.engine.common.errors import UserError
-from hbt.engine.encoding.encode import model_inputs
+
+from ..backbones._util import wants_text_languages
+from ..common.errors import UserError
+from .encode import model_inputs
 
 
 def _require() -> Any:

@@ -19,7 +19,8 @@ Overall: the means of these over query languages, and map_spread = max - min mul
 from __future__ import annotations
 
 import numpy as np
-from hbt.engine.evaluation.results import MAP_SPREAD, OWN_EXCESS, RANK_DISTANCE, RANK_GAP
+
+from .results import MAP_SPREAD, OWN_EXCESS, RANK_DISTANCE, RANK_GAP
 
 
 def rank_distances(ranks: list[np.ndarray]) -> np.ndarray:

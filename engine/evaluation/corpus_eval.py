@@ -23,21 +23,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from hbt.engine.common.errors import ConfigError
-from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
-from hbt.engine.common.paths import cache_dir
-from hbt.engine.data.benchmark import resolve_text_mode
-from hbt.engine.data.miracl import CorpusLanguage, CorpusTask, check_relevant_found
-from hbt.engine.encoding.corpus_shards import (
+
+from ..common.errors import ConfigError
+from ..common.events import NULL_BUS, EvalDone, EventBus
+from ..common.paths import cache_dir
+from ..data.benchmark import resolve_text_mode
+from ..data.miracl import CorpusLanguage, CorpusTask, check_relevant_found
+from ..encoding.corpus_shards import (
     DEFAULT_SHARD_SIZE,
     CorpusOptions,
     CorpusShards,
     encode_corpus,
     encoding_key,
 )
-from hbt.engine.encoding.encode import Encoder, encode_texts, encode_unique
-from hbt.engine.evaluation import metrics
-from hbt.engine.evaluation.results import (
+from ..encoding.encode import Encoder, encode_texts, encode_unique
+from ..retrieval.shards import MANIFEST, search_pool
+from . import metrics
+from .results import (
     METRICS,
     N_QUERIES,
     DatasetSummary,
@@ -46,10 +48,9 @@ from hbt.engine.evaluation.results import (
     headline,
     query_key,
 )
-from hbt.engine.retrieval.shards import MANIFEST, search_pool
 
 if TYPE_CHECKING:
-    from hbt.engine.evaluation.evaluate import DatasetResult
+    from .evaluate import DatasetResult
 
 LARGE_S = float(os.environ.get("HBT_LARGE_CORPUS_S", 3600))  # estimated encode seconds that need --yes
 SAMPLE = 64  # passages timed for the estimate (after a warm-up batch)
@@ -119,7 +120,7 @@ def _device(encoder: Encoder) -> str:
 
 def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions | None = None) -> DatasetResult:
     """Every language of `task` against its whole corpus; returns an evaluate.DatasetResult."""
-    from hbt.engine.evaluation.evaluate import DatasetResult
+    from .evaluate import DatasetResult
 
     o = options or CorpusOptions()
     text_mode, cache, bus, size, shard_dir = o.text_mode, o.cache, o.bus, o.size, o.shard_dir
@@ -308,7 +309,7 @@ def stop_if_large(
 
 
 def _complete(root: Path) -> set[int]:
-    from hbt.engine.encoding.corpus_shards import complete_shards
+    from ..encoding.corpus_shards import complete_shards
 
     return complete_shards(root) if root.exists() else set()
 

@@ -15,15 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
-from hbt.engine.data.benchmark import Benchmark, resolve_text_mode
-from hbt.engine.data.miracl import CorpusTask
-from hbt.engine.data.xor import XorTask
-from hbt.engine.encoding.corpus_shards import CorpusOptions
-from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique
-from hbt.engine.evaluation import bias, metrics
-from hbt.engine.evaluation.language_pools import LanguagePools, setting_ranks
-from hbt.engine.evaluation.results import (
+
+from ..common.events import NULL_BUS, EvalDone, EventBus
+from ..data.benchmark import Benchmark, resolve_text_mode
+from ..data.miracl import CorpusTask
+from ..data.xor import XorTask
+from ..encoding.corpus_shards import CorpusOptions
+from ..encoding.encode import EmbeddingCache, Encoder, encode_unique
+from ..retrieval import ann
+from ..retrieval.search import trec_order
+from ..retrieval.shards import ShardedPool, encode_to_shards
+from . import bias, metrics
+from .language_pools import LanguagePools, setting_ranks
+from .results import (
     BIAS_K,
     OWN_EXCESS,
     OWN_SHARE,
@@ -38,9 +42,6 @@ from hbt.engine.evaluation.results import (
     headline,
     query_key,
 )
-from hbt.engine.retrieval import ann
-from hbt.engine.retrieval.search import trec_order
-from hbt.engine.retrieval.shards import ShardedPool, encode_to_shards
 
 
 @dataclass
@@ -104,15 +105,15 @@ def evaluate_benchmark(
     """
     streamed = CorpusOptions(text_mode, cache, bus, shard_size, shard_dtype, shard_dir, allow_large)
     if isinstance(bench, XorTask) or (isinstance(bench, Benchmark) and bench.answers):
-        from hbt.engine.evaluation.xor_metric import tokenizer
+        from .xor_metric import tokenizer
 
         tokenizer()  # XOR-Retrieve's R@kt tokeniser (NLTK's punkt tables) before anything is encoded
     if isinstance(bench, XorTask):  # XOR-Retrieve over its whole passage collection
-        from hbt.engine.evaluation.xor_eval import evaluate_xor
+        from .xor_eval import evaluate_xor
 
         return evaluate_xor(bench, encoder, streamed)
     if isinstance(bench, CorpusTask):
-        from hbt.engine.evaluation.corpus_eval import evaluate_corpus
+        from .corpus_eval import evaluate_corpus
 
         return evaluate_corpus(bench, encoder, streamed)
     t0 = time.perf_counter()
@@ -142,7 +143,7 @@ def evaluate_benchmark(
         s = _search_settings(bench, q_emb, candidates, index, bus)
         answer_recall = None
         if bench.answers:  # XOR-Retrieve: the official R@2kt / R@5kt beside the rank metrics
-            from hbt.engine.evaluation.xor_eval import benchmark_answer_recall
+            from .xor_eval import benchmark_answer_recall
 
             answer_recall = benchmark_answer_recall(bench, q_emb, candidates, bus)
     t_total = time.perf_counter() - t0
@@ -165,7 +166,7 @@ def evaluate_benchmark(
     if bench.pool:
         summary.pool = bench.pool
     if answer_recall is not None:  # XOR-Retrieve: comparable with published R@kt? gold passages known?
-        from hbt.engine.data.xor import pool_notes
+        from ..data.xor import pool_notes
 
         summary.answer_recall = answer_recall
         with_gold = sum(1 for q in bench.queries if bench.qrels.get(q.id))

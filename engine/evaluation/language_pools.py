@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from hbt.engine.common.events import NULL_BUS, EventBus
-from hbt.engine.data.benchmark import Benchmark
-from hbt.engine.retrieval.search import relevant_ranks, top_k
-from hbt.engine.retrieval.shards import PoolSearch, ShardedPool, search_pool
+
+from ..common.events import NULL_BUS, EventBus
+from ..data.benchmark import Benchmark
+from ..retrieval.search import relevant_ranks, top_k
+from ..retrieval.shards import PoolSearch, ShardedPool, search_pool
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-from hbt.engine.evaluation.results import METRICS, N_QUERIES
+
+from .results import METRICS, N_QUERIES
 
 METRIC_HELP = {
     "map": "mean average precision over the whole pool (LAReQA's headline metric)",

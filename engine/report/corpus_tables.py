@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hbt.engine.evaluation.results import N_QUERIES, DatasetSummary, number
-from hbt.engine.report.tables import Group, Table, _where, language_rows, metric_label, strategy_table
+from ..evaluation.results import N_QUERIES, DatasetSummary, number
+from .tables import Group, Table, _where, language_rows, metric_label, strategy_table
 
 CORPUS_METRICS = ("ndcg@10", "recall@100", "map")
 

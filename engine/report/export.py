@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import ConfigError
-from hbt.engine.common.io import write_text
-from hbt.engine.evaluation.results import MISSING
-from hbt.engine.report.stats import MeanCI
-from hbt.engine.report.tables import Table, Value, build_tables
+from ..common.errors import ConfigError
+from ..common.io import write_text
+from ..evaluation.results import MISSING
+from .stats import MeanCI
+from .tables import Table, Value, build_tables
 
 FORMATS = ("md", "csv", "json", "latex")
 REPORT_SCHEMA = "hbt.report/1"
@@ -207,9 +207,9 @@ def render(tables: Sequence[Table], fmt: str) -> str:
 def report_tables(path: str | Path, margin: float | None = None) -> list[Table]:
     """Every table of a run or grid directory, then the comparison with 2408.10536's published numbers (when the
     paper has numbers for its datasets): what show, export and the TUI's export write."""
-    from hbt.engine.common.errors import UserError
-    from hbt.engine.report.published import compare_tables
-    from hbt.engine.report.source import load_source
+    from ..common.errors import UserError
+    from .published import compare_tables
+    from .source import load_source
 
     source = load_source(path)
     tables = build_tables(source, margin=margin)
@@ -249,9 +249,10 @@ def rich_table(t: Table, compact: bool = False) -> Any:
 
     compact: a mean ± CI takes two lines ("0.4123" over "±0.0101") so that wide tables fit narrow terminals.
     """
-    from hbt.engine.common.text import safe
     from rich.table import Table as RichTable
     from rich.text import Text
+
+    from ..common.text import safe
 
     # names and notes come from results and grid files: control characters escaped (compact values keep their \n)
     caption = Text("\n".join(safe(note) for note in t.notes)) if t.notes else None

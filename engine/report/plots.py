@@ -26,15 +26,16 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.io import write_bytes
-from hbt.engine.common.text import safe
-from hbt.engine.common.vocabulary import BASELINE, PAPER_ALPHA, PLOT_KINDS, STRATEGY_ORDER, parse_arm, strategy_key
-from hbt.engine.evaluation.results import BIAS_KEYS, RANK_DISTANCE, SETTING_NAME, SETTINGS, as_setting
-from hbt.engine.report.source import Cell, load_source, require_results
-from hbt.engine.report.stats import MeanCI
-from hbt.engine.report.tables import Group, groups
 from matplotlib.figure import Figure
+
+from ..common.errors import UserError
+from ..common.io import write_bytes
+from ..common.text import safe
+from ..common.vocabulary import BASELINE, PAPER_ALPHA, PLOT_KINDS, STRATEGY_ORDER, parse_arm, strategy_key
+from ..evaluation.results import BIAS_KEYS, RANK_DISTANCE, SETTING_NAME, SETTINGS, as_setting
+from .source import Cell, load_source, require_results
+from .stats import MeanCI
+from .tables import Group, groups
 
 DPI = 100
 _LINESTYLES = ("-", "--", ":", "-.")
@@ -220,7 +221,7 @@ def write_plots(path: str | Path, out_dir: str | Path | None = None, kind: str =
     out = Path(out_dir) if out_dir is not None else source.path / "plots"
     written: list[Path] = []
     for backbone in source.backbones() if kind in ("all", "loss") else []:
-        trained = [c for c in source.cells if c.backbone == backbone and c.strategy != "none" and c.loss_curve]
+        trained = [c for c in source.cells if c.backbone == backbone and c.strategy != BASELINE and c.loss_curve]
         if trained:
             written.append(plot_loss(trained, backbone, out / f"loss_{_slug(backbone)}.png"))
     if not source.complete:

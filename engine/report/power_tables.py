@@ -12,18 +12,18 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from hbt.engine.common.vocabulary import BASELINE
-from hbt.engine.report.arms import MAP_SETTINGS, OVERALL, SETTING_LABEL, Comparisons
-from hbt.engine.report.seed_test import ALPHA, POWER, Noise, minimum_detectable_effect, seeds_needed
-from hbt.engine.report.source import Source
-from hbt.engine.report.tables import Group, Table, Value, _where
+from ..common.vocabulary import BASELINE
+from .arms import MAP_SETTINGS, OVERALL, SETTING_LABEL, Comparisons
+from .seed_test import ALPHA, POWER, Noise, minimum_detectable_effect, seeds_needed
+from .source import Source
+from .tables import Group, Table, Value, _where
 
 PLAN_MOST_SEEDS = 200
 
 
 def _settings(group: Group) -> list[str]:
-    from hbt.engine.common.vocabulary import parse_arm
-    from hbt.engine.evaluation.results import RANKDIST
+    from ..common.vocabulary import parse_arm
+    from ..evaluation.results import RANKDIST
 
     sweep = any(parse_arm(s)[1] is not None for s in group.strategies)
     return [*MAP_SETTINGS, RANKDIST, *([OVERALL] if sweep else [])]
@@ -124,9 +124,9 @@ def plan_table(group: Group, effect: float, target: float = POWER, alpha: float 
 
 def plan_tables(path: str | Path | Source, effect: float, target: float = POWER, alpha: float = ALPHA) -> list[Table]:
     """`hbt-bench plan`: one plan table per backbone x dataset of a grid (a one-line error when it cannot plan)."""
-    from hbt.engine.common.errors import ConfigError, UserError
-    from hbt.engine.report.source import load_source
-    from hbt.engine.report.tables import groups
+    from ..common.errors import ConfigError, UserError
+    from .source import load_source
+    from .tables import groups
 
     if not effect > 0:
         raise ConfigError(f"--effect must be positive, got {effect}")

@@ -7,8 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.report.source import Cell, load_source
-from hbt.engine.runs import stack
+from ..runs import stack
+from .source import Cell, load_source
 
 
 def _ids(cells: list[str], limit: int = 3) -> str:

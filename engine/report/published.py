@@ -17,12 +17,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import UserError, one_of
-from hbt.engine.common.vocabulary import BASELINE, paper_arms, paper_name, parse_arm
-from hbt.engine.evaluation.results import RANK_DISTANCE, as_setting
-from hbt.engine.report.source import Source, load_source
-from hbt.engine.report.stats import MeanCI
-from hbt.engine.report.tables import Group, Table, Value, groups, metric_label, metric_of
+from ..common.errors import UserError, one_of
+from ..common.vocabulary import BASELINE, paper_arms, paper_name, parse_arm
+from ..evaluation.results import RANK_DISTANCE, as_setting
+from .source import Source, load_source
+from .stats import MeanCI
+from .tables import Group, Table, Value, groups, metric_label, metric_of
 
 DEFAULT_REFERENCE = "2408.10536"
 # hbt backbone names -> the model a paper reports (sizes the papers do not state are not distinguished)
@@ -126,7 +126,7 @@ def _config(group: Group) -> dict[str, Any]:
 def full_pool(group: Group) -> bool:
     """The grid evaluated every language of its dataset: its multilingual pool is the paper's (every candidate of
     every language; a question subset keeps every candidate)."""
-    from hbt.engine.data.registry import spec
+    from ..data.registry import spec
 
     try:
         return sorted(spec(group.dataset).languages) == sorted(group.languages)
@@ -334,7 +334,7 @@ def compare_tables(path: str | Path | Source, reference: str = DEFAULT_REFERENCE
     source = path if isinstance(path, Source) else load_source(path)
     tables = [t for g in groups(source) if (t := compare_table(g, ref)) is not None]
     if not tables:
-        from hbt.engine.common.errors import ConfigError
+        from ..common.errors import ConfigError
 
         have = sorted({c.dataset for c in ref.cells})
         raise ConfigError(f"{reference} publishes no numbers for this grid's datasets (it has: {', '.join(have)})")

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from hbt.engine.report.seed_test import (
+from scipy import stats as scipy_stats
+
+from .seed_test import (
     ALPHA,
     MAX_DF,
     ArmSample,
@@ -23,7 +25,6 @@ from hbt.engine.report.seed_test import (
     power,
     seed_test,
 )
-from scipy import stats as scipy_stats
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.events import TrainStep, read_events
-from hbt.engine.common.io import read_json_object
-from hbt.engine.common.vocabulary import arm_name
-from hbt.engine.evaluation.results import DatasetSummary, read_datasets
-from hbt.engine.runs.rundir import RunDir
+from ..common.errors import UserError
+from ..common.events import TrainStep, read_events
+from ..common.io import read_json_object
+from ..common.vocabulary import BASELINE, arm_name
+from ..evaluation.results import DatasetSummary, read_datasets
+from ..runs.rundir import RunDir
 
 
 def _read_results(doc: dict[str, Any]) -> tuple[dict[str, DatasetSummary], str | None]:
@@ -50,7 +50,7 @@ class Cell:
     @property
     def eval_max_length(self) -> int | None:
         """The token length its evaluation texts were cut at (results.json), None when not recorded."""
-        from hbt.engine.evaluation.results import evaluation_max_length
+        from ..evaluation.results import evaluation_max_length
 
         return evaluation_max_length(self.results or {})
 
@@ -158,7 +158,7 @@ def load_cell(path: Path, entry: dict[str, Any] | None = None) -> Cell:
         id=str(entry.get("id") or (results or {}).get("run_id") or path.name),
         path=path,
         backbone=str(entry.get("backbone") or config.get("backbone") or "default"),
-        strategy=str(entry.get("strategy") or config.get("strategy") or "none"),
+        strategy=str(entry.get("strategy") or config.get("strategy") or BASELINE),
         seed=seed,
         status=status,
         results=results,

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from hbt.engine.common.errors import ConfigError
-from hbt.engine.common.vocabulary import BASELINE, PAPER_ALPHA, paper_arms, paper_name, parse_arm, strategy_key
-from hbt.engine.evaluation.results import (
+from ..common.errors import ConfigError
+from ..common.vocabulary import BASELINE, PAPER_ALPHA, paper_arms, paper_name, parse_arm, strategy_key
+from ..evaluation.results import (
     BIAS_KEYS,
     METRICS,
     SETTING_NAME,
@@ -41,10 +41,10 @@ from hbt.engine.evaluation.results import (
     Setting,
     number,
 )
-from hbt.engine.report.arms import Comparisons
-from hbt.engine.report.seed_test import SeedTest
-from hbt.engine.report.source import Cell, Source, load_source, require_results
-from hbt.engine.report.stats import MeanCI, mean_ci
+from .arms import Comparisons
+from .seed_test import SeedTest
+from .source import Cell, Source, load_source, require_results
+from .stats import MeanCI, mean_ci
 
 Value: TypeAlias = str | int | float | MeanCI | None
 
@@ -182,7 +182,7 @@ def _ci_note(group: Group) -> str | None:
 
 def _where(group: Group) -> str:
     """'backbone on dataset', and the pool where the dataset names one (MIRACL: full corpus / judged passages)."""
-    from hbt.engine.report.corpus_tables import pool_of
+    from .corpus_tables import pool_of
 
     pool = pool_of(group)
     return f"{group.backbone} on {group.dataset}" + (f" ({pool})" if pool else "")
@@ -360,7 +360,7 @@ def bias_table(group: Group) -> Table:
 def alpha_table(group: Group) -> Table | None:
     """An alpha sweep: per alpha (hybrid_p), mono / cross / multi / overall macro mAP and rank distance, mean ± 95% CI
     over seeds; None unless the group has two or more alpha arms."""
-    from hbt.engine.report.arms import OVERALL, run_value
+    from .arms import OVERALL, run_value
 
     sweep = sorted((alpha, arm) for arm in group.strategies if (alpha := parse_arm(arm)[1]) is not None)
     if len(sweep) < 2:
@@ -420,8 +420,8 @@ def build_tables(
         tables.append(summary)
         if tests is not None and (sig := significance_table(group, tests)):
             tables.append(sig)
-        from hbt.engine.report.corpus_tables import corpus_tables, is_monolingual_corpus
-        from hbt.engine.report.xor_tables import cross_only_tables, is_cross_only
+        from .corpus_tables import corpus_tables, is_monolingual_corpus
+        from .xor_tables import cross_only_tables, is_cross_only
 
         if is_cross_only(group):  # XOR-Retrieve: no mono / multi pool, no bias; cross-lingual + answer recall
             tables += cross_only_tables(group, metric)
@@ -434,7 +434,7 @@ def build_tables(
             if alpha := alpha_table(group):
                 tables.append(alpha)
         if tests is not None:
-            from hbt.engine.report.claims import claims_tables
+            from .claims import claims_tables
 
             tables += claims_tables(group, tests, margin if margin is not None else source.margin)
     return tables

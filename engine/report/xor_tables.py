@@ -8,8 +8,8 @@ pair and bias tables it gets:
 
 from __future__ import annotations
 
-from hbt.engine.evaluation.results import Pair, pair_label
-from hbt.engine.report.tables import Getter, Group, Table, _where, metric_label, metric_of, strategy_table
+from ..evaluation.results import Pair, pair_label
+from .tables import Getter, Group, Table, _where, metric_label, metric_of, strategy_table
 
 RECALL_KEYS = ("r@2kt", "r@5kt")
 

@@ -11,9 +11,10 @@ import math
 
 import faiss
 import numpy as np
-from hbt.engine.common.errors import ConfigError
-from hbt.engine.common.vocabulary import INDEXES
-from hbt.engine.retrieval.shards import ShardedPool
+
+from ..common.errors import ConfigError
+from ..common.vocabulary import INDEXES
+from .shards import ShardedPool
 
 APPROXIMATE = tuple(i for i in INDEXES if i != "exact")
 

@@ -23,11 +23,12 @@ from typing import Any
 
 import faiss
 import numpy as np
-from hbt.engine.common.errors import ConfigError
-from hbt.engine.common.events import NULL_BUS, EventBus
-from hbt.engine.common.io import atomic_open, read_json, write_json
-from hbt.engine.encoding.encode import EmbeddingCache, Encoder, encode_unique, encoding_params, uses_languages
-from hbt.engine.retrieval.search import Quantised, canonical_search, scores
+
+from ..common.errors import ConfigError
+from ..common.events import NULL_BUS, EventBus
+from ..common.io import atomic_open, read_json, write_json
+from ..encoding.encode import EmbeddingCache, Encoder, encode_unique, encoding_params, uses_languages
+from .search import Quantised, canonical_search, scores
 
 FORMAT = "hbt-shards/1"
 MANIFEST = "manifest.json"

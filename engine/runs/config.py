@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.common.vocabulary import (
+from ..common.errors import ConfigError, UserError
+from ..common.vocabulary import (
+    BASELINE,
     EMPTY_TOPICS,
     EVAL_RUNTIMES,
     HYBRID_MIXES,
@@ -30,7 +31,7 @@ from hbt.engine.common.vocabulary import (
 @dataclass
 class RunConfig:
     backbone: str | None = None  # None: the offline default backbone
-    strategy: str = "none"  # none = evaluate the backbone as it is (zero-shot baseline)
+    strategy: str = BASELINE  # none = evaluate the backbone as it is (zero-shot baseline)
     eval_data: list[str] = field(default_factory=lambda: ["xquad-r"])
     train_data: str = "mlqa-r"
     data_dir: str | None = None
@@ -100,7 +101,7 @@ class RunConfig:
             check_unit("hybrid_p", self.hybrid_p)
         if self.batch_size < 2:
             raise bad_value("batch_size", f"must be at least 2 for in-batch negatives, got {self.batch_size}")
-        if self.strategy != "none" and self.train_data in self.eval_data and not self.split_by_article:
+        if self.strategy != BASELINE and self.train_data in self.eval_data and not self.split_by_article:
             raise bad_value(
                 "train_data",
                 f"{self.train_data!r} is also an eval dataset: zero-shot evaluation needs disjoint data "
@@ -144,10 +145,10 @@ def check_config(config: RunConfig) -> RunConfig:
     """The one validation of a run's settings: everything that can be checked before loading a model (fail fast, one
     line). The CLI (`eval`, `train`), the presets (every grid strategy, so `run` and the TUI's Setup screen), the grid
     runner and `execute` all call it. Every error carries the offending field as `key`."""
-    from hbt.engine.data.registry import DATASETS, check_eval_langs, check_langs, resolve_data_dir, spec
+    from ..data.registry import DATASETS, check_eval_langs, check_langs, resolve_data_dir, spec
 
     config.validate()
-    from hbt.engine.training.distributed import check_available
+    from ..training.distributed import check_available
 
     check_available(config.device)
     with _about("data_dir"):
@@ -156,7 +157,7 @@ def check_config(config: RunConfig) -> RunConfig:
         for name in config.eval_data:
             spec(name)
     check_eval_langs(config.eval_data, config.langs)
-    if config.strategy != "none":
+    if config.strategy != BASELINE:
         with _about("train_data"):
             if not spec(config.train_data).parallel:
                 parallel = ", ".join(sorted(name for name, s in DATASETS.items() if s.parallel))

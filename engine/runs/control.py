@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.events import Event, EventTail
-from hbt.engine.common.io import read_json_object
-from hbt.engine.runs.executor import ExecutorSpec, spec_from_dict
-from hbt.engine.runs.jobs import (
+from ..common.errors import UserError
+from ..common.events import Event, EventTail
+from ..common.io import read_json_object
+from .executor import ExecutorSpec, spec_from_dict
+from .jobs import (
     ENDED,
     QUEUED,
     UNKNOWN,
@@ -25,7 +25,7 @@ from hbt.engine.runs.jobs import (
     cell_status,
     submitter_alive,
 )
-from hbt.engine.runs.rundir import RunDir
+from .rundir import RunDir
 
 LIVE = ("queued", "running")
 
@@ -56,7 +56,7 @@ def _spec_for(kind: str, recorded: ExecutorSpec) -> ExecutorSpec:
 
 def probe_jobs(out: Path, doc: dict[str, Any], records: dict[str, JobRecord]) -> dict[str, JobState]:
     """Ask each executor about the jobs it ran (a backend that cannot be reached answers 'unknown', with why)."""
-    from hbt.engine.runs.dispatch import backend_for
+    from .dispatch import backend_for
 
     recorded = spec_from_dict(doc.get("executor"))
     states: dict[str, JobState] = {}
@@ -77,7 +77,7 @@ def probe_jobs(out: Path, doc: dict[str, Any], records: dict[str, JobRecord]) ->
 
 def grid_status(out: Path, ask: bool = True) -> GridStatus:
     """Every cell of the grid at `out` (`ask`: ask the schedulers about live jobs; else the folders only)."""
-    from hbt.engine.runs.grid import read_grid
+    from .grid import read_grid
 
     doc = read_grid(out)
     alive = submitter_alive(doc)
@@ -105,8 +105,8 @@ def cancel_grid(out: Path) -> str:
     its jobs and marks every cell. Otherwise the jobs are cancelled directly (scancel, Ray cancel, SIGINT to a
     worker): a started cell marks itself cancelled, one that never started reads cancelled from its scheduler's state.
     Returns what was done, in one line."""
-    from hbt.engine.runs.dispatch import backend_for
-    from hbt.engine.runs.grid import read_grid
+    from .dispatch import backend_for
+    from .grid import read_grid
 
     doc = read_grid(out)
     sub = doc.get("submitter") or {}

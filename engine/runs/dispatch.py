@@ -18,13 +18,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.events import Event, EventBus, EventTail, RunFinished
-from hbt.engine.common.io import ensure_dir, write_json
-from hbt.engine.runs.config import RunConfig
-from hbt.engine.runs.executor import ExecutorSpec
-from hbt.engine.runs.jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, JobState, stale, worker_alive
-from hbt.engine.runs.rundir import RunDir
+from ..common.errors import UserError
+from ..common.events import Event, EventBus, EventTail, RunFinished
+from ..common.io import ensure_dir, write_json
+from .config import RunConfig
+from .executor import ExecutorSpec
+from .jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, JobState, stale, worker_alive
+from .rundir import RunDir
 
 POLL_S = 1.0
 WORKER_CONFIG = "launch-config.json"  # the cell's settings, written by the submitter before its job starts
@@ -60,21 +60,21 @@ def backend_for(spec: ExecutorSpec, out: Path, doc: dict[str, Any] | None = None
     """The job backend of an executor for the grid at `out` (`connect`: join the Ray cluster; a status or cancel
     of a grid elsewhere reconnects to the address its grid.json recorded)."""
     if spec.kind == "slurm":
-        from hbt.engine.runs.slurm import SlurmBackend
+        from .slurm import SlurmBackend
 
         return SlurmBackend(spec, out, doc)
     if spec.kind == "ray":
-        from hbt.engine.runs.ray_cluster import RayBackend
+        from .ray_cluster import RayBackend
 
         return RayBackend(spec, out, doc)
-    from hbt.engine.runs.local_procs import ProcessBackend
+    from .local_procs import ProcessBackend
 
     return ProcessBackend(spec.workers if spec.kind == "processes" else 1, kind=spec.kind)
 
 
 def worker_command(config_file: Path, out: Path, resume: bool, nproc: int = 1) -> list[str]:
     """`python -m hbt.engine.runs.worker ...`, under torchrun when a cell has several GPUs."""
-    from hbt.engine.training.launch import Launch
+    from ..training.launch import Launch
 
     args = ["--config", str(config_file.resolve()), "--out", str(out.resolve()), *(["--resume"] if resume else [])]
     return Launch("torchrun" if nproc > 1 else "none", nproc=max(nproc, 1)).command(args)
@@ -230,7 +230,7 @@ class Dispatcher:
 
     def _settle(self, cell_id: str, state: JobState) -> None:
         """The job ended: the cell's folder says how; if it says nothing conclusive, the scheduler's word does."""
-        from hbt.engine.runs.grid import record_failure
+        from .grid import record_failure
 
         run = RunDir(self.out / self._dir(cell_id))
         status = run.status() if run.status_file.exists() else {}

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.hub import PROBE_TIMEOUT_S, hub_reachable
-from hbt.engine.common.paths import cache_root
-from hbt.engine.runs import stack
+from ..common.errors import UserError
+from ..common.hub import PROBE_TIMEOUT_S, hub_reachable
+from ..common.paths import cache_root
+from . import stack
 
 STATUSES = ("ok", "warn", "fail")
 TESTED_PYTHON = (3, 11)
@@ -81,9 +81,9 @@ def check_packages(lock: Path | None = None, packages: dict[str, str] | None = N
 def check_install() -> list[Check]:
     from importlib import metadata
 
-    import hbt.engine
+    from ... import engine
 
-    where = Path(hbt.engine.__file__).resolve().parent.parent
+    where = Path(engine.__file__).resolve().parent.parent
     try:
         version = metadata.version("hbt")
     except metadata.PackageNotFoundError:
@@ -92,7 +92,7 @@ def check_install() -> list[Check]:
 
 
 def check_bundled() -> list[Check]:
-    from hbt.engine.backbones.bundled import BUNDLED_NAME, bundled_model_dir, converted_model_dir
+    from ..backbones.bundled import BUNDLED_NAME, bundled_model_dir, converted_model_dir
 
     try:
         converted = converted_model_dir()
@@ -106,7 +106,7 @@ def check_bundled() -> list[Check]:
 
 
 def check_data(data_dir: str | None) -> list[Check]:
-    from hbt.engine.data.registry import DATASETS
+    from ..data.registry import DATASETS
 
     value = data_dir if data_dir else os.environ.get("HBT_DATA_DIR")
     if not value:

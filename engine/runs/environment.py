@@ -8,7 +8,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
-from hbt.engine.runs import stack
+from . import stack
 
 
 def _version(dist: str) -> str | None:

@@ -19,8 +19,8 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.common.vocabulary import EXECUTORS, SLURM_BACKENDS, bad_value, check_choice, check_positive
+from ..common.errors import ConfigError, UserError
+from ..common.vocabulary import EXECUTORS, SLURM_BACKENDS, bad_value, check_choice, check_positive
 
 # the optional dependency of each executor: (import name, the extra that installs it)
 EXTRAS = {"slurm": ("submitit", "slurm"), "ray": ("ray", "ray")}

@@ -11,19 +11,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.events import EventBus, JsonlSink, RunFinished
-from hbt.engine.common.io import ensure_dir, read_json, read_json_object, write_json, write_text
-from hbt.engine.common.vocabulary import parse_arm
-from hbt.engine.runs import stack
-from hbt.engine.runs.config import RunConfig
-from hbt.engine.runs.executor import ExecutorSpec, check_available, spec_from_dict
-from hbt.engine.runs.grid_lock import grid_lock
-from hbt.engine.runs.interrupts import Cancelled
-from hbt.engine.runs.jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, this_host
-from hbt.engine.runs.presets import Preset, cell_id, check_run_types
-from hbt.engine.runs.rundir import RunDir
-from hbt.engine.training.train import NonFiniteLoss
+from ..common.errors import UserError
+from ..common.events import EventBus, JsonlSink, RunFinished
+from ..common.io import ensure_dir, read_json, read_json_object, write_json, write_text
+from ..common.vocabulary import BASELINE, parse_arm
+from ..training.train import NonFiniteLoss
+from . import stack
+from .config import RunConfig
+from .executor import ExecutorSpec, check_available, spec_from_dict
+from .grid_lock import grid_lock
+from .interrupts import Cancelled
+from .jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, this_host
+from .presets import Preset, cell_id, check_run_types
+from .rundir import RunDir
 
 GRID_SCHEMA = "hbt.grid/1"
 
@@ -204,7 +204,7 @@ def run_grid(
     grid.json). A resumed grid must run on the stack it was made with (`check_stack`). `executor`: where the cells
     run (default: the preset's for a new grid, the one grid.json recorded on resume); anything but `local` submits
     each cell as a job and follows it (`hbt.engine.runs.dispatch`)."""
-    from hbt.engine.runs.config import check_config
+    from .config import check_config
 
     grid_file = out / "grid.json"
     if resume:
@@ -260,7 +260,7 @@ def _run_recorded(
     runner: Any,
 ) -> dict[str, int]:
     """The cells, here or through the executor, with the submitter's state in grid.json kept true to the end."""
-    from hbt.engine.runs.run import execute
+    from .run import execute
 
     status = "failed"
     try:
@@ -282,9 +282,9 @@ def _run_recorded(
 def check_training_budget(preset: Preset) -> None:
     """The step budget of the grid's trained cells against its training data (run.check_budget), before anything is
     created: the pair count is the same for every trained cell (it depends on the data settings, not the strategy)."""
-    from hbt.engine.runs.run import build_training_table, check_budget, dataset_split
+    from .run import build_training_table, check_budget, dataset_split
 
-    trained = [s for s in preset.strategies if s != "none"]
+    trained = [s for s in preset.strategies if s != BASELINE]
     if not trained or not preset.run.steps:
         return
     config = replace(preset.run, backbone=preset.backbones[0], strategy=trained[0], seed=preset.seeds[0])
@@ -308,7 +308,7 @@ def _dispatch(
     resume: bool,
     cancel: Any,
 ) -> dict[str, int]:
-    from hbt.engine.runs.dispatch import Dispatcher, backend_for
+    from .dispatch import Dispatcher, backend_for
 
     backend = backend_for(spec, record.out, record.doc)
     address = getattr(backend, "address", None)  # a Ray instance this process started: status/cancel can join it

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from hbt.engine.common.locks import Holder, holder_lock
+from ..common.locks import Holder, holder_lock
 
 LOCK_FILE = "grid.lock"
 

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.events import Event, RunFinished, Stage, TrainStep, read_events
-from hbt.engine.common.io import read_json_object, write_json
-from hbt.engine.runs.rundir import RunDir
+from ..common.events import Event, RunFinished, Stage, TrainStep, read_events
+from ..common.io import read_json_object, write_json
+from .rundir import RunDir
 
 # what `status` shows for a cell
 CELL_STATES = ("pending", "queued", "running", "complete", "failed", "cancelled", "interrupted")

@@ -15,8 +15,8 @@ import time
 from contextlib import suppress
 from typing import IO
 
-from hbt.engine.runs.dispatch import CellLaunch
-from hbt.engine.runs.jobs import ENDED, RUNNING, UNKNOWN, JobRecord, JobState, pid_alive, this_host
+from .dispatch import CellLaunch
+from .jobs import ENDED, RUNNING, UNKNOWN, JobRecord, JobState, pid_alive, this_host
 
 LOG = "worker.log"
 

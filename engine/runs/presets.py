@@ -11,11 +11,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import ConfigError, UserError, one_of
-from hbt.engine.common.io import read_text
-from hbt.engine.common.vocabulary import GRID_STRATEGIES, arm_name, bad_value, check_seed, check_strategy
-from hbt.engine.runs.config import RunConfig, check_config
-from hbt.engine.runs.executor import ExecutorSpec, parse_executor
+from ..common.errors import ConfigError, UserError, one_of
+from ..common.io import read_text
+from ..common.vocabulary import BASELINE, GRID_STRATEGIES, arm_name, bad_value, check_seed, check_strategy
+from .config import RunConfig, check_config
+from .executor import ExecutorSpec, parse_executor
 
 
 def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
@@ -81,7 +81,7 @@ class Preset:
         out: list[tuple[str | None, str, int]] = []
         for backbone in self.backbones:
             if self.baseline:
-                out.append((backbone, "none", self.seeds[0]))
+                out.append((backbone, BASELINE, self.seeds[0]))
             out += [(backbone, arm, seed) for s in self.strategies for arm in self.arms(s) for seed in self.seeds]
         return out
 
@@ -105,7 +105,7 @@ def preset_to_dict(preset: Preset) -> dict[str, Any]:
 
 def preset_from_dict(data: dict[str, Any]) -> Preset:
     """`preset_to_dict`'s inverse, checked like a preset file (one ConfigError line)."""
-    from hbt.engine.runs.executor import spec_from_dict, validate
+    from .executor import spec_from_dict, validate
 
     try:
         preset = Preset(
@@ -247,7 +247,7 @@ def parse_preset(data: dict[str, Any], source: str) -> Preset:
         strategies=list(head.get("strategies", GRID_STRATEGIES)),
         seeds=list(head.get("seeds", [0])),
         baseline=head.get("baseline", True),
-        run=replace(RunConfig(**run_values), strategy="none"),
+        run=replace(RunConfig(**run_values), strategy=BASELINE),
         source=source,
         hybrid_ps=hybrid_ps,
         noninferiority_margin=head.get("noninferiority_margin"),
@@ -290,7 +290,7 @@ def _check(preset: Preset, label: typing.Callable[[str], str]) -> None:
     if preset.noninferiority_margin is not None and not 0 <= preset.noninferiority_margin < 1:
         why = f"must be in [0, 1), got {preset.noninferiority_margin}"
         fail("preset", bad_value("noninferiority_margin", why))
-    for strategy in dict.fromkeys(preset.strategies or ["none"]):  # strategy-specific checks need each strategy
+    for strategy in dict.fromkeys(preset.strategies or [BASELINE]):  # strategy-specific checks need each strategy
         alphas = preset.hybrid_ps if strategy == "hybrid" and preset.hybrid_ps else [preset.run.hybrid_p]
         for alpha in alphas:  # each alpha of a sweep (alpha < 1 needs X-Y pairs, so two training languages)
             try:
@@ -299,7 +299,7 @@ def _check(preset: Preset, label: typing.Callable[[str], str]) -> None:
                 fail("run", exc)
     for backbone in preset.backbones:
         if backbone is not None:
-            from hbt.engine.backbones import resolve_backbone
+            from ..backbones import resolve_backbone
 
             try:
                 resolve_backbone(backbone)

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from hbt.engine.common.errors import UserError
-from hbt.engine.runs.dispatch import CellLaunch
-from hbt.engine.runs.executor import ExecutorSpec, check_available
-from hbt.engine.runs.jobs import ENDED, QUEUED, RUNNING, UNKNOWN, JobRecord, JobState, this_host
+
+from ..common.errors import UserError
+from .dispatch import CellLaunch
+from .executor import ExecutorSpec, check_available
+from .jobs import ENDED, QUEUED, RUNNING, UNKNOWN, JobRecord, JobState, this_host
 
 NAMESPACE = "hbt"
 STOP_GRACE_S = 120.0

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.events import EventBus
-from hbt.engine.runs import stack
-from hbt.engine.runs.config import RunConfig
-from hbt.engine.runs.run import execute
+from ..common.errors import UserError
+from ..common.events import EventBus
+from . import stack
+from .config import RunConfig
+from .run import execute
 
 # bookkeeping inside a dataset's block that differs between runs by design: durations, and how many texts were
 # encoded now rather than read from the embedding cache

@@ -14,24 +14,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.common.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
-from hbt.engine.common.io import ensure_dir, read_json, write_error, write_json
-from hbt.engine.common.paths import cache_dir
-from hbt.engine.data import files_read
-from hbt.engine.data.benchmark import Benchmark
-from hbt.engine.data.registry import check_langs, load_eval, load_lareqa_parts, resolve_data_dir, spec
-from hbt.engine.data.split import ArticleSplit, evaluation_side, split_by_article, training_side
-from hbt.engine.encoding.encode import EmbeddingCache, SentenceTransformerEncoder
-from hbt.engine.evaluation.evaluate import evaluate_benchmark
-from hbt.engine.evaluation.results import RESULTS_SCHEMA
-from hbt.engine.runs import environment
-from hbt.engine.runs.config import RunConfig, check_config
-from hbt.engine.runs.interrupts import Cancelled, stops_at_once
-from hbt.engine.runs.jobs import this_host
-from hbt.engine.runs.rundir import RunDir
-from hbt.engine.training import distributed
-from hbt.engine.training.pairs import PairTable, build_pairs
+from ..common.errors import ConfigError, UserError
+from ..common.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
+from ..common.io import ensure_dir, read_json, write_error, write_json
+from ..common.paths import cache_dir
+from ..common.vocabulary import BASELINE
+from ..data import files_read
+from ..data.benchmark import Benchmark
+from ..data.registry import check_langs, load_eval, load_lareqa_parts, resolve_data_dir, spec
+from ..data.split import ArticleSplit, evaluation_side, split_by_article, training_side
+from ..encoding.encode import EmbeddingCache, SentenceTransformerEncoder
+from ..evaluation.evaluate import evaluate_benchmark
+from ..evaluation.results import RESULTS_SCHEMA
+from ..training import distributed
+from ..training.pairs import PairTable, build_pairs
+from . import environment
+from .config import RunConfig, check_config
+from .interrupts import Cancelled, stops_at_once
+from .jobs import this_host
+from .rundir import RunDir
 
 EVAL_SUBSET_SEED = 0  # the evaluation subset never depends on the training seed
 
@@ -56,7 +57,7 @@ def with_eval_length(config: RunConfig) -> RunConfig:
         return config
     from dataclasses import replace
 
-    from hbt.engine.backbones.registry import resolve_backbone
+    from ..backbones.registry import resolve_backbone
 
     try:
         length = resolve_backbone(config.backbone).max_seq_length
@@ -95,7 +96,7 @@ def set_eval_length(model: Any, config: RunConfig) -> int | None:
 
 def dataset_split(config: RunConfig) -> ArticleSplit | None:
     """The article split when a run trains and evaluates on one dataset (split_by_article), else None."""
-    if not (config.split_by_article and config.strategy != "none" and config.train_data in config.eval_data):
+    if not (config.split_by_article and config.strategy != BASELINE and config.train_data in config.eval_data):
         return None
     all_langs = list(spec(config.train_data).languages)
     return split_by_article(load_lareqa_parts(config.train_data, resolve_data_dir(config.data_dir), all_langs))
@@ -133,7 +134,7 @@ def _save_model_atomically(model: Any, target: Path) -> None:
     A full disk is a one-line OutputError (safetensors reports it as SafetensorError, not OSError)."""
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    from hbt.engine.backbones.partial import saved_as_plain
+    from ..backbones.partial import saved_as_plain
 
     try:
         with saved_as_plain(model):
@@ -185,7 +186,7 @@ def _training_done(run: RunDir) -> bool:
 def register_pair_languages(model: Any, table: PairTable) -> None:
     """Backbones whose input depends on the text's language (mBART-50's language codes) learn every training
     text's language: question -> its language, answer and hard negative -> the answer's."""
-    from hbt.engine.backbones._util import register_text_languages, wants_text_languages
+    from ..backbones._util import register_text_languages, wants_text_languages
 
     if wants_text_languages(model):
         languages = {p.question: p.q_lang for p in table.pairs} | {p.answer: p.a_lang for p in table.pairs}
@@ -203,8 +204,8 @@ def _train_or_resume(
     resume: bool,
 ) -> tuple[Any, dict[str, Any]]:
     """Train (or pick up where an interrupted attempt stopped): returns the trained model and its training record."""
-    from hbt.engine.backbones import load_backbone
-    from hbt.engine.training.train import last_checkpoint, train
+    from ..backbones import load_backbone
+    from ..training.train import last_checkpoint, train
 
     if table is None:
         bus.log(f"training already finished: loading {run.model_dir}")
@@ -233,12 +234,12 @@ def _train_on_worker_rank(
 ) -> dict[str, Any]:
     """Ranks other than 0 in a distributed run: train in lockstep, then encode this rank's slice of every streamed
     corpus (rank 0 waits for those shards); write no results, evaluate nothing else."""
-    from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone
-    from hbt.engine.training.train import last_checkpoint, train
+    from ..backbones import DEFAULT_BACKBONE, load_backbone
+    from ..training.train import last_checkpoint, train
 
     device = distributed.local_device(config.device)
     backbone = config.backbone or DEFAULT_BACKBONE
-    if config.strategy == "none":
+    if config.strategy == BASELINE:
         _encode_corpus_slices(config, lambda: model or load_backbone(backbone, device=device))
         return {}
     run = RunDir(out)
@@ -259,9 +260,9 @@ def _train_on_worker_rank(
 def _encode_corpus_slices(config: RunConfig, get_model: Callable[[], Any]) -> None:
     """On a worker rank: the shards j with j % world_size == rank of each streamed corpus (XOR-Retrieve's collection,
     MIRACL's corpora), written where rank 0 looks for them (the cache folder must be shared across nodes)."""
-    from hbt.engine.backbones import model_fingerprint
-    from hbt.engine.data.miracl import CorpusTask
-    from hbt.engine.data.xor import XorTask
+    from ..backbones import model_fingerprint
+    from ..data.miracl import CorpusTask
+    from ..data.xor import XorTask
 
     streamed = [
         bench
@@ -295,7 +296,7 @@ class _Prepared:
 
     @property
     def trains(self) -> bool:
-        return self.config.strategy != "none"
+        return self.config.strategy != BASELINE
 
     @property
     def recorded_config(self) -> dict[str, Any]:
@@ -306,12 +307,12 @@ class _Prepared:
 def _prepare(config: RunConfig, run: RunDir, bus: EventBus, model: Any, resume: bool) -> _Prepared:
     """The fail-fast part of a run: read and check every data file, the training budget and the zero-shot split, and
     load the model, before anything is written (a bad file, an unreachable hub or a bad path leaves no output)."""
-    from hbt.engine.backbones import DEFAULT_BACKBONE, load_backbone
+    from ..backbones import DEFAULT_BACKBONE, load_backbone
 
     split = dataset_split(config)
     benches = {}
     if "xor-retrieve" in config.eval_data:
-        from hbt.engine.evaluation.xor_metric import tokenizer
+        from ..evaluation.xor_metric import tokenizer
 
         tokenizer()  # R@kt's tokens as the official script counts them (NLTK's punkt tables) or one line, now
     for name in config.eval_data:
@@ -324,7 +325,7 @@ def _prepare(config: RunConfig, run: RunDir, bus: EventBus, model: Any, resume: 
         benches[name] = (
             bench.subset(max_queries=config.max_queries, seed=EVAL_SUBSET_SEED) if config.max_queries else bench
         )
-    trains = config.strategy != "none"
+    trains = config.strategy != BASELINE
     table = build_training_table(config, split) if trains and not (resume and _training_done(run)) else None
     if table is not None:
         check_budget(config, table)
@@ -405,8 +406,8 @@ def _train_evaluate_write(
     """The body of a run: train (or resume), build the evaluation encoder, evaluate every dataset, write
     per_query.json and results.json (with the data files read, by content), drop the checkpoints a stop left;
     returns the results document."""
-    from hbt.engine.backbones import model_fingerprint
-    from hbt.engine.backbones.partial import share_for_evaluation
+    from ..backbones import model_fingerprint
+    from ..backbones.partial import share_for_evaluation
 
     config, model = plan.config, plan.model
     t0 = time.perf_counter()
@@ -416,7 +417,7 @@ def _train_evaluate_write(
     eval_length = set_eval_length(model, config)  # one length for every cell (training may have used another)
     encoder: Any = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
     if config.eval_runtime != "torch":
-        from hbt.engine.encoding.onnx_encode import OnnxEncoder
+        from ..encoding.onnx_encode import OnnxEncoder
 
         bus.stage("export", f"{config.eval_runtime} evaluation encoder")
         encoder = OnnxEncoder(model, encoder.fingerprint, config.eval_runtime, config.eval_batch_size)
@@ -424,7 +425,7 @@ def _train_evaluate_write(
         bus.log("evaluation encodes through the shared frozen-bottom cache (top layers only per cell)")
     cache = (
         EmbeddingCache(cache_dir() / "embeddings.sqlite", warn=lambda m: bus.log(m, "warning"))
-        if config.strategy == "none" and embedding_cache
+        if config.strategy == BASELINE and embedding_cache
         else None
     )
     datasets: dict[str, Any] = {}
@@ -482,7 +483,7 @@ def execute(
     embedding cache (`reproduce`).
     Three steps: `_prepare` (fail fast, nothing written), `recorded_status` (run.json and the events around the
     body) and `_train_evaluate_write` (the body)."""
-    from hbt.engine.training.train import with_backbone_defaults
+    from ..training.train import with_backbone_defaults
 
     check_config(config)
     config = with_eval_length(with_backbone_defaults(config))  # results record the lr / scale / length really used

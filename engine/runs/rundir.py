@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.io import read_json, read_json_object, write_json
-from hbt.engine.evaluation.results import DatasetSummary, read_datasets
+from ..common.io import read_json, read_json_object, write_json
+from ..evaluation.results import DatasetSummary, read_datasets
 
 STATUSES = ("running", "complete", "failed", "cancelled", "interrupted")
 RUNS_ROOT = Path("runs")  # where a run or grid goes when no --out is given (relative to the working folder)

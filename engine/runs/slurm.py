@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import submitit
-from hbt.engine.common.errors import UserError
-from hbt.engine.runs.dispatch import CellLaunch
-from hbt.engine.runs.executor import ExecutorSpec
-from hbt.engine.runs.jobs import ENDED, QUEUED, RUNNING, UNKNOWN, JobRecord, JobState, pid_alive, this_host
-from hbt.engine.runs.rundir import RunDir
+
+from ..common.errors import UserError
+from .dispatch import CellLaunch
+from .executor import ExecutorSpec
+from .jobs import ENDED, QUEUED, RUNNING, UNKNOWN, JobRecord, JobState, pid_alive, this_host
+from .rundir import RunDir
 
 STOP_GRACE_S = 75.0  # how long a signalled worker gets to checkpoint (submitit's default signal delay is 90 s)
 FORCE_EVERY_S = 5.0  # a cell that has marked its end gets its job's state asked (not the watcher's cache) this often

@@ -26,12 +26,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import OutputError, UserError
-from hbt.engine.common.events import RunFinished, RunStarted, read_events
-from hbt.engine.common.io import read_json_object, write_bytes
-from hbt.engine.common.locks import exclusive_lock
-from hbt.engine.evaluation.results import HEADLINE_FIELD, SETTINGS, DatasetSummary, first_dataset, headline, number
-from hbt.engine.runs.rundir import read_results
+from ..common.errors import OutputError, UserError
+from ..common.events import RunFinished, RunStarted, read_events
+from ..common.io import read_json_object, write_bytes
+from ..common.locks import exclusive_lock
+from ..evaluation.results import HEADLINE_FIELD, SETTINGS, DatasetSummary, first_dataset, headline, number
+from .rundir import read_results
 
 INDEX_NAME = "index.sqlite"
 SCHEMA_VERSION = 1

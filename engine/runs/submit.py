@@ -18,14 +18,14 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from hbt.engine.common import faults
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.events import EventBus
-from hbt.engine.common.hub import go_offline_if_unreachable
-from hbt.engine.common.text import safe
-from hbt.engine.runs.environment import quiet_third_party_output
-from hbt.engine.runs.interrupts import CancelFlag, sigint_cancels
-from hbt.engine.runs.presets import preset_from_dict
+from ..common import faults
+from ..common.errors import UserError
+from ..common.events import EventBus
+from ..common.hub import go_offline_if_unreachable
+from ..common.text import safe
+from .environment import quiet_third_party_output
+from .interrupts import CancelFlag, sigint_cancels
+from .presets import preset_from_dict
 
 
 def _say(line: str) -> None:
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         preset = preset_from_dict(json.loads(sys.stdin.read()))
         go_offline_if_unreachable()
         quiet_third_party_output()
-        from hbt.engine.runs.grid import run_grid
+        from .grid import run_grid
 
         bus = EventBus()  # no display: every cell's events are in its events.jsonl
         faults.install(bus)

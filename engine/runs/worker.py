@@ -11,16 +11,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hbt.engine.common import faults
-from hbt.engine.common.errors import UserError
-from hbt.engine.common.events import EventBus
-from hbt.engine.common.hub import go_offline_if_unreachable
-from hbt.engine.common.io import read_json
-from hbt.engine.runs.config import RunConfig
-from hbt.engine.runs.environment import quiet_third_party_output
-from hbt.engine.runs.interrupts import CancelFlag, Cancelled, sigint_cancels
-from hbt.engine.runs.rundir import RunDir
-from hbt.engine.training import distributed
+from ..common import faults
+from ..common.errors import UserError
+from ..common.events import EventBus
+from ..common.hub import go_offline_if_unreachable
+from ..common.io import read_json
+from ..training import distributed
+from .config import RunConfig
+from .environment import quiet_third_party_output
+from .interrupts import CancelFlag, Cancelled, sigint_cancels
+from .rundir import RunDir
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
-    from hbt.engine.runs.run import execute
+    from .run import execute
 
     go_offline_if_unreachable()
     quiet_third_party_output()

@@ -30,7 +30,8 @@ def check_available(device: str, key: str = "device") -> None:
     if device in ("auto", "cpu"):
         return
     import torch
-    from hbt.engine.common.vocabulary import bad_value
+
+    from ..common.vocabulary import bad_value
 
     why = ""
     if device.startswith("cuda"):

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.common.events import EventBus, EventTail
-from hbt.engine.common.io import ensure_dir, write_json
-from hbt.engine.runs.config import RunConfig
-from hbt.engine.runs.interrupts import Cancelled
-from hbt.engine.runs.rundir import RunDir
+from ..common.errors import ConfigError, UserError
+from ..common.events import EventBus, EventTail
+from ..common.io import ensure_dir, write_json
+from ..runs.config import RunConfig
+from ..runs.interrupts import Cancelled
+from ..runs.rundir import RunDir
 
 LAUNCHERS = ("none", "torchrun", "accelerate")
 WORKER_CONFIG = "launch-config.json"
@@ -122,7 +122,7 @@ class LaunchedRunner:
             error = str(status.get("error", "the cell failed"))
             raise UserError(error) if proc.returncode == 2 else RuntimeError(error)
         # a rank died (signal, abort) before rank 0 could mark the cell: record it, never leave it 'running'
-        from hbt.engine.runs.grid import record_failure
+        from ..runs.grid import record_failure
 
         error = f"{self.launch.launcher} worker group exited with code {proc.returncode} (a rank died; see its stderr)"
         record_failure(run, error, bus)

@@ -13,7 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from hbt.engine.data.lareqa import LareqaLanguage
+
+from ..data.lareqa import LareqaLanguage
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from hbt.engine.common.errors import ConfigError
-from hbt.engine.common.vocabulary import GRID_STRATEGIES, check_strategy
-from hbt.engine.training.pairs import PairTable
 from sentence_transformers.base.sampler import DefaultBatchSampler
+
+from ..common.errors import ConfigError
+from ..common.vocabulary import GRID_STRATEGIES, check_strategy
+from .pairs import PairTable
 
 
 class BatchStrategy(ABC):

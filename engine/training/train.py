@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
-from hbt.engine.common.errors import ConfigError
-from hbt.engine.common.events import EventBus, TrainStep
-from hbt.engine.runs.config import RunConfig
-from hbt.engine.runs.interrupts import Cancelled
-from hbt.engine.training import distributed
-from hbt.engine.training.pairs import PairTable
-from hbt.engine.training.sampler import SamplerFactory, make_strategy
 from transformers import PrinterCallback, TrainerCallback
+
+from ..common.errors import ConfigError
+from ..common.events import EventBus, TrainStep
+from ..runs.config import RunConfig
+from ..runs.interrupts import Cancelled
+from . import distributed
+from .pairs import PairTable
+from .sampler import SamplerFactory, make_strategy
 
 
 class NonFiniteLoss(RuntimeError):
@@ -190,7 +191,7 @@ def with_backbone_defaults(config: RunConfig) -> RunConfig:
         return config
     from dataclasses import replace
 
-    from hbt.engine.backbones.registry import training_defaults
+    from ..backbones.registry import training_defaults
 
     defaults = training_defaults(config.backbone)
     return replace(
@@ -238,7 +239,7 @@ def _freeze_embeddings(model: Any) -> int:
 
 def _train_top_only(model: Any, config: RunConfig, bus: EventBus, table: PairTable | None = None) -> None:
     """Only the top N layers train; the frozen bottom runs in inference mode, cached per text unless disabled."""
-    from hbt.engine.backbones.partial import enable_partial, encoder_layers, warm_frozen_cache
+    from ..backbones.partial import enable_partial, encoder_layers, warm_frozen_cache
 
     n = int(config.train_top_layers or 0)
     module = enable_partial(model, n, cache=None) if not config.frozen_cache else enable_partial(model, n)
@@ -299,7 +300,7 @@ def build_trainer(
         _train_top_only(model, config, bus, table)
     eval_table = None
     if config.validation_fraction:
-        from hbt.engine.training.pairs import split_validation
+        from .pairs import split_validation
 
         table, eval_table = split_validation(table, config.validation_fraction, config.seed)
         if len(eval_table) < config.batch_size:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hbt.engine.common.text import safe
-from hbt.engine.evaluation.results import HEADLINE_FIELD, MISSING, SETTINGS
-from hbt.tui.run_state import CellState
 from rich.console import JustifyMethod
 from rich.text import Text
 from textual.widgets import DataTable
+
+from ...engine.common.text import safe
+from ...engine.common.vocabulary import BASELINE
+from ...engine.evaluation.results import HEADLINE_FIELD, MISSING, SETTINGS
+from ..run_state import CellState
 
 STATUS_STYLES = {
     "pending": "dim",
@@ -39,7 +41,7 @@ def _num(value: float | None, digits: int = 4) -> Text:
 
 
 def row_of(cell: CellState) -> dict[str, Text]:
-    step = f"{cell.step}/{cell.total_steps}" if cell.total_steps else (MISSING if cell.strategy == "none" else "")
+    step = f"{cell.step}/{cell.total_steps}" if cell.total_steps else (MISSING if cell.strategy == BASELINE else "")
     return {
         "cell": Text(safe(cell.id)),
         "status": Text(cell.status, style=STATUS_STYLES.get(cell.status, "")),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hbt.engine.evaluation.results import MISSING
 from rich.text import Text
 from textual.app import RenderResult
 from textual.color import Color, Gradient
 from textual.widget import Widget
+
+from ...engine.evaluation.results import MISSING
 
 # a perceptually ordered scale (dark = low, bright = high) that reads on light and dark themes alike
 SCALE = Gradient.from_colors("#3b0f70", "#33638d", "#21918c", "#5ec962", "#fde725", quality=64)

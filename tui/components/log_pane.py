@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from hbt.engine.common.text import safe
 from rich.text import Text
 from textual.widgets import RichLog
+
+from ...engine.common.text import safe
 
 LEVEL_STYLES = {
     "stage": "cyan",

@@ -11,7 +11,9 @@ from textual.widgets import Static
 from textual_plot import HiResMode, PlotWidget
 from textual_plot.plot_widget import LegendLocation
 
-COLOURS = {"none": "#9e9e9e", "xx": "#4ea1d3", "xy": "#e8a33d", "hybrid": "#8bc34a"}
+from ...engine.common.vocabulary import BASELINE
+
+COLOURS = {BASELINE: "#9e9e9e", "xx": "#4ea1d3", "xy": "#e8a33d", "hybrid": "#8bc34a"}
 EXTRA_COLOURS = ("#d66ba0", "#b39ddb", "#4dd0e1", "#ff8a65", "#aed581")
 
 Curves = Mapping[str, Sequence[tuple[float, float]]]

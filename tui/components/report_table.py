@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hbt.engine.common.text import safe
-from hbt.engine.report.export import format_value
-from hbt.tui.report import number
 from rich.console import JustifyMethod
 from rich.text import Text
 from textual.widgets import DataTable
+
+from ...engine.common.text import safe
+from ...engine.report.export import format_value
+from ..report import number
 
 PINNED = ("macro",)  # rows that stay at the bottom whatever the sort
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from hbt.tui.run_state import RunState
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
+
+from ..run_state import RunState
 
 
 def duration(seconds: float | None) -> str:

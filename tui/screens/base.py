@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from hbt.tui.components.nav_bar import NavBar
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from ..components.nav_bar import NavBar
+
 if TYPE_CHECKING:
-    from hbt.tui.app import HbtApp
+    from ..app import HbtApp
 
 
 class SectionScreen(Screen[None]):

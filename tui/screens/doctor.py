@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from hbt.engine.common.text import safe
-from hbt.engine.runs.doctor import Check, run_checks
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -17,6 +15,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
+
+from ...engine.common.text import safe
+from ...engine.runs.doctor import Check, run_checks
 
 STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from hbt.engine.common.text import safe
-from hbt.tui.backend import EXPORT_FORMATS
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -18,6 +16,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
+
+from ...engine.common.text import safe
+from ..backend import EXPORT_FORMATS
 
 KEYS = {"md": "m", "csv": "c", "json": "j", "latex": "l"}
 NAMES = {"md": "Markdown", "csv": "CSV", "json": "JSON", "latex": "LaTeX"}

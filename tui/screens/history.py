@@ -9,14 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hbt.engine.common.text import safe
-from hbt.engine.common.vocabulary import strategy_key
-from hbt.engine.evaluation.results import HEADLINE_FIELD, SETTINGS
-from hbt.tui.backend import display_path, error_text
-from hbt.tui.components.cell_table import STATUS_STYLES
-from hbt.tui.components.keyed_input import KeyedInput
-from hbt.tui.messages import AttachGrid, LaunchGrid
-from hbt.tui.screens.base import SectionScreen
 from rich.console import JustifyMethod
 from rich.text import Text
 from textual import on, work
@@ -25,6 +17,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Label, Static
 from textual.worker import Worker, WorkerState
+
+from ...engine.common.text import safe
+from ...engine.common.vocabulary import strategy_key
+from ...engine.evaluation.results import HEADLINE_FIELD, SETTINGS
+from ..backend import display_path, error_text
+from ..components.cell_table import STATUS_STYLES
+from ..components.keyed_input import KeyedInput
+from ..messages import AttachGrid, LaunchGrid
+from .base import SectionScreen
 
 METRICS = tuple((HEADLINE_FIELD[s], s) for s in SETTINGS)  # (mono_map, mono), ...
 CELL_ORDER = ("complete", "running", "failed", "cancelled", "interrupted")  # how a grid's cells are counted

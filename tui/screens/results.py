@@ -5,17 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hbt.engine.evaluation.results import SETTING_NAME, Setting
-from hbt.engine.report.export import format_value
-from hbt.engine.report.tables import Table
-from hbt.tui.backend import EXPORT_FORMATS, display_path, error_text
-from hbt.tui.components.heatmap import Heatmap
-from hbt.tui.components.log_pane import short_cell
-from hbt.tui.components.loss_chart import LossChart
-from hbt.tui.components.report_table import ReportTable
-from hbt.tui.report import CellInfo, GroupView, Report, number
-from hbt.tui.screens.base import SectionScreen
-from hbt.tui.screens.export import ExportScreen, absolute, written_text
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -23,6 +12,18 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
+
+from ...engine.evaluation.results import SETTING_NAME, Setting
+from ...engine.report.export import format_value
+from ...engine.report.tables import Table
+from ..backend import EXPORT_FORMATS, display_path, error_text
+from ..components.heatmap import Heatmap
+from ..components.log_pane import short_cell
+from ..components.loss_chart import LossChart
+from ..components.report_table import ReportTable
+from ..report import CellInfo, GroupView, Report, number
+from .base import SectionScreen
+from .export import ExportScreen, absolute, written_text
 
 TABS = ("summary", "langs", "pairs", "bias", "paper", "loss", "cells")
 VERDICT_STYLE = {"reproduced": "bold green", "not reproduced": "bold red"}  # inconclusive: yellow

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from hbt.tui.backend import display_path
-from hbt.tui.components.cell_table import STATUS_STYLES, CellTable
-from hbt.tui.components.log_pane import LogPane
-from hbt.tui.components.loss_chart import LossChart
-from hbt.tui.components.run_stats import RunStats
-from hbt.tui.run_state import LogLine
-from hbt.tui.screens.base import SectionScreen
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import ProgressBar, Static
+
+from ..backend import display_path
+from ..components.cell_table import STATUS_STYLES, CellTable
+from ..components.log_pane import LogPane
+from ..components.loss_chart import LossChart
+from ..components.run_stats import RunStats
+from ..run_state import LogLine
+from .base import SectionScreen
 
 
 class RunScreen(SectionScreen):

@@ -8,17 +8,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.common.hub import offline_by_setting
-from hbt.engine.common.vocabulary import EXECUTORS, MAIN_STRATEGIES, SLURM_BACKENDS
-from hbt.engine.runs.executor import ExecutorSpec
-from hbt.engine.runs.presets import Preset
-from hbt.engine.runs.rundir import default_out
-from hbt.tui.backend import BackboneInfo, GridChoices, PresetInfo, error_text
-from hbt.tui.components.keyed_input import KeyedInput
-from hbt.tui.components.selection_lists import ALL, KeyedSelectionList, LanguageList, MarkedCheckbox
-from hbt.tui.messages import LaunchGrid
-from hbt.tui.screens.base import SectionScreen
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
@@ -28,6 +17,18 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
+
+from ...engine.common.errors import ConfigError, UserError
+from ...engine.common.hub import offline_by_setting
+from ...engine.common.vocabulary import BASELINE, EXECUTORS, MAIN_STRATEGIES, SLURM_BACKENDS
+from ...engine.runs.executor import ExecutorSpec
+from ...engine.runs.presets import Preset
+from ...engine.runs.rundir import default_out
+from ..backend import BackboneInfo, GridChoices, PresetInfo, error_text
+from ..components.keyed_input import KeyedInput
+from ..components.selection_lists import ALL, KeyedSelectionList, LanguageList, MarkedCheckbox
+from ..messages import LaunchGrid
+from .base import SectionScreen
 
 CUSTOM = "__custom__"
 DEFAULT_BACKBONE = "(default)"  # the engine's offline default backbone (None in a preset)
@@ -242,7 +243,7 @@ class SetupScreen(SectionScreen):
                 )
                 yield Row(
                     "baseline",
-                    MarkedCheckbox("none", True, id="baseline", compact=True),
+                    MarkedCheckbox(BASELINE, True, id="baseline", compact=True),
                     Label(" the untrained backbone, zero-shot", classes="inline-label hint"),
                     field="baseline",
                 )
@@ -652,7 +653,7 @@ class SetupScreen(SectionScreen):
     def _summary(self, preset: Preset, out: Path | None) -> Text:
         cells = preset.cells()
         where = str(out) if out else f"{self.hbt.runs_root}/<time>-{preset.name}"
-        strategies = (["none"] if preset.baseline else []) + list(preset.strategies)
+        strategies = ([BASELINE] if preset.baseline else []) + list(preset.strategies)
         return Text.assemble(
             ("✓ ", "bold green"),
             (f"{len(cells)} cells", "bold"),
