@@ -218,6 +218,7 @@ def run_grid(
             )
         previous = spec_from_dict(doc.get("executor"))
         spec = executor or previous
+        check_available(spec)  # its extra installed, sbatch on PATH, the Ray head answering: before anything else
         doc["executor"] = spec.to_dict()
     else:
         if grid_file.exists():
@@ -228,8 +229,6 @@ def run_grid(
         for cell in doc["cells"]:  # every cell's settings are valid before the grid folder exists
             check_config(cell_config(preset.run, cell))
         check_training_budget(preset)
-    if resume:
-        check_available(spec)
     fresh = not out.exists()
     ensure_dir(out)
     created = False
