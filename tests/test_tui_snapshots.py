@@ -69,6 +69,15 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+def laid_out(table: ReportTable, rows: int | None = None) -> bool:
+    """A table holds its rows and the layout has given it the height they need (a hidden table counts as laid out:
+    the significance table is hidden when no comparison can be made)."""
+    if not table.display:
+        return True
+    want = len(table.data) if rows is None else rows
+    return table.row_count == want and table.size.height >= want + 1
+
+
 async def results_rendered(pilot: Pilot, rows: int | None = None) -> None:
     """Wait for the rendered state of Results, not for a number of pauses: the report loaded, its summary rows in
     the table and laid out on screen. Under CPU load a worker's result can be handled, and the layout follow it,
@@ -81,7 +90,7 @@ async def results_rendered(pilot: Pilot, rows: int | None = None) -> None:
         if isinstance(screen, ResultsScreen) and screen.report is not None and not screen.loading:
             table = screen.query_one("#summary-table", ReportTable)
             want = rows if rows is not None else len(table.data)
-            if want and table.row_count == want and table.size.height >= want + 1:
+            if want and laid_out(table, want) and laid_out(screen.query_one("#significance-table", ReportTable)):
                 break
     else:
         raise AssertionError(f"Results never rendered its summary table ({type(screen).__name__})")
