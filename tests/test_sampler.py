@@ -9,7 +9,7 @@ import pytest
 from hbt.engine.common.errors import ConfigError
 from hbt.engine.data.registry import load_lareqa_parts
 from hbt.engine.training.pairs import Pair, PairTable, build_pairs
-from hbt.engine.training.sampler import StrategyBatchSampler, make_strategy
+from hbt.engine.training.sampler import XY_BATCH, BatchKind, StrategyBatchSampler, make_strategy
 
 LANGS = ["ar", "de", "en", "es", "hi", "vi", "zh"]
 
@@ -124,11 +124,24 @@ def test_hybrid_share_within_three_standard_errors(table: PairTable, p: float | 
 
 
 def test_hybrid_within_batch_mixes(table: PairTable) -> None:
-    _, batches = _batches(table, "hybrid", epochs=1, p=0.5, mix="within")
+    sampler, batches = _batches(table, "hybrid", epochs=1, p=0.5, mix="within")
     _common_invariants(table, batches)
     shares = [np.mean(table.q_lang[b] == table.a_lang[b]) for b in batches]
     assert abs(np.mean(shares) - 0.5) < 0.05
     assert any(0 < s < 1 for s in shares)
+    # each batch is recorded as a mixed BatchKind holding the X-X pairs it got; the composition counts them as "mix"
+    assert sampler.history == [BatchKind.mixed(int(table.is_xx[b].sum())) for b in batches]
+    assert sampler.composition() == {"xx": 0, "xy": 0, "mix": len(batches)}
+
+
+def test_the_sampler_records_each_batch_kind_as_drawn(table: PairTable) -> None:
+    sampler, batches = _batches(table, "hybrid", epochs=1, p=0.5)
+    langs = {table.langs[int(table.q_lang[b[0]])] for b in batches}
+    assert {k.pool for k in sampler.history} == {"xx", "xy"}
+    for kind, batch in zip(sampler.history, batches, strict=True):
+        xx = bool(table.is_xx[batch].all())
+        assert kind == (BatchKind("xx", lang=table.langs[int(table.q_lang[batch[0]])]) if xx else XY_BATCH)
+    assert len(langs) > 1
 
 
 def test_hybrid_schedule_moves_p(table: PairTable) -> None:

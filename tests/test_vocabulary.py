@@ -14,8 +14,8 @@ from hbt.engine.common.errors import ConfigError, UserError
 from hbt.engine.runs.config import RunConfig, check_config
 from hbt.engine.runs.executor import ExecutorSpec, RaySettings, SlurmSettings
 from hbt.engine.runs.presets import Preset, apply_overrides, parse_preset
-from hbt.engine.training.sampler import STRATEGIES as IMPLEMENTATIONS
-from hbt.engine.training.sampler import make_strategy
+from hbt.engine.training.pairs import Pair, PairTable
+from hbt.engine.training.sampler import SAMPLERS, StrategyBatchSampler, make_strategy
 from hbt.tui.screens.setup import FIELD_OF_KEY, row_for
 from hbt.tui.screens.setup import STRATEGIES as SETUP_CHECKBOXES
 
@@ -29,7 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_strategies_are_listed_once_and_every_reader_agrees() -> None:
     assert vocab.STRATEGIES == ("none", "xx", "xy", "hybrid", "xx-mix", "en-en")
     assert vocab.STRATEGIES[1:] == vocab.GRID_STRATEGIES
-    assert tuple(IMPLEMENTATIONS) == vocab.GRID_STRATEGIES  # every trained strategy has a sampler, and only those
+    # every trained strategy has a sampler, and only those, keyed by the vocabulary's own entries
+    assert list(SAMPLERS) == [s for s in vocab.STRATEGY_TABLE if s.grid]
+    assert all(cls.spec is strategy for strategy, cls in SAMPLERS.items())
     assert SETUP_CHECKBOXES == vocab.MAIN_STRATEGIES == ("xx", "xy", "hybrid")
     train = build_parser()._subparsers._group_actions[0].choices["train"]  # type: ignore[union-attr]
     (strategy,) = [a for a in train._actions if a.dest == "strategy"]
@@ -140,6 +142,33 @@ def test_the_one_validation_names_the_key_of_data_checks(
     with pytest.raises(kind) as err:
         check_config(config)
     assert err.value.key == key and message in str(err.value), (err.value.key, str(err.value))
+
+
+PAIR_RULES = [(name, None) for name in vocab.GRID_STRATEGIES] + [("hybrid", 1.0), ("hybrid", 0.0)]
+
+
+@pytest.mark.parametrize(("name", "hybrid_p"), PAIR_RULES, ids=[f"{n}-{p}" for n, p in PAIR_RULES])
+def test_check_config_and_the_sampler_read_one_pair_rule(name: str, hybrid_p: float | None, tmp_path: Path) -> None:
+    """A strategy's pair needs are declared once (vocabulary.Strategy): with German pairs only, `check_config`
+    refuses a strategy exactly when its sampler would."""
+    p = RunConfig().hybrid_p if hybrid_p is None else hybrid_p
+    config = RunConfig(strategy=name, data_dir=str(tmp_path), langs=["de"], train_langs=["de"], hybrid_p=p)
+    try:
+        check_config(config)
+        config_refuses = False
+    except ConfigError as exc:
+        assert exc.key == "train_langs"
+        config_refuses = True
+    german = PairTable.from_pairs([Pair("de", "de", f"q{i}", f"a{i}", f"g{i}") for i in range(10)])
+    strategy = make_strategy(name, p=p)
+    try:
+        StrategyBatchSampler(list(range(10)), 4, True, table=german, strategy=strategy)
+        sampler_refuses = False
+    except ConfigError:
+        sampler_refuses = True
+    spec = vocab.STRATEGY_OF[name]
+    declared = spec.needs_xy(every_batch_xx=hybrid_p == 1) or spec.only_lang not in (None, "de")
+    assert config_refuses == sampler_refuses == declared
 
 
 def test_check_config_accepts_a_valid_config(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
     from ..common.vocabulary import check_device, check_positive
     from ..data.miracl import CorpusTask
     from ..data.registry import load_eval
-    from ..encoding.corpus_shards import DEFAULT_SHARD_SIZE
+    from ..encoding.corpus_shards import CorpusOptions
     from ..encoding.encode import SentenceTransformerEncoder
     from ..evaluation.corpus_eval import encode_language
     from ..training import distributed
@@ -57,13 +57,11 @@ def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
     model = load_backbone(args.backbone or DEFAULT_BACKBONE, device=device)
     encoder = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=args.eval_batch_size)
     bus = EventBus()
+    options = CorpusOptions(text_mode=args.text_mode, bus=bus, shard_size=args.shard_size, allow_large=args.yes)
     with RichListener(console) as listener:
         bus.subscribe(listener)
         for part in task.languages:
-            shards, n = encode_language(
-                task, part, encoder, text_mode=args.text_mode, shard_size=args.shard_size or DEFAULT_SHARD_SIZE,
-                allow_large=args.yes, rank=rank, world_size=world, bus=bus,
-            )  # fmt: skip
+            shards, n = encode_language(task, part, encoder, options, rank=rank, world_size=world)
             where = f"rank {rank}/{world}: " if world > 1 else ""
             done = f"{shards.pool.n_rows:,} passages in {shards.root}" if shards else "slice on disk"
             line = f"{where}miracl/{part.lang}: {n:,} passages encoded here; {done}"

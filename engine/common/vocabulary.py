@@ -16,31 +16,45 @@ from .errors import ConfigError, one_of
 
 @dataclass(frozen=True)
 class Strategy:
-    """One batch strategy: its name in configs, what the papers call it, where reports place it, whether it trains
-    (`grid`: allowed in a preset's `strategies` and `train --strategy`) and whether it is one of 2408.10536's three
-    (`main`: X-X-mono, X-Y and hybrid; the TUI Setup screen's checkboxes, the strategies its claims need)."""
+    """One batch strategy, declared once: its name in configs, what the papers call it, where reports place it,
+    whether it trains (`grid`: allowed in a preset's `strategies` and `train --strategy`), whether it is one of
+    2408.10536's three (`main`: X-X-mono, X-Y and hybrid; the TUI Setup screen's checkboxes, the strategies its claims
+    need), and the training pairs its batches draw. The sampler (hbt.engine.training.sampler.SAMPLERS) keys its
+    implementations by these entries; `check_config` (before a model is loaded) and the sampler (on the pairs drawn)
+    both read the pair rules from here."""
 
     name: str
     paper_name: str  # LAReQA (2004.05484) and 2408.10536 names, shown in tables and the reference comparison
     rank: int  # report order: the baseline first, then LAReQA's baselines, then 2408.10536's three
     grid: bool
     main: bool
+    xx: bool = False  # its batches draw X-X pairs (question and answer in one language): it needs some
+    xy: bool = False  # its batches draw X-Y pairs (languages differ): it needs some, unless every batch is X-X
+    only_lang: str | None = None  # it trains on this language's pairs only (LAReQA's En-En)
+    only_lang_name: str | None = None  # that language in words, for messages
+
+    def needs_xy(self, every_batch_xx: bool = False) -> bool:
+        """Whether training needs X-Y pairs: it draws X-Y batches, unless it draws both kinds and every batch is X-X
+        (hybrid with p = 1)."""
+        return self.xy and not (self.xx and every_batch_xx)
 
 
 BASELINE = "none"  # evaluate the backbone as it is (the zero-shot row of a grid)
+ZERO_SHOT = Strategy(BASELINE, "zero-shot", rank=0, grid=False, main=False)
+XX = Strategy("xx", "X-X-mono", rank=3, grid=True, main=True, xx=True)
+XY = Strategy("xy", "X-Y", rank=4, grid=True, main=True, xy=True)
+HYBRID = Strategy("hybrid", "hybrid", rank=5, grid=True, main=True, xx=True, xy=True)
+# LAReQA's X-X: same-language pairs, a batch mixing languages
+XX_MIX = Strategy("xx-mix", "X-X", rank=2, grid=True, main=False, xx=True)
+# LAReQA's En-En: English pairs only
+EN_EN = Strategy("en-en", "En-En", rank=1, grid=True, main=False, xx=True, only_lang="en", only_lang_name="English")
 # listed in the order the CLI and error messages list them
-STRATEGY_TABLE = (
-    Strategy(BASELINE, "zero-shot", rank=0, grid=False, main=False),
-    Strategy("xx", "X-X-mono", rank=3, grid=True, main=True),
-    Strategy("xy", "X-Y", rank=4, grid=True, main=True),
-    Strategy("hybrid", "hybrid", rank=5, grid=True, main=True),
-    Strategy("xx-mix", "X-X", rank=2, grid=True, main=False),  # LAReQA's X-X: same-language pairs, mixed batches
-    Strategy("en-en", "En-En", rank=1, grid=True, main=False),  # LAReQA's En-En: English pairs only
-)
+STRATEGY_TABLE = (ZERO_SHOT, XX, XY, HYBRID, XX_MIX, EN_EN)
+STRATEGY_OF = {s.name: s for s in STRATEGY_TABLE}  # a run's `strategy` -> its declaration
 STRATEGIES = tuple(s.name for s in STRATEGY_TABLE)  # every value of a run's `strategy`
 GRID_STRATEGIES = tuple(s.name for s in STRATEGY_TABLE if s.grid)  # the trained ones: presets, `train --strategy`
 MAIN_STRATEGIES = tuple(s.name for s in STRATEGY_TABLE if s.main)  # 2408.10536's X-X-mono, X-Y and hybrid
-HYBRID_PARTS = ("xx", "xy")  # the two pure strategies hybrid mixes (its claims compare it with each)
+HYBRID_PARTS = (XX.name, XY.name)  # the two pure strategies hybrid mixes (its claims compare it with each)
 STRATEGY_ORDER = tuple(s.name for s in sorted(STRATEGY_TABLE, key=lambda s: s.rank))
 PAPER_NAMES = {s.name: s.paper_name for s in STRATEGY_TABLE}
 

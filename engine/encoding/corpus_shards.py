@@ -34,12 +34,16 @@ import numpy as np
 from ..common.errors import ConfigError, DataError
 from ..common.events import NULL_BUS, EventBus
 from ..common.io import atomic_open, ensure_dir, read_json, write_json
+from ..data.benchmark import resolve_text_mode
 from ..retrieval.shards import DTYPES, FORMAT, MANIFEST, ShardedPool
 from ..training import distributed
 from .encode import EmbeddingCache, Encoder, encode_unique, encoding_params, uses_languages
 
 KEY_FILE = "corpus.json"
 KEY_FORMAT = "hbt-corpus/1"
+ROLE = "passage"  # what a corpus holds: its texts are encoded with the backbone's passage prompt
+SENTENCE = "sentence"  # the text mode `auto` stands for here: no dataset sets a convention
+POLL_S = 1.0  # how often rank 0 looks for the other ranks' shards
 
 
 def vectors_name(j: int) -> str:
@@ -56,10 +60,11 @@ DEFAULT_SHARD_SIZE = 100_000  # passages per shard of a whole corpus (MIRACL, XO
 @dataclass(frozen=True)
 class CorpusOptions:
     """How a whole corpus is encoded and searched (MIRACL full corpora, XOR-Retrieve's collection): one object for
-    both evaluators. shard_size None = DEFAULT_SHARD_SIZE; shard_dir None = under the cache folder."""
+    both evaluators and for `encode_corpus`. shard_size None = DEFAULT_SHARD_SIZE; shard_dir None = under the cache
+    folder."""
 
-    text_mode: str = "auto"  # auto: each dataset's convention (MIRACL: title+text)
-    cache: EmbeddingCache | None = None
+    text_mode: str = "auto"  # auto: each dataset's convention (MIRACL: title+text; encode_corpus alone: sentence)
+    cache: EmbeddingCache | None = None  # the queries' embeddings; a corpus's passages are kept in its shards only
     bus: EventBus = NULL_BUS
     shard_size: int | None = None
     shard_dtype: str = "float32"
@@ -162,31 +167,29 @@ def encode_corpus(
     encoder: Encoder,
     passages: Iterable[tuple[str, str]],
     root: str | Path,
+    options: CorpusOptions,
     *,
-    shard_size: int,
-    dtype: str = "float32",
-    role: str = "passage",
-    mode: str = "sentence",
     lang: str | None = None,
     key: dict[str, Any] | None = None,
     rank: int | None = None,
     world_size: int | None = None,
-    cache: EmbeddingCache | None = None,
-    total: int | None = None,
-    bus: EventBus = NULL_BUS,
     wait_s: float = 7 * 24 * 3600.0,
-    poll_s: float = 1.0,
     on_shard: Callable[[int, int], None] | None = None,
 ) -> tuple[CorpusShards | None, int]:
     """Encode `passages` into shards under `root`; returns (the corpus on rank 0, else None; passages encoded here).
 
-    lang: the passages' language (one per corpus: MIRACL's per-language corpora, XOR-Retrieve's English
-    collection), given to an encoder that encodes it (mBART-50's language code) and part of the key.
+    options: the shard size and dtype, the text mode (`auto`, with no dataset to set a convention, is `sentence`:
+    the passages as given) and the event bus; `options.cache` is not used (it holds queries: passages live in the
+    shards). lang: the passages' language (one per corpus: MIRACL's per-language corpora, XOR-Retrieve's English
+    collection), given to an encoder that encodes it (mBART-50's language code) and part of the key, as is `key`
+    (whatever the caller adds: the corpus files' names and contents).
 
     rank / world_size default to the launcher's (RANK, WORLD_SIZE). Rank 0, after its own shards, waits up to
     wait_s for the other ranks' shards, then writes the manifest. A root that already holds a manifest of the same
     key is returned at once (nothing read, nothing encoded). `on_shard(j, rows)` is called after shard j is written.
     """
+    shard_size, dtype, bus = options.size, options.shard_dtype, options.bus
+    mode = resolve_text_mode(options.text_mode, SENTENCE)
     if shard_size < 1:
         raise ConfigError(f"shard_size must be a positive number of rows, got {shard_size}")
     if dtype not in DTYPES:
@@ -195,11 +198,11 @@ def encode_corpus(
     world_size = distributed.world_size() if world_size is None else world_size
     root = Path(root)
     ensure_dir(root)
-    check_key(root, corpus_key(encoder, role, mode, shard_size, dtype, key or {}, lang))
+    check_key(root, corpus_key(encoder, ROLE, mode, shard_size, dtype, key or {}, lang))
     if (root / MANIFEST).exists():
         return (CorpusShards.open(root) if rank == 0 else None), 0
     done = complete_shards(root)
-    task = f"encode {role}s"
+    task = f"encode {ROLE}s"
     n_encoded = 0
     n_seen = 0
     ids: list[str] = []
@@ -209,9 +212,7 @@ def encode_corpus(
         nonlocal n_encoded
         for stale in root.glob(f".{vectors_name(j)}.*.tmp"):  # a write cut short by kill -9
             stale.unlink(missing_ok=True)
-        emb, n = encode_unique(
-            encoder, texts, role, langs=[lang] * len(texts) if lang else None, mode=mode, cache=cache
-        )
+        emb, n = encode_unique(encoder, texts, ROLE, langs=[lang] * len(texts) if lang else None, mode=mode)
         n_encoded += n
         with atomic_open(root / ids_name(j), "w") as fh:
             fh.write("".join(f"{pid}\n" for pid in ids))
@@ -220,13 +221,13 @@ def encode_corpus(
         if on_shard is not None:
             on_shard(j, len(ids))
 
-    bus.progress(task, 0, total or 0)
+    bus.progress(task, 0, 0)  # the total is known once the stream ends
     for pid, text in passages:
         j = n_seen // shard_size
         n_seen += 1
         if j % world_size != rank or j in done:
             if n_seen % shard_size == 0:
-                bus.progress(task, n_seen, max(total or 0, n_seen))
+                bus.progress(task, n_seen, n_seen)
             continue
         if "\n" in pid or "\r" in pid:
             raise DataError(f"passage id {pid!r} contains a line break")
@@ -235,7 +236,7 @@ def encode_corpus(
         if len(ids) == shard_size:
             flush(j)
             ids, texts = [], []
-            bus.progress(task, n_seen, max(total or 0, n_seen))
+            bus.progress(task, n_seen, n_seen)
     if ids:
         flush((n_seen - 1) // shard_size)  # the last, short shard
     bus.progress(task, n_seen, n_seen)
@@ -247,7 +248,7 @@ def encode_corpus(
         if time.monotonic() > deadline:
             missing = sorted(set(range(n_shards)) - complete_shards(root))
             raise ConfigError(f"{root}: shards {missing[:5]} never appeared (another rank stopped?); rerun to resume")
-        time.sleep(poll_s)
+        time.sleep(POLL_S)
     return CorpusShards(write_manifest(root, n_seen, shard_size, dtype)), n_encoded
 
 

@@ -18,19 +18,18 @@ import itertools
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..common.errors import ConfigError
-from ..common.events import NULL_BUS, EvalDone, EventBus
+from ..common.events import EvalDone, EventBus
 from ..common.paths import cache_dir
 from ..data.benchmark import resolve_text_mode
 from ..data.miracl import CorpusLanguage, CorpusTask, check_relevant_found
 from ..encoding.corpus_shards import (
-    DEFAULT_SHARD_SIZE,
     CorpusOptions,
     CorpusShards,
     encode_corpus,
@@ -123,9 +122,8 @@ def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions |
     from .evaluate import DatasetResult
 
     o = options or CorpusOptions()
-    text_mode, cache, bus, size, shard_dir = o.text_mode, o.cache, o.bus, o.size, o.shard_dir
+    text_mode, cache, bus, size, shard_dtype = o.text_mode, o.cache, o.bus, o.size, o.shard_dtype
     text_mode = resolve_text_mode(text_mode, task.auto_text_mode)
-    shard_dtype, allow_large = o.shard_dtype, o.allow_large
     t0 = time.perf_counter()
     per_language: dict[str, dict[str, float]] = {}
     per_query: dict[str, dict[str, float]] = {}
@@ -142,10 +140,7 @@ def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions |
             cache=cache,
         )  # fmt: skip
         n_q += n
-        shards, n = encode_language(
-            task, part, encoder, text_mode=text_mode, shard_size=size, shard_dtype=shard_dtype, shard_dir=shard_dir,
-            allow_large=allow_large, rank=0, world_size=1, bus=bus,
-        )  # fmt: skip
+        shards, n = encode_language(task, part, encoder, o, rank=0, world_size=1)
         n_c += n
         t_encode += time.perf_counter() - t1
         if shards is None:  # a worker rank: its slice is on disk, rank 0 evaluates
@@ -201,32 +196,28 @@ def encode_language(
     task: CorpusTask,
     part: CorpusLanguage,
     encoder: Encoder,
+    options: CorpusOptions,
     *,
-    text_mode: str = "auto",
-    shard_size: int = DEFAULT_SHARD_SIZE,
-    shard_dtype: str = "float32",
-    shard_dir: str | Path | None = None,
-    allow_large: bool = False,
     rank: int = 0,
     world_size: int = 1,
-    bus: EventBus = NULL_BUS,
 ) -> tuple[CorpusShards | None, int]:
     """A language's corpus into its shard folder (sizes checked up front on rank 0); rank 0 gets the shards."""
-    text_mode = resolve_text_mode(text_mode, task.auto_text_mode)
+    text_mode = resolve_text_mode(options.text_mode, task.auto_text_mode)
+    shard_size, shard_dtype, bus = options.size, options.shard_dtype, options.bus
     where = f"{task.name}/{part.lang}"
     root = language_root(
-        task, part, encoder, text_mode, shard_size, shard_dtype, Path(shard_dir) if shard_dir else None
+        task, part, encoder, text_mode, shard_size, shard_dtype, Path(options.shard_dir) if options.shard_dir else None
     )
     if rank == 0 and not (root / MANIFEST).exists():
-        _check_size(part, encoder, root, shard_size, shard_dtype, text_mode, where, allow_large, bus)
+        _check_size(part, encoder, root, shard_size, shard_dtype, text_mode, where, options.allow_large, bus)
     bus.stage(
         "encode",
         f"{where}: corpus {part.corpus.describe()} -> {root}"
         + (f" (rank {rank}/{world_size})" if world_size > 1 else ""),
     )
     return encode_corpus(
-        encoder, part.corpus.passages(text_mode), root, shard_size=shard_size, dtype=shard_dtype, mode=text_mode,
-        lang=part.lang, key=part.corpus.signature(), rank=rank, world_size=world_size, bus=bus,
+        encoder, part.corpus.passages(text_mode), root, replace(options, text_mode=text_mode), lang=part.lang,
+        key=part.corpus.signature(), rank=rank, world_size=world_size,
     )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,8 +91,7 @@ def evaluate_xor(task: XorTask, encoder: Encoder, options: CorpusOptions | None 
     bus.stage("encode", f"{task.name}: collection {collection.describe()} -> {root}")
     shards, n_c = encode_corpus(
         encoder, ((pid, passage_text(title, text, text_mode)) for pid, text, title in collection.passages()), root,
-        shard_size=size, dtype=shard_dtype,
-        mode=text_mode, lang=PASSAGE_LANG, key=collection.signature(), bus=bus,
+        replace(o, text_mode=text_mode), lang=PASSAGE_LANG, key=collection.signature(),
     )  # fmt: skip
     t_encode = time.perf_counter() - t0
     if shards is None:  # a worker rank: its slice is on disk, rank 0 searches

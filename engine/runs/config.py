@@ -16,6 +16,7 @@ from ..common.vocabulary import (
     INDEXES,
     POSITIVE,
     PRECISIONS,
+    STRATEGY_OF,
     TEXT_MODES,
     XX_LANGS,
     bad_value,
@@ -164,17 +165,19 @@ def check_config(config: RunConfig) -> RunConfig:
                 raise bad_value("train_data", f"{config.train_data!r} is not parallel QA (allowed: {parallel})")
         with _about("train_langs"):
             train_langs = check_langs(config.train_data, config.train_langs)
-        needs_xy = config.strategy == "xy" or (config.strategy == "hybrid" and config.hybrid_p != 1)
-        if needs_xy and len(train_langs) < 2:
+        strategy = STRATEGY_OF[config.strategy]  # its pair rules, as the sampler reads them
+        if strategy.needs_xy(every_batch_xx=config.hybrid_p == 1) and len(train_langs) < 2:
             raise ConfigError(
                 f"strategy {config.strategy} needs X-Y pairs, so at least two training languages "
                 f"(got {','.join(train_langs)}): add some with --train-langs",
                 key="train_langs",
             )
-        if config.strategy == "en-en" and "en" not in train_langs:
+        if strategy.only_lang is not None and strategy.only_lang not in train_langs:
             got = ",".join(train_langs)
             raise ConfigError(
-                f"strategy en-en trains on English pairs: add en to --train-langs (got {got})", key="train_langs"
+                f"strategy {config.strategy} trains on {strategy.only_lang_name} pairs: add {strategy.only_lang} to "
+                f"--train-langs (got {got})",
+                key="train_langs",
             )
     return config
 

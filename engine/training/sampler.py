@@ -16,57 +16,86 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import numpy as np
 from sentence_transformers.base.sampler import DefaultBatchSampler
 
 from ..common.errors import ConfigError
-from ..common.vocabulary import GRID_STRATEGIES, check_strategy
+from ..common.vocabulary import EN_EN, GRID_STRATEGIES, HYBRID, STRATEGY_OF, XX, XX_MIX, XY, Strategy, check_strategy
 from .pairs import PairTable
+
+# the pools a batch is drawn from, in the order of a training's batch composition (its keys in results.json and events)
+BatchPool: TypeAlias = Literal["xx", "xy", "mix", "xx-mix"]
+
+
+@dataclass(frozen=True)
+class BatchKind:
+    """What one batch is drawn from: `xx` (X-X pairs of one language), `xy` (X-Y pairs), `xx-mix` (X-X pairs, the
+    languages mixed: LAReQA's X-X) or `mix` (`n_xx` X-X pairs of one language, the rest X-Y: hybrid mixed within
+    batches). A strategy chooses the kind; the sampler records what it drew, with the X-X language (`lang`) and the
+    X-X pairs it found (`n_xx`)."""
+
+    pool: BatchPool
+    n_xx: int = 0  # mix: how many pairs of the batch are X-X
+    lang: str | None = None  # xx, as drawn: the batch's language
+
+    @classmethod
+    def mixed(cls, n_xx: int) -> BatchKind:
+        return cls("mix", n_xx=n_xx)
+
+
+XX_BATCH = BatchKind("xx")
+XY_BATCH = BatchKind("xy")
+XX_MIX_BATCH = BatchKind("xx-mix")
 
 
 class BatchStrategy(ABC):
-    """Chooses the kind of each batch: "xx", "xy", "xx-mix", or a mixed batch ("mix:<n_xx>")."""
+    """Chooses the kind of each batch. `spec` is the strategy's declaration in the vocabulary: its name and the
+    pairs it needs."""
 
-    name: str = ""
-    only_lang: str | None = None  # X-X batches restricted to this training language (En-En)
+    spec: ClassVar[Strategy]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     def p_xx(self, table: PairTable) -> float:
         return 0.0
 
     @abstractmethod
-    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> str: ...
+    def kind(
+        self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable
+    ) -> BatchKind: ...
 
 
 class MonolingualStrategy(BatchStrategy):
-    name = "xx"
+    spec = XX
 
-    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> str:
-        return "xx"
+    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> BatchKind:
+        return XX_BATCH
 
 
 class MixedMonolingualStrategy(BatchStrategy):
     """LAReQA's X-X: every pair same-language, the languages of a batch mixed (drawn from all X-X pairs)."""
 
-    name = "xx-mix"
+    spec = XX_MIX
 
-    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> str:
-        return "xx-mix"
+    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> BatchKind:
+        return XX_MIX_BATCH
 
 
 class EnglishStrategy(MonolingualStrategy):
-    """LAReQA's En-En: English question-answer pairs only."""
+    """LAReQA's En-En: English question-answer pairs only (X-X batches of `spec.only_lang`)."""
 
-    name = "en-en"
-    only_lang = "en"
+    spec = EN_EN
 
 
 class CrossLingualStrategy(BatchStrategy):
-    name = "xy"
+    spec = XY
 
-    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> str:
-        return "xy"
+    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> BatchKind:
+        return XY_BATCH
 
 
 @dataclass
@@ -80,7 +109,7 @@ class HybridStrategy(BatchStrategy):
     p: float | str = 0.5
     p_end: float | None = None
     mix: str = "batch"
-    name = "hybrid"
+    spec: ClassVar[Strategy] = HYBRID
 
     def p_xx(self, table: PairTable) -> float:
         if self.p == "proportional":
@@ -93,23 +122,24 @@ class HybridStrategy(BatchStrategy):
             return p0
         return p0 + (self.p_end - p0) * batch_no / (total - 1)
 
-    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> str:
+    def kind(self, batch_no: int, total: int, batch_size: int, rng: np.random.Generator, table: PairTable) -> BatchKind:
         p = self.p_at(batch_no, total, table)
         if self.mix == "within":
-            return f"mix:{int(rng.binomial(batch_size, p))}"
-        return "xx" if rng.random() < p else "xy"
+            return BatchKind.mixed(int(rng.binomial(batch_size, p)))
+        return XX_BATCH if rng.random() < p else XY_BATCH
 
 
-# the implementation of each trained strategy of the vocabulary (a test holds the two to the same names)
-STRATEGIES: dict[str, type[BatchStrategy]] = {
-    cls.name: cls
+# the sampler of each trained strategy, keyed by its declaration in the vocabulary (engine/common cannot name these
+# classes: it sits below training); a test holds the keys to exactly the vocabulary's trained strategies
+SAMPLERS: dict[Strategy, type[BatchStrategy]] = {
+    cls.spec: cls
     for cls in (MonolingualStrategy, CrossLingualStrategy, HybridStrategy, MixedMonolingualStrategy, EnglishStrategy)
 }
 
 
 def make_strategy(name: str, **options: Any) -> BatchStrategy:
     check_strategy(name, GRID_STRATEGIES)
-    cls = STRATEGIES[name]
+    cls = SAMPLERS[STRATEGY_OF[name]]
     return cls(**options) if cls is HybridStrategy else cls()
 
 
@@ -182,23 +212,21 @@ class StrategyBatchSampler(DefaultBatchSampler):
         self.strategy = strategy
         self.xx_langs = xx_langs
         self.total_batches = total_batches
-        self.history: list[str] = []  # kind of every batch yielded, in order ("xx:<lang>", "xy", "mix:<n>")
+        self.history: list[BatchKind] = []  # every batch yielded, in order, as drawn
+        spec = strategy.spec  # the pairs it needs
         xx = table.is_xx
         self._xx_rows = {code: np.flatnonzero(xx & (table.q_lang == code)) for code in range(len(table.langs))}
         self._xx_rows = {c: r for c, r in self._xx_rows.items() if len(r)}
-        if strategy.only_lang is not None:
-            only = table.langs.index(strategy.only_lang) if strategy.only_lang in table.langs else -1
+        if spec.only_lang is not None:
+            only = table.langs.index(spec.only_lang) if spec.only_lang in table.langs else -1
             self._xx_rows = {c: r for c, r in self._xx_rows.items() if c == only}
             if not self._xx_rows:
-                raise ConfigError(f"strategy {strategy.name} needs {strategy.only_lang} pairs: add it to --train-langs")
+                raise ConfigError(f"strategy {spec.name} needs {spec.only_lang} pairs: add it to --train-langs")
         self._xx_all = np.flatnonzero(xx)
         self._xy_rows = np.flatnonzero(~xx)
-        needs_xy = isinstance(strategy, CrossLingualStrategy) or (
-            isinstance(strategy, HybridStrategy) and strategy.p_xx(table) < 1
-        )
-        if needs_xy and not len(self._xy_rows):
+        if spec.needs_xy(every_batch_xx=strategy.p_xx(table) >= 1) and not len(self._xy_rows):
             raise ConfigError("strategy needs X-Y pairs but the training data has one language: add --train-langs")
-        if not isinstance(strategy, CrossLingualStrategy) and not self._xx_rows:
+        if spec.xx and not self._xx_rows:
             raise ConfigError("strategy needs X-X pairs but the training data has none")
 
     def __len__(self) -> int:
@@ -226,25 +254,24 @@ class StrategyBatchSampler(DefaultBatchSampler):
             kind = self.strategy.kind(epoch * n_batches + b, total, size, rng, self.table)
             groups: set[int] = set()
             texts: set[int] = set()
-            if kind == "xy":
+            if kind.pool == "xy":
                 batch = xy_pool.take(size, groups, texts, self.table)
-                label = "xy"
-            elif kind == "xx-mix":
+                drawn = kind
+            elif kind.pool == "xx-mix":
                 batch = mixed_pool.take(size, groups, texts, self.table)
-                label = "xx-mix"
-            elif kind == "xx":
+                drawn = kind
+            elif kind.pool == "xx":
                 lang = self._xx_lang(rng)
                 batch = xx_pools[lang].take(size, groups, texts, self.table)
-                label = f"xx:{self.table.langs[lang]}"
+                drawn = BatchKind("xx", lang=self.table.langs[lang])
             else:
-                n_xx = int(kind.split(":", 1)[1])
                 lang = self._xx_lang(rng)
-                batch = xx_pools[lang].take(n_xx, groups, texts, self.table)
+                batch = xx_pools[lang].take(kind.n_xx, groups, texts, self.table)
                 batch += xy_pool.take(size - len(batch), groups, texts, self.table)
-                label = f"mix:{int(self.table.is_xx[batch].sum())}"
+                drawn = BatchKind.mixed(int(self.table.is_xx[batch].sum()))
             if len(batch) < 2 or (self.num_replicas > 1 and len(batch) < size):
                 continue  # too few distinct groups left for in-batch negatives (or to give every rank a full chunk)
-            self.history.append(label)
+            self.history.append(drawn)
             if self.num_replicas == 1:
                 yield batch
             else:
@@ -255,9 +282,8 @@ class StrategyBatchSampler(DefaultBatchSampler):
         """Counts of batch kinds among the first `steps` batches yielded: {"xx": .., "xy": .., "mix": ..} (and
         "xx-mix" when there are LAReQA X-X batches)."""
         out = {"xx": 0, "xy": 0, "mix": 0}
-        for label in self.history[:steps]:
-            kind = label.split(":", 1)[0]
-            out[kind] = out.get(kind, 0) + 1
+        for kind in self.history[:steps]:
+            out[kind.pool] = out.get(kind.pool, 0) + 1
         return out
 
 
