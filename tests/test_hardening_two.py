@@ -561,6 +561,21 @@ def test_encode_corpus_on_an_unwritable_or_full_cache_names_hbt_cache_dir(
     assert line.endswith("/corpus.json — free space or set HBT_CACHE_DIR to another folder"), line
 
 
+def test_a_model_cache_that_cannot_be_made_names_hbt_cache_dir(
+    tmp_path: Path, own_cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first write under a fresh cache is the converted model: a read-only cache folder failed there with the
+    reason alone (found by scripts/probe_defects.py, row 11); it says what to do, as the corpus folder's error does."""
+    write_release(tmp_path / "data")
+    own_cache.mkdir()
+    (own_cache / "models").write_text("a file where the models folder goes", encoding="utf-8")
+    args = ["encode-corpus", "--backbone", "tiny-random", "--data-dir", str(tmp_path / "data"), "--langs", "de"]
+    assert main([*args, "--device", "cpu"]) == 2
+    line = _one_error(capsys)
+    assert line.startswith(f"hbt: cannot create the model cache {own_cache}/models"), line
+    assert line.endswith(" — set HBT_CACHE_DIR to another folder"), line
+
+
 # ---- 12. errors that named the wrong thing, or came after the grid was made ------------------------------------------
 
 

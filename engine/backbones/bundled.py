@@ -34,7 +34,7 @@ from typing import Any
 from ..common.errors import UserError
 from ..common.io import read_json, write_json
 from ..common.locks import exclusive_lock
-from ..common.paths import cache_root
+from ..common.paths import CACHE_FIX, cache_root
 from ._util import portable_tokenizer_config
 from .bundled_file import INSTALL_HINT, SOURCE_FILE, open_e5_file
 from .bundled_tokenizer import build_tokenizer, wrap_tokenizer
@@ -203,7 +203,7 @@ def ensure_bundled_model(cache_dir: Path | None = None) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"cannot create the model cache {parent}: {exc.strerror or exc}") from exc
+        raise UserError(f"cannot create the model cache {parent}: {exc.strerror or exc} — {CACHE_FIX}") from exc
     with exclusive_lock(parent / f".{BUNDLED_DIRNAME}.lock"):  # one conversion at a time
         if _is_current(target, source):  # another process finished it while we waited
             return target
@@ -218,7 +218,8 @@ def ensure_bundled_model(cache_dir: Path | None = None) -> Path:
             os.replace(tmp, target)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise UserError(f"could not write the bundled model to {target}: {exc.strerror or exc}") from exc
+            reason = exc.strerror or exc
+            raise UserError(f"could not write the bundled model to {target}: {reason} — {CACHE_FIX}") from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

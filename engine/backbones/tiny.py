@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.errors import UserError, one_of
-from ..common.paths import cache_root
+from ..common.paths import CACHE_FIX, cache_root
 from ._util import portable_tokenizer_config
 
 TINY_ARCHS = ("bert", "xlmr", "mbart", "laser")
@@ -308,7 +308,7 @@ def ensure_tiny_model(arch: str = "bert", seed: int = 0, cache_dir: Path | None 
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     except OSError as exc:
-        raise UserError(f"cannot create the model cache {target.parent}: {exc.strerror or exc}") from exc
+        raise UserError(f"cannot create the model cache {target.parent}: {exc.strerror or exc} — {CACHE_FIX}") from exc
     try:
         build_tiny_model(staging / "model", arch=arch, seed=seed)
         try:

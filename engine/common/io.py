@@ -25,13 +25,13 @@ _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 def _elsewhere(path: str | Path) -> str:
     """How to write somewhere else: the cache folder (shards, embeddings, converted models) is moved with
     $HBT_CACHE_DIR, a run's or grid's output with --out."""
-    from .paths import cache_root
+    from .paths import CACHE_FIX, cache_root
 
     try:
         in_cache = Path(path).resolve().is_relative_to(cache_root().resolve())
     except (OSError, RuntimeError):
         in_cache = False
-    return "set HBT_CACHE_DIR to another folder" if in_cache else "choose another --out"
+    return CACHE_FIX if in_cache else "choose another --out"
 
 
 def write_error(path: str | Path, exc: OSError) -> OutputError:

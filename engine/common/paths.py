@@ -7,6 +7,8 @@ from pathlib import Path
 
 import platformdirs
 
+CACHE_FIX = "set HBT_CACHE_DIR to another folder"  # what a user does when the cache folder cannot be written
+
 
 def cache_root(override: str | Path | None = None) -> Path:
     """`override` when given, else `$HBT_CACHE_DIR`, else `platformdirs.user_cache_dir("hbt")` (not created)."""
