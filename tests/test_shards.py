@@ -13,6 +13,7 @@ import pytest
 from hbt.engine.cli.main import _run_config, build_parser
 from hbt.engine.common.errors import ConfigError
 from hbt.engine.common.io import read_json
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.registry import load_benchmark
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
@@ -20,7 +21,6 @@ from hbt.engine.evaluation.results import SETTINGS, DatasetSummary
 from hbt.engine.retrieval import ann
 from hbt.engine.retrieval.search import relevant_ranks, scores, top_k
 from hbt.engine.retrieval.shards import MANIFEST, ShardedPool, ShardWriter, encode_to_shards, search_pool
-from hbt.engine.runs.config import RunConfig
 
 from tests.conftest import CountingEncoder
 

@@ -243,7 +243,7 @@ def test_ranks_encode_their_own_shards_and_rank_0_completes(tmp_path: Path, monk
 def test_a_worker_rank_of_a_run_encodes_its_slice_of_the_collection(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hbt.engine.runs.config import RunConfig
+    from hbt.engine.common.run_config import RunConfig
     from hbt.engine.runs.run import execute
     from hbt.engine.training import distributed
 
