@@ -259,7 +259,7 @@ def test_a_worker_rank_of_a_run_encodes_its_slice_of_the_collection(
 
 def test_grid_report_has_cross_language_and_answer_recall_tables(tmp_path: Path) -> None:
     from hbt.engine.report.source import Cell
-    from hbt.engine.report.tables import Group
+    from hbt.engine.report.table_rows import Group
     from hbt.engine.report.xor_tables import cross_only_tables, is_cross_only
 
     bench = load_eval("xor-retrieve", FIXTURES, list(xor.XOR_LANGS), corpus_limit=5)

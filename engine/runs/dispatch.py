@@ -23,21 +23,12 @@ from ..common.events import Event, EventBus, EventTail, RunFinished
 from ..common.io import ensure_dir, write_json
 from ..common.run_config import RunConfig
 from .executor import ExecutorSpec
-from .jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, JobState, stale, worker_alive
+from .jobs import ENDED, QUEUED, RUNNING, CellLaunch, GridRecord, JobRecord, JobState, stale, worker_alive
 from .launch import Launch
 from .rundir import RunDir, record_failure
 
 POLL_S = 1.0
 WORKER_CONFIG = "launch-config.json"  # the cell's settings, written by the submitter before its job starts
-
-
-@dataclass(frozen=True)
-class CellLaunch:
-    """What a job needs to run one cell: its id, folder and worker command line."""
-
-    cell_id: str
-    out: Path
-    command: list[str]
 
 
 class JobBackend(Protocol):

@@ -17,8 +17,7 @@ from typing import Any
 from ..common.errors import ConfigError, UserError
 from ..common.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
 from ..common.interrupts import Cancelled, stops_at_once
-from ..common.io import ensure_dir, read_json, write_error, write_json
-from ..common.paths import cache_dir
+from ..common.io import cache_dir, ensure_dir, read_json, write_error, write_json
 from ..common.run_config import RunConfig
 from ..common.vocabulary import BASELINE
 from ..data import files_read
