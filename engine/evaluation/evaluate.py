@@ -44,7 +44,7 @@ from .results import (
     headline,
     query_key,
 )
-from .xor_eval import evaluate_xor
+from .xor_eval import benchmark_answer_recall, evaluate_xor
 from .xor_metric import tokenizer
 
 
@@ -133,8 +133,6 @@ def evaluate_benchmark(
         s = _search_settings(bench, q_emb, candidates, index, bus)
         answer_recall = None
         if bench.answers:  # XOR-Retrieve: the official R@2kt / R@5kt beside the rank metrics
-            from .xor_eval import benchmark_answer_recall
-
             answer_recall = benchmark_answer_recall(bench, q_emb, candidates, bus)
     t_total = time.perf_counter() - t0
 

@@ -19,6 +19,7 @@ from ..common.run_config import RunConfig
 from ..common.vocabulary import BASELINE, parse_arm
 from ..training.train import NonFiniteLoss
 from . import stack
+from .dispatch import Dispatcher, backend_for
 from .executor import ExecutorSpec, check_available, spec_from_dict
 from .grid_lock import grid_lock
 from .jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, this_host
@@ -283,8 +284,6 @@ def _dispatch(
     resume: bool,
     cancel: Any,
 ) -> dict[str, int]:
-    from .dispatch import Dispatcher, backend_for
-
     backend = backend_for(spec, record.out, record.doc)
     address = getattr(backend, "address", None)  # a Ray instance this process started: status/cancel can join it
     if isinstance(address, str) and address != spec.ray.address:
