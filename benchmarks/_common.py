@@ -10,12 +10,12 @@ import time
 from typing import Any
 
 from hbt.engine.backbones import load_backbone
+from hbt.engine.backbones.frozen_cache import SHARED
 from hbt.engine.common.hub import go_offline_if_unreachable
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.registry import load_benchmark
-from hbt.engine.runs.config import RunConfig
 from hbt.engine.runs.run import build_training_table
-from hbt.engine.training.frozen_cache import SHARED
 from hbt.engine.training.pairs import PairTable
 from transformers import TrainerCallback
 

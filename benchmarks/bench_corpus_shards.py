@@ -80,7 +80,8 @@ def child_encode(root: Path, n: int, shard_size: int) -> None:
 
 
 def child_search(root: Path, job: Path) -> None:
-    from hbt.engine.retrieval.shards import ShardedPool, search_pool
+    from hbt.engine.encoding.shard_files import ShardedPool
+    from hbt.engine.retrieval.shards import search_pool
 
     queries = np.load(job / "queries.npy")
     relevant = [np.array([r]) for r in np.load(job / "relevant.npy")]
@@ -152,7 +153,7 @@ def encode_half(work: Path, n: int, shard_size: int, kill_after: int) -> None:
 
 
 def search_half(work: Path, n: int, sizes: list[int], n_queries: int) -> None:
-    from hbt.engine.retrieval.shards import ShardWriter
+    from hbt.engine.encoding.shard_files import ShardWriter
 
     rng = np.random.default_rng(1)
     job = work / "job"

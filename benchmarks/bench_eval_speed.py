@@ -18,12 +18,12 @@ from typing import Any
 import torch
 from _common import bundled_model, start_offline, xquad_subset
 from hbt.engine.backbones import model_fingerprint
+from hbt.engine.backbones.frozen_cache import SHARED
 from hbt.engine.backbones.partial import share_for_evaluation
 from hbt.engine.encoding.encode import SentenceTransformerEncoder
 from hbt.engine.encoding.onnx_encode import OnnxEncoder
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
 from hbt.engine.evaluation.results import SETTINGS, DatasetSummary
-from hbt.engine.training.frozen_cache import SHARED
 
 
 def _maps(summary: DatasetSummary) -> dict[str, float]:

@@ -21,10 +21,10 @@ from typing import Any
 from _common import bundled_model, start_offline, xquad_subset
 from hbt.engine.backbones.partial import share_for_evaluation
 from hbt.engine.common.events import EventBus
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.encoding.encode import SentenceTransformerEncoder
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
 from hbt.engine.evaluation.results import SETTINGS
-from hbt.engine.runs.config import RunConfig
 from hbt.engine.runs.run import build_training_table
 from hbt.engine.training.train import build_trainer
 

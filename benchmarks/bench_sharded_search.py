@@ -57,7 +57,7 @@ def _write_job(root: Path, queries: np.ndarray, sets: dict[str, list[int]], rel:
 def real_corpus(data_dir: str, root: Path, shard_size: int) -> Path:
     sys.path.insert(0, str(REPO))
     from hbt.engine.data.registry import load_benchmark
-    from hbt.engine.retrieval.shards import encode_to_shards
+    from hbt.engine.encoding.shard_files import encode_to_shards
 
     from tests.conftest import CountingEncoder
 
@@ -77,7 +77,7 @@ def real_corpus(data_dir: str, root: Path, shard_size: int) -> Path:
 
 
 def synthetic_corpus(rows: int, n_queries: int, root: Path, shard_size: int, seed: int = 0) -> Path:
-    from hbt.engine.retrieval.shards import ShardWriter
+    from hbt.engine.encoding.shard_files import ShardWriter
 
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((2000, DIM)).astype(np.float32)
@@ -111,6 +111,7 @@ def _load_job(job: Path) -> tuple[dict[str, Any], np.ndarray, list[np.ndarray], 
 
 def child(method: str, job: Path, out: Path, k: int) -> None:
     import faiss
+    from hbt.engine.encoding import shard_files
     from hbt.engine.retrieval import ann, search, shards
 
     warm = np.ones((64, DIM), np.float32)  # BLAS thread buffers (numpy's and faiss's) count as fixed cost
@@ -121,7 +122,7 @@ def child(method: str, job: Path, out: Path, k: int) -> None:
     del flat
     base = _status_mib("VmRSS")
     spec, queries, rel, groups = _load_job(job)
-    pool = shards.ShardedPool.open(job.parent / "shards")
+    pool = shard_files.ShardedPool.open(job.parent / "shards")
     sets = {name: (a, b) for name, (a, b) in spec["sets"].items()}
     t0 = time.perf_counter()
     stats: dict[str, float] = {}

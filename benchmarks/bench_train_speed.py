@@ -21,12 +21,12 @@ from typing import Any
 
 from _common import StepTimer, hybrid_training, start_offline, xquad_subset
 from hbt.engine.backbones import load_backbone, model_fingerprint
+from hbt.engine.backbones.frozen_cache import SHARED
 from hbt.engine.backbones.partial import share_for_evaluation
 from hbt.engine.common.events import EventBus
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.encoding.encode import SentenceTransformerEncoder
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
-from hbt.engine.runs.config import RunConfig
-from hbt.engine.training.frozen_cache import SHARED
 from hbt.engine.training.train import build_trainer
 
 

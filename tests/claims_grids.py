@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from hbt.engine.evaluation.results import DatasetSummary
 from hbt.engine.report.source import Cell, Source
-from hbt.engine.report.tables import Group, groups
+from hbt.engine.report.table_rows import Group, groups
 
 DATASET = "xquad-r"
 LANGS = ("ar", "de", "en")

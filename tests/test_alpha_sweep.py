@@ -112,7 +112,7 @@ def test_plan_says_how_many_seeds_a_difference_needs(tmp_path: Path, capsys: pyt
     grid = write_grid(tmp_path / "g", {"none": Arm(seeds=(0,)), "xx": Arm(run_sd=0.01), "xy": Arm(run_sd=0.01)})
     (table,) = plan_tables(grid, 0.02)
     from hbt.engine.report.source import load_source
-    from hbt.engine.report.tables import groups
+    from hbt.engine.report.table_rows import groups
 
     (group,) = groups(load_source(grid))
     noise = Comparisons(group).noise("multi", ["xx", "xy"])

@@ -20,7 +20,8 @@ from hbt.engine.report.claims import (
     evaluate,
 )
 from hbt.engine.report.stats import MeanCI
-from hbt.engine.report.tables import Table, build_tables, significance_table
+from hbt.engine.report.table_rows import Table
+from hbt.engine.report.tables import build_tables, significance_table
 
 from tests.claims_grids import Arm, memory_group, write_grid
 

@@ -14,7 +14,7 @@ from hbt.engine.encoding.corpus_shards import (
     encode_corpus,
     vectors_name,
 )
-from hbt.engine.retrieval.shards import ShardedPool
+from hbt.engine.encoding.shard_files import ShardedPool
 
 from tests.conftest import CountingEncoder
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from accelerate.data_loader import BatchSamplerShard
 from hbt.engine.data.registry import load_lareqa_parts
-from hbt.engine.training.launch import Launch
+from hbt.engine.runs.launch import Launch
 from hbt.engine.training.pairs import PairTable, build_pairs
 from hbt.engine.training.sampler import StrategyBatchSampler, make_strategy
 

@@ -318,7 +318,7 @@ def test_an_unreadable_results_file_is_not_complete_for_resume_or_listing(tmp_pa
 @pytest.mark.slow  # ~25 s: trains 8 steps twice (still run in CI)
 def test_resume_clears_old_failure_keys_and_counts_the_whole_run(tmp_path: Path, data_dir: Path) -> None:
     from hbt.engine.common.events import TrainStep
-    from hbt.engine.runs.interrupts import CancelFlag
+    from hbt.engine.common.interrupts import CancelFlag
 
     preset = replace(_preset(data_dir, steps=8, max_train_pairs=6), baseline=False)  # 3 batches an epoch
     grid = tmp_path / "g"
@@ -364,7 +364,7 @@ def test_empty_language_values_are_errors(flag: str, value: str, capsys: pytest.
 
 
 def test_a_preset_with_an_empty_language_is_an_error(tmp_path: Path) -> None:
-    from hbt.engine.runs.config import RunConfig
+    from hbt.engine.common.run_config import RunConfig
 
     with pytest.raises(ConfigError, match="langs"):
         RunConfig(langs=[""]).validate()
@@ -420,7 +420,7 @@ def test_a_local_model_with_corrupt_weights_is_a_user_error(tmp_path: Path) -> N
 
 
 def test_a_budget_far_beyond_the_training_data_is_refused(tmp_path: Path, data_dir: Path) -> None:
-    from hbt.engine.runs.config import RunConfig
+    from hbt.engine.common.run_config import RunConfig
     from hbt.engine.runs.run import execute
 
     config = RunConfig(backbone="tiny-random", strategy="xx", train_langs=["de", "en"], langs=["en"],
@@ -435,7 +435,7 @@ def test_a_budget_far_beyond_the_training_data_is_refused(tmp_path: Path, data_d
 
 
 def test_warmup_is_capped() -> None:
-    from hbt.engine.runs.config import RunConfig
+    from hbt.engine.common.run_config import RunConfig
     from hbt.engine.training.train import warmup_steps
 
     assert warmup_steps(RunConfig(steps=100), 100) == 10
@@ -555,8 +555,8 @@ def test_a_worker_group_that_dies_marks_the_cell_failed(tmp_path: Path, monkeypa
     'running'; it is failed with the exit code, in run.json, events.jsonl and on the bus."""
     import sys
 
-    from hbt.engine.runs.config import RunConfig
-    from hbt.engine.training.launch import Launch, LaunchedRunner
+    from hbt.engine.common.run_config import RunConfig
+    from hbt.engine.runs.launch import Launch, LaunchedRunner
 
     script = (
         "import os, sys; from pathlib import Path; from hbt.engine.runs.rundir import RunDir; "

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 from hbt.engine.data.benchmark import Benchmark, Candidate, Query
+from hbt.engine.encoding.shard_files import ShardWriter
 from hbt.engine.evaluation.language_pools import LanguagePools, setting_ranks
-from hbt.engine.retrieval.shards import ShardWriter
 
 
 def _bench() -> tuple[Benchmark, np.ndarray, np.ndarray]:

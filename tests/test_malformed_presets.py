@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from hbt.engine.common.errors import ConfigError, DataError, UserError
-from hbt.engine.runs.config import RunConfig
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.runs.presets import load_preset
 from hypothesis import given
 from hypothesis import strategies as st

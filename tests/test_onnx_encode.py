@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hbt.engine.backbones import load_backbone
 from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.encoding.encode import SentenceTransformerEncoder
-from hbt.engine.runs.config import RunConfig
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 from hbt.engine.common.errors import ConfigError
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.data.registry import load_lareqa_parts
-from hbt.engine.runs.config import RunConfig
 from hbt.engine.runs.presets import builtin_dir, load_preset
 from hbt.engine.runs.run import execute
 from hbt.engine.training.pairs import PairTable, build_pairs, split_validation

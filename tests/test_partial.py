@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 from hbt.engine.backbones import load_backbone
+from hbt.engine.backbones.frozen_cache import SHARED, FrozenCache
 from hbt.engine.backbones.partial import PartialTransformer, disable_partial, enable_partial, partial_state
 from hbt.engine.common.errors import ConfigError
-from hbt.engine.runs.config import RunConfig
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.runs.run import build_training_table, execute
-from hbt.engine.training.frozen_cache import SHARED, FrozenCache
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
 TEXTS = ["query: where is the river", "passage: the river runs through the old town of Köln",

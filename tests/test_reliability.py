@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from hbt.engine.common.events import EventBus, TrainStep
-from hbt.engine.runs.config import RunConfig
+from hbt.engine.common.interrupts import CancelFlag, Cancelled
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.runs.grid import run_grid
-from hbt.engine.runs.interrupts import CancelFlag, Cancelled
 from hbt.engine.runs.presets import load_preset
 from hbt.engine.runs.run import execute
 from hbt.engine.runs.rundir import RunDir

@@ -14,7 +14,8 @@ from hbt.engine.common.errors import ConfigError, UserError
 from hbt.engine.evaluation.results import split_pair
 from hbt.engine.report.export import export, print_tables, render
 from hbt.engine.report.stats import MeanCI, mean_ci
-from hbt.engine.report.tables import Table, build_tables
+from hbt.engine.report.table_rows import Table
+from hbt.engine.report.tables import build_tables
 
 from tests.test_report_fixtures import BACKBONE, DATASET, LANGS, cell_dir, make_grid, read_results, write_run
 

@@ -13,14 +13,15 @@ import pytest
 from hbt.engine.cli.main import _run_config, build_parser
 from hbt.engine.common.errors import ConfigError
 from hbt.engine.common.io import read_json
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.data.benchmark import Benchmark
 from hbt.engine.data.registry import load_benchmark
+from hbt.engine.encoding.shard_files import MANIFEST, ShardedPool, ShardWriter, encode_to_shards
 from hbt.engine.evaluation.evaluate import evaluate_benchmark
 from hbt.engine.evaluation.results import SETTINGS, DatasetSummary
 from hbt.engine.retrieval import ann
 from hbt.engine.retrieval.search import relevant_ranks, scores, top_k
-from hbt.engine.retrieval.shards import MANIFEST, ShardedPool, ShardWriter, encode_to_shards, search_pool
-from hbt.engine.runs.config import RunConfig
+from hbt.engine.retrieval.shards import search_pool
 
 from tests.conftest import CountingEncoder
 

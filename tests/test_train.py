@@ -11,7 +11,7 @@ import pytest
 import torch
 from hbt.engine.common.errors import ConfigError
 from hbt.engine.common.events import TrainStep, read_events
-from hbt.engine.runs.config import RunConfig
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.runs.run import build_training_table, execute
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hbt.engine.backbones.registry import BACKBONES, BUNDLED_NAME, GENERIC_TRAIN_DEFAULTS, training_defaults
-from hbt.engine.runs.config import RunConfig
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.training.train import make_loss, with_backbone_defaults
 
 

@@ -11,7 +11,8 @@ import pytest
 from hbt.engine.cli.main import build_parser, main
 from hbt.engine.common import vocabulary as vocab
 from hbt.engine.common.errors import ConfigError, UserError
-from hbt.engine.runs.config import RunConfig, check_config
+from hbt.engine.common.run_config import RunConfig
+from hbt.engine.runs.config import check_config
 from hbt.engine.runs.executor import ExecutorSpec, RaySettings, SlurmSettings
 from hbt.engine.runs.presets import Preset, apply_overrides, parse_preset
 from hbt.engine.training.pairs import Pair, PairTable

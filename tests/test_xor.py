@@ -243,7 +243,7 @@ def test_ranks_encode_their_own_shards_and_rank_0_completes(tmp_path: Path, monk
 def test_a_worker_rank_of_a_run_encodes_its_slice_of_the_collection(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hbt.engine.runs.config import RunConfig
+    from hbt.engine.common.run_config import RunConfig
     from hbt.engine.runs.run import execute
     from hbt.engine.training import distributed
 
@@ -259,7 +259,7 @@ def test_a_worker_rank_of_a_run_encodes_its_slice_of_the_collection(
 
 def test_grid_report_has_cross_language_and_answer_recall_tables(tmp_path: Path) -> None:
     from hbt.engine.report.source import Cell
-    from hbt.engine.report.tables import Group
+    from hbt.engine.report.table_rows import Group
     from hbt.engine.report.xor_tables import cross_only_tables, is_cross_only
 
     bench = load_eval("xor-retrieve", FIXTURES, list(xor.XOR_LANGS), corpus_limit=5)

@@ -28,6 +28,7 @@ from ..engine.common.errors import UserError
 from ..engine.common.events import RunFinished
 from ..engine.runs.presets import Preset
 from .backend import Backend, GridProcess, display_path, error_text
+from .host import AppHost
 from .messages import AttachGrid, LaunchGrid, OpenResults
 from .run_state import LogLine, RunState
 from .screens.base import SectionScreen
@@ -492,6 +493,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--attach", default=None, metavar="GRID", help="follow a grid started elsewhere on Run")
     parser.add_argument("--light", action="store_true", help="start with the light theme")
     return parser.parse_args(argv)
+
+
+_SCREENS_SEE: type[AppHost] = HbtApp  # mypy holds the app to what the screens use of it (host.AppHost)
 
 
 def entry(argv: list[str] | None = None) -> None:

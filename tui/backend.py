@@ -287,7 +287,7 @@ class Backend:
         """The preset a grid directory was started with (its grid.json), to resume it as it began."""
         from ..engine.common.errors import UserError
         from ..engine.common.io import read_json
-        from ..engine.runs.config import RunConfig
+        from ..engine.common.run_config import RunConfig
 
         try:
             doc = read_json(grid / "grid.json")

@@ -18,7 +18,8 @@ from ..engine.common.vocabulary import strategy_key
 from ..engine.evaluation.results import BIAS_LANGUAGE_KEYS
 from ..engine.report.source import Cell, Source, load_source
 from ..engine.report.stats import MeanCI
-from ..engine.report.tables import Table, build_tables
+from ..engine.report.table_rows import Table
+from ..engine.report.tables import build_tables
 
 
 def number(value: Any) -> float | None:

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..common.errors import ConfigError
 from ..common.torch_compat import tensor_version
-from ..training.frozen_cache import SHARED, FrozenCache, token_key
+from .frozen_cache import SHARED, FrozenCache, token_key
 from .hf_layers import encoder_stack, layer_mask, run_layer
 
 _NO_CACHE = object()

@@ -24,7 +24,7 @@ from ..evaluation.results import (
     pair_label,
     read_datasets,
 )
-from ..report.tables import Table, Value, metric_of
+from ..report.table_rows import Table, Value, metric_of
 
 
 class RichListener:

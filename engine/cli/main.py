@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from ..common import faults
 from ..common.errors import ConfigError, UserError
+from ..common.interrupts import CancelFlag, Cancelled, sigint_cancels
 from ..common.text import safe, safe_text
 from ..common.vocabulary import (
     DEVICE_HELP,
@@ -27,7 +28,6 @@ from ..common.vocabulary import (
     XX_LANGS,
 )
 from ..data.registry import DATASETS
-from ..runs.interrupts import CancelFlag, Cancelled, sigint_cancels
 
 
 def _csv(value: str) -> list[str]:
@@ -310,7 +310,7 @@ def _default_out(kind: str) -> Path:
 
 
 def _run_config(args: argparse.Namespace) -> Any:
-    from ..runs.config import RunConfig
+    from ..common.run_config import RunConfig
 
     values = {
         "backbone": args.backbone,
@@ -469,7 +469,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     out = args.resume or args.out or _default_out(preset.name)
     runner = None
     if args.launcher != "none":
-        from ..training.launch import Launch, LaunchedRunner, wait_for_grid
+        from ..runs.launch import Launch, LaunchedRunner, wait_for_grid
 
         launch = Launch(args.launcher, args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port)
         runner = LaunchedRunner(launch)

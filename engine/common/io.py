@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from .errors import DataError, OutputError, UserError
+from .paths import CACHE_FIX, cache_root
 
 _T = TypeVar("_T")
 _DENIED = (errno.EACCES, errno.EPERM)
@@ -25,8 +26,6 @@ _FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 def _elsewhere(path: str | Path) -> str:
     """How to write somewhere else: the cache folder (shards, embeddings, converted models) is moved with
     $HBT_CACHE_DIR, a run's or grid's output with --out."""
-    from .paths import CACHE_FIX, cache_root
-
     try:
         in_cache = Path(path).resolve().is_relative_to(cache_root().resolve())
     except (OSError, RuntimeError):
@@ -168,3 +167,8 @@ def read_json_object(path: str | Path) -> tuple[dict[str, Any] | None, str | Non
     if not isinstance(data, dict):
         return None, f"{path.name} is not a JSON object"
     return data, None
+
+
+def cache_dir() -> Path:
+    """The cache root (`paths.cache_root`), created if missing (a one-line OutputError when it cannot be)."""
+    return ensure_dir(cache_root())

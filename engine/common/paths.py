@@ -14,10 +14,3 @@ def cache_root(override: str | Path | None = None) -> Path:
     """`override` when given, else `$HBT_CACHE_DIR`, else `platformdirs.user_cache_dir("hbt")` (not created)."""
     root = override if override is not None else os.environ.get("HBT_CACHE_DIR") or platformdirs.user_cache_dir("hbt")
     return Path(root).expanduser()
-
-
-def cache_dir() -> Path:
-    """The cache root, created if missing (a one-line OutputError when it cannot be)."""
-    from .io import ensure_dir
-
-    return ensure_dir(cache_root())

@@ -9,7 +9,8 @@ Under torchrun / `accelerate launch` (RANK, WORLD_SIZE) rank r encodes the shard
 rank streams the whole input (cheap beside encoding) and skips the other ranks' passages without keeping them.
 A restart (after kill -9, a crash, a lost node) skips every complete shard without encoding it; a half-written
 shard left only a temp file, which is removed. When every shard exists, rank 0 writes `manifest.json` (the
-hbt-shards/1 format of hbt.engine.retrieval.shards, so ShardedPool.open and search_pool read it) plus the passage count.
+hbt-shards/1 format of hbt.engine.encoding.shard_files, so ShardedPool.open and search_pool read it) plus the
+passage count.
 
 `corpus.json`, written first, holds the encoding key: the model fingerprint, role, the encoding parameters (text
 mode, the role's prefix, maximum length, and the passages' language for a backbone that encodes it: mBART-50),
@@ -35,9 +36,9 @@ from ..common.errors import ConfigError, DataError
 from ..common.events import NULL_BUS, EventBus
 from ..common.io import atomic_open, ensure_dir, read_json, write_json
 from ..data.benchmark import resolve_text_mode
-from ..retrieval.shards import DTYPES, FORMAT, MANIFEST, ShardedPool
 from ..training import distributed
 from .encode import EmbeddingCache, Encoder, encode_unique, encoding_params, uses_languages
+from .shard_files import DTYPES, FORMAT, MANIFEST, ShardedPool
 
 KEY_FILE = "corpus.json"
 KEY_FORMAT = "hbt-corpus/1"

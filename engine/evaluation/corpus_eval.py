@@ -20,36 +20,36 @@ import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..common.errors import ConfigError
 from ..common.events import EvalDone, EventBus
-from ..common.paths import cache_dir
+from ..common.io import cache_dir
 from ..data.benchmark import resolve_text_mode
 from ..data.miracl import CorpusLanguage, CorpusTask, check_relevant_found
 from ..encoding.corpus_shards import (
     CorpusOptions,
     CorpusShards,
+    complete_shards,
     encode_corpus,
     encoding_key,
 )
 from ..encoding.encode import Encoder, encode_texts, encode_unique
-from ..retrieval.shards import MANIFEST, search_pool
+from ..encoding.shard_files import MANIFEST
+from ..retrieval.shards import search_pool
 from . import metrics
 from .results import (
     METRICS,
     N_QUERIES,
+    DatasetResult,
     DatasetSummary,
     LanguageBlock,
     PairBlock,
     headline,
     query_key,
 )
-
-if TYPE_CHECKING:
-    from .evaluate import DatasetResult
 
 LARGE_S = float(os.environ.get("HBT_LARGE_CORPUS_S", 3600))  # estimated encode seconds that need --yes
 SAMPLE = 64  # passages timed for the estimate (after a warm-up batch)
@@ -118,8 +118,7 @@ def _device(encoder: Encoder) -> str:
 
 
 def evaluate_corpus(task: CorpusTask, encoder: Encoder, options: CorpusOptions | None = None) -> DatasetResult:
-    """Every language of `task` against its whole corpus; returns an evaluate.DatasetResult."""
-    from .evaluate import DatasetResult
+    """Every language of `task` against its whole corpus; returns a results.DatasetResult."""
 
     o = options or CorpusOptions()
     text_mode, cache, bus, size, shard_dtype = o.text_mode, o.cache, o.bus, o.size, o.shard_dtype
@@ -300,8 +299,6 @@ def stop_if_large(
 
 
 def _complete(root: Path) -> set[int]:
-    from ..encoding.corpus_shards import complete_shards
-
     return complete_shards(root) if root.exists() else set()
 
 

@@ -19,13 +19,14 @@ import numpy as np
 from ..common.events import NULL_BUS, EvalDone, EventBus
 from ..data.benchmark import Benchmark, resolve_text_mode
 from ..data.miracl import CorpusTask
-from ..data.xor import XorTask
+from ..data.xor import XorTask, pool_notes
 from ..encoding.corpus_shards import CorpusOptions
 from ..encoding.encode import EmbeddingCache, Encoder, encode_unique
+from ..encoding.shard_files import ShardedPool, encode_to_shards
 from ..retrieval import ann
 from ..retrieval.search import trec_order
-from ..retrieval.shards import ShardedPool, encode_to_shards
 from . import bias, metrics
+from .corpus_eval import evaluate_corpus
 from .language_pools import LanguagePools, setting_ranks
 from .results import (
     BIAS_K,
@@ -35,6 +36,7 @@ from .results import (
     RANK_DISTANCE,
     RANK_GAP,
     BiasBlock,
+    DatasetResult,
     DatasetSummary,
     LanguageBlock,
     Pair,
@@ -42,14 +44,8 @@ from .results import (
     headline,
     query_key,
 )
-
-
-@dataclass
-class DatasetResult:
-    """Metrics of one benchmark in every setting, plus per-query AP (for paired significance tests)."""
-
-    summary: DatasetSummary
-    per_query_ap: dict[str, dict[str, float]] = field(default_factory=dict)  # setting key -> query id -> AP
+from .xor_eval import benchmark_answer_recall, evaluate_xor
+from .xor_metric import tokenizer
 
 
 def _setting_metrics(
@@ -105,16 +101,10 @@ def evaluate_benchmark(
     """
     streamed = CorpusOptions(text_mode, cache, bus, shard_size, shard_dtype, shard_dir, allow_large)
     if isinstance(bench, XorTask) or (isinstance(bench, Benchmark) and bench.answers):
-        from .xor_metric import tokenizer
-
         tokenizer()  # XOR-Retrieve's R@kt tokeniser (NLTK's punkt tables) before anything is encoded
     if isinstance(bench, XorTask):  # XOR-Retrieve over its whole passage collection
-        from .xor_eval import evaluate_xor
-
         return evaluate_xor(bench, encoder, streamed)
     if isinstance(bench, CorpusTask):
-        from .corpus_eval import evaluate_corpus
-
         return evaluate_corpus(bench, encoder, streamed)
     t0 = time.perf_counter()
     bench = in_trec_order(bench)
@@ -143,8 +133,6 @@ def evaluate_benchmark(
         s = _search_settings(bench, q_emb, candidates, index, bus)
         answer_recall = None
         if bench.answers:  # XOR-Retrieve: the official R@2kt / R@5kt beside the rank metrics
-            from .xor_eval import benchmark_answer_recall
-
             answer_recall = benchmark_answer_recall(bench, q_emb, candidates, bus)
     t_total = time.perf_counter() - t0
 
@@ -166,8 +154,6 @@ def evaluate_benchmark(
     if bench.pool:
         summary.pool = bench.pool
     if answer_recall is not None:  # XOR-Retrieve: comparable with published R@kt? gold passages known?
-        from ..data.xor import pool_notes
-
         summary.answer_recall = answer_recall
         with_gold = sum(1 for q in bench.queries if bench.qrels.get(q.id))
         summary.extra |= pool_notes(bool(bench.notes.get("sampled")), with_gold)

@@ -16,8 +16,9 @@ import numpy as np
 
 from ..common.events import NULL_BUS, EventBus
 from ..data.benchmark import Benchmark
+from ..encoding.shard_files import ShardedPool
 from ..retrieval.search import relevant_ranks, top_k
-from ..retrieval.shards import PoolSearch, ShardedPool, search_pool
+from ..retrieval.shards import PoolSearch, search_pool
 
 
 @dataclass(frozen=True)

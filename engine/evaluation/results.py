@@ -427,3 +427,11 @@ __all__ = [
     "read_datasets",
     "split_pair",
 ]
+
+
+@dataclass
+class DatasetResult:
+    """Metrics of one benchmark in every setting, plus per-query AP (for paired significance tests)."""
+
+    summary: DatasetSummary
+    per_query_ap: dict[str, dict[str, float]] = field(default_factory=dict)  # setting key -> query id -> AP

@@ -19,22 +19,21 @@ import itertools
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..common.events import NULL_BUS, EvalDone, EventBus
 from ..data.benchmark import Benchmark, passage_text, resolve_text_mode
 from ..data.xor import PASSAGE_LANG, XorTask, check_gold_found, pool_notes
-from ..encoding.corpus_shards import CorpusOptions, encoding_key
+from ..encoding.corpus_shards import CorpusOptions, encode_corpus, encoding_key
 from ..encoding.encode import Encoder, encode_unique
+from ..encoding.shard_files import MANIFEST, ShardedPool
 from ..retrieval.search import top_k
-from ..retrieval.shards import MANIFEST, ShardedPool, search_pool
+from ..retrieval.shards import search_pool
 from . import metrics, xor_metric
-from .results import DatasetSummary, LanguageBlock, Pair, PairBlock, headline, query_key
-
-if TYPE_CHECKING:
-    from .evaluate import DatasetResult
+from .corpus_eval import SAMPLE, shard_root, stop_if_large
+from .results import DatasetResult, DatasetSummary, LanguageBlock, Pair, PairBlock, headline, query_key
 
 
 def benchmark_answer_recall(
@@ -55,12 +54,8 @@ def benchmark_answer_recall(
 
 
 def evaluate_xor(task: XorTask, encoder: Encoder, options: CorpusOptions | None = None) -> DatasetResult:
-    """XOR-Retrieve over the whole collection; returns an evaluate.DatasetResult (None-valued metrics on worker
+    """XOR-Retrieve over the whole collection; returns a results.DatasetResult (None-valued metrics on worker
     ranks, which only encode their slice of the shards)."""
-    from ..encoding.corpus_shards import encode_corpus
-    from .corpus_eval import SAMPLE, shard_root, stop_if_large
-    from .evaluate import DatasetResult
-
     o = options or CorpusOptions()
     text_mode, cache, bus, size, shard_dir = (
         resolve_text_mode(o.text_mode, "sentence"),

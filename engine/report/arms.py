@@ -21,7 +21,7 @@ from .seed_test import ArmSample, Noise, SeedTest, query_part, seed_test
 
 if TYPE_CHECKING:
     from .source import Cell
-    from .tables import Group
+    from .table_rows import Group
 
 OVERALL = "overall"
 MAP_SETTINGS = tuple(SETTINGS)  # mono, cross, multi

@@ -35,9 +35,10 @@ from statsmodels.stats.multitest import multipletests
 from ..common.vocabulary import BASELINE, MAIN_STRATEGIES, PAPER_ALPHA, paper_arms, paper_name, parse_arm
 from ..evaluation.results import RANKDIST
 from .arms import MAP_SETTINGS, OVERALL, SETTING_LABEL, Comparisons
+from .power_tables import power_table
 from .seed_test import ALPHA, SeedTest
 from .stats import MeanCI
-from .tables import Group, Table, Value
+from .table_rows import Group, Table, Value
 
 DEFAULT_MARGIN = 0.01  # mAP: "at least as good" and "stable" tolerate a loss (a difference) smaller than this
 STABLE_RANGE = (0.4, 0.6)  # 2408.10536: results "relatively stable for alpha between 0.4 and 0.6"
@@ -247,8 +248,6 @@ def claims_table(group: Group, tests: Comparisons, margin: float | None = None) 
 
 def claims_tables(group: Group, tests: Comparisons, margin: float | None = None) -> list[Table]:
     """The claims table (when the group can test a claim), then the power table (when it has seeds to estimate)."""
-    from .power_tables import power_table
-
     out = []
     claims = claims_table(group, tests, margin)
     if claims is not None:

@@ -3,7 +3,7 @@
 Its summaries name their pool ("full corpus" / "judged passages only"); there is no cross-lingual or multilingual
 pool and no language bias, so instead of the per-language, pair and bias tables it gets one table per headline
 metric of the paper (nDCG@10, Recall@100) and mAP: per language (rows) and strategy (columns), then the mean and the
-median over languages. Every title names the pool (through tables._where).
+median over languages. Every title names the pool (through table_rows.where_of).
 """
 
 from __future__ import annotations
@@ -11,14 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..evaluation.results import N_QUERIES, DatasetSummary, number
-from .tables import Group, Table, _where, language_rows, metric_label, strategy_table
+from .table_rows import Group, Table, language_rows, metric_label, pool_of, strategy_table, where_of
 
 CORPUS_METRICS = ("ndcg@10", "recall@100", "map")
-
-
-def pool_of(group: Group) -> str:
-    """The pool the group's summaries were ranked against ('' for the pooled LAReQA-style datasets)."""
-    return next((s.pool for s in group.summaries() if s.pool), "")
 
 
 def is_monolingual_corpus(group: Group) -> bool:
@@ -41,7 +36,7 @@ def metric_table(group: Group, metric: str) -> Table:
     return strategy_table(
         group,
         f"corpus_{metric}",
-        f"{label} per language: {_where(group)}",
+        f"{label} per language: {where_of(group)}",
         "language",
         [*language_rows("mono", metric, group.languages, total="mean"), ("median", _median(metric))],
         [f"monolingual {label}: queries in X against the {pool_of(group)} of X; mean and median over languages"],

@@ -21,7 +21,8 @@ from ..common.errors import ConfigError
 from ..common.io import write_text
 from ..evaluation.results import MISSING
 from .stats import MeanCI
-from .tables import Table, Value, build_tables
+from .table_rows import Table, Value
+from .tables import build_tables
 
 FORMATS = ("md", "csv", "json", "latex")
 REPORT_SCHEMA = "hbt.report/1"

@@ -35,7 +35,7 @@ from ..common.vocabulary import BASELINE, PAPER_ALPHA, PLOT_KINDS, STRATEGY_ORDE
 from ..evaluation.results import BIAS_KEYS, RANK_DISTANCE, SETTING_NAME, SETTINGS, as_setting
 from .source import Cell, load_source, require_results
 from .stats import MeanCI
-from .tables import Group, groups
+from .table_rows import Group, groups
 
 DPI = 100
 _LINESTYLES = ("-", "--", ":", "-.")

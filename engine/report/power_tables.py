@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..common.errors import ConfigError, UserError
 from ..common.vocabulary import BASELINE
 from .arms import MAP_SETTINGS, OVERALL, SETTING_LABEL, Comparisons
 from .seed_test import ALPHA, POWER, Noise, minimum_detectable_effect, seeds_needed
-from .source import Source
-from .tables import Group, Table, Value, _where
+from .source import Source, load_source
+from .table_rows import Group, Table, Value, groups, where_of
 
 PLAN_MOST_SEEDS = 200
 
@@ -78,7 +79,7 @@ def power_table(group: Group, tests: Comparisons, trained: list[str], comparison
     ]
     return Table(
         "power",
-        f"What this grid can detect: {_where(group)}",
+        f"What this grid can detect: {where_of(group)}",
         ["setting", "seeds", "n", "run SD", "query SD", f"MDE α {ALPHA}", f"MDE α/{comparisons}", "MDE vs none"],
         rows,
         notes,
@@ -114,7 +115,7 @@ def plan_table(group: Group, effect: float, target: float = POWER, alpha: float 
     ]
     return Table(
         "plan",
-        f"Seeds needed for a difference of {effect:g}: {_where(group)}",
+        f"Seeds needed for a difference of {effect:g}: {where_of(group)}",
         ["setting", "seeds now", f"MDE now ({target:.0%})", "seeds needed", "seeds needed vs none"],
         rows,
         notes,
@@ -124,10 +125,6 @@ def plan_table(group: Group, effect: float, target: float = POWER, alpha: float 
 
 def plan_tables(path: str | Path | Source, effect: float, target: float = POWER, alpha: float = ALPHA) -> list[Table]:
     """`hbt-bench plan`: one plan table per backbone x dataset of a grid (a one-line error when it cannot plan)."""
-    from ..common.errors import ConfigError, UserError
-    from .source import load_source
-    from .tables import groups
-
     if not effect > 0:
         raise ConfigError(f"--effect must be positive, got {effect}")
     if not 0 < target < 1 or not 0 < alpha < 1:

@@ -22,7 +22,7 @@ from ..common.vocabulary import BASELINE, paper_arms, paper_name, parse_arm
 from ..evaluation.results import RANK_DISTANCE, as_setting
 from .source import Source, load_source
 from .stats import MeanCI
-from .tables import Group, Table, Value, groups, metric_label, metric_of
+from .table_rows import Group, Table, Value, groups, metric_label, metric_of
 
 DEFAULT_REFERENCE = "2408.10536"
 # hbt backbone names -> the model a paper reports (sizes the papers do not state are not distinguished)

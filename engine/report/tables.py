@@ -23,57 +23,36 @@ The tables' p-values are not corrected for multiple comparisons (the claims tabl
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
 
 from ..common.errors import ConfigError
-from ..common.vocabulary import BASELINE, PAPER_ALPHA, paper_arms, paper_name, parse_arm, strategy_key
+from ..common.vocabulary import BASELINE, PAPER_ALPHA, paper_arms, paper_name, parse_arm
 from ..evaluation.results import (
     BIAS_KEYS,
     METRICS,
     SETTING_NAME,
     SETTINGS,
-    DatasetSummary,
-    Metrics,
     Setting,
-    number,
 )
-from .arms import Comparisons
+from .arms import OVERALL, Comparisons, run_value
+from .claims import claims_tables
+from .corpus_tables import corpus_tables, is_monolingual_corpus
 from .seed_test import SeedTest
-from .source import Cell, Source, load_source, require_results
-from .stats import MeanCI, mean_ci
-
-Value: TypeAlias = str | int | float | MeanCI | None
-
-
-@dataclass
-class Table:
-    """A rendered-agnostic table: title, column names, rows of values (str, number, MeanCI or None), notes."""
-
-    key: str  # summary | significance | per_language | pairs | bias
-    title: str
-    columns: list[str]
-    rows: list[list[Value]]
-    notes: list[str] = field(default_factory=list)
-    meta: dict[str, Any] = field(default_factory=dict)  # backbone, dataset, setting, strategy
-    totals: int = 0  # trailing summary rows (macro, mean, median): Rich sets them apart in bold
-
-    def column(self, name: str) -> list[Value]:
-        i = self.columns.index(name)
-        return [row[i] for row in self.rows]
-
-    def row(self, first: str) -> list[Value]:
-        """The row whose first cell is `first` (KeyError when absent)."""
-        for r in self.rows:
-            if r and r[0] == first:
-                return r
-        raise KeyError(first)
-
-    def cell(self, first: str, column: str) -> Value:
-        return self.row(first)[self.columns.index(column)]
+from .source import Source, load_source
+from .stats import MeanCI
+from .table_rows import (
+    Group,
+    Table,
+    Value,
+    ci_note,
+    groups,
+    language_rows,
+    metric_label,
+    strategy_table,
+    where_of,
+)
+from .xor_tables import cross_only_tables, is_cross_only
 
 
 def comparisons(strategies: Sequence[str]) -> list[tuple[str, str]]:
@@ -88,104 +67,6 @@ def comparisons(strategies: Sequence[str]) -> list[tuple[str, str]]:
     if paper is not None:
         out += [(s, paper) for s in sweep if s != paper and (paper, s) not in out and (s, paper) not in out]
     return out
-
-
-def metric_of(metrics: Metrics | None, metric: str) -> float | None:
-    """One metric of a metrics block, None when the block or the metric is absent."""
-    return None if metrics is None else metrics.get(metric)
-
-
-def metric_label(metric: str) -> str:
-    return "mAP" if metric == "map" else metric
-
-
-@dataclass
-class Group:
-    """The cells of one backbone evaluated on one dataset, by strategy (seeds sorted)."""
-
-    backbone: str
-    dataset: str
-    by_strategy: dict[str, list[Cell]]
-
-    @property
-    def strategies(self) -> list[str]:
-        return list(self.by_strategy)
-
-    @property
-    def languages(self) -> list[str]:
-        langs: dict[str, None] = {}
-        for summary in self.summaries():
-            for lang in summary.languages:
-                langs.setdefault(lang, None)
-        return list(langs)
-
-    def summary(self, cell: Cell) -> DatasetSummary | None:
-        return cell.datasets.get(self.dataset)
-
-    def summaries(self) -> list[DatasetSummary]:
-        """Every cell's summary of this dataset, strategies in order."""
-        return [s for cells in self.by_strategy.values() for c in cells if (s := self.summary(c)) is not None]
-
-    def values(self, strategy: str, get: Callable[[DatasetSummary], Any]) -> MeanCI | None:
-        """Mean ± CI over the seeds of `strategy` of get(dataset summary); seeds lacking the value (None) are left
-        out."""
-        xs = []
-        for cell in self.by_strategy.get(strategy, []):
-            summary = self.summary(cell)
-            try:
-                v = get(summary) if summary is not None else None
-            except (KeyError, TypeError, IndexError):  # a validated summary without this value (an older writer)
-                continue
-            if (x := number(v)) is not None:
-                xs.append(x)
-        return mean_ci(xs) if xs else None
-
-    def setting(self, strategy: str, setting: Setting, metric: str = "map") -> MeanCI | None:
-        """The setting's macro metric; a setting without queries is None (shown missing, not 0.0)."""
-        return self.values(strategy, lambda s: s.macro(setting, metric))
-
-    def pair(self, strategy: str, x: str, y: str, metric: str = "map") -> MeanCI | None:
-        return self.values(strategy, lambda s: metric_of(s.pair(x, y), metric))
-
-    def bias(self, strategy: str, key: str) -> MeanCI | None:
-        return self.values(strategy, lambda s: s.bias.overall.get(key))
-
-    def n_seeds(self, strategy: str) -> int:
-        return len(self.by_strategy.get(strategy, []))
-
-
-def groups(source: Source) -> list[Group]:
-    """One group per backbone and evaluation dataset, over the cells with results."""
-    out = []
-    cells = require_results(source)
-    for backbone in dict.fromkeys(c.backbone for c in cells):
-        mine = [c for c in cells if c.backbone == backbone]
-        names: dict[str, None] = {}
-        for cell in mine:
-            for name in cell.datasets:
-                names.setdefault(name, None)
-        for dataset in names:
-            by: dict[str, list[Cell]] = defaultdict(list)
-            for cell in sorted(mine, key=lambda c: (strategy_key(c.arm), c.seed, c.id)):
-                if dataset in cell.datasets:
-                    by[cell.arm].append(cell)
-            out.append(Group(backbone, dataset, dict(by)))
-    return out
-
-
-def _ci_note(group: Group) -> str | None:
-    seeds = sorted({group.n_seeds(s) for s in group.strategies})
-    if max(seeds) < 2:
-        return None
-    return "mean ± half-width of the 95% confidence interval over seeds (Student t); a single seed shows the mean"
-
-
-def _where(group: Group) -> str:
-    """'backbone on dataset', and the pool where the dataset names one (MIRACL: full corpus / judged passages)."""
-    from .corpus_tables import pool_of
-
-    pool = pool_of(group)
-    return f"{group.backbone} on {group.dataset}" + (f" ({pool})" if pool else "")
 
 
 SEED_TEST_NOTE = (
@@ -221,7 +102,7 @@ def summary_table(group: Group, tests: Comparisons | None, metric: str = "map") 
         f"{label}: macro over query languages (mono), ordered language pairs (cross), query languages against the "
         "pool of all languages (multi)"
     ]
-    if note := _ci_note(group):
+    if note := ci_note(group):
         notes.append(note)
     named = [f"{s} = {paper_name(s)}" for s in group.strategies if paper_name(s) != s]
     if named:
@@ -231,7 +112,7 @@ def summary_table(group: Group, tests: Comparisons | None, metric: str = "map") 
                      "multiple comparisons")  # fmt: skip
     return Table(
         "summary",
-        f"{label} by strategy and setting: {_where(group)}",
+        f"{label} by strategy and setting: {where_of(group)}",
         columns,
         rows,
         notes,
@@ -268,39 +149,12 @@ def significance_table(group: Group, tests: Comparisons) -> Table | None:
         notes.append("–: an arm with fewer than 2 seeds, or without the setting")
     return Table(
         "significance",
-        f"Strategy comparisons (seed-aware): {_where(group)}",
+        f"Strategy comparisons (seed-aware): {where_of(group)}",
         columns,
         rows,
         notes,
         {"backbone": group.backbone, "dataset": group.dataset},
     )
-
-
-Getter: TypeAlias = Callable[[DatasetSummary], Any]
-
-
-def strategy_table(
-    group: Group, key: str, title: str, first: str, rows: Sequence[tuple[str, Getter]], notes: list[str],
-    meta: dict[str, Any],
-) -> Table:  # fmt: skip
-    """One value per row and strategy (mean ± CI over seeds): the one builder of every per-language table (here,
-    corpus_tables, xor_tables). `rows`: (first cell, what to read from a cell's summary)."""
-    body: list[list[Value]] = [[label, *(group.values(s, get) for s in group.strategies)] for label, get in rows]
-    if note := _ci_note(group):
-        notes = [*notes, note]
-    meta = {"backbone": group.backbone, "dataset": group.dataset, **meta}
-    return Table(key, title, [first, *group.strategies], body, notes, meta)
-
-
-def language_rows(
-    setting: Setting, metric: str, langs: Sequence[str], total: str = "macro"
-) -> list[tuple[str, Getter]]:
-    """Rows of `metric` per query language in `setting`, then the setting's macro row (labelled `total`)."""
-
-    def of(lang: str) -> Getter:
-        return lambda s: metric_of(s.language(setting, lang), metric)
-
-    return [*((lang, of(lang)) for lang in langs), (total, lambda s: s.macro(setting, metric))]
 
 
 def per_language_table(group: Group, setting: Setting, metric: str = "map") -> Table:
@@ -309,7 +163,7 @@ def per_language_table(group: Group, setting: Setting, metric: str = "map") -> T
     return strategy_table(
         group,
         "per_language",
-        f"{SETTING_NAME[setting].capitalize()} {label} per language: {_where(group)}",
+        f"{SETTING_NAME[setting].capitalize()} {label} per language: {where_of(group)}",
         "language",
         language_rows(setting, metric, group.languages),
         [f"{SETTING_NAME[setting]}: {what}"],
@@ -326,7 +180,7 @@ def pair_table(group: Group, strategy: str, metric: str = "map") -> Table:
         notes.append(f"mean ± 95% CI over {group.n_seeds(strategy)} seeds (Student t)")
     return Table(
         "pairs",
-        f"Language-pair {label} ({strategy}): {_where(group)}",
+        f"Language-pair {label} ({strategy}): {where_of(group)}",
         ["query lang", *langs],
         rows,
         notes,
@@ -345,11 +199,11 @@ def bias_table(group: Group) -> Table:
         "rank_gap: mean rank of own-language relevant answers minus that of other-language ones (negative = own "
         "language first); map_spread: max - min multilingual mAP over query languages",
     ]
-    if note := _ci_note(group):
+    if note := ci_note(group):
         notes.append(note)
     return Table(
         "bias",
-        f"Language bias (multilingual pool): {_where(group)}",
+        f"Language bias (multilingual pool): {where_of(group)}",
         ["strategy", "seeds", *BIAS_KEYS],
         rows,
         notes,
@@ -360,8 +214,6 @@ def bias_table(group: Group) -> Table:
 def alpha_table(group: Group) -> Table | None:
     """An alpha sweep: per alpha (hybrid_p), mono / cross / multi / overall macro mAP and rank distance, mean ± 95% CI
     over seeds; None unless the group has two or more alpha arms."""
-    from .arms import OVERALL, run_value
-
     sweep = sorted((alpha, arm) for arm in group.strategies if (alpha := parse_arm(arm)[1]) is not None)
     if len(sweep) < 2:
         return None
@@ -383,7 +235,7 @@ def alpha_table(group: Group) -> Table | None:
     ]
     return Table(
         "alpha",
-        f"α sweep: {_where(group)}",
+        f"α sweep: {where_of(group)}",
         ["α", "seeds", *(f"{s} mAP" for s in SETTINGS), "overall mAP", "rank_distance"],
         rows,
         notes,
@@ -420,9 +272,6 @@ def build_tables(
         tables.append(summary)
         if tests is not None and (sig := significance_table(group, tests)):
             tables.append(sig)
-        from .corpus_tables import corpus_tables, is_monolingual_corpus
-        from .xor_tables import cross_only_tables, is_cross_only
-
         if is_cross_only(group):  # XOR-Retrieve: no mono / multi pool, no bias; cross-lingual + answer recall
             tables += cross_only_tables(group, metric)
         elif is_monolingual_corpus(group):  # MIRACL: nDCG@10, Recall@100, mAP per language, mean and median
@@ -434,7 +283,5 @@ def build_tables(
             if alpha := alpha_table(group):
                 tables.append(alpha)
         if tests is not None:
-            from .claims import claims_tables
-
             tables += claims_tables(group, tests, margin if margin is not None else source.margin)
     return tables

@@ -9,7 +9,7 @@ pair and bias tables it gets:
 from __future__ import annotations
 
 from ..evaluation.results import Pair, pair_label
-from .tables import Getter, Group, Table, _where, metric_label, metric_of, strategy_table
+from .table_rows import Getter, Group, Table, metric_label, metric_of, strategy_table, where_of
 
 RECALL_KEYS = ("r@2kt", "r@5kt")
 
@@ -39,7 +39,7 @@ def cross_language_table(group: Group, metric: str = "map") -> Table:
     return strategy_table(
         group,
         "cross_language",
-        f"Cross-lingual {label} per query language: {_where(group)}",
+        f"Cross-lingual {label} per query language: {where_of(group)}",
         "pair",
         [*rows, ("macro", lambda s: s.macro("cross", metric))],
         [f"cross-lingual {label}: queries in X against the passages in the other language, gold passages known"],
@@ -58,7 +58,7 @@ def answer_recall_table(group: Group, key: str) -> Table:
     return strategy_table(
         group,
         "answer_recall",
-        f"Answer recall {key.replace('r@', 'R@')} per query language: {_where(group)}",
+        f"Answer recall {key.replace('r@', 'R@')} per query language: {where_of(group)}",
         "language",
         [(lang or "macro", of(lang)) for lang in [*sorted(langs), None]],
         [

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..common.errors import ConfigError
 from ..common.vocabulary import INDEXES
-from .shards import ShardedPool
+from ..encoding.shard_files import ShardedPool
 
 APPROXIMATE = tuple(i for i in INDEXES if i != "exact")
 

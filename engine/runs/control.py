@@ -14,6 +14,7 @@ from typing import Any
 from ..common.errors import UserError
 from ..common.events import Event, EventTail
 from ..common.io import read_json_object
+from .dispatch import backend_for
 from .executor import ExecutorSpec, spec_from_dict
 from .jobs import (
     ENDED,
@@ -56,8 +57,6 @@ def _spec_for(kind: str, recorded: ExecutorSpec) -> ExecutorSpec:
 
 def probe_jobs(out: Path, doc: dict[str, Any], records: dict[str, JobRecord]) -> dict[str, JobState]:
     """Ask each executor about the jobs it ran (a backend that cannot be reached answers 'unknown', with why)."""
-    from .dispatch import backend_for
-
     recorded = spec_from_dict(doc.get("executor"))
     states: dict[str, JobState] = {}
     kinds = {r.executor for r in records.values()}
@@ -105,7 +104,6 @@ def cancel_grid(out: Path) -> str:
     its jobs and marks every cell. Otherwise the jobs are cancelled directly (scancel, Ray cancel, SIGINT to a
     worker): a started cell marks itself cancelled, one that never started reads cancelled from its scheduler's state.
     Returns what was done, in one line."""
-    from .dispatch import backend_for
     from .grid import read_grid
 
     doc = read_grid(out)

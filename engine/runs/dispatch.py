@@ -21,22 +21,14 @@ from typing import Any, Protocol
 from ..common.errors import UserError
 from ..common.events import Event, EventBus, EventTail, RunFinished
 from ..common.io import ensure_dir, write_json
-from .config import RunConfig
+from ..common.run_config import RunConfig
 from .executor import ExecutorSpec
-from .jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, JobState, stale, worker_alive
-from .rundir import RunDir
+from .jobs import ENDED, QUEUED, RUNNING, CellLaunch, GridRecord, JobRecord, JobState, stale, worker_alive
+from .launch import Launch
+from .rundir import RunDir, record_failure
 
 POLL_S = 1.0
 WORKER_CONFIG = "launch-config.json"  # the cell's settings, written by the submitter before its job starts
-
-
-@dataclass(frozen=True)
-class CellLaunch:
-    """What a job needs to run one cell: its id, folder and worker command line."""
-
-    cell_id: str
-    out: Path
-    command: list[str]
 
 
 class JobBackend(Protocol):
@@ -74,8 +66,6 @@ def backend_for(spec: ExecutorSpec, out: Path, doc: dict[str, Any] | None = None
 
 def worker_command(config_file: Path, out: Path, resume: bool, nproc: int = 1) -> list[str]:
     """`python -m hbt.engine.runs.worker ...`, under torchrun when a cell has several GPUs."""
-    from ..training.launch import Launch
-
     args = ["--config", str(config_file.resolve()), "--out", str(out.resolve()), *(["--resume"] if resume else [])]
     return Launch("torchrun" if nproc > 1 else "none", nproc=max(nproc, 1)).command(args)
 
@@ -230,8 +220,6 @@ class Dispatcher:
 
     def _settle(self, cell_id: str, state: JobState) -> None:
         """The job ended: the cell's folder says how; if it says nothing conclusive, the scheduler's word does."""
-        from .grid import record_failure
-
         run = RunDir(self.out / self._dir(cell_id))
         status = run.status() if run.status_file.exists() else {}
         mark = None if stale(status, self.live[cell_id].record) else status.get("status")

@@ -12,18 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from ..common.errors import UserError
-from ..common.events import EventBus, JsonlSink, RunFinished
-from ..common.io import ensure_dir, read_json, read_json_object, write_json, write_text
+from ..common.events import EventBus
+from ..common.interrupts import Cancelled
+from ..common.io import ensure_dir, read_json, read_json_object, write_json
+from ..common.run_config import RunConfig
 from ..common.vocabulary import BASELINE, parse_arm
 from ..training.train import NonFiniteLoss
 from . import stack
-from .config import RunConfig
+from .dispatch import Dispatcher, backend_for
 from .executor import ExecutorSpec, check_available, spec_from_dict
 from .grid_lock import grid_lock
-from .interrupts import Cancelled
 from .jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, this_host
 from .presets import Preset, cell_id, check_run_types
-from .rundir import RunDir
+from .rundir import RunDir, record_failure
 
 GRID_SCHEMA = "hbt.grid/1"
 
@@ -133,30 +134,6 @@ def _stamp(run: RunDir) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-def record_failure(
-    run: RunDir, error: str, bus: EventBus, traceback_text: str | None = None, config: RunConfig | None = None
-) -> None:
-    """Mark a cell failed with its one-line reason (and traceback.txt), in run.json and events.jsonl, and tell the
-    display: for a failure met before the cell's own bookkeeping started (config, data, model)."""
-    event = RunFinished(run_dir=str(run.path), status="failed", error=error)
-    bus.emit(event)  # (the bus stamps the cell id on it)
-    extra: dict[str, Any] = {}
-    with contextlib.suppress(UserError):  # a folder that cannot be written (disk full...): the display said why
-        ensure_dir(run.path)
-        if config is not None and not run.config_file.exists():  # so that `list runs` and History show the cell
-            write_json(run.config_file, config.to_dict())
-        if traceback_text:
-            trace = run.path / "traceback.txt"
-            write_text(trace, traceback_text)
-            extra["traceback"] = str(trace)
-        run.mark("failed", error=error, **extra)
-        sink = JsonlSink(run.events_file)
-        try:
-            sink(event)
-        finally:
-            sink.close()
-
-
 def check_stack(out: Path, doc: dict[str, Any], allow_change: bool) -> None:
     """A resumed grid continues on the software stack it was made with: another stack stops it with one line, unless
     `allow_change`, which records the change in grid.json (`stack_changes`) and goes on."""
@@ -198,7 +175,7 @@ def run_grid(
 ) -> dict[str, int]:
     """Run every cell not yet complete. A cell whose loss goes NaN, or that crashes, is marked failed and the grid
     goes on; a user error (bad data dir, offline) stops the grid, since every cell would meet it. `runner` runs a
-    cell (default: in this process; `hbt.engine.training.launch.LaunchedRunner` under torchrun / accelerate).
+    cell (default: in this process; `hbt.engine.runs.launch.LaunchedRunner` under torchrun / accelerate).
     Everything a user set is checked before the grid folder is made; the grid is held by one runner at a time
     (grid_lock; `node_rank` > 0: a follower node of a multi-node launch, holding its own lock and never writing
     grid.json). A resumed grid must run on the stack it was made with (`check_stack`). `executor`: where the cells
@@ -307,8 +284,6 @@ def _dispatch(
     resume: bool,
     cancel: Any,
 ) -> dict[str, int]:
-    from .dispatch import Dispatcher, backend_for
-
     backend = backend_for(spec, record.out, record.doc)
     address = getattr(backend, "address", None)  # a Ray instance this process started: status/cancel can join it
     if isinstance(address, str) and address != spec.ray.address:

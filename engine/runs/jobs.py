@@ -31,6 +31,16 @@ def this_host() -> str:
     return socket.gethostname()
 
 
+@dataclass(frozen=True)
+class CellLaunch:
+    """What a job needs to run one cell: its id, folder and worker command line (the dispatcher makes it, a backend
+    submits it)."""
+
+    cell_id: str
+    out: Path
+    command: list[str]
+
+
 @dataclass
 class JobRecord:
     """One cell's job, as grid.json records it."""

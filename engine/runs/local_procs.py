@@ -15,8 +15,7 @@ import time
 from contextlib import suppress
 from typing import IO
 
-from .dispatch import CellLaunch
-from .jobs import ENDED, RUNNING, UNKNOWN, JobRecord, JobState, pid_alive, this_host
+from .jobs import ENDED, RUNNING, UNKNOWN, CellLaunch, JobRecord, JobState, pid_alive, this_host
 
 LOG = "worker.log"
 

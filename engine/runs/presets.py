@@ -13,8 +13,9 @@ from typing import Any
 
 from ..common.errors import ConfigError, UserError, one_of
 from ..common.io import read_text
+from ..common.run_config import RunConfig
 from ..common.vocabulary import BASELINE, GRID_STRATEGIES, arm_name, bad_value, check_seed, check_strategy
-from .config import RunConfig, check_config
+from .config import check_config
 from .executor import ExecutorSpec, parse_executor
 
 

@@ -23,9 +23,8 @@ from typing import Any
 import ray
 
 from ..common.errors import UserError
-from .dispatch import CellLaunch
 from .executor import ExecutorSpec, check_available
-from .jobs import ENDED, QUEUED, RUNNING, UNKNOWN, JobRecord, JobState, this_host
+from .jobs import ENDED, QUEUED, RUNNING, UNKNOWN, CellLaunch, JobRecord, JobState, this_host
 
 NAMESPACE = "hbt"
 STOP_GRACE_S = 120.0

@@ -18,8 +18,8 @@ from typing import Any
 
 from ..common.errors import UserError
 from ..common.events import EventBus
+from ..common.run_config import RunConfig
 from . import stack
-from .config import RunConfig
 from .run import execute
 
 # bookkeeping inside a dataset's block that differs between runs by design: durations, and how many texts were

@@ -16,8 +16,9 @@ from typing import Any
 
 from ..common.errors import ConfigError, UserError
 from ..common.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
-from ..common.io import ensure_dir, read_json, write_error, write_json
-from ..common.paths import cache_dir
+from ..common.interrupts import Cancelled, stops_at_once
+from ..common.io import cache_dir, ensure_dir, read_json, write_error, write_json
+from ..common.run_config import RunConfig
 from ..common.vocabulary import BASELINE
 from ..data import files_read
 from ..data.benchmark import Benchmark
@@ -29,8 +30,7 @@ from ..evaluation.results import RESULTS_SCHEMA
 from ..training import distributed
 from ..training.pairs import PairTable, build_pairs
 from . import environment
-from .config import RunConfig, check_config
-from .interrupts import Cancelled, stops_at_once
+from .config import check_config
 from .jobs import this_host
 from .rundir import RunDir
 

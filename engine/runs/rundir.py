@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..common.io import read_json, read_json_object, write_json
+from ..common.errors import UserError
+from ..common.events import EventBus, JsonlSink, RunFinished
+from ..common.io import ensure_dir, read_json, read_json_object, write_json, write_text
+from ..common.run_config import RunConfig
 from ..evaluation.results import DatasetSummary, read_datasets
 
 STATUSES = ("running", "complete", "failed", "cancelled", "interrupted")
@@ -123,3 +127,27 @@ class RunDir:
         doc, _ = read_json_object(self.results_file)
         datasets = read_results(doc)[0] if doc is not None else None
         return (doc, datasets) if doc is not None and datasets is not None else None
+
+
+def record_failure(
+    run: RunDir, error: str, bus: EventBus, traceback_text: str | None = None, config: RunConfig | None = None
+) -> None:
+    """Mark a cell failed with its one-line reason (and traceback.txt), in run.json and events.jsonl, and tell the
+    display: for a failure met before the cell's own bookkeeping started (config, data, model)."""
+    event = RunFinished(run_dir=str(run.path), status="failed", error=error)
+    bus.emit(event)  # (the bus stamps the cell id on it)
+    extra: dict[str, Any] = {}
+    with contextlib.suppress(UserError):  # a folder that cannot be written (disk full...): the display said why
+        ensure_dir(run.path)
+        if config is not None and not run.config_file.exists():  # so that `list runs` and History show the cell
+            write_json(run.config_file, config.to_dict())
+        if traceback_text:
+            trace = run.path / "traceback.txt"
+            write_text(trace, traceback_text)
+            extra["traceback"] = str(trace)
+        run.mark("failed", error=error, **extra)
+        sink = JsonlSink(run.events_file)
+        try:
+            sink(event)
+        finally:
+            sink.close()

@@ -24,9 +24,8 @@ from typing import Any
 import submitit
 
 from ..common.errors import UserError
-from .dispatch import CellLaunch
 from .executor import ExecutorSpec
-from .jobs import ENDED, QUEUED, RUNNING, UNKNOWN, JobRecord, JobState, pid_alive, this_host
+from .jobs import ENDED, QUEUED, RUNNING, UNKNOWN, CellLaunch, JobRecord, JobState, pid_alive, this_host
 from .rundir import RunDir
 
 STOP_GRACE_S = 75.0  # how long a signalled worker gets to checkpoint (submitit's default signal delay is 90 s)

@@ -22,9 +22,9 @@ from ..common import faults
 from ..common.errors import UserError
 from ..common.events import EventBus
 from ..common.hub import go_offline_if_unreachable
+from ..common.interrupts import CancelFlag, sigint_cancels
 from ..common.text import safe
 from .environment import quiet_third_party_output
-from .interrupts import CancelFlag, sigint_cancels
 from .presets import preset_from_dict
 
 

@@ -1,6 +1,6 @@
 """One grid cell as a (possibly distributed) worker process: `python -m hbt.engine.runs.worker --config C --out DIR`.
 
-Started by `training.launch` under torchrun / `accelerate launch` (every rank runs this; rank 0 alone writes).
+Started by `runs.launch` under torchrun / `accelerate launch` (every rank runs this; rank 0 alone writes).
 Exit codes: 0 complete, 2 user error, 130 cancelled, 1 failed (the run dir says why).
 """
 
@@ -15,11 +15,11 @@ from ..common import faults
 from ..common.errors import UserError
 from ..common.events import EventBus
 from ..common.hub import go_offline_if_unreachable
+from ..common.interrupts import CancelFlag, Cancelled, sigint_cancels
 from ..common.io import read_json
+from ..common.run_config import RunConfig
 from ..training import distributed
-from .config import RunConfig
 from .environment import quiet_third_party_output
-from .interrupts import CancelFlag, Cancelled, sigint_cancels
 from .rundir import RunDir
 
 

@@ -14,8 +14,8 @@ from transformers import PrinterCallback, TrainerCallback
 
 from ..common.errors import ConfigError
 from ..common.events import EventBus, TrainStep
-from ..runs.config import RunConfig
-from ..runs.interrupts import Cancelled
+from ..common.interrupts import Cancelled
+from ..common.run_config import RunConfig
 from . import distributed
 from .pairs import PairTable
 from .sampler import SamplerFactory, make_strategy

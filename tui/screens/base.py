@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
 from ..components.nav_bar import NavBar
-
-if TYPE_CHECKING:
-    from ..app import HbtApp
+from ..host import AppHost
 
 
 class SectionScreen(Screen[None]):
@@ -21,8 +19,9 @@ class SectionScreen(Screen[None]):
     HELP: ClassVar[str] = ""  # one paragraph for the help screen
 
     @property
-    def hbt(self) -> HbtApp:
-        return cast("HbtApp", self.app)
+    def hbt(self) -> AppHost:
+        """The running app as the screens see it (host.AppHost)."""
+        return cast(AppHost, self.app)
 
     def compose(self) -> ComposeResult:
         yield NavBar(self.SECTION)

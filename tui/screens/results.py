@@ -15,7 +15,7 @@ from textual.worker import Worker, WorkerState
 
 from ...engine.evaluation.results import SETTING_NAME, Setting
 from ...engine.report.export import format_value
-from ...engine.report.tables import Table
+from ...engine.report.table_rows import Table
 from ..backend import EXPORT_FORMATS, display_path, error_text
 from ..components.heatmap import Heatmap
 from ..components.log_pane import short_cell

@@ -17,10 +17,10 @@ from typing import Any
 
 from ..common.errors import ConfigError, UserError
 from ..common.events import EventBus, EventTail
+from ..common.interrupts import Cancelled
 from ..common.io import ensure_dir, write_json
-from ..runs.config import RunConfig
-from ..runs.interrupts import Cancelled
-from ..runs.rundir import RunDir
+from ..common.run_config import RunConfig
+from .rundir import RunDir, record_failure
 
 LAUNCHERS = ("none", "torchrun", "accelerate")
 WORKER_CONFIG = "launch-config.json"
@@ -122,8 +122,6 @@ class LaunchedRunner:
             error = str(status.get("error", "the cell failed"))
             raise UserError(error) if proc.returncode == 2 else RuntimeError(error)
         # a rank died (signal, abort) before rank 0 could mark the cell: record it, never leave it 'running'
-        from ..runs.grid import record_failure
-
         error = f"{self.launch.launcher} worker group exited with code {proc.returncode} (a rank died; see its stderr)"
         record_failure(run, error, bus)
         raise RuntimeError(error)
