@@ -281,6 +281,32 @@ async def test_flow_run_chart_results_sort_export(
         assert results.query_one("#summary-table", ReportTable).first_column() == ["none"]
 
 
+async def test_a_grid_that_ends_while_its_folder_is_read_keeps_its_last_cell(
+    tmp_path: Path, data_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race CI met once ('cancelled' for the last cell of a complete grid): the process writes its last cell's
+    events and exits between the app reading the folder and asking whether the process ended. Played here
+    deterministically: the read releases the paused engine and waits for its thread to end."""
+    async with paused_grid(tmp_path, data_folder, (3, 4)) as (app, pilot, _run, engine):  # last cell, last step
+        follower = app.follower
+        assert follower is not None and app.grid_process is not None
+        process = app.grid_process
+        read = follower.poll
+
+        def read_then_end() -> object:
+            update = read()
+            if not engine.resume.is_set():
+                engine.resume.set()
+                process.join(120.0)  # type: ignore[attr-defined]
+            return update
+
+        monkeypatch.setattr(follower, "poll", read_then_end)
+        await settle(pilot)
+        state = app.run_state
+        assert state is not None and state.status == "complete"
+        assert [c.status for c in state.cells.values()] == ["complete"] * 4
+
+
 async def test_cancel_midway_keeps_finished_cells(
     tmp_path: Path, data_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

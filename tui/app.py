@@ -367,6 +367,9 @@ class HbtApp(App[None]):
         state, follower = self.run_state, self.follower
         if state is None or follower is None:
             return
+        # whether the process has ended is asked BEFORE the folder is read: what it wrote before it ended is then
+        # in this poll (asked after, its last cell's events could land between the two and the cell be lost)
+        ended = self._ended()
         update = follower.poll()
         finished_cell = False
         lines = []
@@ -381,7 +384,6 @@ class HbtApp(App[None]):
             self._updated_many(lines)
         if finished_cell:
             self._follow()
-        ended = self._ended()
         if ended is not None:
             self._grid_done(*ended)
 
