@@ -17,6 +17,7 @@ from hbt.tui.app import LIGHT, HbtApp
 from hbt.tui.components.report_table import ReportTable
 from hbt.tui.screens.results import ResultsScreen
 from textual.pilot import Pilot
+from textual.widgets import Tabs
 
 from tests.test_tui_fakes import T0, FakeBackend, FakeEngine, make_grid
 
@@ -78,6 +79,27 @@ def laid_out(table: ReportTable, rows: int | None = None) -> bool:
     return table.row_count == want and table.size.height >= want + 1
 
 
+def underline_at_rest(tabs: Tabs) -> bool:
+    """The bar under a Tabs spans its active tab (Textual moves it a refresh after the switch and animates it for
+    0.3 s: a snapshot taken before that shows the bar anywhere, which is what made test_results_summary flaky)."""
+    active = tabs.active_tab
+    if active is None:
+        return True
+    bar = tabs.query_one("Underline")  # (by its CSS type name: the class itself is not public)
+    start, end = active.virtual_region.shrink(active.styles.gutter).column_span
+    return (getattr(bar, "highlight_start", None), getattr(bar, "highlight_end", None)) == (start, end)
+
+
+async def tabs_at_rest(pilot: Pilot) -> None:
+    """Every tab bar of the screen drawn under its active tab, no animation pending."""
+    for _ in range(2000):  # a bound on frames, not a time
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+        if all(underline_at_rest(tabs) for tabs in pilot.app.screen.query(Tabs)):
+            return
+    raise AssertionError("a tab bar never came to rest under its active tab")
+
+
 async def results_rendered(pilot: Pilot, rows: int | None = None) -> None:
     """Wait for the rendered state of Results, not for a number of pauses: the report loaded, its summary rows in
     the table and laid out on screen. Under CPU load a worker's result can be handled, and the layout follow it,
@@ -95,7 +117,7 @@ async def results_rendered(pilot: Pilot, rows: int | None = None) -> None:
     else:
         raise AssertionError(f"Results never rendered its summary table ({type(screen).__name__})")
     pilot.app.clear_notifications()
-    await pilot.pause()
+    await tabs_at_rest(pilot)
 
 
 async def launched(pilot: Pilot) -> None:
@@ -173,7 +195,7 @@ def test_results_pairs_heatmap(snap_compare, stage: Path) -> None:
     async def before(pilot: Pilot) -> None:
         await results_rendered(pilot)
         await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")  # xy
-        await pilot.pause()
+        await tabs_at_rest(pilot)
 
     assert snap_compare(app(open_path=f"runs/{GRID}"), terminal_size=SIZE, run_before=before)
 
@@ -188,7 +210,7 @@ def test_results_per_language_sorted_light(snap_compare, stage: Path) -> None:
         table.focus()
         table.move_cursor(column=4)  # type: ignore[attr-defined]
         await pilot.press("s")
-        await pilot.pause()
+        await tabs_at_rest(pilot)
 
     assert snap_compare(app(open_path=f"runs/{GRID}", theme=LIGHT), terminal_size=SIZE, run_before=before)
 

@@ -242,7 +242,13 @@ class ResultsScreen(SectionScreen):
 
     def _show(self) -> None:
         has = self.report is not None
-        self.query_one("#results-tabs").display = has
+        tabbed = self.query_one("#results-tabs", TabbedContent)
+        appears = has and not tabbed.display
+        tabbed.display = has
+        if appears and tabbed.active:
+            # Textual places the bar under the active tab when the (until now hidden) tabs are first laid out, before
+            # their labels have a width: the bar stayed 0 wide under "Summary". Showing the tab again re-places it.
+            self.call_after_refresh(tabbed.show_tab, tabbed.active)
         self.query_one("#results-empty").display = not has
         self._title()
         self.refresh_bindings()
