@@ -139,6 +139,23 @@ def test_setup_invalid_choice(snap_compare, stage: Path) -> None:
     assert snap_compare(app(), terminal_size=SIZE, run_before=before)
 
 
+def test_setup_more_settings(snap_compare, stage: Path) -> None:
+    """The generated fields of the other [run] keys (one per RunConfig declaration), opened, one of them at fault."""
+
+    async def before(pilot: Pilot) -> None:
+        await pilot.pause()
+        screen = pilot.app.screen
+        screen.set_field("weight-decay", "-1")  # type: ignore[attr-defined]
+        await pilot.pause()
+        screen.action_launch()  # type: ignore[attr-defined]  # (refused: opens "more settings" at the field at fault)
+        await pilot.pause()
+        pilot.app.clear_notifications()
+        screen.query_one("#row-weight-decay").scroll_visible(animate=False, top=True)
+        await pilot.pause()
+
+    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+
+
 def test_run(snap_compare, stage: Path) -> None:
     assert snap_compare(app(), terminal_size=SIZE, run_before=launched)
 

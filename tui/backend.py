@@ -111,6 +111,7 @@ class GridChoices:
     max_queries: int | None  # None: every query
     seeds: list[int] = field(default_factory=lambda: [0])
     executor: ExecutorSpec | None = None  # None: the preset's [executor] (local when it has none)
+    settings: dict[str, Any] = field(default_factory=dict)  # the other [run] settings the form gave (Setup's "more")
 
 
 def error_text(exc: BaseException) -> str:
@@ -242,6 +243,7 @@ class Backend:
             strategies=list(choices.strategies),
             steps=choices.steps,
             batch_size=choices.batch_size,
+            **choices.settings,
         )
         if choices.executor is not None:
             preset = replace(preset, executor=validate(choices.executor))

@@ -15,27 +15,18 @@ from typing import Any, NoReturn
 from ..common import faults
 from ..common.errors import ConfigError, UserError
 from ..common.interrupts import CancelFlag, Cancelled, sigint_cancels
+from ..common.setting import split_names
 from ..common.text import safe, safe_text
-from ..common.vocabulary import (
-    DEVICE_HELP,
-    EMPTY_TOPICS,
-    GRID_STRATEGIES,
-    HYBRID_MIXES,
-    INDEXES,
-    PLOT_KINDS,
-    PRECISIONS,
-    TEXT_MODES,
-    XX_LANGS,
-)
+from ..common.vocabulary import PLOT_KINDS
 from ..data.registry import DATASETS
+from .flags import add_setting_flags, given_settings
 
 
 def _csv(value: str) -> list[str]:
-    """Comma-separated non-empty values: `,`, an empty string or `en,,de` are errors (not "all languages")."""
-    items = [v.strip() for v in value.split(",")]
-    if not value.strip() or not all(items):
-        raise argparse.ArgumentTypeError(f"empty value in {value!r} (expected comma-separated names, e.g. de,en)")
-    return items
+    try:
+        return split_names(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _ints(value: str) -> list[int]:
@@ -43,25 +34,6 @@ def _ints(value: str) -> list[int]:
         return [int(v) for v in _csv(value)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
-
-
-def _p(value: str) -> float | str:
-    if value == "proportional":
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'proportional', got {value!r}") from None
-
-
-def _alphas(value: str) -> float | str | list[float]:
-    """--hybrid-p of `run`: a number, 'proportional', or comma-separated numbers (an alpha sweep)."""
-    if "," not in value:
-        return _p(value)
-    try:
-        return [float(v) for v in _csv(value)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {value!r}") from None
 
 
 def _margin(value: str) -> float:
@@ -82,38 +54,7 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backbone", help="short name, hub id or local path (default: the offline bundled mE5-small)")
-    p.add_argument(
-        "--eval-data",
-        type=_csv,
-        default=None,
-        help=f"comma-separated, of: {','.join(DATASETS)} (default: xquad-r)",
-    )
-    p.add_argument("--data-dir", help="folder holding the datasets (default: $HBT_DATA_DIR, else download)")
-    p.add_argument("--langs", type=_csv, help="evaluation languages, e.g. ar,de,en (default: all)")
-    p.add_argument("--max-queries", type=int, help="at most N parallel question groups per eval dataset")
-    p.add_argument(
-        "--text-mode",
-        choices=TEXT_MODES,
-        default="auto",
-        help="what is encoded for a candidate (auto: each dataset's convention; MIRACL: title then text)",
-    )
-    p.add_argument(
-        "--empty-topics",
-        choices=EMPTY_TOPICS,
-        default="keep",
-        help="MIRACL topics without a relevant judgement: keep (scored 0, as trec_eval) or drop",
-    )
-    p.add_argument("--eval-batch-size", type=int, default=64)
-    p.add_argument("--shard-size", type=int, help="stream candidate embeddings to disk shards of N rows (huge pools)")
-    p.add_argument("--index", choices=INDEXES, default="exact", help="top-k search (mAP stays exact)")
-    p.add_argument("--yes", action="store_true", help="start encoding a corpus estimated above an hour (MIRACL)")
-    p.add_argument("--corpus-limit", type=int,
-                   help="xor-retrieve: gold passages + N sampled others instead of the whole collection")  # fmt: skip
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
-    p.add_argument("--eval-max-seq-length", type=int,
-                   help="cut evaluation texts at N tokens (default: the backbone's own length)")  # fmt: skip
+def _out_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="run directory (default: runs/<time>-<kind>)")
     p.add_argument("--json", action="store_true", help="print the results document as JSON")
 
@@ -123,74 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("eval", help="evaluate a backbone zero-shot (mono / cross / multilingual)")
-    _common(p)
+    add_setting_flags(p, "eval")  # RunConfig's settings, from their declarations
+    _out_flags(p)
 
     p = sub.add_parser("train", help="fine-tune with a batch strategy, then evaluate zero-shot")
-    _common(p)
-    p.add_argument("--strategy", required=True, choices=GRID_STRATEGIES)
-    p.add_argument("--hybrid-p", type=_p, default=0.5, help="P(X-X batch), or 'proportional' (default 0.5)")
-    p.add_argument("--hybrid-p-end", type=float, help="linear schedule for p towards this value")
-    p.add_argument("--hybrid-mix", choices=HYBRID_MIXES, default="batch")
-    p.add_argument("--xx-langs", choices=XX_LANGS, default="proportional")
-    p.add_argument("--train-data", default="mlqa-r")
-    p.add_argument("--split-by-article", action="store_true",
-                   help="train and evaluate on one dataset: half of its articles held out for evaluation")  # fmt: skip
-    p.add_argument("--train-langs", type=_csv, help="training languages (default: all of the training set's)")
-    p.add_argument("--max-train-pairs", type=int, help="keep a seeded sample of N question groups for training")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--steps", type=int)
-    group.add_argument("--epochs", type=float)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, help="learning rate (default: the backbone's, see `list backbones`)")
-    p.add_argument("--scale", type=float, help="MNRL scale, 1 / temperature (default: the backbone's)")
-    p.add_argument("--cached-loss", action="store_true", help="CachedMultipleNegativesRankingLoss")
-    p.add_argument("--max-seq-length", type=int, default=128)
-    p.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--train-top-layers", type=int, help="train only the top N transformer layers (CPU speed)")
-    p.add_argument("--frozen-cache", action=argparse.BooleanOptionalAction, default=True,
-                   help="with --train-top-layers: compute the frozen bottom once per unique text")  # fmt: skip
-    p.add_argument("--checkpoint-steps", type=int)
-    p.add_argument(
-        "--hard-negatives",
-        action="store_true",
-        help="one hard negative per pair: another sentence of the answer's paragraph (2408.10536)",
-    )
-    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (2408.10536: 0.01)")
-    p.add_argument(
-        "--validation-fraction",
-        type=float,
-        help="hold out this share of the training question groups; validation loss every --eval-steps",
-    )
-    p.add_argument("--eval-steps", type=int, default=50, help="steps between validation losses")
-    p.add_argument(
-        "--early-stopping-patience",
-        type=int,
-        help="stop after N validation losses without a new minimum; the best checkpoint is kept",
-    )
-    p.add_argument("--seed", type=int, default=0)
+    add_setting_flags(p, "train")
+    _out_flags(p)
 
     p = sub.add_parser("run", help="run a preset's grid: backbones x strategies x seeds (+ zero-shot baselines)")
     p.add_argument("preset", help="preset name (see `hbt-bench list presets`) or path to a .toml file")
     p.add_argument("--out", type=Path, help="grid directory (default: runs/<time>-<preset>)")
     p.add_argument("--resume", type=Path, help="resume this grid directory: skip complete cells")
-    p.add_argument("--data-dir")
-    p.add_argument("--seeds", type=_ints)
-    p.add_argument("--langs", type=_csv)
-    p.add_argument("--train-langs", type=_csv)
-    p.add_argument("--backbones", type=_csv)
-    p.add_argument("--strategies", type=_csv)
-    p.add_argument("--steps", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--train-top-layers", type=int, help="train only the top N transformer layers (CPU speed)")
-    p.add_argument(
-        "--hybrid-p",
-        type=_alphas,
-        help="P(X-X batch) of hybrid cells; a list (0,0.25,0.5,0.75,1) sweeps alpha: one arm per value",
-    )
+    p.add_argument("--seeds", type=_ints, help="the grid's seeds (default: the preset's)")
+    p.add_argument("--backbones", type=_csv, help="the grid's backbones (default: the preset's)")
+    p.add_argument("--strategies", type=_csv, help="the grid's strategies (default: the preset's)")
     p.add_argument("--margin", type=_margin, help=MARGIN_HELP)  # fmt: skip
-    p.add_argument("--max-queries", type=int)
-    p.add_argument("--device", help=f"{DEVICE_HELP} (default: the preset's)")
-    p.add_argument("--precision", choices=PRECISIONS, help="mixed precision on GPU")
+    add_setting_flags(p, "run")  # any [run] key of the preset, from RunConfig's declarations
     p.add_argument("--launcher", choices=["none", "torchrun", "accelerate"], default="none",
                    help="run each cell's training on several processes/GPUs/machines (DDP)")  # fmt: skip
     p.add_argument("--nproc", type=int, default=1, help="processes per node (one per GPU)")
@@ -198,7 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-rank", type=int, default=0)
     p.add_argument("--master-addr", default="127.0.0.1")
     p.add_argument("--master-port", type=int, default=29500)
-    p.add_argument("--yes", action="store_true", help="start encoding corpora estimated above an hour (MIRACL)")
     p.add_argument("--allow-stack-change", action="store_true",
                    help="--resume a grid made with other package versions (recorded in grid.json)")  # fmt: skip
     _executor_flags(p)
@@ -310,54 +198,10 @@ def _default_out(kind: str) -> Path:
 
 
 def _run_config(args: argparse.Namespace) -> Any:
+    """The RunConfig of `eval` / `train`: the flags given, RunConfig's defaults for the rest."""
     from ..common.run_config import RunConfig
 
-    values = {
-        "backbone": args.backbone,
-        "eval_data": args.eval_data or ["xquad-r"],
-        "data_dir": args.data_dir,
-        "langs": args.langs,
-        "max_queries": args.max_queries,
-        "text_mode": args.text_mode,
-        "empty_topics": args.empty_topics,
-        "eval_batch_size": args.eval_batch_size,
-        "shard_size": args.shard_size,
-        "index": args.index,
-        "allow_large": args.yes,
-        "corpus_limit": args.corpus_limit,
-        "device": args.device,
-        "eval_max_seq_length": args.eval_max_seq_length,
-    }
-    if args.command == "train":
-        values.update(
-            strategy=args.strategy,
-            hybrid_p=args.hybrid_p,
-            hybrid_p_end=args.hybrid_p_end,
-            hybrid_mix=args.hybrid_mix,
-            xx_langs=args.xx_langs,
-            train_data=args.train_data,
-            split_by_article=args.split_by_article,
-            train_langs=args.train_langs,
-            max_train_pairs=args.max_train_pairs,
-            steps=args.steps if args.steps or args.epochs else 50,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            scale=args.scale,
-            cached_loss=args.cached_loss,
-            max_seq_length=args.max_seq_length,
-            freeze_embeddings=args.freeze_embeddings,
-            train_top_layers=args.train_top_layers,
-            frozen_cache=args.frozen_cache,
-            checkpoint_steps=args.checkpoint_steps,
-            hard_negatives=args.hard_negatives,
-            weight_decay=args.weight_decay,
-            validation_fraction=args.validation_fraction,
-            eval_steps=args.eval_steps,
-            early_stopping_patience=args.early_stopping_patience,
-            seed=args.seed,
-        )
-    return RunConfig(**values)
+    return RunConfig(**given_settings(args, args.command))
 
 
 def cmd_single(args: argparse.Namespace, console: Any) -> int:
@@ -365,13 +209,11 @@ def cmd_single(args: argparse.Namespace, console: Any) -> int:
 
     quiet_third_party_output()
     from ..common.events import EventBus
-    from ..runs.config import check_config
     from ..runs.run import execute
     from .display import print_results
     from .plain import listener_for
 
-    config = _run_config(args)
-    check_config(config)
+    config = _run_config(args)  # (`execute` checks it first of all, before anything is written)
     out = args.out or _default_out(args.command if args.command == "eval" else f"train-{args.strategy}")
     bus = EventBus()
     faults.install(bus)
@@ -447,24 +289,11 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     preset = apply_overrides(
         preset,
         seeds=args.seeds,
-        langs=args.langs,
-        train_langs=args.train_langs,
         backbones=args.backbones,
         strategies=args.strategies,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        max_queries=args.max_queries,
-        data_dir=args.data_dir,
-        device=args.device,
-        precision=args.precision,
-        train_top_layers=args.train_top_layers,
-        hybrid_p=args.hybrid_p,
         margin=args.margin,
+        **given_settings(args, "run"),
     )
-    if args.yes:
-        from dataclasses import replace
-
-        preset = replace(preset, run=replace(preset.run, allow_large=True))
     executor = _executor(args, preset)
     out = args.resume or args.out or _default_out(preset.name)
     runner = None

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..common.errors import ConfigError, DataError, OfflineError, one_of
 from ..common.hub import hub_reachable
+from ..common.vocabulary import DATASET_NAMES
 from . import lareqa, miracl, tydi, xor
 from .benchmark import Benchmark
 
@@ -67,6 +68,8 @@ DATASETS: dict[str, DatasetSpec] = {
         "CC BY-SA 4.0",
     ),
 }  # fmt: skip
+if tuple(DATASETS) != DATASET_NAMES:  # (the names the settings' help and checks offer: common/vocabulary.py)
+    raise ImportError(f"data/registry.py describes {tuple(DATASETS)}, vocabulary names {DATASET_NAMES}")
 
 LAREQA_REV = {"xquad-r": "master", "mlqa-r": "354d67d"}
 

@@ -23,7 +23,7 @@ from .dispatch import Dispatcher, backend_for
 from .executor import ExecutorSpec, check_available, spec_from_dict
 from .grid_lock import grid_lock
 from .jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, this_host
-from .presets import Preset, cell_id, check_run_types
+from .presets import Preset, cell_id, check_preset, check_run_types
 from .rundir import RunDir, record_failure
 
 GRID_SCHEMA = "hbt.grid/1"
@@ -181,8 +181,6 @@ def run_grid(
     grid.json). A resumed grid must run on the stack it was made with (`check_stack`). `executor`: where the cells
     run (default: the preset's for a new grid, the one grid.json recorded on resume); anything but `local` submits
     each cell as a job and follows it (`hbt.engine.runs.dispatch`)."""
-    from .config import check_config
-
     grid_file = out / "grid.json"
     if resume:
         if not grid_file.exists():
@@ -203,8 +201,7 @@ def run_grid(
         spec = previous = executor or preset.executor
         check_available(spec)  # its extra installed, sbatch on PATH, the Ray head answering: before anything else
         doc = {**grid_document(preset, spec), "stack": stack.summary(stack.describe())}
-        for cell in doc["cells"]:  # every cell's settings are valid before the grid folder exists
-            check_config(cell_config(preset.run, cell))
+        check_preset(preset)  # valid before the grid folder exists (each cell runs check_config once as it starts)
         check_training_budget(preset)
     fresh = not out.exists()
     ensure_dir(out)
