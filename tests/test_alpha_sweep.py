@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hbt.engine.cli.main import main
 from hbt.engine.common.errors import ConfigError
-from hbt.engine.runs.grid import cell_config, grid_document
+from hbt.engine.runs.grid_doc import GridCell, grid_document
 from hbt.engine.runs.presets import apply_overrides, load_preset, parse_preset, preset_from_dict, preset_to_dict
 from hbt.tui.screens.setup import parse_setting
 
@@ -33,7 +33,8 @@ def test_a_list_of_alphas_makes_one_cell_per_alpha_and_seed() -> None:
     cells = grid_document(preset)["cells"]
     assert [c.get("hybrid_p") for c in cells] == [None, 0.0, 0.0, 0.5, 0.5, 1.0, 1.0]
     assert all(c["strategy"] in ("none", "hybrid") for c in cells)
-    assert cell_config(preset.run, cells[5]).hybrid_p == 1.0 and cell_config(preset.run, cells[1]).hybrid_p == 0.0
+    alphas = [GridCell.from_dict(cells[i]).config(preset.run).hybrid_p for i in (5, 1)]
+    assert alphas == [1.0, 0.0]
     assert parse_preset(_preset({"hybrid_p": [0.3]}), "p.toml").hybrid_ps is None  # one value: no sweep
 
 

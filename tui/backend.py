@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine.common.errors import ConfigError, UserError
 from ..engine.common.text import safe
-from ..engine.common.vocabulary import BASELINE
 from ..engine.runs.executor import ExecutorSpec, check_installed, validate
 from ..engine.runs.presets import Preset
 from .run_state import CellSnapshot
@@ -274,10 +273,11 @@ class Backend:
 
     def grid_live(self, grid: Path) -> bool:
         """Whether the grid's submitting process still runs here (a resume would be a second runner: attach)."""
-        from ..engine.runs.jobs import read_grid_doc, submitter_alive
+        from ..engine.runs.grid_doc import peek_grid
+        from ..engine.runs.jobs import submitter_alive
 
-        doc = read_grid_doc(grid)
-        return doc is not None and submitter_alive(doc) is True
+        doc = peek_grid(grid)
+        return doc is not None and submitter_alive(doc.raw) is True
 
     def cancel_grid(self, grid: Path) -> str:
         """Stop a grid (launched here or elsewhere): its submitter is asked, or its jobs are cancelled directly."""
@@ -287,43 +287,23 @@ class Backend:
 
     def grid_preset(self, grid: Path) -> Preset:
         """The preset a grid directory was started with (its grid.json), to resume it as it began."""
-        from ..engine.common.errors import UserError
-        from ..engine.common.io import read_json
-        from ..engine.common.run_config import RunConfig
+        from ..engine.runs.grid_doc import read_grid
 
-        try:
-            doc = read_json(grid / "grid.json")
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{grid}: not a grid directory (no readable grid.json) to resume") from exc
-        cells = doc["cells"]
-        return Preset(
-            name=safe(doc.get("preset", grid.name)),
-            backbones=list(dict.fromkeys(c["backbone"] for c in cells)),
-            strategies=list(dict.fromkeys(c["strategy"] for c in cells if c["strategy"] != BASELINE)),
-            seeds=list(dict.fromkeys(c["seed"] for c in cells if c["strategy"] != BASELINE)) or [cells[0]["seed"]],
-            baseline=any(c["strategy"] == BASELINE for c in cells),
-            run=RunConfig.from_dict(doc.get("run", {})),
-            source=str(grid / "grid.json"),
-        )
+        grid_doc = read_grid(grid)  # (checked: a resume must not start from a damaged grid.json)
+        return replace(grid_doc.preset_of(str(grid / "grid.json")), name=safe(grid_doc.preset or grid.name))
 
     def grid_snapshot(self, grid: Path) -> list[CellSnapshot]:
         """The state of every cell of a grid directory before it is resumed: complete cells (the engine's own
         `RunDir.is_complete`, which a resume skips) with their headline metrics and loss curve, the others with the
         status and reason their run.json recorded ("pending" when the cell never started)."""
-        from ..engine.common.io import read_json
         from ..engine.evaluation.results import first_dataset, headline
+        from ..engine.runs.grid_doc import peek_grid
         from ..engine.runs.rundir import RunDir
 
-        try:
-            cells = read_json(grid / "grid.json")["cells"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return []
+        grid_doc = peek_grid(grid)
         out: list[CellSnapshot] = []
-        for cell in cells if isinstance(cells, list) else []:
-            try:
-                cid, run = str(cell["id"]), RunDir(grid / str(cell["dir"]))
-            except (KeyError, TypeError):
-                continue
+        for cell in grid_doc.cells if grid_doc is not None else []:
+            cid, run = cell.id, RunDir(grid / cell.dir)
             if not run.path.is_dir():
                 out.append(CellSnapshot(cid, "pending"))
                 continue

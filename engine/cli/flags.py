@@ -55,9 +55,11 @@ def add_setting_flags(
             kw["action"] = "store_true"
         elif s.kind == "bool":
             kw["action"] = argparse.BooleanOptionalAction
+        elif s.choices:  # argparse checks a choice itself (its own "invalid choice: ... (choose from ...)")
+            kw["choices"] = s.choices
         else:
             kw["type"] = _converter(s, command)
-            kw["metavar"] = "{" + ",".join(s.choices) + "}" if s.choices else s.name.upper()
+            kw["metavar"] = s.name.upper()
         if s.required and command != "run":
             kw["required"] = True
         target.add_argument(s.flag, **kw)

@@ -282,6 +282,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
 
     from ..common.events import EventBus
     from ..runs import grid
+    from ..runs.grid_doc import cell_states
     from ..runs.presets import apply_overrides, load_preset
     from .plain import listener_for
 
@@ -313,18 +314,18 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
             preset, out, bus, resume=args.resume is not None, cancel=cancel, runner=runner, executor=executor,
             allow_stack_change=args.allow_stack_change, node_rank=args.node_rank if runner is not None else 0,
         )  # fmt: skip
-    cells = grid.cell_states(out)
+    cells = cell_states(out)
     if summary["cancelled"]:
         done = f"{summary['complete']} of {len(cells) or len(preset.cells())} cells complete"
-        stopped = next((c for c in cells if c["status"] == "cancelled" and c["error"].startswith("stopped")), None)
-        where = f"cell {stopped['id']} {stopped['error'].removeprefix('stopped ')} " if stopped else ""
+        stopped = next((c for c in cells if c.status == "cancelled" and c.error.startswith("stopped")), None)
+        where = f"cell {stopped.id} {stopped.error.removeprefix('stopped ')} " if stopped else ""
         raise Cancelled(f"{where}({done}); continue with: hbt-bench run {args.preset} --resume {out}")
     from ..report.export import print_tables
 
     err = Console(stderr=True)
     for cell in cells:  # every failed cell with its one-line reason (escaped: it comes from a file)
-        if cell["status"] == "failed":
-            line = f"hbt: cell {safe(cell['id'])} failed: {safe(cell['error'])}"
+        if cell.status == "failed":
+            line = f"hbt: cell {safe(cell.id)} failed: {safe(cell.error)}"
             err.print(line, markup=False, highlight=False, soft_wrap=True)
     if summary["complete"]:
         print_tables(out, console, margin=preset.noninferiority_margin)
