@@ -7,19 +7,48 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 import time
+import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..backbones import list_backbones
 from ..common import faults
 from ..common.errors import ConfigError, UserError
+from ..common.events import EventBus
+from ..common.hub import go_offline_if_unreachable
 from ..common.interrupts import CancelFlag, Cancelled, sigint_cancels
+from ..common.io import ensure_dir, write_text
+from ..common.paths import cache_root
+from ..common.run_config import RunConfig
 from ..common.setting import split_names
 from ..common.text import safe, safe_text
-from ..common.vocabulary import PLOT_KINDS
+from ..common.vocabulary import EXECUTORS, PLOT_KINDS, SLURM_BACKENDS
 from ..data.registry import DATASETS
+from ..evaluation.metrics import METRIC_HELP
+from ..evaluation.results import HEADLINE_FIELD, SETTINGS
+from ..report.provenance import warnings_for
+from ..report.source import load_source, require_results
+from ..runs.control import cancel_grid, grid_status, wait_until_settled
+from ..runs.doctor import exit_code, run_checks
+from ..runs.environment import quiet_third_party_output
+from ..runs.executor import with_flags
+from ..runs.grid_doc import cell_states
+from ..runs.launch import Launch, LaunchedRunner, wait_for_grid
+from ..runs.presets import apply_overrides, list_presets, load_preset
+from ..runs.rundir import default_out
+from ..runs.store import ResultsStore
+from .corpus import add_parser, cmd_encode_corpus
 from .flags import add_setting_flags, given_settings
+from .grid_status import print_status, status_json
+from .plain import listener_for
 
 
 def _csv(value: str) -> list[str]:
@@ -128,7 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=_margin, help=MARGIN_HELP)
     p.add_argument("--format", choices=["md", "csv", "json", "latex"], default="md")
     p.add_argument("--output", type=Path, help="file to write (default: print)")
-    from .corpus import add_parser
 
     add_parser(sub)
     p = sub.add_parser("doctor", help="check the install: python, torch, packages against the lock, data, cache, hub")
@@ -146,7 +174,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _executor_flags(p: argparse.ArgumentParser) -> None:
     """Where the cells run (flags win over the preset's [executor] table; see docs/executors.md)."""
-    from ..common.vocabulary import EXECUTORS, SLURM_BACKENDS
 
     g = p.add_argument_group("executor (where the cells run; flags win over the preset's [executor] table)")
     g.add_argument("--executor", choices=EXECUTORS, help="local (default) | processes | slurm | ray")
@@ -177,7 +204,6 @@ EXECUTOR_FLAGS = ("executor", "workers", "slurm_backend", "slurm_partition", "sl
 def _executor(args: argparse.Namespace, preset: Any) -> Any:
     """The executor of `run`: the preset's with the flags applied; on --resume without executor flags, None (the grid
     keeps the executor it was started with)."""
-    from ..runs.executor import with_flags
 
     flags = {name: getattr(args, name) for name in EXECUTOR_FLAGS}
     if args.resume is not None and all(v is None for v in flags.values()):
@@ -192,26 +218,20 @@ def _executor(args: argparse.Namespace, preset: Any) -> Any:
 
 
 def _default_out(kind: str) -> Path:
-    from ..runs.rundir import default_out
-
     return default_out(kind)
 
 
 def _run_config(args: argparse.Namespace) -> Any:
     """The RunConfig of `eval` / `train`: the flags given, RunConfig's defaults for the rest."""
-    from ..common.run_config import RunConfig
 
     return RunConfig(**given_settings(args, args.command))
 
 
 def cmd_single(args: argparse.Namespace, console: Any) -> int:
-    from ..runs.environment import quiet_third_party_output
-
     quiet_third_party_output()
-    from ..common.events import EventBus
+    # (start-up: faiss, scipy)
     from ..runs.run import execute
     from .display import print_results
-    from .plain import listener_for
 
     config = _run_config(args)  # (`execute` checks it first of all, before anything is written)
     out = args.out or _default_out(args.command if args.command == "eval" else f"train-{args.strategy}")
@@ -229,36 +249,26 @@ def cmd_single(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_list(args: argparse.Namespace, console: Any) -> int:
-    from rich.table import Table
-    from rich.text import Text
-
     if args.what == "datasets":
         table = Table("name", "languages", "parallel", "files under --data-dir", "online source", "licence")
         for s in DATASETS.values():
             table.add_row(s.name, " ".join(s.languages), "yes" if s.parallel else "no", s.layout, s.source, s.licence)
     elif args.what == "metrics":
-        from ..evaluation.metrics import METRIC_HELP
-
         table = Table("metric", "meaning")
         for name, text in METRIC_HELP.items():
             table.add_row(name, text)
     elif args.what == "backbones":
-        from ..backbones import list_backbones
-
         rows = list_backbones()
         table = Table(*rows[0].keys()) if rows else Table("name")
         for row in rows:
             table.add_row(*(str(v) for v in row.values()))
     elif args.what == "presets":
-        from ..runs.presets import list_presets
-
         table = Table("preset", "description", "cells")
         for name, description, cells in list_presets():
             table.add_row(name, description, str(cells))
     else:
-        from ..evaluation.results import HEADLINE_FIELD, SETTINGS
+        # (start-up: statsmodels, scipy)
         from ..report.export import format_value
-        from ..runs.store import ResultsStore
 
         store = ResultsStore(args.root)
         store.refresh()  # pick up runs written since the last listing
@@ -275,16 +285,10 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_run(args: argparse.Namespace, console: Any) -> int:
-    from ..runs.environment import quiet_third_party_output
-
     quiet_third_party_output()
-    from rich.console import Console
 
-    from ..common.events import EventBus
+    # (start-up: sentence_transformers, transformers, datasets)
     from ..runs import grid
-    from ..runs.grid_doc import cell_states
-    from ..runs.presets import apply_overrides, load_preset
-    from .plain import listener_for
 
     preset = load_preset(args.preset)
     preset = apply_overrides(
@@ -299,8 +303,6 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
     out = args.resume or args.out or _default_out(preset.name)
     runner = None
     if args.launcher != "none":
-        from ..runs.launch import Launch, LaunchedRunner, wait_for_grid
-
         launch = Launch(args.launcher, args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port)
         runner = LaunchedRunner(launch)
         if args.node_rank > 0:  # follow node 0's grid (shared --out): never create or index it from here
@@ -320,6 +322,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
         stopped = next((c for c in cells if c.status == "cancelled" and c.error.startswith("stopped")), None)
         where = f"cell {stopped.id} {stopped.error.removeprefix('stopped ')} " if stopped else ""
         raise Cancelled(f"{where}({done}); continue with: hbt-bench run {args.preset} --resume {out}")
+    # (start-up: statsmodels, scipy)
     from ..report.export import print_tables
 
     err = Console(stderr=True)
@@ -340,9 +343,6 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
 
 def _warn_provenance(path: Path) -> None:
     """Before a report: one stderr line per way its cells were not made alike (stack, data)."""
-    from rich.console import Console
-
-    from ..report.provenance import warnings_for
 
     err = Console(stderr=True)
     for line in warnings_for(path):
@@ -350,7 +350,7 @@ def _warn_provenance(path: Path) -> None:
 
 
 def cmd_compare(args: argparse.Namespace, console: Any) -> int:
-    from ..common.io import write_text
+    # (start-up: statsmodels, scipy)
     from ..report.export import natural_width, render, rich_table
     from ..report.published import compare_tables
 
@@ -372,11 +372,13 @@ def cmd_compare(args: argparse.Namespace, console: Any) -> int:
 
 def cmd_report(args: argparse.Namespace, console: Any) -> int:
     if args.command == "show":
+        # (start-up: statsmodels, scipy)
         from ..report.export import print_tables
 
         _warn_provenance(args.path)
         print_tables(args.path, console, margin=args.margin)
     elif args.command == "export":
+        # (start-up: statsmodels, scipy)
         from ..report.export import export
 
         text = export(args.path, args.format, args.output, margin=args.margin)
@@ -386,11 +388,13 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
         else:
             console.print(f"wrote {safe(args.output)}", markup=False, highlight=False, soft_wrap=True)
     elif args.command == "plot":
+        # (start-up: scipy, matplotlib)
         from ..report.plots import write_plots
 
         for path in write_plots(args.path, args.out, kind=args.kind):
             console.print(f"wrote {safe(path)}", markup=False, highlight=False, soft_wrap=True)
     elif args.command == "plan":
+        # (start-up: statsmodels, scipy)
         from ..report.export import natural_width, rich_table
         from ..report.power_tables import plan_tables
 
@@ -398,18 +402,12 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
             console.print(rich_table(t, compact=natural_width(t) > console.width))
             console.print()
     else:
-        from ..runs.store import ResultsStore
-
         n = ResultsStore(args.root).reindex()
         console.print(f"indexed {n} runs under {safe(args.root)}", markup=False, highlight=False)
     return 0
 
 
 def cmd_doctor(args: argparse.Namespace, console: Any) -> int:
-    from rich.text import Text
-
-    from ..runs.doctor import exit_code, run_checks
-
     checks = run_checks(args.data_dir)
     width = max(len(c.name) for c in checks)
     styles = {"ok": "green", "warn": "yellow", "fail": "bold red"}
@@ -421,17 +419,10 @@ def cmd_doctor(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace, console: Any) -> int:
-    import tempfile
-
-    from ..runs.environment import quiet_third_party_output
-
     quiet_third_party_output()
-    from ..common.events import EventBus
-    from ..common.io import ensure_dir
-    from ..report.source import load_source, require_results
+    # (start-up: faiss, scipy)
     from ..runs.reproduce import reproduce_cell
     from .display import print_reproduction
-    from .plain import listener_for
 
     cells = require_results(load_source(args.path))
     if args.cell:
@@ -462,9 +453,6 @@ def cmd_reproduce(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_status(args: argparse.Namespace, console: Any) -> int:
-    from ..runs.control import grid_status
-    from .grid_status import print_status, status_json
-
     status = grid_status(args.grid, ask=not args.no_scheduler)
     if args.json:
         print(json.dumps(status_json(status), indent=2, ensure_ascii=False))
@@ -474,9 +462,6 @@ def cmd_status(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace, console: Any) -> int:
-    from ..runs.control import cancel_grid, wait_until_settled
-    from .grid_status import print_status
-
     console.print(f"hbt: {safe(cancel_grid(args.grid))}", markup=False, highlight=False)
     if args.wait > 0:
         status = wait_until_settled(args.grid, args.wait)
@@ -509,15 +494,12 @@ COMMANDS = {
 
 
 def _corpus_command(args: argparse.Namespace, console: Any) -> int:
-    from .corpus import cmd_encode_corpus
-
     return cmd_encode_corpus(args, console)
 
 
 def _escaped_warnings(err: Any) -> None:
     """Python warnings (matplotlib's missing glyph of a crafted label, say) carry text from files: print them with
     control characters escaped, like every other line."""
-    import warnings
 
     def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
         text = warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n")
@@ -527,8 +509,6 @@ def _escaped_warnings(err: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from rich.console import Console
-
     os.environ.setdefault("TQDM_DISABLE", "1")  # hbt shows its own Rich progress (see quiet_third_party_output)
     console = Console(stderr=False)
     err = Console(stderr=True)
@@ -536,8 +516,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command in HUB_COMMANDS:  # the others never load a model or a dataset: no network probe
-            from ..common.hub import go_offline_if_unreachable
-
             go_offline_if_unreachable()
         return COMMANDS[args.command](args, console)
     except UserError as exc:
@@ -562,10 +540,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _save_traceback() -> str:
     """The traceback in <cache>/logs, else (a full or read-only cache) the system's temp folder."""
-    import tempfile
-    import traceback
-
-    from ..common.paths import cache_root
 
     name = f"traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
     for folder in (cache_root() / "logs", Path(tempfile.gettempdir())):

@@ -126,6 +126,7 @@ def _lareqa_path(name: str, root: Path | None, lang: str) -> Path:
             raise DataError(f"{path}: file not found (the data dir has no {name} file for language {lang!r})")
         return path
     _need_network(name)
+    # (start-up: datasets)
     import datasets
 
     url = LAREQA_URL.format(rev=LAREQA_REV[name], name=name, lang=lang)
@@ -145,6 +146,7 @@ def _load_tydi(data_dir: Path | None, langs: list[str], pool: str) -> Benchmark:
         bench = tydi.load_folder(data_dir / "tydi", pool)
     else:
         _need_network("tydi")
+        # (start-up: datasets)
         import datasets
 
         rows = datasets.load_dataset("google-research-datasets/tydiqa", "secondary_task", split="validation")

@@ -136,6 +136,7 @@ def _run_recorded(
     runner: Any,
 ) -> dict[str, int]:
     """The cells, here or through the executor, with the submitter's state in grid.json kept true to the end."""
+    # (start-up: faiss)
     from .run import execute
 
     status = "failed"
@@ -158,6 +159,7 @@ def _run_recorded(
 def check_training_budget(preset: Preset) -> None:
     """The step budget of the grid's trained cells against its training data (run.check_budget), before anything is
     created: the pair count is the same for every trained cell (it depends on the data settings, not the strategy)."""
+    # (start-up: faiss)
     from .run import build_training_table, check_budget, dataset_split
 
     trained = [s for s in preset.strategies if s != BASELINE]

@@ -11,13 +11,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..backbones import resolve_backbone
 from ..common.errors import ConfigError, UserError, one_of
 from ..common.io import read_text
 from ..common.run_config import RunConfig
 from ..common.setting import group_rules, settings_of
 from ..common.vocabulary import BASELINE, GRID_STRATEGIES, arm_name, bad_value, check_seed, check_strategy
 from .config import check_config
-from .executor import ExecutorSpec, parse_executor
+from .executor import ExecutorSpec, parse_executor, spec_from_dict, validate
 
 
 def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
@@ -100,7 +101,6 @@ def preset_to_dict(preset: Preset) -> dict[str, Any]:
 
 def preset_from_dict(data: dict[str, Any]) -> Preset:
     """`preset_to_dict`'s inverse, checked like a preset file (one ConfigError line)."""
-    from .executor import spec_from_dict, validate
 
     try:
         preset = Preset(
@@ -300,8 +300,6 @@ def _check(preset: Preset, label: typing.Callable[[str], str]) -> None:
                 fail("run", exc)
     for backbone in preset.backbones:
         if backbone is not None:
-            from ..backbones import resolve_backbone
-
             try:
                 resolve_backbone(backbone)
             except UserError as exc:
