@@ -40,12 +40,12 @@ def _lines(text: str) -> list[str]:
 def test_failure_while_loading_the_model_is_recorded_in_the_cell(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hbt.engine.backbones as backbones
+    import hbt.engine.runs.run as run_module
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("weights exploded")
 
-    monkeypatch.setattr(backbones, "load_backbone", broken)
+    monkeypatch.setattr(run_module, "load_backbone", broken)  # (patched where the cell looks it up)
     events: list[Any] = []
     bus = EventBus()
     bus.subscribe(events.append)
