@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from hbt.engine.cli.main import main
 from hbt.engine.common.errors import ConfigError
-from hbt.engine.runs.grid import cell_config, grid_document
+from hbt.engine.runs.grid_doc import GridCell, grid_document
 from hbt.engine.runs.presets import apply_overrides, load_preset, parse_preset, preset_from_dict, preset_to_dict
-from hbt.tui.screens.setup import parse_hybrid_p
+from hbt.tui.screens.setup import parse_setting
 
 from tests.claims_grids import Arm, write_grid
 
@@ -33,7 +33,8 @@ def test_a_list_of_alphas_makes_one_cell_per_alpha_and_seed() -> None:
     cells = grid_document(preset)["cells"]
     assert [c.get("hybrid_p") for c in cells] == [None, 0.0, 0.0, 0.5, 0.5, 1.0, 1.0]
     assert all(c["strategy"] in ("none", "hybrid") for c in cells)
-    assert cell_config(preset.run, cells[5]).hybrid_p == 1.0 and cell_config(preset.run, cells[1]).hybrid_p == 0.0
+    alphas = [GridCell.from_dict(cells[i]).config(preset.run).hybrid_p for i in (5, 1)]
+    assert alphas == [1.0, 0.0]
     assert parse_preset(_preset({"hybrid_p": [0.3]}), "p.toml").hybrid_ps is None  # one value: no sweep
 
 
@@ -63,7 +64,7 @@ def test_cli_and_tui_take_an_alpha_list() -> None:
     assert apply_overrides(preset, hybrid_p=0.4).hybrid_ps is None  # a single value ends the sweep
     with pytest.raises(ConfigError, match=r"--hybrid-p\[0\]: must be in \[0, 1\]"):
         apply_overrides(load_preset("smoke"), hybrid_p=[2.0, 0.5])
-    assert parse_hybrid_p("0, 0.5, 1") == [0.0, 0.5, 1.0] and parse_hybrid_p("0.3") == 0.3
+    assert parse_setting("hybrid_p", "0, 0.5, 1") == [0.0, 0.5, 1.0] and parse_setting("hybrid_p", "0.3") == 0.3
     alpha = load_preset("alpha-cpu")
     assert alpha.hybrid_ps == [0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0] and len(alpha.cells()) == 1 + 7 * 4
     assert alpha.noninferiority_margin == 0.01 and alpha.run.eval_max_seq_length == 512

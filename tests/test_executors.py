@@ -155,6 +155,9 @@ def _cell(tmp_path: Path, run_json: dict[str, object] | None = None) -> RunDir:
          ("queued", "requeued")),
         ({"status": "cancelled", "error": "stopped during training"}, JobState(ENDED, "COMPLETED"),
          ("cancelled", "stopped during training")),
+        # this attempt marked its cell ended and its process is still exiting (a second or so): the mark wins
+        ({"status": "cancelled", "error": "stopped during training", "updated": 2.0}, JobState(RUNNING, "RUNNING"),
+         ("cancelled", "stopped during training")),
     ],
 )  # fmt: skip
 def test_cell_state_joins_folder_and_scheduler(
@@ -287,7 +290,7 @@ def test_cancel_a_processes_grid_whose_submitter_is_gone(tmp_path: Path) -> None
     ],
 )
 def test_a_damaged_job_record_in_grid_json_is_one_line(tmp_path: Path, change: object, says: str) -> None:
-    from hbt.engine.runs.grid import grid_document, read_grid
+    from hbt.engine.runs.grid_doc import grid_document, read_grid
 
     doc = grid_document(load_preset("smoke"))
     doc["cells"][0]["job"] = JobRecord("slurm", id="42_0").to_dict()

@@ -40,12 +40,12 @@ def _lines(text: str) -> list[str]:
 def test_failure_while_loading_the_model_is_recorded_in_the_cell(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hbt.engine.backbones as backbones
+    import hbt.engine.runs.run as run_module
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("weights exploded")
 
-    monkeypatch.setattr(backbones, "load_backbone", broken)
+    monkeypatch.setattr(run_module, "load_backbone", broken)  # (patched where the cell looks it up)
     events: list[Any] = []
     bus = EventBus()
     bus.subscribe(events.append)
@@ -241,7 +241,7 @@ def test_a_bare_hub_id_is_a_hub_id(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _grid(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     from hbt.engine.common.io import write_json
-    from hbt.engine.runs.grid import grid_document
+    from hbt.engine.runs.grid_doc import grid_document
 
     grid = tmp_path / "g"
     doc = grid_document(load_preset("smoke"))
@@ -489,11 +489,12 @@ def test_the_stop_message_names_the_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import hbt.engine.runs.grid as grid_module
+    from hbt.engine.runs.grid_doc import grid_document
 
     def stopped(preset: Any, out: Path, bus: Any, **kwargs: Any) -> dict[str, int]:
         from hbt.engine.common.io import write_json
 
-        write_json(out / "grid.json", grid_module.grid_document(preset))
+        write_json(out / "grid.json", grid_document(preset))
         RunDir(out / "cells" / CELL_NONE).mark("complete")
         RunDir(out / "cells" / CELL_XX).mark("cancelled", error="stopped during training at step 2", step=2)
         return {"complete": 1, "failed": 0, "skipped": 0, "cancelled": 1}

@@ -14,6 +14,7 @@ import pytest
 from hbt.engine.common.errors import UserError
 from hbt.engine.common.events import EvalDone, Event, EventBus, Progress, RunFinished, RunStarted, Stage, TrainStep
 from hbt.engine.common.io import read_json, write_json
+from hbt.engine.common.run_config import RunConfig
 from hbt.engine.runs.jobs import GridRecord, JobRecord
 from hbt.engine.runs.presets import Preset
 from hbt.engine.runs.rundir import RunDir
@@ -375,7 +376,10 @@ def make_grid(
         }
         curve = [(s, loss_at(strategy, s)) for s in range(1, 5)] if strategy != "none" else []
         write_cell(out / "cells" / cid, config, strategy, seed, langs, curve, started + 60 * i)
-    write_json(out / "grid.json", {"schema": "hbt.grid/1", "preset": "smoke", "created": started, "cells": cells})
+    run = RunConfig(eval_data=["xquad-r"], langs=list(langs)).to_dict()  # as the engine writes it: the grid's settings
+    grid = {"schema": "hbt.grid/1", "preset": "smoke", "source": "smoke", "created": started, "run": run}
+    grid["cells"] = cells
+    write_json(out / "grid.json", grid)
     return out
 
 

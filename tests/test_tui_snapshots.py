@@ -17,7 +17,7 @@ from hbt.tui.app import LIGHT, HbtApp
 from hbt.tui.components.report_table import ReportTable
 from hbt.tui.screens.results import ResultsScreen
 from textual.pilot import Pilot
-from textual.widgets import Tabs
+from textual.widgets import Collapsible, Input, Tabs
 
 from tests.test_tui_fakes import T0, FakeBackend, FakeEngine, make_grid
 
@@ -135,6 +135,36 @@ def test_setup_invalid_choice(snap_compare, stage: Path) -> None:
         await pilot.pause()
         pilot.app.screen.set_field("train-langs", "de, xx")  # type: ignore[attr-defined]
         await pilot.pause()
+
+    assert snap_compare(app(), terminal_size=SIZE, run_before=before)
+
+
+def test_setup_more_settings(snap_compare, stage: Path) -> None:
+    """The generated fields of the other [run] keys (one per RunConfig declaration), opened, one of them at fault."""
+
+    async def before(pilot: Pilot) -> None:
+        await pilot.pause()
+        screen = pilot.app.screen
+        screen.set_field("weight-decay", "-1")  # type: ignore[attr-defined]
+        await pilot.pause()
+        screen.action_launch()  # type: ignore[attr-defined]  # (refused: opens "more settings" at the field at fault)
+        await pilot.pause()
+        pilot.app.clear_notifications()
+        for field in screen.query(Input):  # the focused field's cursor blinks: a snapshot would catch either phase
+            field.cursor_blink = False
+        row, form = screen.query_one("#row-weight-decay"), screen.query_one("#form")
+        last = None
+        for _ in range(2000):  # a bound on frames, not a time: the section open, the row in view, the scroll at rest
+            await pilot.wait_for_scheduled_animations()
+            await pilot.pause()
+            if not screen.query_one("#more-settings", Collapsible).collapsed and row.region.height > 0:
+                row.scroll_visible(animate=False, top=True)
+                await pilot.pause()
+                here = (form.scroll_y, row.region)
+                if form.content_region.contains_region(row.region) and here == last:
+                    return
+                last = here
+        raise AssertionError("'more settings' never opened with the field at fault in view")
 
     assert snap_compare(app(), terminal_size=SIZE, run_before=before)
 

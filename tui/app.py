@@ -34,6 +34,7 @@ from .run_state import LogLine, RunState
 from .screens.base import SectionScreen
 from .screens.confirm import ConfirmScreen, QuitGridScreen
 from .screens.doctor import DoctorScreen
+from .screens.export import NAMES
 from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
 from .screens.results import ResultsScreen
@@ -258,7 +259,7 @@ class HbtApp(App[None]):
             yield SystemCommand("Reindex History", "rebuild the results index of the runs root", history.action_reindex)
         results = self.section("results")
         if isinstance(results, ResultsScreen) and results.is_mounted and results.report is not None:
-            from .screens.export import NAMES
+            # (start-up: statsmodels, scipy)
             from .screens.results import TABS
 
             for fmt, name in NAMES.items():

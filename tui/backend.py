@@ -17,9 +17,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine.common.errors import ConfigError, UserError
 from ..engine.common.text import safe
-from ..engine.common.vocabulary import BASELINE
+from ..engine.data.registry import DATASETS
+from ..engine.evaluation.results import first_dataset, headline
+from ..engine.runs import presets
+from ..engine.runs.control import GridFollower, cancel_grid
 from ..engine.runs.executor import ExecutorSpec, check_installed, validate
-from ..engine.runs.presets import Preset
+from ..engine.runs.grid_doc import peek_grid, read_grid
+from ..engine.runs.jobs import submitter_alive
+from ..engine.runs.presets import Preset, apply_overrides, cell_id, load_preset, preset_to_dict
+from ..engine.runs.rundir import RunDir
+from ..engine.runs.store import ResultsStore
 from .run_state import CellSnapshot
 
 if TYPE_CHECKING:
@@ -111,6 +118,7 @@ class GridChoices:
     max_queries: int | None  # None: every query
     seeds: list[int] = field(default_factory=lambda: [0])
     executor: ExecutorSpec | None = None  # None: the preset's [executor] (local when it has none)
+    settings: dict[str, Any] = field(default_factory=dict)  # the other [run] settings the form gave (Setup's "more")
 
 
 def error_text(exc: BaseException) -> str:
@@ -147,8 +155,6 @@ class Backend:
     # ---- catalogue ---------------------------------------------------------------------------------------------
 
     def presets(self) -> list[PresetInfo]:
-        from ..engine.runs import presets
-
         try:
             return [PresetInfo(name, desc, n) for name, desc, n in presets.list_presets()]
         except Exception:  # one broken preset must not hide the others: load them one by one
@@ -162,8 +168,6 @@ class Backend:
             return rows
 
     def load_preset(self, name: str) -> Preset:
-        from ..engine.runs.presets import load_preset
-
         return load_preset(name)
 
     def blank_preset(self) -> Preset:
@@ -172,6 +176,7 @@ class Backend:
 
     def backbones(self) -> list[BackboneInfo]:
         try:
+            # (optional: its absence is handled here)
             from ..engine.backbones import list_backbones
         except ImportError:
             return []
@@ -187,8 +192,6 @@ class Backend:
         return out
 
     def datasets(self) -> list[DatasetInfo]:
-        from ..engine.data.registry import DATASETS
-
         return [DatasetInfo(s.name, tuple(s.languages), bool(s.parallel)) for s in DATASETS.values()]
 
     def default_data_dir(self) -> str | None:
@@ -197,7 +200,6 @@ class Backend:
     def dataset_local(self, name: str, data_dir: str | None) -> bool | None:
         """Whether `data_dir` holds dataset `name` (its folder, as the engine's registry lays it out, with a file in
         it); None when there is no usable data dir (the engine then fetches online)."""
-        from ..engine.data.registry import DATASETS
 
         if not data_dir or not Path(data_dir).expanduser().is_dir() or name not in DATASETS:
             return None
@@ -213,7 +215,6 @@ class Backend:
         """The preset `base` with the Setup screen's choices applied and validated by the engine's one path
         (`apply_overrides`: the grid's checks and `check_config` for every strategy); a UserError whose `key` names
         the field at fault when invalid. Only an empty choice is refused here, in the screen's own words."""
-        from ..engine.runs.presets import apply_overrides
 
         if not choices.backbones:
             raise ConfigError("pick at least one backbone", key="backbones")
@@ -242,6 +243,7 @@ class Backend:
             strategies=list(choices.strategies),
             steps=choices.steps,
             batch_size=choices.batch_size,
+            **choices.settings,
         )
         if choices.executor is not None:
             preset = replace(preset, executor=validate(choices.executor))
@@ -253,7 +255,6 @@ class Backend:
     def launch_grid(self, preset: Preset, out: Path, resume: bool = False, keep_executor: bool = False) -> GridProcess:
         """Start the grid's submitting process (`python -m hbt.engine.runs.submit`), never inside the TUI: its own
         session, so it outlives the TUI (quit, detach) and a Ctrl-C in the terminal does not reach it."""
-        from ..engine.runs.presets import preset_to_dict
 
         command = [sys.executable, "-m", "hbt.engine.runs.submit", "--out", str(out)]
         command += ["--resume"] * resume + ["--keep-executor"] * keep_executor
@@ -266,62 +267,34 @@ class Backend:
         return SubmitProcess(proc)
 
     def follow(self, grid: Path) -> GridFollower:
-        from ..engine.runs.control import GridFollower
-
         return GridFollower(grid)
 
     def grid_live(self, grid: Path) -> bool:
         """Whether the grid's submitting process still runs here (a resume would be a second runner: attach)."""
-        from ..engine.runs.jobs import read_grid_doc, submitter_alive
 
-        doc = read_grid_doc(grid)
-        return doc is not None and submitter_alive(doc) is True
+        doc = peek_grid(grid)
+        return doc is not None and submitter_alive(doc.raw) is True
 
     def cancel_grid(self, grid: Path) -> str:
         """Stop a grid (launched here or elsewhere): its submitter is asked, or its jobs are cancelled directly."""
-        from ..engine.runs.control import cancel_grid
 
         return cancel_grid(grid)
 
     def grid_preset(self, grid: Path) -> Preset:
         """The preset a grid directory was started with (its grid.json), to resume it as it began."""
-        from ..engine.common.errors import UserError
-        from ..engine.common.io import read_json
-        from ..engine.common.run_config import RunConfig
 
-        try:
-            doc = read_json(grid / "grid.json")
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{grid}: not a grid directory (no readable grid.json) to resume") from exc
-        cells = doc["cells"]
-        return Preset(
-            name=safe(doc.get("preset", grid.name)),
-            backbones=list(dict.fromkeys(c["backbone"] for c in cells)),
-            strategies=list(dict.fromkeys(c["strategy"] for c in cells if c["strategy"] != BASELINE)),
-            seeds=list(dict.fromkeys(c["seed"] for c in cells if c["strategy"] != BASELINE)) or [cells[0]["seed"]],
-            baseline=any(c["strategy"] == BASELINE for c in cells),
-            run=RunConfig.from_dict(doc.get("run", {})),
-            source=str(grid / "grid.json"),
-        )
+        grid_doc = read_grid(grid)  # (checked: a resume must not start from a damaged grid.json)
+        return replace(grid_doc.preset_of(str(grid / "grid.json")), name=safe(grid_doc.preset or grid.name))
 
     def grid_snapshot(self, grid: Path) -> list[CellSnapshot]:
         """The state of every cell of a grid directory before it is resumed: complete cells (the engine's own
         `RunDir.is_complete`, which a resume skips) with their headline metrics and loss curve, the others with the
         status and reason their run.json recorded ("pending" when the cell never started)."""
-        from ..engine.common.io import read_json
-        from ..engine.evaluation.results import first_dataset, headline
-        from ..engine.runs.rundir import RunDir
 
-        try:
-            cells = read_json(grid / "grid.json")["cells"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return []
+        grid_doc = peek_grid(grid)
         out: list[CellSnapshot] = []
-        for cell in cells if isinstance(cells, list) else []:
-            try:
-                cid, run = str(cell["id"]), RunDir(grid / str(cell["dir"]))
-            except (KeyError, TypeError):
-                continue
+        for cell in grid_doc.cells if grid_doc is not None else []:
+            cid, run = cell.id, RunDir(grid / cell.dir)
             if not run.path.is_dir():
                 out.append(CellSnapshot(cid, "pending"))
                 continue
@@ -348,18 +321,18 @@ class Backend:
         return out
 
     def cell_id(self, backbone: str | None, strategy: str, seed: int) -> str:
-        from ..engine.runs.presets import cell_id
-
         return cell_id(backbone, strategy, seed)
 
     # ---- results -----------------------------------------------------------------------------------------------
 
     def load_report(self, path: Path) -> Any:
+        # (start-up: statsmodels, scipy)
         from .report import load_report
 
         return load_report(path)
 
     def export(self, path: Path, fmt: str) -> Path:
+        # (start-up: statsmodels, scipy)
         from ..engine.report.export import export
 
         if fmt not in EXPORT_FORMATS:
@@ -369,8 +342,6 @@ class Backend:
         return output
 
     def list_runs(self, root: Path, reindex: bool = False) -> list[dict[str, Any]]:
-        from ..engine.runs.store import ResultsStore
-
         store = ResultsStore(root)
         if not root.is_dir():
             raise UserError(f"runs root {root} does not exist or is not a folder")

@@ -177,6 +177,7 @@ def load_report(path: Path) -> Report:
         tables, message = [], str(exc)
     groups = _group_tables(tables)
     if tables:
+        # (start-up: scipy)
         from ..engine.report.published import compare_tables
 
         try:

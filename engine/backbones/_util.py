@@ -25,6 +25,7 @@ def portable_tokenizer_config(model_dir: str | Path) -> None:
 def hub_cached(repo_id: str, filename: str = "config.json") -> bool:
     """True when `filename` of `repo_id` is in the local Hugging Face cache (no network access)."""
     try:
+        # (optional: its absence is handled here)
         from huggingface_hub import try_to_load_from_cache
     except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
         return False

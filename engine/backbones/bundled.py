@@ -31,6 +31,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from safetensors.numpy import save_file
+
 from ..common.errors import UserError
 from ..common.io import read_json, write_json
 from ..common.locks import exclusive_lock
@@ -110,7 +112,6 @@ def _sha256(path: Path) -> str:
 
 def write_model_dir(source: Path, out_dir: Path) -> None:
     """Convert `source` (an E5S1 file) into a sentence-transformers directory at `out_dir` (must exist)."""
-    from safetensors.numpy import save_file
 
     max_seq_length = 512
     with open_e5_file(source) as e5:

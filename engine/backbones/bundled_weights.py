@@ -49,6 +49,7 @@ def hf_tensor_name(name: str) -> str:
 
 
 def bert_config_dict(e5: E5File) -> dict[str, Any]:
+    # (start-up: transformers)
     from transformers import BertConfig
 
     config = BertConfig(

@@ -14,6 +14,7 @@ def model_fingerprint(model: Any) -> str:
     maximum sequence length and the module layout. Identical weights give identical digests across runs and
     devices; changing any weight, prompt or the truncation length changes it. Takes ~0.5 s for a 100M-parameter
     model on CPU."""
+    # (start-up: torch)
     import torch
 
     digest = hashlib.blake2b(digest_size=16)

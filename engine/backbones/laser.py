@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Self
 
 import torch
+from tokenizers import Tokenizer
 from torch import nn
 
 from ..common.errors import UserError
@@ -182,8 +183,6 @@ class LaserBiLSTM(FolderModule):
     @classmethod
     def from_folder(cls, folder: Path, config: dict[str, Any]) -> Self:
         if config.get("tokenizer_kind", "hf") == "hf":
-            from tokenizers import Tokenizer
-
             return cls(**config, tokenizer=Tokenizer.from_file(str(folder / HF_TOKENIZER_FILE)))
         dictionary = {str(k): int(v) for k, v in read_json(folder / DICTIONARY_FILE).items()}
         return cls(**config, dictionary=dictionary, spm_model=folder / SPM_FILE)
@@ -226,6 +225,7 @@ class LaserBiLSTM(FolderModule):
 
 def laser_sentence_model(module: LaserBiLSTM, device: str | None = None) -> Any:
     """A SentenceTransformer holding the LASER module (it pools itself)."""
+    # (start-up: sentence_transformers)
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(modules=[module], device=device)

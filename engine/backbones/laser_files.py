@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import re
 import unicodedata
 import urllib.error
@@ -195,8 +196,8 @@ def ensure_files(
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A LASER BiLSTM checkpoint as a dict (tensors, ints, bools and strings only: `weights_only` loading)."""
-    import pickle
 
+    # (start-up: torch)
     import torch
 
     try:
@@ -230,6 +231,7 @@ class LaserTextTokenizer:
 
     def __init__(self, spm_model: str | Path, lang: str = "en") -> None:
         try:
+            # (extra: laser)
             import sentencepiece as spm
             from sacremoses import MosesPunctNormalizer
         except ImportError as exc:

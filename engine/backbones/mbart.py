@@ -28,6 +28,7 @@ from .folder_module import FolderModule
 
 def _language_codes() -> dict[str, str]:
     """ISO 639-1 -> mBART-50 language code ("fi" -> "fi_FI"), from transformers' list of the 52 codes."""
+    # (start-up: transformers)
     from transformers.models.mbart50.tokenization_mbart50 import FAIRSEQ_LANGUAGE_CODES
 
     return {code.split("_")[0]: code for code in FAIRSEQ_LANGUAGE_CODES}
@@ -95,6 +96,7 @@ class MBartEncoderModule(FolderModule):
         local_files_only: bool = False,
     ) -> Self:
         """Encoder of a pretrained mBART checkpoint (hub id or local directory); the decoder is discarded."""
+        # (start-up: transformers)
         from transformers import MBartModel
 
         full = MBartModel.from_pretrained(name_or_path, local_files_only=local_files_only)
@@ -124,6 +126,7 @@ class MBartEncoderModule(FolderModule):
         ]
         code_ids = [self._code_id(lang) for lang in langs]
         if texts and all(c is not None for c in code_ids):
+            # (start-up: torch)
             import torch
 
             pieces = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
@@ -167,6 +170,7 @@ class MBartEncoderModule(FolderModule):
 
 def mbart_sentence_model(module: MBartEncoderModule, device: str | None = None) -> Any:
     """A SentenceTransformer: the encoder module followed by mean pooling."""
+    # (start-up: sentence_transformers)
     from sentence_transformers import SentenceTransformer
 
     pooling = Pooling(module.get_embedding_dimension(), pooling_mode="mean")

@@ -28,6 +28,7 @@ from torch import nn
 
 from ..common.errors import ConfigError
 from ..common.torch_compat import tensor_version
+from .fingerprint import model_fingerprint
 from .frozen_cache import SHARED, FrozenCache, token_key
 from .hf_layers import encoder_stack, layer_mask, run_layer
 
@@ -80,7 +81,6 @@ class PartialTransformer(Transformer):
 
     def frozen_fingerprint(self) -> str:
         """Fingerprint of the frozen part; recomputed when any frozen tensor was modified in place."""
-        from .fingerprint import model_fingerprint
 
         state = self._hbt_partial
         assert state is not None

@@ -15,12 +15,15 @@ not cached, loading fails at once with a one-line `OfflineError` instead of hang
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+
+from huggingface_hub import file_exists
 
 from ..common.errors import ConfigError, OfflineError, UserError, one_of
 from ..common.hub import go_offline_if_unreachable, hub_reachable
@@ -32,6 +35,8 @@ from .bundled import (
     bundled_available,
     ensure_bundled_model,
 )
+from .laser_files import cached
+from .tiny import TINY_ARCHS, ensure_tiny_model
 
 Kind = Literal["st", "hf-raw", "mbart-encoder", "laser", "bundled", "tiny"]
 KINDS: tuple[str, ...] = ("st", "hf-raw", "mbart-encoder", "laser", "bundled", "tiny")
@@ -175,7 +180,6 @@ def laser3_spec(name: str) -> BackboneSpec:
 
 def tiny_spec(name: str) -> BackboneSpec:
     """`tiny-random-<arch>`: the tiny random-weight model of another architecture."""
-    from .tiny import TINY_ARCHS
 
     arch = name[len(TINY_PREFIX) + 1 :]
     if arch not in TINY_ARCHS:
@@ -269,8 +273,6 @@ def _hub_kind(repo: str) -> str:
     if hub_cached(repo, "modules.json"):
         return "st"
     try:
-        from huggingface_hub import file_exists
-
         if file_exists(repo, "modules.json"):
             return "st"
     except Exception:  # no network, gated, ...: treat as raw
@@ -280,6 +282,7 @@ def _hub_kind(repo: str) -> str:
 
 def _hbt_module_classes() -> dict[str, type]:
     """hbt's own sentence-transformers modules, keyed by the class path that `modules.json` records."""
+    # (start-up: torch, sentence_transformers, transformers)
     from .laser import LaserBiLSTM
     from .mbart import MBartEncoderModule
 
@@ -293,6 +296,7 @@ def load_sentence_transformer(path: str | Path, device: str | None = None, local
     hbt passes it only when `_code_free_folder` holds: the folder's modules.json names nothing but
     sentence-transformers' classes and hbt's own, and the folder holds no Python file and no `auto_map` (so neither
     sentence-transformers nor transformers has code of the folder's, or of another repository's, to run)."""
+    # (start-up: sentence_transformers)
     from sentence_transformers import SentenceTransformer
 
     folder = Path(path)
@@ -333,6 +337,7 @@ def _code_free_folder(folder: Path) -> bool:
 
 def _raw_transformer(source: str, spec: BackboneSpec, device: str | None) -> Any:
     """A raw transformer checkpoint + pooling (mean unless the spec says otherwise)."""
+    # (start-up: sentence_transformers)
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
@@ -365,12 +370,11 @@ def load_backbone(name: str | None = None, device: str | None = None) -> Any:
         path = ensure_bundled_model()
         return _apply_spec(load_sentence_transformer(path, device=device), spec)
     if spec.kind == "tiny":
-        from .tiny import ensure_tiny_model
-
         go_offline_if_unreachable()
         path = ensure_tiny_model(arch=spec.source.rsplit(":", 1)[1])
         return _apply_spec(load_sentence_transformer(path, device=device), spec)
     if spec.kind == "laser":
+        # (start-up: torch, sentence_transformers)
         from .laser import LaserBiLSTM, laser_sentence_model
 
         module = LaserBiLSTM.from_laser_files(spec.name, cache_root() / "laser", spec.max_seq_length)
@@ -392,10 +396,12 @@ def load_backbone(name: str | None = None, device: str | None = None) -> Any:
             if local:
                 model = load_sentence_transformer(spec.source, device=device)
             else:
+                # (start-up: sentence_transformers)
                 from sentence_transformers import SentenceTransformer
 
                 model = SentenceTransformer(spec.source, device=device, local_files_only=offline)
         elif kind == "mbart-encoder":
+            # (start-up: sentence_transformers, transformers)
             from .mbart import MBartEncoderModule, mbart_sentence_model
 
             encoder = MBartEncoderModule.from_pretrained(
@@ -427,14 +433,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _laser_cached(name: str) -> bool:
-    from .laser_files import cached
-
     return cached(name, cache_root() / "laser")
 
 
 def _laser_missing_dependency() -> str | None:
     """The first package of the laser extra that does not import, else None."""
-    import importlib.util
 
     for module in ("sentencepiece", "sacremoses"):
         if importlib.util.find_spec(module) is None:

@@ -17,6 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
 from ..common.errors import UserError, one_of
 from ..common.paths import CACHE_FIX, cache_root
 from ._util import portable_tokenizer_config
@@ -164,7 +166,6 @@ _WORDS = (
 def build_tiny_tokenizer() -> Any:
     """A `tokenizers.Tokenizer`: Unigram over `<s> <pad> </s> <unk>`, 256 byte pieces, "▁", the character set
     above and a few "▁word" pieces; NFKC, Metaspace, `<s> $A </s>`; about 1,800 pieces."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     pieces: dict[str, float] = {}
     for special in SPECIALS:
@@ -195,6 +196,7 @@ def build_tiny_tokenizer() -> Any:
 
 
 def _hf_tokenizer(tok: Any, max_length: int) -> Any:
+    # (start-up: transformers)
     from transformers import PreTrainedTokenizerFast
 
     wrapped = PreTrainedTokenizerFast(
@@ -223,9 +225,11 @@ def _transformer_config(arch: str, vocab_size: int) -> Any:
         "attention_probs_dropout_prob": 0.0,
     }
     if arch == "bert":
+        # (start-up: transformers)
         from transformers import BertConfig
 
         return BertConfig(max_position_embeddings=TINY_MAX_LENGTH, type_vocab_size=2, **common)
+    # (start-up: transformers)
     from transformers import XLMRobertaConfig
 
     # XLM-R positions start after the padding index: two extra slots
@@ -242,6 +246,7 @@ def build_tiny_model(path: Path, arch: str = "bert", seed: int = 0) -> Path:
     own modules, so load them with `hbt.engine.backbones.load_backbone(str(path))`.
     The same `seed` gives the same weights. Returns `path`.
     """
+    # (start-up: torch, sentence_transformers)
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
@@ -257,6 +262,7 @@ def build_tiny_model(path: Path, arch: str = "bert", seed: int = 0) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if arch in ("bert", "xlmr"):
+            # (start-up: transformers)
             from transformers import AutoModel
 
             model = AutoModel.from_config(_transformer_config(arch, vocab_size))
@@ -270,6 +276,7 @@ def build_tiny_model(path: Path, arch: str = "bert", seed: int = 0) -> Path:
                 shutil.rmtree(staging, ignore_errors=True)
             modules = [first, Pooling(TINY_HIDDEN, pooling_mode="mean"), Normalize()]
         elif arch == "mbart":
+            # (start-up: sentence_transformers, transformers)
             from .mbart import MBartEncoderModule, tiny_mbart_config
 
             encoder = MBartEncoderModule.from_config(
@@ -279,6 +286,7 @@ def build_tiny_model(path: Path, arch: str = "bert", seed: int = 0) -> Path:
             )
             modules = [encoder, Pooling(TINY_HIDDEN, pooling_mode="mean"), Normalize()]
         else:
+            # (start-up: torch, sentence_transformers)
             from .laser import LaserBiLSTM
 
             lstm = LaserBiLSTM(

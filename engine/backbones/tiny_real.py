@@ -14,9 +14,12 @@ Random weights: plumbing only, their numbers mean nothing.
 
 from __future__ import annotations
 
+import argparse
 import io
 from pathlib import Path
 from typing import Any
+
+from .laser_files import file_names
 
 # a few sentences per language of TyDi QA / XOR-TyDi (+ English) so every script gets pieces
 CORPUS = (
@@ -45,6 +48,7 @@ CORPUS = (
 
 def train_spm(prefix: Path, vocab_size: int = 700, lowercase: bool = True) -> Path:
     """Train a small SentencePiece unigram model on CORPUS; returns `<prefix>.model`."""
+    # (extra: laser)
     import sentencepiece as spm
 
     sentences = [s.lower() if lowercase else s for s in CORPUS] * 3
@@ -69,6 +73,7 @@ def laser_checkpoint(
     pieces: list[str], embed_dim: int = 16, hidden_size: int = 8, num_layers: int = 2, seed: int = 0
 ) -> dict[str, Any]:
     """A LASER BiLSTM checkpoint dict over `pieces` (ids 4.. in order), random weights from `seed`."""
+    # (start-up: torch)
     import torch
     from torch import nn
 
@@ -96,10 +101,9 @@ def laser_checkpoint(
 
 def write_laser_files(folder: Path, name: str = "laser2", seed: int = 0, **sizes: int) -> dict[str, Path]:
     """`<stem>.pt`, `<stem>.spm`, `<stem>.cvocab` of a tiny LASER BiLSTM in `folder` (see the module docstring)."""
+    # (extra: laser) (start-up: torch)
     import sentencepiece as spm
     import torch
-
-    from .laser_files import file_names
 
     pt_name, spm_name, cvocab_name = file_names(name)
     folder.mkdir(parents=True, exist_ok=True)
@@ -119,6 +123,7 @@ def write_laser_files(folder: Path, name: str = "laser2", seed: int = 0, **sizes
 def mbart50_tokenizer(spm_model: Path) -> Any:
     """An mBART-50 tokenizer over a SentencePiece model (fairseq layout: <s> <pad> </s> <unk>, pieces, language
     codes, <mask>), as transformers builds it from `sentencepiece.bpe.model`."""
+    # (extra: laser) (start-up: transformers)
     import sentencepiece as spm
     from transformers import MBart50Tokenizer
 
@@ -128,9 +133,11 @@ def mbart50_tokenizer(spm_model: Path) -> Any:
 
 
 def tiny_mbart_model(vocab_size: int, seed: int = 0) -> Any:
+    # (start-up: torch, transformers)
     import torch
     from transformers import MBartModel
 
+    # (start-up: sentence_transformers, transformers)
     from .mbart import tiny_mbart_config
 
     with torch.random.fork_rng(devices=[]):
@@ -152,7 +159,6 @@ def write_mbart_dir(folder: Path, seed: int = 0) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """python -m hbt.engine.backbones.tiny_real --laser-cache DIR --mbart DIR"""
-    import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--laser-cache", type=Path, help="write tiny laser2 files here (<hbt cache>/laser)")

@@ -11,7 +11,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..common.vocabulary import DEVICE_HELP, TEXT_MODES
+from ..backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
+from ..common.errors import ConfigError
+from ..common.events import EventBus
+from ..common.text import safe
+from ..common.vocabulary import DEVICE_HELP, TEXT_MODES, check_device, check_positive
+from ..data.miracl import CorpusTask
+from ..data.registry import load_eval
+from ..encoding.corpus_shards import CorpusOptions
+from ..encoding.encode import SentenceTransformerEncoder
+from ..runs.environment import quiet_third_party_output
+from ..training import distributed
 
 
 def add_parser(sub: Any) -> None:
@@ -27,20 +37,11 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_encode_corpus(args: argparse.Namespace, console: Any) -> int:
-    from ..runs.environment import quiet_third_party_output
-
     quiet_third_party_output()
-    from ..backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
-    from ..common.errors import ConfigError
-    from ..common.events import EventBus
-    from ..common.text import safe
-    from ..common.vocabulary import check_device, check_positive
-    from ..data.miracl import CorpusTask
-    from ..data.registry import load_eval
-    from ..encoding.corpus_shards import CorpusOptions
-    from ..encoding.encode import SentenceTransformerEncoder
+    # (start-up: faiss)
     from ..evaluation.corpus_eval import encode_language
-    from ..training import distributed
+
+    # (start-up: scipy)
     from .display import RichListener
 
     if args.shard_size is not None and args.shard_size < 1:

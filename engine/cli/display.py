@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
 from rich.text import Text
 
 from ..common.events import Event, Log, RunFinished, Stage, TrainStep
@@ -221,6 +222,7 @@ def dataset_table(name: str, summary: DatasetSummary) -> Table:
 
 def print_results(console: Console, results: dict[str, Any]) -> None:
     """Every dataset of a results document, rendered like the report's tables (export.rich_table)."""
+    # (start-up: statsmodels, scipy)
     from ..report.export import rich_table
 
     for name, summary in read_datasets(results).items():
@@ -238,7 +240,6 @@ def print_results(console: Console, results: dict[str, Any]) -> None:
 def print_reproduction(console: Console, reports: list[Any], show_all: bool = False) -> bool:
     """Per re-made cell: recorded / new / |Δ| for the headline metrics (each setting's macro mAP) and every metric
     that differs (all of them with `show_all`), then one summary line; True when every metric is identical."""
-    from rich.table import Table as RichTable
 
     identical = True
     for report in reports:

@@ -7,35 +7,55 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 import time
+import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..backbones import list_backbones
 from ..common import faults
 from ..common.errors import ConfigError, UserError
+from ..common.events import EventBus
+from ..common.hub import go_offline_if_unreachable
 from ..common.interrupts import CancelFlag, Cancelled, sigint_cancels
+from ..common.io import ensure_dir, write_text
+from ..common.paths import cache_root
+from ..common.run_config import RunConfig
+from ..common.setting import split_names
 from ..common.text import safe, safe_text
-from ..common.vocabulary import (
-    DEVICE_HELP,
-    EMPTY_TOPICS,
-    GRID_STRATEGIES,
-    HYBRID_MIXES,
-    INDEXES,
-    PLOT_KINDS,
-    PRECISIONS,
-    TEXT_MODES,
-    XX_LANGS,
-)
+from ..common.vocabulary import EXECUTORS, PLOT_KINDS, SLURM_BACKENDS
 from ..data.registry import DATASETS
+from ..evaluation.metrics import METRIC_HELP
+from ..evaluation.results import HEADLINE_FIELD, SETTINGS
+from ..report.provenance import warnings_for
+from ..report.source import load_source, require_results
+from ..runs.control import cancel_grid, grid_status, wait_until_settled
+from ..runs.doctor import exit_code, run_checks
+from ..runs.environment import quiet_third_party_output
+from ..runs.executor import with_flags
+from ..runs.grid_doc import cell_states
+from ..runs.launch import Launch, LaunchedRunner, wait_for_grid
+from ..runs.presets import apply_overrides, list_presets, load_preset
+from ..runs.rundir import default_out
+from ..runs.store import ResultsStore
+from .corpus import add_parser, cmd_encode_corpus
+from .flags import add_setting_flags, given_settings
+from .grid_status import print_status, status_json
+from .plain import listener_for
 
 
 def _csv(value: str) -> list[str]:
-    """Comma-separated non-empty values: `,`, an empty string or `en,,de` are errors (not "all languages")."""
-    items = [v.strip() for v in value.split(",")]
-    if not value.strip() or not all(items):
-        raise argparse.ArgumentTypeError(f"empty value in {value!r} (expected comma-separated names, e.g. de,en)")
-    return items
+    try:
+        return split_names(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _ints(value: str) -> list[int]:
@@ -43,25 +63,6 @@ def _ints(value: str) -> list[int]:
         return [int(v) for v in _csv(value)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
-
-
-def _p(value: str) -> float | str:
-    if value == "proportional":
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1] or 'proportional', got {value!r}") from None
-
-
-def _alphas(value: str) -> float | str | list[float]:
-    """--hybrid-p of `run`: a number, 'proportional', or comma-separated numbers (an alpha sweep)."""
-    if "," not in value:
-        return _p(value)
-    try:
-        return [float(v) for v in _csv(value)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in [0, 1], got {value!r}") from None
 
 
 def _margin(value: str) -> float:
@@ -82,38 +83,7 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backbone", help="short name, hub id or local path (default: the offline bundled mE5-small)")
-    p.add_argument(
-        "--eval-data",
-        type=_csv,
-        default=None,
-        help=f"comma-separated, of: {','.join(DATASETS)} (default: xquad-r)",
-    )
-    p.add_argument("--data-dir", help="folder holding the datasets (default: $HBT_DATA_DIR, else download)")
-    p.add_argument("--langs", type=_csv, help="evaluation languages, e.g. ar,de,en (default: all)")
-    p.add_argument("--max-queries", type=int, help="at most N parallel question groups per eval dataset")
-    p.add_argument(
-        "--text-mode",
-        choices=TEXT_MODES,
-        default="auto",
-        help="what is encoded for a candidate (auto: each dataset's convention; MIRACL: title then text)",
-    )
-    p.add_argument(
-        "--empty-topics",
-        choices=EMPTY_TOPICS,
-        default="keep",
-        help="MIRACL topics without a relevant judgement: keep (scored 0, as trec_eval) or drop",
-    )
-    p.add_argument("--eval-batch-size", type=int, default=64)
-    p.add_argument("--shard-size", type=int, help="stream candidate embeddings to disk shards of N rows (huge pools)")
-    p.add_argument("--index", choices=INDEXES, default="exact", help="top-k search (mAP stays exact)")
-    p.add_argument("--yes", action="store_true", help="start encoding a corpus estimated above an hour (MIRACL)")
-    p.add_argument("--corpus-limit", type=int,
-                   help="xor-retrieve: gold passages + N sampled others instead of the whole collection")  # fmt: skip
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
-    p.add_argument("--eval-max-seq-length", type=int,
-                   help="cut evaluation texts at N tokens (default: the backbone's own length)")  # fmt: skip
+def _out_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="run directory (default: runs/<time>-<kind>)")
     p.add_argument("--json", action="store_true", help="print the results document as JSON")
 
@@ -123,74 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("eval", help="evaluate a backbone zero-shot (mono / cross / multilingual)")
-    _common(p)
+    add_setting_flags(p, "eval")  # RunConfig's settings, from their declarations
+    _out_flags(p)
 
     p = sub.add_parser("train", help="fine-tune with a batch strategy, then evaluate zero-shot")
-    _common(p)
-    p.add_argument("--strategy", required=True, choices=GRID_STRATEGIES)
-    p.add_argument("--hybrid-p", type=_p, default=0.5, help="P(X-X batch), or 'proportional' (default 0.5)")
-    p.add_argument("--hybrid-p-end", type=float, help="linear schedule for p towards this value")
-    p.add_argument("--hybrid-mix", choices=HYBRID_MIXES, default="batch")
-    p.add_argument("--xx-langs", choices=XX_LANGS, default="proportional")
-    p.add_argument("--train-data", default="mlqa-r")
-    p.add_argument("--split-by-article", action="store_true",
-                   help="train and evaluate on one dataset: half of its articles held out for evaluation")  # fmt: skip
-    p.add_argument("--train-langs", type=_csv, help="training languages (default: all of the training set's)")
-    p.add_argument("--max-train-pairs", type=int, help="keep a seeded sample of N question groups for training")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--steps", type=int)
-    group.add_argument("--epochs", type=float)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, help="learning rate (default: the backbone's, see `list backbones`)")
-    p.add_argument("--scale", type=float, help="MNRL scale, 1 / temperature (default: the backbone's)")
-    p.add_argument("--cached-loss", action="store_true", help="CachedMultipleNegativesRankingLoss")
-    p.add_argument("--max-seq-length", type=int, default=128)
-    p.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--train-top-layers", type=int, help="train only the top N transformer layers (CPU speed)")
-    p.add_argument("--frozen-cache", action=argparse.BooleanOptionalAction, default=True,
-                   help="with --train-top-layers: compute the frozen bottom once per unique text")  # fmt: skip
-    p.add_argument("--checkpoint-steps", type=int)
-    p.add_argument(
-        "--hard-negatives",
-        action="store_true",
-        help="one hard negative per pair: another sentence of the answer's paragraph (2408.10536)",
-    )
-    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (2408.10536: 0.01)")
-    p.add_argument(
-        "--validation-fraction",
-        type=float,
-        help="hold out this share of the training question groups; validation loss every --eval-steps",
-    )
-    p.add_argument("--eval-steps", type=int, default=50, help="steps between validation losses")
-    p.add_argument(
-        "--early-stopping-patience",
-        type=int,
-        help="stop after N validation losses without a new minimum; the best checkpoint is kept",
-    )
-    p.add_argument("--seed", type=int, default=0)
+    add_setting_flags(p, "train")
+    _out_flags(p)
 
     p = sub.add_parser("run", help="run a preset's grid: backbones x strategies x seeds (+ zero-shot baselines)")
     p.add_argument("preset", help="preset name (see `hbt-bench list presets`) or path to a .toml file")
     p.add_argument("--out", type=Path, help="grid directory (default: runs/<time>-<preset>)")
     p.add_argument("--resume", type=Path, help="resume this grid directory: skip complete cells")
-    p.add_argument("--data-dir")
-    p.add_argument("--seeds", type=_ints)
-    p.add_argument("--langs", type=_csv)
-    p.add_argument("--train-langs", type=_csv)
-    p.add_argument("--backbones", type=_csv)
-    p.add_argument("--strategies", type=_csv)
-    p.add_argument("--steps", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--train-top-layers", type=int, help="train only the top N transformer layers (CPU speed)")
-    p.add_argument(
-        "--hybrid-p",
-        type=_alphas,
-        help="P(X-X batch) of hybrid cells; a list (0,0.25,0.5,0.75,1) sweeps alpha: one arm per value",
-    )
+    p.add_argument("--seeds", type=_ints, help="the grid's seeds (default: the preset's)")
+    p.add_argument("--backbones", type=_csv, help="the grid's backbones (default: the preset's)")
+    p.add_argument("--strategies", type=_csv, help="the grid's strategies (default: the preset's)")
     p.add_argument("--margin", type=_margin, help=MARGIN_HELP)  # fmt: skip
-    p.add_argument("--max-queries", type=int)
-    p.add_argument("--device", help=f"{DEVICE_HELP} (default: the preset's)")
-    p.add_argument("--precision", choices=PRECISIONS, help="mixed precision on GPU")
+    add_setting_flags(p, "run")  # any [run] key of the preset, from RunConfig's declarations
     p.add_argument("--launcher", choices=["none", "torchrun", "accelerate"], default="none",
                    help="run each cell's training on several processes/GPUs/machines (DDP)")  # fmt: skip
     p.add_argument("--nproc", type=int, default=1, help="processes per node (one per GPU)")
@@ -198,7 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-rank", type=int, default=0)
     p.add_argument("--master-addr", default="127.0.0.1")
     p.add_argument("--master-port", type=int, default=29500)
-    p.add_argument("--yes", action="store_true", help="start encoding corpora estimated above an hour (MIRACL)")
     p.add_argument("--allow-stack-change", action="store_true",
                    help="--resume a grid made with other package versions (recorded in grid.json)")  # fmt: skip
     _executor_flags(p)
@@ -240,7 +157,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=_margin, help=MARGIN_HELP)
     p.add_argument("--format", choices=["md", "csv", "json", "latex"], default="md")
     p.add_argument("--output", type=Path, help="file to write (default: print)")
-    from .corpus import add_parser
 
     add_parser(sub)
     p = sub.add_parser("doctor", help="check the install: python, torch, packages against the lock, data, cache, hub")
@@ -258,7 +174,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _executor_flags(p: argparse.ArgumentParser) -> None:
     """Where the cells run (flags win over the preset's [executor] table; see docs/executors.md)."""
-    from ..common.vocabulary import EXECUTORS, SLURM_BACKENDS
 
     g = p.add_argument_group("executor (where the cells run; flags win over the preset's [executor] table)")
     g.add_argument("--executor", choices=EXECUTORS, help="local (default) | processes | slurm | ray")
@@ -289,7 +204,6 @@ EXECUTOR_FLAGS = ("executor", "workers", "slurm_backend", "slurm_partition", "sl
 def _executor(args: argparse.Namespace, preset: Any) -> Any:
     """The executor of `run`: the preset's with the flags applied; on --resume without executor flags, None (the grid
     keeps the executor it was started with)."""
-    from ..runs.executor import with_flags
 
     flags = {name: getattr(args, name) for name in EXECUTOR_FLAGS}
     if args.resume is not None and all(v is None for v in flags.values()):
@@ -304,74 +218,22 @@ def _executor(args: argparse.Namespace, preset: Any) -> Any:
 
 
 def _default_out(kind: str) -> Path:
-    from ..runs.rundir import default_out
-
     return default_out(kind)
 
 
 def _run_config(args: argparse.Namespace) -> Any:
-    from ..common.run_config import RunConfig
+    """The RunConfig of `eval` / `train`: the flags given, RunConfig's defaults for the rest."""
 
-    values = {
-        "backbone": args.backbone,
-        "eval_data": args.eval_data or ["xquad-r"],
-        "data_dir": args.data_dir,
-        "langs": args.langs,
-        "max_queries": args.max_queries,
-        "text_mode": args.text_mode,
-        "empty_topics": args.empty_topics,
-        "eval_batch_size": args.eval_batch_size,
-        "shard_size": args.shard_size,
-        "index": args.index,
-        "allow_large": args.yes,
-        "corpus_limit": args.corpus_limit,
-        "device": args.device,
-        "eval_max_seq_length": args.eval_max_seq_length,
-    }
-    if args.command == "train":
-        values.update(
-            strategy=args.strategy,
-            hybrid_p=args.hybrid_p,
-            hybrid_p_end=args.hybrid_p_end,
-            hybrid_mix=args.hybrid_mix,
-            xx_langs=args.xx_langs,
-            train_data=args.train_data,
-            split_by_article=args.split_by_article,
-            train_langs=args.train_langs,
-            max_train_pairs=args.max_train_pairs,
-            steps=args.steps if args.steps or args.epochs else 50,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            scale=args.scale,
-            cached_loss=args.cached_loss,
-            max_seq_length=args.max_seq_length,
-            freeze_embeddings=args.freeze_embeddings,
-            train_top_layers=args.train_top_layers,
-            frozen_cache=args.frozen_cache,
-            checkpoint_steps=args.checkpoint_steps,
-            hard_negatives=args.hard_negatives,
-            weight_decay=args.weight_decay,
-            validation_fraction=args.validation_fraction,
-            eval_steps=args.eval_steps,
-            early_stopping_patience=args.early_stopping_patience,
-            seed=args.seed,
-        )
-    return RunConfig(**values)
+    return RunConfig(**given_settings(args, args.command))
 
 
 def cmd_single(args: argparse.Namespace, console: Any) -> int:
-    from ..runs.environment import quiet_third_party_output
-
     quiet_third_party_output()
-    from ..common.events import EventBus
-    from ..runs.config import check_config
+    # (start-up: faiss, scipy)
     from ..runs.run import execute
     from .display import print_results
-    from .plain import listener_for
 
-    config = _run_config(args)
-    check_config(config)
+    config = _run_config(args)  # (`execute` checks it first of all, before anything is written)
     out = args.out or _default_out(args.command if args.command == "eval" else f"train-{args.strategy}")
     bus = EventBus()
     faults.install(bus)
@@ -387,36 +249,26 @@ def cmd_single(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_list(args: argparse.Namespace, console: Any) -> int:
-    from rich.table import Table
-    from rich.text import Text
-
     if args.what == "datasets":
         table = Table("name", "languages", "parallel", "files under --data-dir", "online source", "licence")
         for s in DATASETS.values():
             table.add_row(s.name, " ".join(s.languages), "yes" if s.parallel else "no", s.layout, s.source, s.licence)
     elif args.what == "metrics":
-        from ..evaluation.metrics import METRIC_HELP
-
         table = Table("metric", "meaning")
         for name, text in METRIC_HELP.items():
             table.add_row(name, text)
     elif args.what == "backbones":
-        from ..backbones import list_backbones
-
         rows = list_backbones()
         table = Table(*rows[0].keys()) if rows else Table("name")
         for row in rows:
             table.add_row(*(str(v) for v in row.values()))
     elif args.what == "presets":
-        from ..runs.presets import list_presets
-
         table = Table("preset", "description", "cells")
         for name, description, cells in list_presets():
             table.add_row(name, description, str(cells))
     else:
-        from ..evaluation.results import HEADLINE_FIELD, SETTINGS
+        # (start-up: statsmodels, scipy)
         from ..report.export import format_value
-        from ..runs.store import ResultsStore
 
         store = ResultsStore(args.root)
         store.refresh()  # pick up runs written since the last listing
@@ -433,44 +285,24 @@ def cmd_list(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_run(args: argparse.Namespace, console: Any) -> int:
-    from ..runs.environment import quiet_third_party_output
-
     quiet_third_party_output()
-    from rich.console import Console
 
-    from ..common.events import EventBus
+    # (start-up: sentence_transformers, transformers, datasets)
     from ..runs import grid
-    from ..runs.presets import apply_overrides, load_preset
-    from .plain import listener_for
 
     preset = load_preset(args.preset)
     preset = apply_overrides(
         preset,
         seeds=args.seeds,
-        langs=args.langs,
-        train_langs=args.train_langs,
         backbones=args.backbones,
         strategies=args.strategies,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        max_queries=args.max_queries,
-        data_dir=args.data_dir,
-        device=args.device,
-        precision=args.precision,
-        train_top_layers=args.train_top_layers,
-        hybrid_p=args.hybrid_p,
         margin=args.margin,
+        **given_settings(args, "run"),
     )
-    if args.yes:
-        from dataclasses import replace
-
-        preset = replace(preset, run=replace(preset.run, allow_large=True))
     executor = _executor(args, preset)
     out = args.resume or args.out or _default_out(preset.name)
     runner = None
     if args.launcher != "none":
-        from ..runs.launch import Launch, LaunchedRunner, wait_for_grid
-
         launch = Launch(args.launcher, args.nproc, args.nnodes, args.node_rank, args.master_addr, args.master_port)
         runner = LaunchedRunner(launch)
         if args.node_rank > 0:  # follow node 0's grid (shared --out): never create or index it from here
@@ -484,18 +316,19 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
             preset, out, bus, resume=args.resume is not None, cancel=cancel, runner=runner, executor=executor,
             allow_stack_change=args.allow_stack_change, node_rank=args.node_rank if runner is not None else 0,
         )  # fmt: skip
-    cells = grid.cell_states(out)
+    cells = cell_states(out)
     if summary["cancelled"]:
         done = f"{summary['complete']} of {len(cells) or len(preset.cells())} cells complete"
-        stopped = next((c for c in cells if c["status"] == "cancelled" and c["error"].startswith("stopped")), None)
-        where = f"cell {stopped['id']} {stopped['error'].removeprefix('stopped ')} " if stopped else ""
+        stopped = next((c for c in cells if c.status == "cancelled" and c.error.startswith("stopped")), None)
+        where = f"cell {stopped.id} {stopped.error.removeprefix('stopped ')} " if stopped else ""
         raise Cancelled(f"{where}({done}); continue with: hbt-bench run {args.preset} --resume {out}")
+    # (start-up: statsmodels, scipy)
     from ..report.export import print_tables
 
     err = Console(stderr=True)
     for cell in cells:  # every failed cell with its one-line reason (escaped: it comes from a file)
-        if cell["status"] == "failed":
-            line = f"hbt: cell {safe(cell['id'])} failed: {safe(cell['error'])}"
+        if cell.status == "failed":
+            line = f"hbt: cell {safe(cell.id)} failed: {safe(cell.error)}"
             err.print(line, markup=False, highlight=False, soft_wrap=True)
     if summary["complete"]:
         print_tables(out, console, margin=preset.noninferiority_margin)
@@ -510,9 +343,6 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
 
 def _warn_provenance(path: Path) -> None:
     """Before a report: one stderr line per way its cells were not made alike (stack, data)."""
-    from rich.console import Console
-
-    from ..report.provenance import warnings_for
 
     err = Console(stderr=True)
     for line in warnings_for(path):
@@ -520,7 +350,7 @@ def _warn_provenance(path: Path) -> None:
 
 
 def cmd_compare(args: argparse.Namespace, console: Any) -> int:
-    from ..common.io import write_text
+    # (start-up: statsmodels, scipy)
     from ..report.export import natural_width, render, rich_table
     from ..report.published import compare_tables
 
@@ -542,11 +372,13 @@ def cmd_compare(args: argparse.Namespace, console: Any) -> int:
 
 def cmd_report(args: argparse.Namespace, console: Any) -> int:
     if args.command == "show":
+        # (start-up: statsmodels, scipy)
         from ..report.export import print_tables
 
         _warn_provenance(args.path)
         print_tables(args.path, console, margin=args.margin)
     elif args.command == "export":
+        # (start-up: statsmodels, scipy)
         from ..report.export import export
 
         text = export(args.path, args.format, args.output, margin=args.margin)
@@ -556,11 +388,13 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
         else:
             console.print(f"wrote {safe(args.output)}", markup=False, highlight=False, soft_wrap=True)
     elif args.command == "plot":
+        # (start-up: scipy, matplotlib)
         from ..report.plots import write_plots
 
         for path in write_plots(args.path, args.out, kind=args.kind):
             console.print(f"wrote {safe(path)}", markup=False, highlight=False, soft_wrap=True)
     elif args.command == "plan":
+        # (start-up: statsmodels, scipy)
         from ..report.export import natural_width, rich_table
         from ..report.power_tables import plan_tables
 
@@ -568,18 +402,12 @@ def cmd_report(args: argparse.Namespace, console: Any) -> int:
             console.print(rich_table(t, compact=natural_width(t) > console.width))
             console.print()
     else:
-        from ..runs.store import ResultsStore
-
         n = ResultsStore(args.root).reindex()
         console.print(f"indexed {n} runs under {safe(args.root)}", markup=False, highlight=False)
     return 0
 
 
 def cmd_doctor(args: argparse.Namespace, console: Any) -> int:
-    from rich.text import Text
-
-    from ..runs.doctor import exit_code, run_checks
-
     checks = run_checks(args.data_dir)
     width = max(len(c.name) for c in checks)
     styles = {"ok": "green", "warn": "yellow", "fail": "bold red"}
@@ -591,17 +419,10 @@ def cmd_doctor(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace, console: Any) -> int:
-    import tempfile
-
-    from ..runs.environment import quiet_third_party_output
-
     quiet_third_party_output()
-    from ..common.events import EventBus
-    from ..common.io import ensure_dir
-    from ..report.source import load_source, require_results
+    # (start-up: faiss, scipy)
     from ..runs.reproduce import reproduce_cell
     from .display import print_reproduction
-    from .plain import listener_for
 
     cells = require_results(load_source(args.path))
     if args.cell:
@@ -632,9 +453,6 @@ def cmd_reproduce(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_status(args: argparse.Namespace, console: Any) -> int:
-    from ..runs.control import grid_status
-    from .grid_status import print_status, status_json
-
     status = grid_status(args.grid, ask=not args.no_scheduler)
     if args.json:
         print(json.dumps(status_json(status), indent=2, ensure_ascii=False))
@@ -644,9 +462,6 @@ def cmd_status(args: argparse.Namespace, console: Any) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace, console: Any) -> int:
-    from ..runs.control import cancel_grid, wait_until_settled
-    from .grid_status import print_status
-
     console.print(f"hbt: {safe(cancel_grid(args.grid))}", markup=False, highlight=False)
     if args.wait > 0:
         status = wait_until_settled(args.grid, args.wait)
@@ -679,15 +494,12 @@ COMMANDS = {
 
 
 def _corpus_command(args: argparse.Namespace, console: Any) -> int:
-    from .corpus import cmd_encode_corpus
-
     return cmd_encode_corpus(args, console)
 
 
 def _escaped_warnings(err: Any) -> None:
     """Python warnings (matplotlib's missing glyph of a crafted label, say) carry text from files: print them with
     control characters escaped, like every other line."""
-    import warnings
 
     def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
         text = warnings.formatwarning(message, category, filename, lineno, line).rstrip("\n")
@@ -697,8 +509,6 @@ def _escaped_warnings(err: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from rich.console import Console
-
     os.environ.setdefault("TQDM_DISABLE", "1")  # hbt shows its own Rich progress (see quiet_third_party_output)
     console = Console(stderr=False)
     err = Console(stderr=True)
@@ -706,8 +516,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command in HUB_COMMANDS:  # the others never load a model or a dataset: no network probe
-            from ..common.hub import go_offline_if_unreachable
-
             go_offline_if_unreachable()
         return COMMANDS[args.command](args, console)
     except UserError as exc:
@@ -732,10 +540,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _save_traceback() -> str:
     """The traceback in <cache>/logs, else (a full or read-only cache) the system's temp folder."""
-    import tempfile
-    import traceback
-
-    from ..common.paths import cache_root
 
     name = f"traceback-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
     for folder in (cache_root() / "logs", Path(tempfile.gettempdir())):

@@ -105,6 +105,7 @@ class PlainListener:
 def listener_for(console: Any) -> Any:
     """Rich bars on a terminal, plain lines otherwise (on the console's stream, where the bars would go)."""
     if getattr(console, "is_terminal", False):
+        # (start-up: scipy)
         from .display import RichListener
 
         return RichListener(console)

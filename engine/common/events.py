@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .io import ensure_dir, write_error
+
 
 @dataclass(frozen=True, kw_only=True)
 class Event:
@@ -141,8 +143,6 @@ class JsonlSink:
     """
 
     def __init__(self, path: Path, kinds: set[str] | None = None) -> None:
-        from .io import ensure_dir, write_error
-
         ensure_dir(path.parent)
         try:
             torn = _ends_mid_line(path)

@@ -17,12 +17,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import UserError
+from .io import write_error
+
 
 @contextlib.contextmanager
 def exclusive_lock(path: str | Path) -> Iterator[None]:
     """Hold an exclusive flock on `path` for the block, waiting for any other holder. A folder is locked through its
     own descriptor; a file is created when missing (a lock file). A no-op where fcntl does not exist (Windows)."""
     try:
+        # (POSIX only)
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         yield
@@ -65,11 +69,10 @@ def holder_lock(path: str | Path, what: str, notice: Callable[[str], None]) -> I
     pid. The holder writes itself into the file and empties it when the block ends; a file still naming a holder
     while the lock is free was left by a process that died (kill -9, a crash, a lost node): it is taken over, with
     `notice(line)` saying so. A file system without flock support runs unlocked, with a notice."""
-    from .errors import UserError
-    from .io import write_error
 
     me = Holder(socket.gethostname(), os.getpid(), time.time())
     try:
+        # (POSIX only)
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         yield me

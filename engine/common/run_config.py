@@ -4,14 +4,18 @@ the checks of the settings themselves, below every layer that reads them (traini
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .errors import ConfigError
+from .setting import EVALUATION, TRAINING, parse_alphas, setting
 from .vocabulary import (
     BASELINE,
+    DATASET_NAMES,
+    DEVICE_HELP,
     EMPTY_TOPICS,
     EVAL_RUNTIMES,
+    GRID_STRATEGIES,
     HYBRID_MIXES,
     INDEXES,
     POSITIVE,
@@ -30,55 +34,85 @@ from .vocabulary import (
 
 @dataclass
 class RunConfig:
-    backbone: str | None = None  # None: the offline default backbone
-    strategy: str = BASELINE  # none = evaluate the backbone as it is (zero-shot baseline)
-    eval_data: list[str] = field(default_factory=lambda: ["xquad-r"])
-    train_data: str = "mlqa-r"
-    data_dir: str | None = None
-    langs: list[str] | None = None  # evaluation languages (default: all of each dataset's)
-    train_langs: list[str] | None = None  # training languages (default: all of the training set's)
-    max_queries: int | None = None  # parallel question groups per evaluation dataset
-    text_mode: str = "auto"  # auto: each dataset's convention (MIRACL: title then text); see vocabulary.TEXT_MODES
-    seed: int = 0
+    """Every field is declared once, here (`setting`: default, help, the commands that take it, choices): the CLI
+    flags, a preset's [run] keys and the TUI's Setup fields are made from these declarations."""
+
+    backbone: str | None = setting(None, "short name, hub id or local path (default: the offline bundled mE5-small)",
+                                   ("eval", "train"))  # fmt: skip
+    strategy: str = setting(BASELINE, "batch strategy to fine-tune with (a grid: [preset] strategies)",
+                            ("train",), choices=GRID_STRATEGIES, required=True)  # fmt: skip
+    eval_data: list[str] = setting(["xquad-r"], f"evaluation datasets, comma-separated, of: {', '.join(DATASET_NAMES)}",
+                                   EVALUATION)  # fmt: skip
+    train_data: str = setting("mlqa-r", "training dataset (parallel QA: mlqa-r, xquad-r)", TRAINING)
+    data_dir: str | None = setting(None, "folder holding the datasets (default: $HBT_DATA_DIR, else download)",
+                                   EVALUATION)  # fmt: skip
+    langs: list[str] | None = setting(None, "evaluation languages, e.g. ar,de,en (default: all of each dataset's)",
+                                      EVALUATION)  # fmt: skip
+    train_langs: list[str] | None = setting(None, "training languages (default: all of the training set's)",
+                                            TRAINING)  # fmt: skip
+    max_queries: int | None = setting(None, "at most N parallel question groups per evaluation dataset", EVALUATION)
+    text_mode: str = setting("auto", "what is encoded for a candidate (auto: each dataset's convention; MIRACL: "
+                             "title then text)", EVALUATION, choices=TEXT_MODES)  # fmt: skip
+    seed: int = setting(0, "training seed (a grid: [preset] seeds)", ("train",))
     # training
-    hybrid_p: float | str = 0.5  # probability of an X-X batch, or "proportional" (by pool sizes, 2408.10536)
-    hybrid_mix: str = "batch"  # batch: whole batches are X-X or X-Y; within: each batch mixes both
-    hybrid_p_end: float | None = None  # linear schedule for p from hybrid_p to this value over training
-    xx_langs: str = "proportional"  # how X-X batches pick their language: proportional | balanced
-    steps: int | None = 50
-    epochs: float | None = None
-    batch_size: int = 16
-    lr: float | None = None  # None: the backbone's measured default (registry train_defaults), else 2e-5
-    warmup_ratio: float = 0.1
-    scale: float | None = None  # MNRL scale = 1 / temperature; None: the backbone's default, else 20
-    cached_loss: bool = False  # CachedMultipleNegativesRankingLoss (big batches on small memory)
-    mini_batch_size: int = 16
-    max_seq_length: int = 128  # training: texts cut at this many tokens
+    hybrid_p: float | str = setting(0.5, "P(X-X batch) of hybrid, or 'proportional' (by pool sizes, 2408.10536); "
+                                    "a list (0,0.25,0.5,0.75,1) sweeps alpha in a grid: one arm per value", TRAINING,
+                                    parse=parse_alphas)  # fmt: skip
+    hybrid_mix: str = setting("batch", "batch: whole batches are X-X or X-Y; within: each batch mixes both", TRAINING,
+                              choices=HYBRID_MIXES)  # fmt: skip
+    hybrid_p_end: float | None = setting(None, "linear schedule for p from hybrid_p to this value over training",
+                                         TRAINING)  # fmt: skip
+    xx_langs: str = setting("proportional", "how X-X batches pick their language", TRAINING, choices=XX_LANGS)
+    steps: int | None = setting(50, "training steps", TRAINING, group="length")
+    epochs: float | None = setting(None, "training epochs (instead of steps)", TRAINING, group="length")
+    batch_size: int = setting(16, "pairs per batch (in-batch negatives: at least 2)", TRAINING)
+    lr: float | None = setting(None, "learning rate (default: the backbone's measured one, see `list backbones`; "
+                               "else 2e-5)", TRAINING)  # fmt: skip
+    warmup_ratio: float = setting(0.1, "share of the steps the learning rate warms up", TRAINING)
+    scale: float | None = setting(None, "MNRL scale, 1 / temperature (default: the backbone's, else 20)", TRAINING)
+    cached_loss: bool = setting(False, "CachedMultipleNegativesRankingLoss (big batches on small memory)", TRAINING)
+    mini_batch_size: int = setting(16, "mini-batch of the cached loss", TRAINING)
+    max_seq_length: int = setting(128, "training: texts cut at this many tokens", TRAINING)
     # evaluation: texts cut at this many tokens, the same for every cell of a grid (the untrained baseline included);
     # None: the backbone's own length (its registry entry, e.g. 512), capped by what its tokenizer allows
-    eval_max_seq_length: int | None = None
-    freeze_embeddings: bool | None = None  # None: freeze on CPU (memory), train on GPU
-    train_top_layers: int | None = None  # train only the top N transformer layers (+ pooling); None: all
-    frozen_cache: bool = True  # with train_top_layers: compute the frozen bottom once per unique text (shared)
-    eval_runtime: str = "torch"  # onnx-int8 | onnx-fp32: ONNX Runtime for evaluation encoding (the fast extra)
-    max_train_pairs: int | None = None
-    hard_negatives: bool = False  # one hard negative per pair: a non-answer sentence of the answer's paragraph
-    weight_decay: float = 0.0  # AdamW weight decay (2408.10536: 0.01)
+    eval_max_seq_length: int | None = setting(None, "cut evaluation texts at N tokens (default: the backbone's own "
+                                              "length)", EVALUATION)  # fmt: skip
+    freeze_embeddings: bool | None = setting(None, "freeze the word embeddings (default: on CPU yes, on GPU no)",
+                                             TRAINING)  # fmt: skip
+    train_top_layers: int | None = setting(None, "train only the top N transformer layers (+ pooling; CPU speed)",
+                                           TRAINING)  # fmt: skip
+    frozen_cache: bool = setting(True, "with train_top_layers: compute the frozen bottom once per unique text",
+                                 TRAINING)  # fmt: skip
+    eval_runtime: str = setting("torch", "evaluation encoding: torch, or ONNX Runtime (the fast extra)", EVALUATION,
+                                choices=EVAL_RUNTIMES)  # fmt: skip
+    max_train_pairs: int | None = setting(None, "keep a seeded sample of N question groups for training", TRAINING)
+    hard_negatives: bool = setting(False, "one hard negative per pair: another sentence of the answer's paragraph "
+                                   "(2408.10536)", TRAINING)  # fmt: skip
+    weight_decay: float = setting(0.0, "AdamW weight decay (2408.10536: 0.01)", TRAINING)
     # early stopping on a held-out validation split (2408.10536 picks the checkpoint of lowest validation loss)
-    validation_fraction: float | None = None  # share of the training question groups held out for validation
-    eval_steps: int = 50  # validation loss every N steps (with validation_fraction)
-    early_stopping_patience: int | None = None  # stop after N evaluations without a lower validation loss
-    split_by_article: bool = False  # allow train_data == eval dataset, split by article (asserted disjoint)
-    eval_batch_size: int = 64
-    shard_size: int | None = None  # stream candidate embeddings to on-disk shards of N rows (pools beyond memory)
-    index: str = "exact"  # ivf | hnsw: approximate top-k, its recall@10 against exact reported
-    corpus_limit: int | None = None  # XOR-Retrieve: gold passages + N sampled others instead of the whole collection
-    allow_large: bool = False  # start encoding a corpus estimated above an hour (MIRACL full corpora): --yes
-    empty_topics: str = "keep"  # MIRACL topics with no relevant judgement: keep (scored 0, as trec_eval) | drop
-    checkpoint_steps: int | None = None
-    save_model: bool = True
-    device: str = "auto"  # auto | cpu | cuda | mps
-    precision: str = "auto"  # auto (bf16 on a GPU that has it, else fp16; fp32 on CPU/MPS) | fp32 | bf16 | fp16
+    validation_fraction: float | None = setting(None, "hold out this share of the training question groups; "
+                                                "validation loss every eval_steps", TRAINING)  # fmt: skip
+    eval_steps: int = setting(50, "steps between validation losses", TRAINING)
+    early_stopping_patience: int | None = setting(None, "stop after N validation losses without a new minimum; the "
+                                                  "best checkpoint is kept", TRAINING)  # fmt: skip
+    split_by_article: bool = setting(False, "train and evaluate on one dataset, split by article (asserted "
+                                     "disjoint)", TRAINING)  # fmt: skip
+    eval_batch_size: int = setting(64, "texts per encoding batch in evaluation", EVALUATION)
+    shard_size: int | None = setting(None, "stream candidate embeddings to disk shards of N rows (huge pools)",
+                                     EVALUATION)  # fmt: skip
+    index: str = setting("exact", "top-k search (ivf / hnsw: approximate, recall@10 against exact reported; mAP "
+                         "stays exact)", EVALUATION, choices=INDEXES)  # fmt: skip
+    corpus_limit: int | None = setting(None, "xor-retrieve: gold passages + N sampled others instead of the whole "
+                                       "collection", EVALUATION)  # fmt: skip
+    allow_large: bool = setting(False, "start encoding a corpus estimated above an hour (MIRACL full corpora)",
+                                EVALUATION, flag="--yes")  # fmt: skip
+    empty_topics: str = setting("keep", "MIRACL topics without a relevant judgement: keep (scored 0, as trec_eval) "
+                                "or drop", EVALUATION, choices=EMPTY_TOPICS)  # fmt: skip
+    checkpoint_steps: int | None = setting(None, "save a resumable checkpoint every N steps", TRAINING)
+    save_model: bool = setting(True, "save the trained model in the cell's folder", TRAINING)
+    device: str = setting("auto", DEVICE_HELP, EVALUATION)
+    precision: str = setting("auto", "auto: bf16 on a GPU that has it, else fp16; fp32 on CPU / MPS", EVALUATION,
+                             choices=PRECISIONS)  # fmt: skip
 
     def validate(self) -> RunConfig:
         """The checks of the settings themselves (no data, no model); every ConfigError carries its field as `key`.

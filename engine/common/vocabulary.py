@@ -128,6 +128,8 @@ HYBRID_MIXES = ("batch", "within")  # batch: whole batches are X-X or X-Y; withi
 XX_LANGS = ("balanced", "proportional")  # how X-X batches pick their language
 EVAL_RUNTIMES = ("torch", "onnx-int8", "onnx-fp32")
 PLOT_KINDS = ("all", "loss", "settings", "pairs", "bias", "alpha")  # hbt-bench plot --kind (alpha: an alpha sweep)
+# the datasets hbt reads (data/registry.py holds what each one is, keyed by these names, and checks it has them all)
+DATASET_NAMES = ("xquad-r", "mlqa-r", "tydi", "tydi-sentence", "miracl", "miracl-judged", "xor-retrieve")
 INDEXES = ("exact", "ivf", "hnsw")  # top-k search over the multilingual pool (ranks and mAP are always exact)
 # where a grid's cells run: in the submitting process, as worker processes here, as Slurm jobs, as Ray tasks
 EXECUTORS = ("local", "processes", "slurm", "ray")

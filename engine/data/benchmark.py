@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -91,7 +92,6 @@ class Benchmark:
 
         Sampling by group keeps the subset parallel: the same questions in every language.
         """
-        import random
 
         keep = set(langs) if langs else set(self.languages)
         queries = [q for q in self.queries if q.lang in keep]

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
+from huggingface_hub import hf_hub_download
+
 from ..common.checksums import file_sha256
 from ..common.errors import DataError
 from ..common.io import open_input, read_text
@@ -168,6 +170,7 @@ class Corpus:
         """(where, doc) in corpus order, `where` = file:line for local files. Checked as it streams: a file with no
         passage is an error (a failed download), and at the end of the stream a docid seen twice is one."""
         if self.hub is not None:
+            # (start-up: datasets)
             import datasets
 
             files = f"hf://datasets/{self.hub}/miracl-corpus-{VERSION}-{self.lang}/docs-*.jsonl.gz"
@@ -310,7 +313,6 @@ def _not_empty(files: tuple[Path, ...]) -> tuple[Path, ...]:
 
 def from_hub(lang: str) -> MiraclLanguage:
     """Topics and qrels: the release's own TSV files from the hub dataset `miracl/miracl`, read by the same parsers."""
-    from huggingface_hub import hf_hub_download
 
     topics_path, qrels_path = release_paths(Path(), lang)
     topics = read_topics(Path(hf_hub_download(HUB_TOPICS, topics_path.as_posix(), repo_type="dataset")))
@@ -477,6 +479,7 @@ def load_hub_task(langs: list[str], empty_topics: str = "keep") -> CorpusTask:
 
 def load_hub(langs: list[str], empty_topics: str = "keep") -> Benchmark:
     """The judged pool from `miracl/miracl` (dev): every judged passage (positive and negative) of the language."""
+    # (start-up: datasets)
     import datasets
 
     queries: list[Query] = []

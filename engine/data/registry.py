@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..common.errors import ConfigError, DataError, OfflineError, one_of
 from ..common.hub import hub_reachable
+from ..common.vocabulary import DATASET_NAMES
 from . import lareqa, miracl, tydi, xor
 from .benchmark import Benchmark
 
@@ -67,6 +68,8 @@ DATASETS: dict[str, DatasetSpec] = {
         "CC BY-SA 4.0",
     ),
 }  # fmt: skip
+if tuple(DATASETS) != DATASET_NAMES:  # (the names the settings' help and checks offer: common/vocabulary.py)
+    raise ImportError(f"data/registry.py describes {tuple(DATASETS)}, vocabulary names {DATASET_NAMES}")
 
 LAREQA_REV = {"xquad-r": "master", "mlqa-r": "354d67d"}
 
@@ -123,6 +126,7 @@ def _lareqa_path(name: str, root: Path | None, lang: str) -> Path:
             raise DataError(f"{path}: file not found (the data dir has no {name} file for language {lang!r})")
         return path
     _need_network(name)
+    # (start-up: datasets)
     import datasets
 
     url = LAREQA_URL.format(rev=LAREQA_REV[name], name=name, lang=lang)
@@ -142,6 +146,7 @@ def _load_tydi(data_dir: Path | None, langs: list[str], pool: str) -> Benchmark:
         bench = tydi.load_folder(data_dir / "tydi", pool)
     else:
         _need_network("tydi")
+        # (start-up: datasets)
         import datasets
 
         rows = datasets.load_dataset("google-research-datasets/tydiqa", "secondary_task", split="validation")

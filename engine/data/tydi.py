@@ -72,6 +72,7 @@ def _answer_starts(row: dict[str, Any], where: str) -> list[int]:
 def sentence_spans(text: str, lang: str) -> list[tuple[int, int]]:
     """[start, end) character spans of the sentences of `text` (sentencex), covering the text in order."""
     try:
+        # (extra: tydi)
         from sentencex import segment
     except ImportError as exc:
         raise UserError(

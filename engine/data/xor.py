@@ -292,6 +292,7 @@ def locate(root: Path) -> tuple[Path, Path]:
 
 def download(url: str) -> Path:
     """One published file through `datasets`' download manager (cached, resumable)."""
+    # (start-up: datasets)
     import datasets
 
     return Path(datasets.DownloadManager().download(url))

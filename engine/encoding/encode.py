@@ -20,6 +20,7 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
+from ..backbones._util import wants_text_languages
 from ..common.events import NULL_BUS, EventBus
 
 
@@ -48,7 +49,6 @@ def uses_languages(encoder: Encoder) -> bool:
 def model_inputs(model: Any, texts: Sequence[str], langs: Sequence[str] | None) -> list[Any]:
     """What a sentence-transformers model is given: the texts, or {"text", "lang"} items for a model whose input
     depends on the language (mBART-50), so every text carries its own language whatever path encodes it."""
-    from ..backbones._util import wants_text_languages
 
     if langs is None or not wants_text_languages(model):
         return list(texts)
@@ -87,8 +87,6 @@ class SentenceTransformerEncoder:
     hands each text's language to a model whose input depends on it (mBART-50's language codes)."""
 
     def __init__(self, model: object, fingerprint: str, batch_size: int = 64) -> None:
-        from ..backbones._util import wants_text_languages
-
         self.model = model
         self.fingerprint = fingerprint
         self.batch_size = batch_size
@@ -123,6 +121,7 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def _free_accelerator_memory() -> None:
+    # (start-up: torch)
     import torch
 
     if torch.cuda.is_available():

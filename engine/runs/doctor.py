@@ -13,11 +13,15 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
+from ... import engine
+from ..backbones.bundled import BUNDLED_NAME, bundled_model_dir, converted_model_dir
 from ..common.errors import UserError
 from ..common.hub import PROBE_TIMEOUT_S, hub_reachable
 from ..common.paths import cache_root
+from ..data.registry import DATASETS
 from . import stack
 
 STATUSES = ("ok", "warn", "fail")
@@ -46,6 +50,7 @@ def check_python(info: tuple[int, ...] = tuple(sys.version_info[:3])) -> list[Ch
 
 
 def check_torch() -> list[Check]:
+    # (start-up: torch)
     import torch
 
     if torch.cuda.is_available():
@@ -79,10 +84,6 @@ def check_packages(lock: Path | None = None, packages: dict[str, str] | None = N
 
 
 def check_install() -> list[Check]:
-    from importlib import metadata
-
-    from ... import engine
-
     where = Path(engine.__file__).resolve().parent.parent
     try:
         version = metadata.version("hbt")
@@ -92,8 +93,6 @@ def check_install() -> list[Check]:
 
 
 def check_bundled() -> list[Check]:
-    from ..backbones.bundled import BUNDLED_NAME, bundled_model_dir, converted_model_dir
-
     try:
         converted = converted_model_dir()
     except UserError as exc:
@@ -106,8 +105,6 @@ def check_bundled() -> list[Check]:
 
 
 def check_data(data_dir: str | None) -> list[Check]:
-    from ..data.registry import DATASETS
-
     value = data_dir if data_dir else os.environ.get("HBT_DATA_DIR")
     if not value:
         return [Check("data", "warn", "no data folder (--data-dir or HBT_DATA_DIR): datasets are downloaded")]

@@ -8,6 +8,8 @@ import sys
 from importlib import metadata
 from typing import Any
 
+import huggingface_hub.utils
+
 from . import stack
 
 
@@ -19,6 +21,7 @@ def _version(dist: str) -> str | None:
 
 
 def describe() -> dict[str, Any]:
+    # (start-up: torch)
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -42,7 +45,7 @@ def quiet_third_party_output() -> None:
     """hbt reports progress through its own event stream: silence the libraries' tqdm bars and info warnings."""
     os.environ.setdefault("TQDM_DISABLE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    import huggingface_hub.utils
+    # (start-up: transformers)
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()

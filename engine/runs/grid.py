@@ -14,115 +14,18 @@ from typing import Any
 from ..common.errors import UserError
 from ..common.events import EventBus
 from ..common.interrupts import Cancelled
-from ..common.io import ensure_dir, read_json, read_json_object, write_json
+from ..common.io import ensure_dir, read_json_object, write_json
 from ..common.run_config import RunConfig
-from ..common.vocabulary import BASELINE, parse_arm
+from ..common.vocabulary import BASELINE
 from ..training.train import NonFiniteLoss
 from . import stack
 from .dispatch import Dispatcher, backend_for
 from .executor import ExecutorSpec, check_available, spec_from_dict
+from .grid_doc import GridCell, grid_document, read_grid
 from .grid_lock import grid_lock
 from .jobs import ENDED, QUEUED, RUNNING, GridRecord, JobRecord, this_host
-from .presets import Preset, cell_id, check_run_types
+from .presets import Preset, check_preset
 from .rundir import RunDir, record_failure
-
-GRID_SCHEMA = "hbt.grid/1"
-
-
-def grid_document(preset: Preset, executor: ExecutorSpec | None = None) -> dict[str, Any]:
-    """grid.json: the preset's settings, where its cells run and every cell; a cell of an alpha sweep carries its own
-    `hybrid_p`."""
-    cells = []
-    for backbone, arm, seed in preset.cells():
-        cid = cell_id(backbone, arm, seed)
-        strategy, alpha = parse_arm(arm)
-        cell = {"id": cid, "backbone": backbone, "strategy": strategy, "seed": seed, "dir": f"cells/{cid}"}
-        cells.append(cell if alpha is None else {**cell, "hybrid_p": alpha})
-    doc = {
-        "schema": GRID_SCHEMA,
-        "preset": preset.name,
-        "source": preset.source,
-        "created": time.time(),
-        "run": preset.run.to_dict(),
-        "executor": (executor or preset.executor).to_dict(),
-        "cells": cells,
-    }
-    if preset.noninferiority_margin is not None:
-        doc["noninferiority_margin"] = preset.noninferiority_margin
-    return doc
-
-
-def cell_config(base: RunConfig, cell: dict[str, Any]) -> RunConfig:
-    """The run settings of one grid.json cell: the grid's, with the cell's backbone, strategy, seed (and alpha)."""
-    config = replace(base, backbone=cell["backbone"], strategy=cell["strategy"], seed=cell["seed"])
-    return config if cell.get("hybrid_p") is None else replace(config, hybrid_p=float(cell["hybrid_p"]))
-
-
-def _bad(out: Path, what: str) -> UserError:
-    return UserError(f"{out / 'grid.json'}: {what} (the grid folder's grid.json was edited or damaged)")
-
-
-def read_grid(out: Path) -> dict[str, Any]:
-    """grid.json, checked as untrusted input: every problem is a one-line UserError naming the file; each cell's
-    `dir` must stay inside the grid folder."""
-    try:
-        doc = read_json(out / "grid.json")
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{out / 'grid.json'} is empty or not JSON ({type(exc).__name__}): cannot resume it") from None
-    if not isinstance(doc, dict) or doc.get("schema") != GRID_SCHEMA:
-        raise _bad(out, f"not a grid (expected an object with schema {GRID_SCHEMA!r})")
-    if not isinstance(doc.get("preset"), str):
-        raise _bad(out, "'preset' should be a string")
-    if not isinstance(doc.get("run"), dict):
-        raise _bad(out, "'run' should be an object")
-    try:
-        check_run_types(doc["run"], "[run]")
-        RunConfig.from_dict(doc["run"]).validate()
-    except (TypeError, ValueError, UserError) as exc:
-        raise _bad(out, str(exc) if str(exc).startswith("[run]") else f"[run] {exc}") from None
-    cells = doc.get("cells")
-    if not isinstance(cells, list):
-        raise _bad(out, "'cells' should be a list")
-    root = out.resolve()
-    kinds = {"id": str, "strategy": str, "seed": int, "dir": str}
-    for i, cell in enumerate(cells):
-        if not isinstance(cell, dict):
-            raise _bad(out, f"cells[{i}] should be an object")
-        for key, kind in kinds.items():
-            value = cell.get(key)
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise _bad(out, f"cells[{i}].{key} should be {kind.__name__}, got {value!r}")
-        if cell.get("backbone") is not None and not isinstance(cell["backbone"], str):
-            raise _bad(out, f"cells[{i}].backbone should be a string")
-        alpha = cell.get("hybrid_p")
-        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 <= alpha <= 1):
-            raise _bad(out, f"cells[{i}].hybrid_p should be a number in [0, 1], got {alpha!r}")
-        if cell.get("job") is not None and JobRecord.from_dict(cell["job"]) is None:
-            raise _bad(out, f"cells[{i}].job should be a job record (executor, id, node, ...)")
-        target = (out / cell["dir"]).resolve()
-        if not cell["dir"].strip() or Path(cell["dir"]).is_absolute() or root not in target.parents:
-            raise _bad(out, f"cells[{i}].dir {cell['dir']!r} leaves the grid folder")
-    if doc.get("executor") is not None and not isinstance(doc["executor"], dict):
-        raise _bad(out, "'executor' should be an object")
-    return doc
-
-
-def cell_states(out: Path) -> list[dict[str, Any]]:
-    """Every cell of the grid at `out`: id, dir, status (complete only with a valid results.json) and error."""
-    try:
-        doc = read_grid(out)
-    except UserError:
-        return []
-    states = []
-    for cell in doc["cells"]:
-        run = RunDir(out / cell["dir"])
-        status = run.status()
-        state = "complete" if run.is_complete() else str(status.get("status") or "pending")
-        if state == "complete" or not run.path.exists():
-            state = "complete" if state == "complete" else "pending"
-        error = status.get("error") if isinstance(status.get("error"), str) else ""
-        states.append({"id": cell["id"], "dir": cell["dir"], "status": state, "error": error})
-    return states
 
 
 def _stamp(run: RunDir) -> tuple[int, int] | None:
@@ -181,13 +84,11 @@ def run_grid(
     grid.json). A resumed grid must run on the stack it was made with (`check_stack`). `executor`: where the cells
     run (default: the preset's for a new grid, the one grid.json recorded on resume); anything but `local` submits
     each cell as a job and follows it (`hbt.engine.runs.dispatch`)."""
-    from .config import check_config
-
     grid_file = out / "grid.json"
     if resume:
         if not grid_file.exists():
             raise UserError(f"{out}: not a grid directory (no grid.json) to resume")
-        doc = read_grid(out)
+        doc = read_grid(out).raw  # (checked; the runner keeps and updates the document itself)
         if preset.name != doc["preset"]:
             raise UserError(
                 f"{out} is a grid of preset {doc['preset']!r}, not {preset.name!r}: "
@@ -203,8 +104,7 @@ def run_grid(
         spec = previous = executor or preset.executor
         check_available(spec)  # its extra installed, sbatch on PATH, the Ray head answering: before anything else
         doc = {**grid_document(preset, spec), "stack": stack.summary(stack.describe())}
-        for cell in doc["cells"]:  # every cell's settings are valid before the grid folder exists
-            check_config(cell_config(preset.run, cell))
+        check_preset(preset)  # valid before the grid folder exists (each cell runs check_config once as it starts)
         check_training_budget(preset)
     fresh = not out.exists()
     ensure_dir(out)
@@ -236,6 +136,7 @@ def _run_recorded(
     runner: Any,
 ) -> dict[str, int]:
     """The cells, here or through the executor, with the submitter's state in grid.json kept true to the end."""
+    # (start-up: faiss)
     from .run import execute
 
     status = "failed"
@@ -258,6 +159,7 @@ def _run_recorded(
 def check_training_budget(preset: Preset) -> None:
     """The step budget of the grid's trained cells against its training data (run.check_budget), before anything is
     created: the pair count is the same for every trained cell (it depends on the data settings, not the strategy)."""
+    # (start-up: faiss)
     from .run import build_training_table, check_budget, dataset_split
 
     trained = [s for s in preset.strategies if s != BASELINE]
@@ -312,7 +214,7 @@ def _run_cells(
         if cancel is not None and cancel():
             summary["cancelled"] = 1
             break
-        config = cell_config(base, cell)
+        config = GridCell.from_dict(cell).config(base)
         bus.cell = cell["id"]
         bus.progress("grid", i, total)
         attempt = _stamp(run)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common.events import Event, RunFinished, Stage, TrainStep, read_events
-from ..common.io import read_json_object, write_json
+from ..common.io import write_json
 from .rundir import RunDir
 
 # what `status` shows for a cell
@@ -209,10 +209,13 @@ def cell_status(run: RunDir, record: JobRecord | None, job: JobState | None, wai
         end = time.time() if mark == "running" else (updated if isinstance(updated, int | float) else started)
         row.elapsed_s = max(end - started, 0.0)
     error = str(status["error"]) if isinstance(status.get("error"), str) else ""
-    alive = job is not None and job.state in (QUEUED, RUNNING)
+    # the job's word wins while it lives (a preempted cell marked cancelled waits in the queue again), except a
+    # running job whose cell this very attempt has already marked ended: its process is only exiting
+    ending = job is not None and job.state == RUNNING and mark in ("failed", "cancelled", "interrupted")
+    alive = job is not None and job.state in (QUEUED, RUNNING) and not ending
     if run.is_complete():
         row.state = "complete"
-    elif alive:  # the job's word wins while it lives (a preempted cell marked cancelled waits in the queue again)
+    elif alive:
         assert job is not None
         row.state, row.reason = job.state, job.reason if job.state == QUEUED else ""
     elif mark == "running":
@@ -239,13 +242,3 @@ def stale(status: dict[str, Any], record: JobRecord | None) -> bool:
 
 def _why(job: JobState) -> str:
     return job.reason or job.raw or "no reason given"
-
-
-def read_cell_status_inputs(out: Path, doc: dict[str, Any]) -> list[tuple[RunDir, JobRecord | None]]:
-    """Each cell's folder and job record, in the grid's order."""
-    return [(RunDir(out / c["dir"]), JobRecord.from_dict(c.get("job"))) for c in doc.get("cells", [])]
-
-
-def read_grid_doc(out: Path) -> dict[str, Any] | None:
-    doc, _ = read_json_object(out / "grid.json")
-    return doc

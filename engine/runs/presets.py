@@ -11,12 +11,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..backbones import resolve_backbone
 from ..common.errors import ConfigError, UserError, one_of
 from ..common.io import read_text
 from ..common.run_config import RunConfig
+from ..common.setting import group_rules, settings_of
 from ..common.vocabulary import BASELINE, GRID_STRATEGIES, arm_name, bad_value, check_seed, check_strategy
 from .config import check_config
-from .executor import ExecutorSpec, parse_executor
+from .executor import ExecutorSpec, parse_executor, spec_from_dict, validate
 
 
 def cell_id(backbone: str | None, strategy: str, seed: int) -> str:
@@ -37,24 +39,17 @@ PRESET_KEYS = {
 PRESET_ELEMENTS = {"backbones": str, "strategies": str, "seeds": int}  # the type of each list's items
 SECTIONS = ("preset", "run", "executor")
 PER_CELL = {"backbone": "[preset] backbones", "strategy": "[preset] strategies", "seed": "[preset] seeds"}
-# the CLI flags of `hbt-bench run` that override a preset key (their errors name the flag, not the file)
+# the CLI flags of `hbt-bench run` that override a preset key (their errors name the flag, not the file): the grid's
+# own lists, and every [run] key (a RunConfig setting that `run` takes, its flag from its declaration)
+RUN_SETTINGS = {name: s for name, s in settings_of(RunConfig).items() if "run" in s.commands}
 FLAG_OF = {
-    "[run] langs": "--langs",
-    "[run] train_langs": "--train-langs",
-    "[run] steps": "--steps",
-    "[run] batch_size": "--batch-size",
-    "[run] train_top_layers": "--train-top-layers",
-    "[run] max_queries": "--max-queries",
-    "[run] data_dir": "--data-dir",
-    "[run] device": "--device",
-    "[run] precision": "--precision",
-    "[run] hybrid_p": "--hybrid-p",
     "[preset] backbones": "--backbones",
     "[preset] strategies": "--strategies",
     "[preset] seeds": "--seeds",
     "[preset] noninferiority_margin": "--margin",
+    **{f"[run] {name}": s.flag for name, s in RUN_SETTINGS.items()},
 }
-_OVERRIDE_KEY = {flag.removeprefix("--").replace("-", "_"): key for key, flag in FLAG_OF.items()}
+_OVERRIDE_KEY = {key.split(" ", 1)[1]: key for key in FLAG_OF} | {"margin": "[preset] noninferiority_margin"}
 
 
 @dataclass
@@ -106,7 +101,6 @@ def preset_to_dict(preset: Preset) -> dict[str, Any]:
 
 def preset_from_dict(data: dict[str, Any]) -> Preset:
     """`preset_to_dict`'s inverse, checked like a preset file (one ConfigError line)."""
-    from .executor import spec_from_dict, validate
 
     try:
         preset = Preset(
@@ -126,7 +120,7 @@ def preset_from_dict(data: dict[str, Any]) -> Preset:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"not a preset document ({type(exc).__name__}: {exc})") from None
-    _check(preset, lambda key: "")
+    check_preset(preset)
     return preset
 
 
@@ -248,7 +242,7 @@ def parse_preset(data: dict[str, Any], source: str) -> Preset:
         strategies=list(head.get("strategies", GRID_STRATEGIES)),
         seeds=list(head.get("seeds", [0])),
         baseline=head.get("baseline", True),
-        run=replace(RunConfig(**run_values), strategy=BASELINE),
+        run=replace(RunConfig(**group_rules(run_values, settings_of(RunConfig))), strategy=BASELINE),
         source=source,
         hybrid_ps=hybrid_ps,
         noninferiority_margin=head.get("noninferiority_margin"),
@@ -256,6 +250,12 @@ def parse_preset(data: dict[str, Any], source: str) -> Preset:
     )
     _check(preset, lambda key: f"{source}: {key}")
     return preset
+
+
+def check_preset(preset: Preset) -> None:
+    """The checks of a grid that needs no model and no data file (what loading a preset runs): `run_grid` runs them on
+    the preset it is given; each cell then runs `check_config` once, when it starts."""
+    _check(preset, lambda key: "")
 
 
 def _check(preset: Preset, label: typing.Callable[[str], str]) -> None:
@@ -300,8 +300,6 @@ def _check(preset: Preset, label: typing.Callable[[str], str]) -> None:
                 fail("run", exc)
     for backbone in preset.backbones:
         if backbone is not None:
-            from ..backbones import resolve_backbone
-
             try:
                 resolve_backbone(backbone)
             except UserError as exc:
@@ -347,8 +345,6 @@ def load_preset(name_or_path: str) -> Preset:
 def apply_overrides(preset: Preset, *, name_flags: bool = True, **values: Any) -> Preset:
     """CLI flags override preset values (None = keep the preset's); an error in a flag's value names the flag (unless
     `name_flags` is false: the TUI shows its own field). Every error carries the field at fault as its `key`."""
-    run_fields = {"langs", "train_langs", "steps", "batch_size", "max_queries", "data_dir", "device", "precision",
-                  "train_top_layers"}  # fmt: skip
     run = preset.run
     given: set[str] = set()
     for key, value in values.items():
@@ -363,8 +359,8 @@ def apply_overrides(preset: Preset, *, name_flags: bool = True, **values: Any) -
             preset = replace(preset, hybrid_ps=sweep)
             if single is not None:
                 run = replace(run, hybrid_p=single)
-        elif key in run_fields:
-            run = replace(run, **{key: value})
+        elif key in RUN_SETTINGS:
+            run = replace(run, **group_rules({key: value}, RUN_SETTINGS))
         else:
             preset = replace(preset, **{key: value})
     preset = replace(preset, run=run)

@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -226,6 +227,4 @@ class RayBackend:
 
 
 def _with_address(spec: ExecutorSpec, address: str) -> ExecutorSpec:
-    from dataclasses import replace
-
     return replace(spec, ray=replace(spec.ray, address=address))

@@ -10,10 +10,13 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ..backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
+from ..backbones._util import register_text_languages, wants_text_languages
+from ..backbones.registry import resolve_backbone
 from ..common.errors import ConfigError, UserError
 from ..common.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
 from ..common.interrupts import Cancelled, stops_at_once
@@ -22,11 +25,15 @@ from ..common.run_config import RunConfig
 from ..common.vocabulary import BASELINE
 from ..data import files_read
 from ..data.benchmark import Benchmark
+from ..data.miracl import CorpusTask
 from ..data.registry import check_langs, load_eval, load_lareqa_parts, resolve_data_dir, spec
 from ..data.split import ArticleSplit, evaluation_side, split_by_article, training_side
+from ..data.xor import XorTask
 from ..encoding.encode import EmbeddingCache, SentenceTransformerEncoder
+from ..encoding.onnx_encode import OnnxEncoder
 from ..evaluation.evaluate import evaluate_benchmark
 from ..evaluation.results import RESULTS_SCHEMA
+from ..evaluation.xor_metric import tokenizer
 from ..training import distributed
 from ..training.pairs import PairTable, build_pairs
 from . import environment
@@ -55,9 +62,6 @@ def with_eval_length(config: RunConfig) -> RunConfig:
     of a grid, trained or not, records and uses one evaluation length."""
     if config.eval_max_seq_length is not None:
         return config
-    from dataclasses import replace
-
-    from ..backbones.registry import resolve_backbone
 
     try:
         length = resolve_backbone(config.backbone).max_seq_length
@@ -69,6 +73,7 @@ def with_eval_length(config: RunConfig) -> RunConfig:
 def position_limit(model: Any) -> int | None:
     """Token positions the encoder can embed: its config's max_position_embeddings, less the RoBERTa family's
     padding offset (XLM-R: 514 - 2); None for a module without a transformers config (LASER, mBART's encoder)."""
+    # (start-up: torch)
     import torch
 
     hf = getattr(model[0], "auto_model", None)
@@ -134,6 +139,7 @@ def _save_model_atomically(model: Any, target: Path) -> None:
     A full disk is a one-line OutputError (safetensors reports it as SafetensorError, not OSError)."""
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
+    # (start-up: torch, sentence_transformers, transformers)
     from ..backbones.partial import saved_as_plain
 
     try:
@@ -186,7 +192,6 @@ def _training_done(run: RunDir) -> bool:
 def register_pair_languages(model: Any, table: PairTable) -> None:
     """Backbones whose input depends on the text's language (mBART-50's language codes) learn every training
     text's language: question -> its language, answer and hard negative -> the answer's."""
-    from ..backbones._util import register_text_languages, wants_text_languages
 
     if wants_text_languages(model):
         languages = {p.question: p.q_lang for p in table.pairs} | {p.answer: p.a_lang for p in table.pairs}
@@ -204,7 +209,7 @@ def _train_or_resume(
     resume: bool,
 ) -> tuple[Any, dict[str, Any]]:
     """Train (or pick up where an interrupted attempt stopped): returns the trained model and its training record."""
-    from ..backbones import load_backbone
+    # (start-up: sentence_transformers, transformers, datasets)
     from ..training.train import last_checkpoint, train
 
     if table is None:
@@ -234,7 +239,7 @@ def _train_on_worker_rank(
 ) -> dict[str, Any]:
     """Ranks other than 0 in a distributed run: train in lockstep, then encode this rank's slice of every streamed
     corpus (rank 0 waits for those shards); write no results, evaluate nothing else."""
-    from ..backbones import DEFAULT_BACKBONE, load_backbone
+    # (start-up: sentence_transformers, transformers, datasets)
     from ..training.train import last_checkpoint, train
 
     device = distributed.local_device(config.device)
@@ -260,9 +265,6 @@ def _train_on_worker_rank(
 def _encode_corpus_slices(config: RunConfig, get_model: Callable[[], Any]) -> None:
     """On a worker rank: the shards j with j % world_size == rank of each streamed corpus (XOR-Retrieve's collection,
     MIRACL's corpora), written where rank 0 looks for them (the cache folder must be shared across nodes)."""
-    from ..backbones import model_fingerprint
-    from ..data.miracl import CorpusTask
-    from ..data.xor import XorTask
 
     streamed = [
         bench
@@ -307,13 +309,10 @@ class _Prepared:
 def _prepare(config: RunConfig, run: RunDir, bus: EventBus, model: Any, resume: bool) -> _Prepared:
     """The fail-fast part of a run: read and check every data file, the training budget and the zero-shot split, and
     load the model, before anything is written (a bad file, an unreachable hub or a bad path leaves no output)."""
-    from ..backbones import DEFAULT_BACKBONE, load_backbone
 
     split = dataset_split(config)
     benches = {}
     if "xor-retrieve" in config.eval_data:
-        from ..evaluation.xor_metric import tokenizer
-
         tokenizer()  # R@kt's tokens as the official script counts them (NLTK's punkt tables) or one line, now
     for name in config.eval_data:
         bench = load_eval(
@@ -406,7 +405,7 @@ def _train_evaluate_write(
     """The body of a run: train (or resume), build the evaluation encoder, evaluate every dataset, write
     per_query.json and results.json (with the data files read, by content), drop the checkpoints a stop left;
     returns the results document."""
-    from ..backbones import model_fingerprint
+    # (start-up: torch, sentence_transformers, transformers)
     from ..backbones.partial import share_for_evaluation
 
     config, model = plan.config, plan.model
@@ -417,8 +416,6 @@ def _train_evaluate_write(
     eval_length = set_eval_length(model, config)  # one length for every cell (training may have used another)
     encoder: Any = SentenceTransformerEncoder(model, model_fingerprint(model), batch_size=config.eval_batch_size)
     if config.eval_runtime != "torch":
-        from ..encoding.onnx_encode import OnnxEncoder
-
         bus.stage("export", f"{config.eval_runtime} evaluation encoder")
         encoder = OnnxEncoder(model, encoder.fingerprint, config.eval_runtime, config.eval_batch_size)
     if config.eval_runtime == "torch" and config.frozen_cache and share_for_evaluation(model, config.train_top_layers):
@@ -483,6 +480,7 @@ def execute(
     embedding cache (`reproduce`).
     Three steps: `_prepare` (fail fast, nothing written), `recorded_status` (run.json and the events around the
     body) and `_train_evaluate_write` (the body)."""
+    # (start-up: sentence_transformers, transformers, datasets)
     from ..training.train import with_backbone_defaults
 
     check_config(config)

@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         preset = preset_from_dict(json.loads(sys.stdin.read()))
         go_offline_if_unreachable()
         quiet_third_party_output()
+        # (start-up: sentence_transformers, transformers, datasets)
         from .grid import run_grid
 
         bus = EventBus()  # no display: every cell's events are in its events.jsonl

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 
+from ..common.vocabulary import bad_value
+
 
 def rank() -> int:
     return int(os.environ.get("RANK", "0"))
@@ -19,6 +21,7 @@ def local_device(device: str) -> str | None:
     without one (the library's default); any other device as given."""
     if device != "auto":
         return device
+    # (start-up: torch)
     import torch
 
     return f"cuda:{os.environ.get('LOCAL_RANK', '0')}" if torch.cuda.is_available() else None
@@ -29,9 +32,8 @@ def check_available(device: str, key: str = "device") -> None:
     CPU-only torch is one line before anything runs, not an internal error in every cell. auto and cpu always are."""
     if device in ("auto", "cpu"):
         return
+    # (start-up: torch)
     import torch
-
-    from ..common.vocabulary import bad_value
 
     why = ""
     if device.startswith("cuda"):
@@ -55,6 +57,7 @@ def finish_training() -> None:
     """End of training on every rank, in order: wait for all ranks, then destroy the process group. A process that
     exits with a live gloo/NCCL group can abort ("terminate called without an active exception"), and torchrun then
     kills the other ranks, rank 0 among them while it saves the model. No-op outside a distributed run."""
+    # (start-up: torch)
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -64,6 +67,7 @@ def finish_training() -> None:
 
 def abandon_group() -> None:
     """On a failure path (no barrier: another rank may be gone), drop the process group before the process exits."""
+    # (start-up: torch)
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():

@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 from transformers import PrinterCallback, TrainerCallback
 
+from ..backbones.registry import training_defaults
 from ..common.errors import ConfigError
 from ..common.events import EventBus, TrainStep
 from ..common.interrupts import Cancelled
 from ..common.run_config import RunConfig
 from . import distributed
-from .pairs import PairTable
+from .pairs import PairTable, split_validation
 from .sampler import SamplerFactory, make_strategy
 
 
@@ -110,6 +111,7 @@ class EventCallback(TrainerCallback):
 
 def _any_rank(flag: bool) -> bool:
     """True when `flag` holds on any rank (all ranks must stop at the same step, or the others would hang)."""
+    # (start-up: torch)
     import torch
     import torch.distributed as dist
 
@@ -189,9 +191,6 @@ def with_backbone_defaults(config: RunConfig) -> RunConfig:
     """lr / scale left unset (None) take the backbone's measured training defaults from the registry."""
     if config.lr is not None and config.scale is not None:
         return config
-    from dataclasses import replace
-
-    from ..backbones.registry import training_defaults
 
     defaults = training_defaults(config.backbone)
     return replace(
@@ -203,6 +202,7 @@ def with_backbone_defaults(config: RunConfig) -> RunConfig:
 
 def make_loss(model: Any, config: RunConfig, gather: bool = False) -> Any:
     """In-batch negatives; with `gather` (several devices) every rank's embeddings join the global batch."""
+    # (start-up: sentence_transformers)
     from sentence_transformers.sentence_transformer import losses
 
     config = with_backbone_defaults(config)
@@ -217,6 +217,7 @@ def make_loss(model: Any, config: RunConfig, gather: bool = False) -> Any:
 
 def mixed_precision(config: RunConfig, on_cpu: bool) -> dict[str, bool]:
     """TrainingArguments' bf16/fp16 flags: `auto` uses bf16 where the GPU has it, else fp16; none on CPU."""
+    # (start-up: torch)
     import torch
 
     choice = config.precision
@@ -239,6 +240,7 @@ def _freeze_embeddings(model: Any) -> int:
 
 def _train_top_only(model: Any, config: RunConfig, bus: EventBus, table: PairTable | None = None) -> None:
     """Only the top N layers train; the frozen bottom runs in inference mode, cached per text unless disabled."""
+    # (start-up: torch, sentence_transformers, transformers)
     from ..backbones.partial import enable_partial, encoder_layers, warm_frozen_cache
 
     n = int(config.train_top_layers or 0)
@@ -285,10 +287,12 @@ def build_trainer(
     batch_sampler: Any = None,
 ) -> TrainerBundle:
     """The sentence-transformers trainer for `config`; `batch_sampler` overrides the strategy (benchmarks)."""
+    # (start-up: torch)
     import torch
 
     config = with_backbone_defaults(config)
     assert config.lr is not None  # filled from the backbone's defaults when unset
+    # (start-up: sentence_transformers)
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 
     on_cpu = not torch.cuda.is_available() or config.device == "cpu"
@@ -300,8 +304,6 @@ def build_trainer(
         _train_top_only(model, config, bus, table)
     eval_table = None
     if config.validation_fraction:
-        from .pairs import split_validation
-
         table, eval_table = split_validation(table, config.validation_fraction, config.seed)
         if len(eval_table) < config.batch_size:
             raise ConfigError(
@@ -366,6 +368,7 @@ def build_trainer(
 def _early_stopping(config: RunConfig) -> list[Any]:
     if config.early_stopping_patience is None:
         return []
+    # (start-up: transformers)
     from transformers import EarlyStoppingCallback
 
     return [EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]

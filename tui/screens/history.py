@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from textual.worker import Worker, WorkerState
 from ...engine.common.text import safe
 from ...engine.common.vocabulary import strategy_key
 from ...engine.evaluation.results import HEADLINE_FIELD, SETTINGS
+from ...engine.runs.grid_doc import peek_grid
 from ..backend import display_path, error_text
 from ..components.cell_table import STATUS_STYLES
 from ..components.keyed_input import KeyedInput
@@ -97,11 +97,8 @@ def history_rows(runs: list[dict[str, Any]], root: Path) -> list[HistoryRow]:
 
 def grid_size(path: Path) -> int | None:
     """How many cells grid.json plans (cells that never started have no run directory to index)."""
-    try:
-        doc = json.loads((path / "grid.json").read_text(encoding="utf-8"))
-        return len(doc["cells"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    grid = peek_grid(path)
+    return None if grid is None else len(grid.cells)
 
 
 def _row(key: str, path: Path, kind: str, name: str, cells: list[dict[str, Any]]) -> HistoryRow:

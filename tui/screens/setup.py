@@ -14,15 +14,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, SelectionList, Static
+from textual.widgets import Button, Checkbox, Collapsible, Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 from textual.widgets.selection_list import Selection
 
 from ...engine.common.errors import ConfigError, UserError
 from ...engine.common.hub import offline_by_setting
+from ...engine.common.setting import Setting, parse_text, value_text
 from ...engine.common.vocabulary import BASELINE, EXECUTORS, MAIN_STRATEGIES, SLURM_BACKENDS
 from ...engine.runs.executor import ExecutorSpec
-from ...engine.runs.presets import Preset
+from ...engine.runs.presets import RUN_SETTINGS, Preset
 from ...engine.runs.rundir import default_out
 from ..backend import BackboneInfo, GridChoices, PresetInfo, error_text
 from ..components.keyed_input import KeyedInput
@@ -34,22 +35,20 @@ CUSTOM = "__custom__"
 DEFAULT_BACKBONE = "(default)"  # the engine's offline default backbone (None in a preset)
 STRATEGIES = MAIN_STRATEGIES  # a checkbox each: 2408.10536's X-X-mono, X-Y and hybrid
 
+# the [run] settings with a control of their own in the form; every other one gets a generated field under "more
+# settings", made from its declaration in RunConfig (common/setting.py): a new setting is in the form once declared
+OWN_CONTROL = ("hybrid_p", "langs", "train_data", "train_langs", "eval_data", "data_dir", "steps", "batch_size",
+               "max_queries")  # fmt: skip
+MORE_SETTINGS: list[Setting] = [s for name, s in RUN_SETTINGS.items() if name not in OWN_CONTROL]
+
 # the form field that shows each engine key (ConfigError.key: a RunConfig or preset field), so it is highlighted
 FIELD_OF_KEY: dict[str, str] = {
+    **{name: s.field_id for name, s in RUN_SETTINGS.items()},  # 'batch_size' -> #batch-size
     "backbones": "backbones",
     "backbone": "backbones",
     "strategies": "strategies",
     "strategy": "strategies",
     "baseline": "baseline",
-    "hybrid_p": "hybrid-p",
-    "langs": "langs",
-    "train_data": "train-data",
-    "train_langs": "train-langs",
-    "eval_data": "eval-data",
-    "data_dir": "data-dir",
-    "steps": "steps",
-    "batch_size": "batch-size",
-    "max_queries": "max-queries",
     "seeds": "seeds",
     "seed": "seeds",
     "out": "out",
@@ -124,20 +123,9 @@ def parse_number(key: str, text: str) -> float | None:
         raise ConfigError(f"{key.replace('_', ' ')}: {text!r} is not a number", key=key) from None
 
 
-def parse_hybrid_p(text: str) -> float | str | list[float] | None:
-    """A number, 'proportional', or comma-separated numbers: an alpha sweep (one hybrid arm per value)."""
-    text = text.strip()
-    if not text:
-        return None
-    if text == "proportional":
-        return text
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ConfigError(
-            f"hybrid p: a number in [0, 1], 'proportional' or a list such as 0,0.5,1, got {text!r}", key="hybrid_p"
-        ) from None
-    return values if len(values) > 1 else values[0]
+def parse_setting(name: str, text: str) -> Any:
+    """A [run] setting's field: its text parsed as its declaration says (blank: None, the preset's value)."""
+    return parse_text(RUN_SETTINGS[name], text)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -317,6 +305,23 @@ class SetupScreen(SectionScreen):
                     field="ray-address",
                 )
                 yield Row("output", KeyedInput(placeholder="auto", id="out", compact=True), field="out")
+                title = f"more settings: the other {len(MORE_SETTINGS)} [run] keys (blank: the default)"
+                with Collapsible(title=title, collapsed=True, id="more-settings"):
+                    for setting in MORE_SETTINGS:
+                        help_text = setting.help + (f" ({' | '.join(setting.choices)})" if setting.choices else "")
+                        field = KeyedInput(
+                            placeholder=setting.default_text() or "default",
+                            id=setting.field_id,
+                            compact=True,
+                            classes="setting",
+                        )
+                        field.tooltip = help_text
+                        yield Row(
+                            setting.label(),
+                            field,
+                            Label(f" {help_text}", classes="inline-label hint"),
+                            field=setting.field_id,
+                        )
         with Horizontal(id="launch-bar"):
             yield Static("", id="validation")
             yield Button("Launch", id="launch", variant="success", disabled=True, compact=True)
@@ -419,6 +424,8 @@ class SetupScreen(SectionScreen):
         self.query_one("#batch-size", Input).value = str(run.batch_size)
         self.query_one("#max-queries", Input).value = "" if run.max_queries is None else str(run.max_queries)
         self.query_one("#seeds", Input).value = ", ".join(str(s) for s in p.seeds)
+        for setting in MORE_SETTINGS:
+            self.query_one(f"#{setting.field_id}", Input).value = value_text(getattr(run, setting.name))
         self._fill_executor(p.executor)
 
     def _fill_executor(self, spec: ExecutorSpec) -> None:
@@ -576,17 +583,18 @@ class SetupScreen(SectionScreen):
             backbones=backbones,
             strategies=[s for s in STRATEGIES if self.query_one(f"#strat-{s}", Checkbox).value],
             baseline=self.query_one("#baseline", Checkbox).value,
-            hybrid_p=parse_hybrid_p(value("hybrid-p")),
+            hybrid_p=parse_setting("hybrid_p", value("hybrid-p")),
             langs=self.selected_langs(),
             train_langs=train_langs or None,
             train_data=str(train) if isinstance(train, str) else "mlqa-r",
             eval_data=list(self.query_one("#eval-data", SelectionList).selected),
             data_dir=data_dir or None,
-            steps=parse_int("steps", value("steps")),
-            batch_size=parse_int("batch_size", value("batch-size")),
-            max_queries=parse_int("max_queries", value("max-queries"), blank_ok=True),
+            steps=parse_setting("steps", value("steps")),
+            batch_size=parse_setting("batch_size", value("batch-size")),
+            max_queries=parse_setting("max_queries", value("max-queries")),
             seeds=parse_seeds(value("seeds")),
             executor=self._executor_choice(),
+            settings={s.name: v for s in MORE_SETTINGS if (v := parse_text(s, value(s.field_id))) is not None},
         )
 
     def _executor_choice(self) -> ExecutorSpec:
@@ -684,6 +692,9 @@ class SetupScreen(SectionScreen):
     def focus_field(self, field: str) -> None:
         """Focus the control `field` (or its first focusable part: a row of checkboxes)."""
         widget = self.query_one(f"#{field}")
+        for holder in widget.ancestors:
+            if isinstance(holder, Collapsible):
+                holder.collapsed = False  # a generated setting at fault: show it
         target = widget if widget.focusable else next((w for w in widget.query("*") if w.focusable), None)
         if target is not None:
             target.focus()
