@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine.common.errors import ConfigError, UserError
 from ..engine.common.text import safe
+from ..engine.common.vocabulary import EXPORT_FORMAT_FILES
 from ..engine.data.registry import DATASETS
 from ..engine.evaluation.results import first_dataset, headline
 from ..engine.runs import presets
@@ -73,7 +74,7 @@ class SubmitProcess:
 
 
 DATASET_FOLDERS = {"miracl-judged": "miracl"}  # the folder under the data dir, where it is not the dataset's name
-EXPORT_FORMATS: dict[str, str] = {"md": "report.md", "csv": "report.csv", "json": "report.json", "latex": "report.tex"}
+EXPORT_FORMATS: dict[str, str] = EXPORT_FORMAT_FILES  # the file each export writes into the grid folder
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,9 @@ from typing import Any
 
 from ..common.io import read_json, write_json
 
+# the E5 family's role prompts (multilingual-e5 model cards): the bundled model, the tiny test models and me5-*
+E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
+
 
 def portable_tokenizer_config(model_dir: str | Path) -> None:
     """Name the generic fast-tokenizer class in `tokenizer_config.json`: transformers 4.x and 5.x both resolve

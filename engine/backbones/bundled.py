@@ -37,14 +37,14 @@ from ..common.errors import UserError
 from ..common.io import read_json, write_json
 from ..common.locks import exclusive_lock
 from ..common.paths import CACHE_FIX, cache_root
-from ._util import portable_tokenizer_config
+from ._util import E5_PROMPTS, portable_tokenizer_config
 from .bundled_file import INSTALL_HINT, SOURCE_FILE, open_e5_file
 from .bundled_tokenizer import build_tokenizer, wrap_tokenizer
 from .bundled_weights import bert_config_dict, build_state_dict
 
 BUNDLED_NAME = "bundled:multilingual-e5-small-q4"
 BUNDLED_DIRNAME = "multilingual-e5-small-q4"
-BUNDLED_PROMPTS = {"query": "query: ", "passage": "passage: "}
+BUNDLED_PROMPTS = E5_PROMPTS  # the bundled model is multilingual-e5-small
 #: bump when the produced directory changes, so stale caches are rebuilt
 CONVERTER_VERSION = 1
 MARKER_FILE = "hbt_bundled.json"

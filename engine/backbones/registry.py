@@ -28,7 +28,7 @@ from huggingface_hub import file_exists
 from ..common.errors import ConfigError, OfflineError, UserError, one_of
 from ..common.hub import go_offline_if_unreachable, hub_reachable
 from ..common.paths import cache_root
-from ._util import hub_cached
+from ._util import E5_PROMPTS, hub_cached
 from .bundled import (
     BUNDLED_NAME,
     BUNDLED_PROMPTS,
@@ -41,7 +41,6 @@ from .tiny import TINY_ARCHS, ensure_tiny_model
 Kind = Literal["st", "hf-raw", "mbart-encoder", "laser", "bundled", "tiny"]
 KINDS: tuple[str, ...] = ("st", "hf-raw", "mbart-encoder", "laser", "bundled", "tiny")
 POOLINGS: tuple[str, ...] = ("mean", "cls", "max")
-E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
 DEFAULT_BACKBONE = BUNDLED_NAME
 LASER3_PREFIX = "laser3-"
 TINY_PREFIX = "tiny-random"

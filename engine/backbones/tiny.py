@@ -21,13 +21,13 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalize
 
 from ..common.errors import UserError, one_of
 from ..common.paths import CACHE_FIX, cache_root
-from ._util import portable_tokenizer_config
+from ._util import E5_PROMPTS, portable_tokenizer_config
 
 TINY_ARCHS = ("bert", "xlmr", "mbart", "laser")
 TINY_HIDDEN = 32
 TINY_LAYERS = 2
 TINY_MAX_LENGTH = 128
-TINY_PROMPTS = {"query": "query: ", "passage": "passage: "}
+TINY_PROMPTS = E5_PROMPTS  # the tiny models stand in for E5-style ones
 TINY_VERSION = 1  # bump when the tiny models change, so cached copies are rebuilt
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0..3, as in XLM-R
 

@@ -30,7 +30,7 @@ from ..common.paths import cache_root
 from ..common.run_config import RunConfig
 from ..common.setting import split_names
 from ..common.text import safe, safe_text
-from ..common.vocabulary import EXECUTORS, PLOT_KINDS, SLURM_BACKENDS
+from ..common.vocabulary import EXECUTORS, EXPORT_FORMATS, PLOT_KINDS, SLURM_BACKENDS
 from ..data.registry import DATASETS
 from ..evaluation.metrics import METRIC_HELP
 from ..evaluation.results import HEADLINE_FIELD, SETTINGS
@@ -41,7 +41,7 @@ from ..runs.doctor import exit_code, run_checks
 from ..runs.environment import quiet_third_party_output
 from ..runs.executor import with_flags
 from ..runs.grid_doc import cell_states
-from ..runs.launch import Launch, LaunchedRunner, wait_for_grid
+from ..runs.launch import LAUNCHERS, Launch, LaunchedRunner, wait_for_grid
 from ..runs.presets import apply_overrides, list_presets, load_preset
 from ..runs.rundir import default_out
 from ..runs.store import ResultsStore
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategies", type=_csv, help="the grid's strategies (default: the preset's)")
     p.add_argument("--margin", type=_margin, help=MARGIN_HELP)  # fmt: skip
     add_setting_flags(p, "run")  # any [run] key of the preset, from RunConfig's declarations
-    p.add_argument("--launcher", choices=["none", "torchrun", "accelerate"], default="none",
+    p.add_argument("--launcher", choices=list(LAUNCHERS), default="none",
                    help="run each cell's training on several processes/GPUs/machines (DDP)")  # fmt: skip
     p.add_argument("--nproc", type=int, default=1, help="processes per node (one per GPU)")
     p.add_argument("--nnodes", type=int, default=1)
@@ -150,12 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="a grid's cells beside a paper's published numbers, with the differences")
     p.add_argument("path", type=Path)
     p.add_argument("--reference", default="2408.10536", help="published figures: 2408.10536 (default) or 2004.05484")
-    p.add_argument("--format", choices=["rich", "md", "csv", "json", "latex"], default="rich")
+    p.add_argument("--format", choices=["rich", *EXPORT_FORMATS], default="rich")
     p.add_argument("--output", type=Path, help="file to write (default: print)")
     p = sub.add_parser("export", help="write a run's or grid's tables as md|csv|json|latex")
     p.add_argument("path", type=Path)
     p.add_argument("--margin", type=_margin, help=MARGIN_HELP)
-    p.add_argument("--format", choices=["md", "csv", "json", "latex"], default="md")
+    p.add_argument("--format", choices=list(EXPORT_FORMATS), default="md")
     p.add_argument("--output", type=Path, help="file to write (default: print)")
 
     add_parser(sub)

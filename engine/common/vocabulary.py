@@ -133,6 +133,10 @@ DATASET_NAMES = ("xquad-r", "mlqa-r", "tydi", "tydi-sentence", "miracl", "miracl
 INDEXES = ("exact", "ivf", "hnsw")  # top-k search over the multilingual pool (ranks and mAP are always exact)
 # where a grid's cells run: in the submitting process, as worker processes here, as Slurm jobs, as Ray tasks
 EXECUTORS = ("local", "processes", "slurm", "ray")
+# report formats (hbt-bench export / show --format, the TUI's export): names, in words, the file the TUI writes
+EXPORT_FORMATS = ("md", "csv", "json", "latex")
+EXPORT_FORMAT_NAMES = {"md": "Markdown", "csv": "CSV", "json": "JSON", "latex": "LaTeX"}
+EXPORT_FORMAT_FILES = {"md": "report.md", "csv": "report.csv", "json": "report.json", "latex": "report.tex"}
 SLURM_BACKENDS = ("slurm", "local")  # local: submitit's LocalExecutor (the same job machinery, on this machine)
 
 # run settings that must be > 0 when given (None = the default)

@@ -24,13 +24,14 @@ from rich.text import Text
 from ..common.errors import ConfigError, UserError
 from ..common.io import write_text
 from ..common.text import safe
+from ..common.vocabulary import EXPORT_FORMATS
 from ..evaluation.results import MISSING
 from .source import load_source
 from .stats import MeanCI
 from .table_rows import Table, Value
 from .tables import build_tables
 
-FORMATS = ("md", "csv", "json", "latex")
+FORMATS = EXPORT_FORMATS
 REPORT_SCHEMA = "hbt.report/1"
 DECIMALS = 4
 

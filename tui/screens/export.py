@@ -18,10 +18,11 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from ...engine.common.text import safe
+from ...engine.common.vocabulary import EXPORT_FORMAT_NAMES
 from ..backend import EXPORT_FORMATS
 
 KEYS = {"md": "m", "csv": "c", "json": "j", "latex": "l"}
-NAMES = {"md": "Markdown", "csv": "CSV", "json": "JSON", "latex": "LaTeX"}
+NAMES = EXPORT_FORMAT_NAMES
 
 
 def absolute(path: Path) -> Path:
