@@ -16,6 +16,7 @@ from ..common.events import TrainStep, read_events
 from ..common.io import read_json_object
 from ..common.vocabulary import BASELINE, arm_name
 from ..evaluation.results import DatasetSummary, evaluation_max_length, read_datasets
+from ..runs.grid_doc import GRID_FILE, GridCell, peek_grid
 from ..runs.rundir import RunDir
 
 
@@ -125,10 +126,9 @@ def is_run_dir(path: Path) -> bool:
     return run.config_file.is_file() and any(p.is_file() for p in (run.status_file, run.results_file, run.events_file))
 
 
-def load_cell(path: Path, entry: dict[str, Any] | None = None) -> Cell:
+def load_cell(path: Path, entry: GridCell | None = None) -> Cell:
     """Load one run directory; `entry` is its grid.json cell (identity wins over config.json when given)."""
     run = RunDir(path)
-    entry = entry or {}
     config, _ = read_json_object(run.config_file)
     results, problem = read_json_object(run.results_file)
     summaries: dict[str, DatasetSummary] = {}
@@ -148,22 +148,23 @@ def load_cell(path: Path, entry: dict[str, Any] | None = None) -> Cell:
             status = "interrupted"  # a torn or malformed results file: the run did not finish writing it
     elif results is None:
         problem = f"no results ({status})"
+    if entry is not None:
+        return Cell(entry.id, path, entry.backbone or str(config.get("backbone") or "default"), entry.strategy,
+                    entry.seed, status, results, problem, summaries, hybrid_p=entry.hybrid_p)  # fmt: skip
     try:
-        seed = int(entry.get("seed", config.get("seed", 0)) or 0)
+        seed = int(config.get("seed", 0) or 0)
     except (TypeError, ValueError):
         seed = 0
-    alpha = entry.get("hybrid_p")  # only a sweep's cells carry one (read_grid checked it)
     return Cell(
-        id=str(entry.get("id") or (results or {}).get("run_id") or path.name),
+        id=str((results or {}).get("run_id") or path.name),
         path=path,
-        backbone=str(entry.get("backbone") or config.get("backbone") or "default"),
-        strategy=str(entry.get("strategy") or config.get("strategy") or BASELINE),
+        backbone=str(config.get("backbone") or "default"),
+        strategy=str(config.get("strategy") or BASELINE),
         seed=seed,
         status=status,
         results=results,
         problem=problem,
         summaries=summaries,
-        hybrid_p=float(alpha) if isinstance(alpha, int | float) and not isinstance(alpha, bool) else None,
     )
 
 
@@ -174,20 +175,14 @@ def load_source(path: str | Path) -> Source:
         raise UserError(f"{root} does not exist")
     if not root.is_dir():
         raise UserError(f"{root} is not a run or grid directory (it is a file)")
-    grid_file = root / "grid.json"
+    grid_file = root / GRID_FILE
     if grid_file.is_file():
-        grid, why = read_json_object(grid_file)
-        if grid is None or not isinstance(grid.get("cells"), list):
+        grid = peek_grid(root)  # (a report reads what it can: cells it cannot read are left out)
+        if grid is None:
+            _, why = read_json_object(grid_file)
             raise UserError(f"{grid_file} is not a valid grid file ({why or 'no cells list'})")
-        cells = []
-        for entry in grid["cells"]:
-            if not isinstance(entry, dict) or not (entry.get("dir") or entry.get("id")):
-                continue
-            cell_dir = root / str(entry.get("dir") or Path("cells") / str(entry["id"]))
-            cells.append(load_cell(cell_dir, entry))
-        margin = grid.get("noninferiority_margin")
-        margin = float(margin) if isinstance(margin, int | float) and not isinstance(margin, bool) else None
-        return Source(root, "grid", str(grid.get("preset") or root.name), cells, margin)
+        cells = [load_cell(root / cell.dir, cell) for cell in grid.cells]
+        return Source(root, "grid", grid.preset or root.name, cells, grid.noninferiority_margin)
     if is_run_dir(root):
         return Source(root, "run", root.name, [load_cell(root)])
     raise UserError(f"{root} is not a run or grid directory (no grid.json or config.json with run.json)")
