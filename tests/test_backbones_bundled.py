@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pytest
 from hbt.engine.backbones import bundled
-from hbt.engine.backbones.bundled import BUNDLED_NAME, BUNDLED_PROMPTS
+from hbt.engine.backbones._util import E5_PROMPTS
+from hbt.engine.backbones.bundled import BUNDLED_NAME
 from hbt.engine.backbones.bundled_charsmap import build_precompiled_charsmap
 from hbt.engine.backbones.bundled_file import open_e5_file
 from hbt.engine.backbones.bundled_tokenizer import composition_keys
@@ -349,7 +350,7 @@ def test_cache_is_built_atomically_once_and_rebuilt_when_stale(tmp_path: Path, m
 def test_saved_directory_is_a_standard_sentence_transformers_model(bundled_dir: Path, bundled_model: Any) -> None:
     modules = json.loads((bundled_dir / "modules.json").read_text())
     assert [m["path"] for m in modules] == ["", "1_Pooling", "2_Normalize"]
-    assert json.loads((bundled_dir / "config_sentence_transformers.json").read_text())["prompts"] == BUNDLED_PROMPTS
+    assert json.loads((bundled_dir / "config_sentence_transformers.json").read_text())["prompts"] == E5_PROMPTS
     pooling = json.loads((bundled_dir / "1_Pooling" / "config.json").read_text())
     assert pooling["pooling_mode_mean_tokens"] and pooling["word_embedding_dimension"] == 384
     assert bundled_model.max_seq_length == 512

@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 
 from ..engine.common.errors import UserError
 from ..engine.common.events import RunFinished
+from ..engine.common.vocabulary import EXPORT_FORMAT_NAMES
 from ..engine.runs.presets import Preset
 from .backend import Backend, GridProcess, display_path, error_text
 from .host import AppHost
@@ -34,7 +35,6 @@ from .run_state import LogLine, RunState
 from .screens.base import SectionScreen
 from .screens.confirm import ConfirmScreen, QuitGridScreen
 from .screens.doctor import DoctorScreen
-from .screens.export import NAMES
 from .screens.help import HelpScreen
 from .screens.history import HistoryScreen
 from .screens.results import ResultsScreen
@@ -262,7 +262,7 @@ class HbtApp(App[None]):
             # (start-up: statsmodels, scipy)
             from .screens.results import TABS
 
-            for fmt, name in NAMES.items():
+            for fmt, name in EXPORT_FORMAT_NAMES.items():
                 yield SystemCommand(
                     f"Export report as {name}", f"into {results.report.path}", partial(results.export_now, fmt)
                 )

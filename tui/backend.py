@@ -74,7 +74,6 @@ class SubmitProcess:
 
 
 DATASET_FOLDERS = {"miracl-judged": "miracl"}  # the folder under the data dir, where it is not the dataset's name
-EXPORT_FORMATS: dict[str, str] = EXPORT_FORMAT_FILES  # the file each export writes into the grid folder
 
 
 @dataclass(frozen=True)
@@ -336,9 +335,9 @@ class Backend:
         # (start-up: statsmodels, scipy)
         from ..engine.report.export import export
 
-        if fmt not in EXPORT_FORMATS:
-            raise ConfigError(f"unknown format {fmt!r} (allowed: {', '.join(EXPORT_FORMATS)})")
-        output = path / EXPORT_FORMATS[fmt]
+        if fmt not in EXPORT_FORMAT_FILES:
+            raise ConfigError(f"unknown format {fmt!r} (allowed: {', '.join(EXPORT_FORMAT_FILES)})")
+        output = path / EXPORT_FORMAT_FILES[fmt]  # the file each export writes into the grid folder
         export(path, fmt, output)
         return output
 

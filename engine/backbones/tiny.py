@@ -27,7 +27,6 @@ TINY_ARCHS = ("bert", "xlmr", "mbart", "laser")
 TINY_HIDDEN = 32
 TINY_LAYERS = 2
 TINY_MAX_LENGTH = 128
-TINY_PROMPTS = E5_PROMPTS  # the tiny models stand in for E5-style ones
 TINY_VERSION = 1  # bump when the tiny models change, so cached copies are rebuilt
 SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0..3, as in XLM-R
 
@@ -299,7 +298,7 @@ def build_tiny_model(path: Path, arch: str = "bert", seed: int = 0) -> Path:
                 tokenizer=tok,
             )
             modules = [lstm, Normalize()]
-        st_model = SentenceTransformer(modules=modules, device="cpu", prompts=dict(TINY_PROMPTS))
+        st_model = SentenceTransformer(modules=modules, device="cpu", prompts=dict(E5_PROMPTS))  # (E5-style)
     target.mkdir(parents=True, exist_ok=True)
     st_model.save(str(target), create_model_card=False)
     return target

@@ -31,7 +31,6 @@ from .stats import MeanCI
 from .table_rows import Table, Value
 from .tables import build_tables
 
-FORMATS = EXPORT_FORMATS
 REPORT_SCHEMA = "hbt.report/1"
 DECIMALS = 4
 
@@ -208,7 +207,7 @@ def render(tables: Sequence[Table], fmt: str) -> str:
     try:
         renderer = _RENDERERS[fmt]
     except KeyError:
-        raise ConfigError(f"unknown format {fmt!r} (allowed: {', '.join(FORMATS)})") from None
+        raise ConfigError(f"unknown format {fmt!r} (allowed: {', '.join(EXPORT_FORMATS)})") from None
     return renderer(tables)
 
 
@@ -229,7 +228,7 @@ def export(path: str | Path, fmt: str, output: str | Path | None = None, margin:
     """Render the tables of a run or grid directory (with the comparison with the paper); when `output` is given,
     also write it there atomically."""
     if fmt not in _RENDERERS:
-        raise ConfigError(f"unknown format {fmt!r} (allowed: {', '.join(FORMATS)})")
+        raise ConfigError(f"unknown format {fmt!r} (allowed: {', '.join(EXPORT_FORMATS)})")
     text = render(report_tables(path, margin), fmt)
     if output is not None:
         write_text(output, text)

@@ -149,7 +149,7 @@ def load_cell(path: Path, entry: GridCell | None = None) -> Cell:
     elif results is None:
         problem = f"no results ({status})"
     if entry is not None:
-        return Cell(entry.id, path, entry.backbone or str(config.get("backbone") or "default"), entry.strategy,
+        return Cell(entry.id, path, str(entry.backbone or config.get("backbone") or "default"), entry.strategy,
                     entry.seed, status, results, problem, summaries, hybrid_p=entry.hybrid_p)  # fmt: skip
     try:
         seed = int(config.get("seed", 0) or 0)

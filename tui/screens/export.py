@@ -18,11 +18,9 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from ...engine.common.text import safe
-from ...engine.common.vocabulary import EXPORT_FORMAT_NAMES
-from ..backend import EXPORT_FORMATS
+from ...engine.common.vocabulary import EXPORT_FORMAT_FILES, EXPORT_FORMAT_NAMES
 
 KEYS = {"md": "m", "csv": "c", "json": "j", "latex": "l"}
-NAMES = EXPORT_FORMAT_NAMES
 
 
 def absolute(path: Path) -> Path:
@@ -37,13 +35,14 @@ def written_text(fmt: str, path: Path, replaced: bool) -> Text:
     """What an export did, in full: the format, whether it replaced a file, and the absolute path (on a line of
     its own, so that a narrow terminal wraps it at its end and not in the middle of the sentence)."""
     action = "replaced" if replaced else "wrote"
-    return Text.assemble(("✓ ", "bold green"), f"{action} the {NAMES.get(fmt, fmt)} report\n", (safe(path), "cyan"))
+    name = EXPORT_FORMAT_NAMES.get(fmt, fmt)
+    return Text.assemble(("✓ ", "bold green"), f"{action} the {name} report\n", (safe(path), "cyan"))
 
 
 class ExportScreen(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss_none", "Close"),
-        *(Binding(key, f"pick('{fmt}')", NAMES[fmt], show=False) for fmt, key in KEYS.items()),
+        *(Binding(key, f"pick('{fmt}')", EXPORT_FORMAT_NAMES[fmt], show=False) for fmt, key in KEYS.items()),
     ]
 
     def __init__(self, target: Path) -> None:
@@ -54,13 +53,13 @@ class ExportScreen(ModalScreen[str | None]):
         with Vertical(id="export-dialog", classes="dialog"):
             yield Label(Text.assemble(("Export report", "bold"), ("  into", "dim")))
             yield Label(Text(safe(absolute(self.target)), style="cyan"), id="export-target")  # the whole path
-            yield OptionList(*(Option(self._prompt(fmt, name), id=fmt) for fmt, name in EXPORT_FORMATS.items()),
+            yield OptionList(*(Option(self._prompt(fmt, name), id=fmt) for fmt, name in EXPORT_FORMAT_FILES.items()),
                              id="export-formats")  # fmt: skip
             yield Label(Text("Enter or the letter: write · Esc: close", style="dim"))
 
     def _prompt(self, fmt: str, name: str) -> Text:
         """One format: its key, its name, its file, and whether writing it replaces a file already there."""
-        prompt = Text.assemble((f"{KEYS[fmt]}  ", "bold"), f"{NAMES[fmt]:<9}", (name, "dim"))
+        prompt = Text.assemble((f"{KEYS[fmt]}  ", "bold"), f"{EXPORT_FORMAT_NAMES[fmt]:<9}", (name, "dim"))
         if (self.target / name).exists():
             prompt.append("  exists: replaced", style="yellow")
         return prompt

@@ -13,10 +13,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
+from ...engine.common.vocabulary import EXPORT_FORMAT_FILES
 from ...engine.evaluation.results import SETTING_NAME, Setting
 from ...engine.report.export import format_value
 from ...engine.report.table_rows import Table
-from ..backend import EXPORT_FORMATS, display_path, error_text
+from ..backend import display_path, error_text
 from ..components.heatmap import Heatmap
 from ..components.log_pane import short_cell
 from ..components.loss_chart import LossChart
@@ -516,5 +517,5 @@ class ResultsScreen(SectionScreen):
     @work(thread=True, group="export", exit_on_error=False)
     def _export(self, target: Path, fmt: str) -> tuple[str, Path, bool]:
         """(format, the file written, whether it replaced one)."""
-        replaced = (target / EXPORT_FORMATS[fmt]).exists()
+        replaced = (target / EXPORT_FORMAT_FILES[fmt]).exists()
         return fmt, self.hbt.backend.export(target, fmt), replaced
