@@ -5,7 +5,8 @@ the embeddings or bottom layers changed, another split point) never sees another
 unpadded [tokens, hidden] float32 states. The store is process-wide (`SHARED`), so the cells of one grid that share
 a frozen bottom share its outputs: training texts seen by an earlier cell and evaluation texts encoded by the
 baseline are not recomputed. Least recently used entries are dropped beyond `max_bytes`
-(HBT_FROZEN_CACHE_MB, default 2048).
+(HBT_FROZEN_CACHE_MB, default 2048). With a disk tier attached (`frozen_disk`: worker processes), entries missing
+here are looked up in the cache folder, where other processes' cells left them, before they are computed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+
+from ..common.paths import cache_root
+from .frozen_disk import FrozenDisk, disk_tier_wanted
 
 DEFAULT_MB = 2048
 
@@ -43,10 +47,13 @@ class CacheStats:
     misses: int = 0
     evictions: int = 0
     compute_s: float = 0.0  # seconds spent computing the frozen part for misses
+    computed: int = 0  # rows computed here (misses not found on disk)
+    disk_hits: int = 0  # rows read from the disk tier
 
     def to_dict(self) -> dict[str, float]:
         return {"hits": self.hits, "misses": self.misses, "evictions": self.evictions,
-                "compute_s": round(self.compute_s, 3)}  # fmt: skip
+                "compute_s": round(self.compute_s, 3), "computed": self.computed,
+                "disk_hits": self.disk_hits}  # fmt: skip
 
 
 class FrozenCache:
@@ -58,6 +65,7 @@ class FrozenCache:
         self._lock = threading.Lock()
         self.nbytes = 0
         self.stats = CacheStats()
+        self.disk: FrozenDisk | None = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -91,6 +99,11 @@ class FrozenCache:
         with self._lock:
             return sum(1 for fp, _ in self._items if fp == fingerprint)
 
+    def rows(self, fingerprint: str) -> dict[str, Any]:
+        """token key -> entry, for one frozen part (what is held now)."""
+        with self._lock:
+            return {key: value for (fp, key), value in self._items.items() if fp == fingerprint}
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
@@ -99,3 +112,11 @@ class FrozenCache:
 
 
 SHARED = FrozenCache()
+
+
+def share_through_disk(default: bool) -> FrozenDisk | None:
+    """Attach the disk tier (`<cache>/frozen`) to the process-wide store when wanted (`disk_tier_wanted`: worker
+    processes pass True, the local grid False); the tier attached, or None."""
+    if disk_tier_wanted(default) and SHARED.disk is None:
+        SHARED.disk = FrozenDisk(cache_root() / "frozen")
+    return SHARED.disk

@@ -20,6 +20,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,6 +31,7 @@ from ..common.errors import ConfigError
 from ..common.torch_compat import tensor_version
 from .fingerprint import model_fingerprint
 from .frozen_cache import SHARED, FrozenCache, token_key
+from .frozen_disk import shard_name
 from .hf_layers import encoder_stack, layer_mask, run_layer
 
 _NO_CACHE = object()
@@ -109,8 +111,11 @@ class PartialTransformer(Transformer):
         out: torch.Tensor = hidden
         return out
 
-    def bottom_states(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor | None) -> torch.Tensor:
-        """[batch, tokens, hidden] outputs of the frozen part, from the cache where present."""
+    def bottom_states(
+        self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor | None, wait: bool = True
+    ) -> torch.Tensor | None:
+        """[batch, tokens, hidden] outputs of the frozen part, from the cache (memory, then the disk tier) where
+        present. None only when `wait` is False and another process is computing this batch's missing rows."""
         state = self._hbt_partial
         assert state is not None
         if state.cache is None:
@@ -119,17 +124,19 @@ class PartialTransformer(Transformer):
         lengths = mask.sum(dim=1).tolist()
         keys = [token_key(ids[i, :n], None if types is None else types[i, :n]) for i, n in enumerate(lengths)]
         rows: list[torch.Tensor | None] = [cache.get(fp, k) for k in keys]
-        missing = [i for i, r in enumerate(rows) if r is None]
-        if missing:
-            t0 = time.perf_counter()
-            width = int(max(lengths[i] for i in missing))
-            sub = torch.tensor(missing, device=ids.device)
-            out = self._run_bottom(ids[sub, :width], mask[sub, :width], None if types is None else types[sub, :width])
-            for j, i in enumerate(missing):
-                row = out[j, : lengths[i]].detach().to("cpu").clone()
-                cache.put(fp, keys[i], row)
-                rows[i] = row
-            cache.stats.compute_s += time.perf_counter() - t0
+        missing = self._from_disk(cache, fp, keys, rows)
+        if missing and cache.disk is not None:
+            names = [keys[i] for i in missing]
+            with cache.disk.claim(fp, shard_name(names), wait) as mine:
+                if not mine:
+                    return None
+                missing = self._from_disk(cache, fp, keys, rows)  # the shard a holder before us wrote
+                if missing:
+                    self._compute(ids, mask, types, lengths, missing, keys, rows, cache, fp)
+                    cache.disk.write(fp, shard_name([keys[i] for i in missing]), [keys[i] for i in missing],
+                                     [rows[i] for i in missing])  # fmt: skip
+        elif missing:
+            self._compute(ids, mask, types, lengths, missing, keys, rows, cache, fp)
         batch, width = ids.shape
         hidden_size = int(self._hf().config.hidden_size)
         dtype = next(self._hf().parameters()).dtype
@@ -139,6 +146,37 @@ class PartialTransformer(Transformer):
             states[i, : cached.shape[0]] = cached.to(ids.device, dtype)
         return states
 
+    @staticmethod
+    def _from_disk(cache: FrozenCache, fp: str, keys: list[str], rows: list[torch.Tensor | None]) -> list[int]:
+        """Fill the rows the disk tier has (into memory too); the indices still missing."""
+        missing = [i for i, r in enumerate(rows) if r is None]
+        if not missing or cache.disk is None:
+            return missing
+        found = cache.disk.read(fp, [keys[i] for i in missing])
+        for i in missing:
+            row = found.get(keys[i])
+            if row is not None:
+                rows[i] = row
+                cache.put(fp, keys[i], row)
+                cache.stats.disk_hits += 1
+        return [i for i in missing if rows[i] is None]
+
+    def _compute(
+        self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor | None, lengths: list[int],
+        missing: list[int], keys: list[str], rows: list[torch.Tensor | None], cache: FrozenCache, fp: str,
+    ) -> None:  # fmt: skip
+        """Run the bottom for the `missing` rows (one sub-batch cut to their longest) and cache them."""
+        t0 = time.perf_counter()
+        width = int(max(lengths[i] for i in missing))
+        sub = torch.tensor(missing, device=ids.device)
+        out = self._run_bottom(ids[sub, :width], mask[sub, :width], None if types is None else types[sub, :width])
+        for j, i in enumerate(missing):
+            row = out[j, : lengths[i]].detach().to("cpu").clone()
+            cache.put(fp, keys[i], row)
+            rows[i] = row
+        cache.stats.computed += len(missing)
+        cache.stats.compute_s += time.perf_counter() - t0
+
     # -- forward ---------------------------------------------------------------------------------------------
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         state = self._hbt_partial
@@ -146,6 +184,7 @@ class PartialTransformer(Transformer):
             return super().forward(features, **kwargs)
         ids, mask = features["input_ids"], features["attention_mask"]
         hidden = self.bottom_states(ids, mask, features.get("token_type_ids"))
+        assert hidden is not None  # (waits for any other process computing the same batch)
         ext = layer_mask(self._hf(), mask, hidden)
         for layer in self.top_layers():
             hidden = run_layer(layer, hidden, ext)
@@ -188,6 +227,13 @@ def partial_state(model: Any) -> PartialState | None:
     return module._hbt_partial if isinstance(module, PartialTransformer) else None
 
 
+def shared_folder(model: Any) -> Path | None:
+    """Where the model's frozen-bottom cache is shared with other processes (its disk tier), if anywhere."""
+    state = partial_state(model)
+    disk = state.cache.disk if state is not None and state.cache is not None else None
+    return disk.root if disk is not None else None
+
+
 @contextlib.contextmanager
 def saved_as_plain(model: Any) -> Iterator[None]:
     """While saving: model[0] is a plain `Transformer`, so the saved folder loads anywhere (modules.json
@@ -223,10 +269,11 @@ def share_for_evaluation(model: Any, n_top: int | None) -> bool:
 @dataclass
 class WarmReport:
     texts: int  # unique (prompt, text) inputs asked for
-    computed: int  # of which not already cached
+    computed: int  # of which computed here
     seconds: float
     nbytes: int  # the store's size afterwards
     skipped: bool = False  # too many texts for the store's bound: left to fill lazily during training
+    read: int = 0  # of which read from the disk tier (computed by another process)
 
 
 def warm_frozen_cache(
@@ -234,7 +281,9 @@ def warm_frozen_cache(
 ) -> WarmReport:
     """Compute the frozen bottom's outputs of every unique training text once, before training (length-sorted
     batches of `batch_size`, no_grad), so each training step runs only the top layers. Skipped when the texts'
-    estimated size exceeds `fit` of the store's bound (they then fill lazily, and the least used are dropped)."""
+    estimated size exceeds `fit` of the store's bound (they then fill lazily, and the least used are dropped).
+    With a disk tier, a batch another process is computing is left for a second pass (by then usually on disk):
+    processes warming the same texts split them."""
     state = partial_state(model)
     if state is None or state.cache is None:
         return WarmReport(0, 0, 0.0, 0, skipped=True)
@@ -247,13 +296,21 @@ def warm_frozen_cache(
         return WarmReport(len(jobs), 0, 0.0, cache.nbytes, skipped=True)
     jobs.sort(key=lambda job: len(job[1]))
     t0 = time.perf_counter()
-    before = cache.stats.misses
-    for prompt in texts_by_prompt:
-        group = [t for p, t in jobs if p == prompt]
-        for start in range(0, len(group), batch_size):
-            feats = model.preprocess(group[start : start + batch_size], prompt=prompt)
+    computed, read = cache.stats.computed, cache.stats.disk_hits
+    batches = [
+        (prompt, group[start : start + batch_size])
+        for prompt in texts_by_prompt
+        for group in [[t for p, t in jobs if p == prompt]]
+        for start in range(0, len(group), batch_size)
+    ]
+    for wait in (False, True):
+        later = []
+        for prompt, texts in batches:
+            feats = model.preprocess(texts, prompt=prompt)
             ids, mask = feats["input_ids"].to(model.device), feats["attention_mask"].to(model.device)
             types = feats.get("token_type_ids")
-            module.bottom_states(ids, mask, None if types is None else types.to(model.device))
-    computed = cache.stats.misses - before
-    return WarmReport(len(jobs), computed, time.perf_counter() - t0, cache.nbytes)
+            if module.bottom_states(ids, mask, None if types is None else types.to(model.device), wait) is None:
+                later.append((prompt, texts))
+        batches = later
+    return WarmReport(len(jobs), cache.stats.computed - computed, time.perf_counter() - t0, cache.nbytes,
+                      read=cache.stats.disk_hits - read)  # fmt: skip

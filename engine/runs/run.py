@@ -16,6 +16,7 @@ from typing import Any
 
 from ..backbones import DEFAULT_BACKBONE, load_backbone, model_fingerprint
 from ..backbones._util import register_text_languages, wants_text_languages
+from ..backbones.frozen_cache import share_through_disk
 from ..backbones.registry import resolve_backbone
 from ..common.errors import ConfigError, UserError
 from ..common.events import EventBus, JsonlSink, RunFinished, RunStarted, TrainStep, read_events
@@ -406,7 +407,7 @@ def _train_evaluate_write(
     per_query.json and results.json (with the data files read, by content), drop the checkpoints a stop left;
     returns the results document."""
     # (start-up: torch, sentence_transformers, transformers)
-    from ..backbones.partial import share_for_evaluation
+    from ..backbones.partial import share_for_evaluation, shared_folder
 
     config, model = plan.config, plan.model
     t0 = time.perf_counter()
@@ -419,7 +420,9 @@ def _train_evaluate_write(
         bus.stage("export", f"{config.eval_runtime} evaluation encoder")
         encoder = OnnxEncoder(model, encoder.fingerprint, config.eval_runtime, config.eval_batch_size)
     if config.eval_runtime == "torch" and config.frozen_cache and share_for_evaluation(model, config.train_top_layers):
-        bus.log("evaluation encodes through the shared frozen-bottom cache (top layers only per cell)")
+        folder = shared_folder(model)
+        where = f" and {folder}" if folder is not None else ""
+        bus.log(f"evaluation encodes through the shared frozen-bottom cache{where} (top layers only per cell)")
     cache = (
         EmbeddingCache(cache_dir() / "embeddings.sqlite", warn=lambda m: bus.log(m, "warning"))
         if config.strategy == BASELINE and embedding_cache
@@ -489,6 +492,7 @@ def execute(
         return _train_on_worker_rank(config, out, cancel, resume, model)
     run = RunDir(out)
     bus = bus or EventBus()
+    share_through_disk(default=False)  # (worker processes attached it already; the local grid on request)
     with files_read.recording() as data_files:
         plan = _prepare(config, run, bus, model, resume)
         ensure_dir(out)

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..backbones.frozen_cache import share_through_disk
 from ..common import faults
 from ..common.errors import UserError
 from ..common.events import EventBus
@@ -34,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     go_offline_if_unreachable()
     quiet_third_party_output()
+    share_through_disk(default=True)  # a cell in its own process: the frozen bottom shared through the cache folder
     bus = EventBus()
     faults.install(bus)
     try:

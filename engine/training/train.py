@@ -241,12 +241,14 @@ def _freeze_embeddings(model: Any) -> int:
 def _train_top_only(model: Any, config: RunConfig, bus: EventBus, table: PairTable | None = None) -> None:
     """Only the top N layers train; the frozen bottom runs in inference mode, cached per text unless disabled."""
     # (start-up: torch, sentence_transformers, transformers)
-    from ..backbones.partial import enable_partial, encoder_layers, warm_frozen_cache
+    from ..backbones.partial import enable_partial, encoder_layers, shared_folder, warm_frozen_cache
 
     n = int(config.train_top_layers or 0)
     module = enable_partial(model, n, cache=None) if not config.frozen_cache else enable_partial(model, n)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    cached = "cached per unique text" if config.frozen_cache else "recomputed every step"
+    folder = shared_folder(model)
+    shared = f", shared with other processes through {folder}" if folder is not None else ""
+    cached = f"cached per unique text{shared}" if config.frozen_cache else "recomputed every step"
     bus.log(f"training the top {n} of {len(encoder_layers(module.auto_model))} layers ({trainable:,} parameters); "
             f"frozen bottom {cached}")  # fmt: skip
     if config.frozen_cache and table is not None:
@@ -263,8 +265,9 @@ def _train_top_only(model: Any, config: RunConfig, bus: EventBus, table: PairTab
         if report.skipped:
             bus.log(f"frozen cache: {report.texts} training texts exceed half its bound; filled during training")
         else:
-            bus.log(f"frozen cache: {report.computed} of {report.texts} texts computed in {report.seconds:.1f}s; "
-                    f"store {report.nbytes / 2**20:.0f} MiB")  # fmt: skip
+            shared = f", {report.read} read from the cache folder" if report.read else ""
+            bus.log(f"frozen cache: {report.computed} of {report.texts} texts computed{shared} in "
+                    f"{report.seconds:.1f}s; store {report.nbytes / 2**20:.0f} MiB")  # fmt: skip
 
 
 @dataclass
