@@ -208,3 +208,19 @@ def test_worker_processes_share_the_bottom_and_give_the_local_numbers(tmp_path: 
     read = [line for s in ("xx", "xy", "hybrid") for line in warmed[s] if "read from the cache folder" in line]
     assert len(read) >= 1  # at least the cells started after the first trained one read its rows
     assert any(line.startswith("frozen cache: 0 of") for line in read)
+
+
+def test_the_folder_is_hbt_frozen_dir_or_the_cache_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hbt.engine.backbones.frozen_cache import SHARED, share_through_disk
+
+    monkeypatch.setattr(SHARED, "disk", None)
+    monkeypatch.setenv("HBT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("HBT_FROZEN_CACHE_DISK", raising=False)
+    monkeypatch.delenv("HBT_FROZEN_DIR", raising=False)
+    assert share_through_disk(default=False) is None  # the local grid: memory only
+    tier = share_through_disk(default=True)  # a worker process
+    assert tier is not None and tier.root == tmp_path / "cache" / "frozen"
+    monkeypatch.setattr(SHARED, "disk", None)
+    monkeypatch.setenv("HBT_FROZEN_DIR", str(tmp_path / "shared"))
+    tier = share_through_disk(default=True)
+    assert tier is not None and tier.root == tmp_path / "shared"

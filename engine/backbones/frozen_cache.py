@@ -115,8 +115,8 @@ SHARED = FrozenCache()
 
 
 def share_through_disk(default: bool) -> FrozenDisk | None:
-    """Attach the disk tier (`<cache>/frozen`) to the process-wide store when wanted (`disk_tier_wanted`: worker
-    processes pass True, the local grid False); the tier attached, or None."""
+    """Attach the disk tier ($HBT_FROZEN_DIR, default `<cache>/frozen`) to the process-wide store when wanted
+    (`disk_tier_wanted`: worker processes pass True, the local grid False); the tier attached, or None."""
     if disk_tier_wanted(default) and SHARED.disk is None:
-        SHARED.disk = FrozenDisk(cache_root() / "frozen")
+        SHARED.disk = FrozenDisk(os.environ.get("HBT_FROZEN_DIR") or cache_root() / "frozen")
     return SHARED.disk

@@ -1,8 +1,8 @@
 """The frozen bottom's outputs on disk, shared by processes: the cells of a grid run as worker processes or jobs.
 
 A `FrozenCache` lives in one process; a cell run as its own process (`--executor processes|slurm|ray`, torchrun
-ranks) would compute the bottom of every training and evaluation text again. `FrozenDisk` keeps them in the cache
-folder (`<HBT_CACHE_DIR>/frozen/<fingerprint digest>/`), one safetensors shard per computed batch:
+ranks) would compute the bottom of every training and evaluation text again. `FrozenDisk` keeps them on disk
+(`$HBT_FROZEN_DIR`, default `<HBT_CACHE_DIR>/frozen`; one folder per frozen part), one safetensors shard per batch:
 
 - a shard's name is the digest of its rows' keys, so two processes computing the same batch (the same texts, cut
   the same way) name the same shard; its rows are [tokens, hidden] float32, exactly as computed;
