@@ -97,29 +97,30 @@ def _top_level_imports(module: str) -> list[str]:
     return found
 
 
-_LOADS: dict[str, frozenset[str]] = {}
+@cache
+def _edges(name: str) -> tuple[str, ...]:
+    """What importing the hbt module `name` runs first: its packages' __init__ (a.b.c runs a.b's first), then its own
+    top-level imports."""
+    parts = name.split(".")
+    parents = [".".join(parts[:i]) for i in range(3, len(parts)) if ".".join(parts[:i]) in MODULES]
+    return (*parents, *(_top_level_imports(name) if name in MODULES else []))
 
 
-def pulls_in(name: str, _busy: frozenset[str] = frozenset()) -> frozenset[str]:
-    """The slow or optional third-party top-level modules that importing `name` loads (hbt modules followed through
-    their packages' __init__ and their own top-level imports; a module already being followed adds nothing twice:
-    a package's __init__ imports its own modules)."""
-    root = name.split(".")[0]
-    if root != "hbt":
-        return frozenset({root} & (SLOW.keys() | EXTRAS.keys()))
-    if name in _LOADS:
-        return _LOADS[name]
-    if name in _busy:
-        return frozenset()
-    busy, parts, found = _busy | {name}, name.split("."), set()
-    for i in range(3, len(parts)):  # importing a.b.c runs a.b's __init__ first
-        if ".".join(parts[:i]) in MODULES:
-            found |= pulls_in(".".join(parts[:i]), busy)
-    if name in MODULES:
-        for target in _top_level_imports(name):
-            found |= pulls_in(target, busy)
-    if not _busy:  # (a partial answer inside a cycle is not kept)
-        _LOADS[name] = frozenset(found)
+@cache
+def pulls_in(name: str) -> frozenset[str]:
+    """The slow or optional third-party top-level modules that importing `name` loads: everything reachable from it
+    through hbt modules' edges (a graph walk with a visited set, so an import cycle costs nothing twice)."""
+    seen, todo, found = {name}, [name], set()
+    while todo:
+        current = todo.pop()
+        root = current.split(".")[0]
+        if root != "hbt":
+            found |= {root} & (SLOW.keys() | EXTRAS.keys())
+            continue
+        for target in _edges(current):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
     return frozenset(found)
 
 
@@ -210,11 +211,13 @@ def test_an_unlabelled_or_false_label_is_found(tmp_path: Path, monkeypatch: pyte
     )
     monkeypatch.setitem(MODULES, "hbt.engine.fake", fake)
     monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
-    _tree.cache_clear()
+    for cached in (_tree, _edges, pulls_in):
+        cached.cache_clear()
     try:
         found = problems("hbt.engine.fake")
     finally:
-        _tree.cache_clear()
+        for cached in (_tree, _edges, pulls_in):
+            cached.cache_clear()
     assert [f.split(":")[1] for f in found] == ["2", "7"], found
 
 
