@@ -44,8 +44,8 @@ EXTERNAL = {
 # a token that starts another program: flags after it are no longer hbt-bench's
 OTHER_PROGRAM = {"&&", ";", "|", "$", "python", "python3", "torchrun", "accelerate", "pip", "bash", "mkdocs", "ruff",
                  "hbt-tui"}  # fmt: skip
-# programs whose own options the docs quote (Slurm's, Ray's): flags after them are theirs, not checked here
-FOREIGN_PROGRAM = {"sbatch", "#SBATCH", "srun", "scancel", "squeue", "sacct", "ray"}
+# programs whose own options the docs quote (Slurm's, Ray's, pytest's): flags after them are theirs, not checked here
+FOREIGN_PROGRAM = {"sbatch", "#SBATCH", "srun", "scancel", "squeue", "sacct", "ray", "pytest"}
 
 
 def _help(*argv: str) -> str:
